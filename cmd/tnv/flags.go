@@ -1,0 +1,117 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flags is the one place where settings are read: every flag has an
+// environment fallback TNV_<NAME> (dashes become underscores), shown in --help.
+type flags struct {
+	*flag.FlagSet
+	cmd    string
+	envErr []string
+}
+
+func newFlags(cmd, synopsis string) *flags {
+	fs := flag.NewFlagSet("tnv "+cmd, flag.ContinueOnError)
+	f := &flags{FlagSet: fs, cmd: cmd}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: tnv %s %s\n\nflags (each also read from the environment variable shown):\n", cmd, synopsis)
+		fs.PrintDefaults()
+	}
+	return f
+}
+
+func envName(name string) string {
+	return "TNV_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+func (f *flags) env(name, usage string) (string, bool, string) {
+	e := envName(name)
+	v, ok := os.LookupEnv(e)
+	return v, ok, fmt.Sprintf("%s [$%s]", usage, e)
+}
+
+// String defines a string flag with an environment fallback.
+func (f *flags) String(name, def, usage string) *string {
+	v, ok, u := f.env(name, usage)
+	if ok {
+		def = v
+	}
+	return f.FlagSet.String(name, def, u)
+}
+
+// Int64 defines an int64 flag with an environment fallback.
+func (f *flags) Int64(name string, def int64, usage string) *int64 {
+	v, ok, u := f.env(name, usage)
+	p := f.FlagSet.Int64(name, def, u)
+	if ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			*p = n
+		} else {
+			f.envErr = append(f.envErr, fmt.Sprintf("$%s: %q is not a number", envName(name), v))
+		}
+	}
+	return p
+}
+
+// Duration defines a duration flag with an environment fallback.
+func (f *flags) Duration(name string, def time.Duration, usage string) *time.Duration {
+	v, ok, u := f.env(name, usage)
+	p := f.FlagSet.Duration(name, def, u)
+	if ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			*p = d
+		} else {
+			f.envErr = append(f.envErr, fmt.Sprintf("$%s: %q is not a duration", envName(name), v))
+		}
+	}
+	return p
+}
+
+// Bool defines a bool flag with an environment fallback.
+func (f *flags) Bool(name string, def bool, usage string) *bool {
+	v, ok, u := f.env(name, usage)
+	p := f.FlagSet.Bool(name, def, u)
+	if ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			*p = b
+		} else {
+			f.envErr = append(f.envErr, fmt.Sprintf("$%s: %q is not a boolean", envName(name), v))
+		}
+	}
+	return p
+}
+
+// parse parses args; a bad environment value or a missing required flag is
+// one clear error line.
+func (f *flags) parse(args []string, required ...string) error {
+	if err := f.FlagSet.Parse(args); err != nil {
+		return err
+	}
+	if len(f.envErr) > 0 {
+		return fmt.Errorf("%s", f.envErr[0])
+	}
+	for _, r := range required {
+		if fl := f.Lookup(r); fl != nil && fl.Value.String() == "" {
+			return fmt.Errorf("--%s is required (or $%s)", r, envName(r))
+		}
+	}
+	return nil
+}
+
+// list splits a comma-separated flag value, dropping empty items.
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

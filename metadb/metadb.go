@@ -1,0 +1,194 @@
+// Package metadb opens the metadata database named by a TNV DSN and runs
+// each component's versioned migrations. One schema serves MySQL (MariaDB)
+// in production and SQLite as the embedded default; the few places where
+// their SQL differs are tokens that Q rewrites.
+package metadb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialect is the SQL flavour behind a DB.
+type Dialect int
+
+const (
+	MySQL Dialect = iota + 1
+	SQLite
+)
+
+func (d Dialect) String() string {
+	if d == MySQL {
+		return "mysql"
+	}
+	return "sqlite"
+}
+
+// DB is a database handle that knows its dialect.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+	r       *strings.Replacer
+}
+
+// Open connects to a DSN of the form mysql://user:pass@host:port/db[?params]
+// or sqlite:PATH. SQLite runs in WAL mode with a busy timeout and immediate
+// transactions so that several processes can share one file.
+func Open(dsn string) (*DB, error) {
+	driver, source, dialect, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	sdb, err := sql.Open(driver, source)
+	if err != nil {
+		return nil, fmt.Errorf("metadb: open %s: %w", dialect, err)
+	}
+	if dialect == MySQL {
+		sdb.SetMaxOpenConns(32)
+		sdb.SetMaxIdleConns(8)
+		sdb.SetConnMaxLifetime(5 * time.Minute)
+	} else {
+		// One writer at a time is what SQLite allows anyway; a few readers.
+		sdb.SetMaxOpenConns(4)
+	}
+	db := &DB{DB: sdb, Dialect: dialect, r: replacer(dialect)}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := sdb.PingContext(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("metadb: connect %s: %w", redact(dsn), err)
+	}
+	return db, nil
+}
+
+func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return "", "", 0, fmt.Errorf("metadb: sqlite DSN needs a path: %q", dsn)
+		}
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(20000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+		return "sqlite", "file:" + path + "?" + q.Encode(), SQLite, nil
+	case strings.HasPrefix(dsn, "mysql://"):
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", "", 0, fmt.Errorf("metadb: bad mysql DSN %s: %w", redact(dsn), err)
+		}
+		cfg := mysql.NewConfig()
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+		cfg.Net = "tcp"
+		cfg.Addr = u.Host
+		if u.Port() == "" {
+			cfg.Addr = u.Host + ":3306"
+		}
+		cfg.DBName = strings.TrimPrefix(u.Path, "/")
+		if cfg.DBName == "" {
+			return "", "", 0, fmt.Errorf("metadb: mysql DSN needs a database name: %s", redact(dsn))
+		}
+		cfg.ParseTime = true
+		cfg.Params = map[string]string{}
+		for k, v := range u.Query() {
+			cfg.Params[k] = v[0]
+		}
+		return "mysql", cfg.FormatDSN(), MySQL, nil
+	}
+	return "", "", 0, fmt.Errorf("metadb: DSN must start with mysql:// or sqlite: (got %q)", redact(dsn))
+}
+
+// redact hides a password in a DSN for messages and logs.
+func redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return dsn
+}
+
+// Redact is redact for callers that print DSNs.
+func Redact(dsn string) string { return redact(dsn) }
+
+// Tokens that Q rewrites per dialect:
+//
+//	{{AUTOID}}         an auto-increment BIGINT primary key column type
+//	{{TABLE}}          table options (MySQL: InnoDB, utf8mb4, binary collation)
+//	{{INSERT_IGNORE}}  INSERT that skips rows violating a unique key
+//	{{BLOB}}           a binary large object column type
+func replacer(d Dialect) *strings.Replacer {
+	if d == MySQL {
+		return strings.NewReplacer(
+			"{{AUTOID}}", "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
+			"{{TABLE}}", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+			"{{INSERT_IGNORE}}", "INSERT IGNORE",
+			"{{BLOB}}", "LONGBLOB",
+		)
+	}
+	return strings.NewReplacer(
+		"{{AUTOID}}", "INTEGER PRIMARY KEY AUTOINCREMENT",
+		"{{TABLE}}", "",
+		"{{INSERT_IGNORE}}", "INSERT OR IGNORE",
+		"{{BLOB}}", "BLOB",
+	)
+}
+
+// Q rewrites the dialect tokens in a statement.
+func (db *DB) Q(query string) string { return db.r.Replace(query) }
+
+// IsDuplicate reports whether err is a unique-key violation.
+func IsDuplicate(err error) bool {
+	if err == nil {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1062
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "PRIMARY KEY constraint failed") ||
+		strings.Contains(s, "constraint failed: UNIQUE")
+}
+
+// Now is the time unit stored in *_time columns: Unix seconds.
+func Now() int64 { return time.Now().Unix() }
+
+// Upsert returns an INSERT of cols into table that, on a conflict over the
+// unique key keys, updates the columns that are not in keys.
+func (db *DB) Upsert(table string, keys, cols []string) string {
+	isKey := map[string]bool{}
+	for _, k := range keys {
+		isKey[k] = true
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
+	var sets []string
+	for _, c := range cols {
+		if isKey[c] {
+			continue
+		}
+		if db.Dialect == MySQL {
+			sets = append(sets, c+" = VALUES("+c+")")
+		} else {
+			sets = append(sets, c+" = excluded."+c)
+		}
+	}
+	q := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" + ph + ")"
+	if db.Dialect == MySQL {
+		return q + " ON DUPLICATE KEY UPDATE " + strings.Join(sets, ", ")
+	}
+	return q + " ON CONFLICT(" + strings.Join(keys, ", ") + ") DO UPDATE SET " + strings.Join(sets, ", ")
+}

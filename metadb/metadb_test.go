@@ -1,0 +1,110 @@
+package metadb_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/metadb/metadbtest"
+)
+
+func dialects(t *testing.T) map[string]string {
+	return map[string]string{
+		"sqlite": "sqlite:" + filepath.Join(t.TempDir(), "meta.db"),
+		"mysql":  metadbtest.NewTestMySQL(t),
+	}
+}
+
+var steps = []string{
+	`CREATE TABLE t_demo (id {{AUTOID}}, k VARCHAR(64) NOT NULL UNIQUE, v BIGINT NOT NULL) {{TABLE}}`,
+	`CREATE INDEX t_demo_v ON t_demo (v)`,
+}
+
+func TestMigrate_RerunIsNoOpAndConcurrentStartersAgree(t *testing.T) {
+	for name, dsn := range dialects(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i := range errs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					db, err := metadb.Open(dsn)
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					defer db.Close()
+					errs[i] = db.Migrate(ctx, "demo", steps)
+				}()
+			}
+			wg.Wait()
+			for _, err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			db, err := metadb.Open(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Migrate(ctx, "demo", steps); err != nil {
+				t.Fatalf("re-run: %v", err)
+			}
+			var v int
+			if err := db.QueryRow("SELECT version FROM tnv_schema WHERE component = 'demo'").Scan(&v); err != nil || v != 2 {
+				t.Fatalf("version = %d, %v; want 2", v, err)
+			}
+			if err := db.Migrate(ctx, "demo", steps[:1]); err == nil {
+				t.Fatal("older binary against a newer schema: want an error")
+			}
+		})
+	}
+}
+
+func TestUpsertAndDuplicate(t *testing.T) {
+	for name, dsn := range dialects(t) {
+		t.Run(name, func(t *testing.T) {
+			db, err := metadb.Open(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Migrate(context.Background(), "demo", steps); err != nil {
+				t.Fatal(err)
+			}
+			up := db.Upsert("t_demo", []string{"k"}, []string{"k", "v"})
+			for _, v := range []int{1, 2} {
+				if _, err := db.Exec(up, "a", v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var v int
+			if err := db.QueryRow("SELECT v FROM t_demo WHERE k = ?", "a").Scan(&v); err != nil || v != 2 {
+				t.Fatalf("v = %d, %v", v, err)
+			}
+			_, err = db.Exec("INSERT INTO t_demo (k, v) VALUES (?, ?)", "a", 3)
+			if !metadb.IsDuplicate(err) {
+				t.Fatalf("IsDuplicate(%v) = false", err)
+			}
+			if _, err := db.Exec(db.Q("{{INSERT_IGNORE}} INTO t_demo (k, v) VALUES (?, ?)"), "a", 4); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestOpen_BadDSN(t *testing.T) {
+	for _, dsn := range []string{"", "postgres://x", "sqlite:", "mysql://root@127.0.0.1:3306/"} {
+		if _, err := metadb.Open(dsn); err == nil {
+			t.Errorf("Open(%q): want error", dsn)
+		}
+	}
+	if got := metadb.Redact("mysql://u:secret@h:1/db"); got != "mysql://u:xxxxx@h:1/db" {
+		t.Errorf("Redact = %q", got)
+	}
+}
