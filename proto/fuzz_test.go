@@ -1,0 +1,119 @@
+package proto
+
+import (
+	"bytes"
+	"testing"
+)
+
+// Each decoder must refuse or accept any input without panicking, and what
+// it accepts must encode back to the same bytes (modulo padding after NULs).
+
+func FuzzDecodeHeader(f *testing.F) {
+	f.Add(Header{BodyLen: 408, Cmd: CmdStorageUpload}.Bytes())
+	f.Add(Header{BodyLen: 1 << 62, Cmd: CmdStorageDownload}.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := DecodeHeader(b)
+		if err != nil {
+			return
+		}
+		if CheckRequest(h) == nil && h.BodyLen > UploadHeadLen+MaxUploadBytes {
+			t.Fatalf("accepted body length %d", h.BodyLen)
+		}
+		if !bytes.Equal(h.Bytes(), b[:HeaderLen]) {
+			t.Fatalf("re-encode differs")
+		}
+	})
+}
+
+func FuzzDecodeJoin(f *testing.F) {
+	b, _ := (&Join{Version: "1.0", Group: "g", Host: "h", Port: 1}).Encode()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		j, err := DecodeJoin(b)
+		if err != nil {
+			return
+		}
+		if _, err := j.Encode(); err != nil {
+			t.Fatalf("decoded JOIN does not encode: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeBeat(f *testing.F) {
+	b, _ := (&Beat{Group: "g", Host: "h"}).Encode()
+	f.Add(b)
+	b, _ = (&Beat{Group: "g", Host: "h", Extended: true, Port: 2, Free: 3}).Encode()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeBeat(b)
+		if err != nil {
+			return
+		}
+		out, err := m.Encode()
+		if err != nil || len(out) != len(b) {
+			t.Fatalf("decoded BEAT re-encodes to %d bytes, %v", len(out), err)
+		}
+	})
+}
+
+func FuzzDecodeFileBodies(f *testing.F) {
+	ref := FileRef{AppID: "a", UserID: "u", FileID: "f"}
+	b, _ := ref.Encode()
+	f.Add(b)
+	b, _ = (&Download{FileRef: ref, Offset: 1, Size: 2}).Encode()
+	f.Add(b)
+	b, _ = (&UploadHead{FileRef: ref, Size: 0}).Encode()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if r, err := DecodeFileRef(b); err == nil {
+			if _, err := r.Encode(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d, err := DecodeDownload(b); err == nil && (d.Offset < 0 || d.Size < 0) {
+			t.Fatalf("negative download accepted: %+v", d)
+		}
+		if len(b) >= UploadHeadLen {
+			if u, err := DecodeUploadHead(b[:UploadHeadLen], int64(len(b))); err == nil && UploadHeadLen+u.Size != int64(len(b)) {
+				t.Fatalf("size %d disagrees with body %d", u.Size, len(b))
+			}
+		}
+	})
+}
+
+func FuzzDecodeReplies(f *testing.F) {
+	b, _ := (&Saddrs{Group: "g", Addrs: []string{"1.2.3.4:5"}}).Encode()
+	f.Add(b)
+	f.Add((&ErrorReply{Errno: 2, Desc: "x"}).Encode())
+	f.Add([]byte("key\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if s, err := DecodeSaddrs(b); err == nil {
+			if _, err := s.Encode(); err != nil {
+				t.Fatalf("decoded SADDRS does not encode: %v", err)
+			}
+		}
+		if e, err := DecodeError(b); err == nil && len(e.Encode()) > MaxErrorBody {
+			t.Fatal("error body over limit")
+		}
+		if k, err := DecodeIDKey(b); err == nil && len(k) >= IDKeySize {
+			t.Fatalf("key of %d accepted", len(k))
+		}
+		DecodeText(b)
+		DecodeInt64(b)
+	})
+}
+
+func FuzzReadReply(f *testing.F) {
+	var buf bytes.Buffer
+	WriteFrame(&buf, CmdStorageReply, StatusOK, EncodeInt64(5))
+	f.Add(buf.Bytes())
+	buf.Reset()
+	WriteError(&buf, CmdStorageReply, Errorf(ENOENT, "nope"))
+	f.Add(buf.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, body, err := ReadReply(bytes.NewReader(b), CmdStorageReply, 64)
+		if err == nil && len(body) > 64 {
+			t.Fatalf("body of %d over max", len(body))
+		}
+	})
+}
