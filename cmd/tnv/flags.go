@@ -15,6 +15,7 @@ type flags struct {
 	*flag.FlagSet
 	cmd    string
 	envErr []string
+	log    logFlags
 }
 
 func newFlags(cmd, synopsis string) *flags {
@@ -24,6 +25,7 @@ func newFlags(cmd, synopsis string) *flags {
 		fmt.Fprintf(fs.Output(), "usage: tnv %s %s\n\nflags (each also read from the environment variable shown):\n", cmd, synopsis)
 		fs.PrintDefaults()
 	}
+	f.addLogFlags()
 	return f
 }
 
