@@ -1,0 +1,136 @@
+package sigv4
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"hash"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// NewBodyReader returns the decoded payload of a verified request. It
+// stacks, as needed: the aws-chunked decoder (chunk and trailer
+// signatures, x-amz-decoded-content-length), then one reader that hashes
+// what passes and, at EOF, compares against x-amz-content-sha256,
+// Content-MD5 and the x-amz-checksum-* header or trailer. A mismatch is
+// returned instead of io.EOF, so a consumer that stores only what ends
+// in io.EOF never keeps a body that failed.
+//
+// Bytes are handed on before the verdict: the caller must discard what it
+// wrote when Read returns an error other than io.EOF.
+func NewBodyReader(res *Result, header http.Header, body io.Reader) (io.Reader, error) {
+	if res == nil {
+		res = &Result{Kind: AuthAnonymous, Anonymous: true}
+	}
+	if header == nil {
+		header = http.Header{}
+	}
+	plan, trailers, e := planChecksum(header, res.Payload)
+	if e != nil {
+		return nil, e
+	}
+	var checks []digestCheck
+	if v := header.Get("Content-Md5"); v != "" {
+		want, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(want) != md5.Size {
+			return nil, newError(CodeInvalidDigest, "The Content-MD5 you specified was invalid.")
+		}
+		checks = append(checks, digestCheck{h: md5.New(), want: func() ([]byte, error) { return want, nil },
+			fail: newError(CodeBadDigest, "The Content-MD5 you specified did not match what we received.")})
+	}
+
+	r := body
+	var dec *chunkDecoder
+	switch res.Payload {
+	case PayloadSHA256:
+		want, err := hex.DecodeString(res.ContentSHA256)
+		if err != nil || len(want) != sha256.Size {
+			return nil, newError(CodeInvalidArgument, msgBadContentSHA256)
+		}
+		checks = append(checks, digestCheck{h: sha256.New(), want: func() ([]byte, error) { return want, nil },
+			fail: newError(CodeXAmzContentSHA256Mismatch, msgSHA256Mismatch)})
+	case PayloadStreamingSigned, PayloadStreamingSignedTrailer, PayloadStreamingUnsignedTrailer:
+		declared := int64(-1)
+		if s := header.Get("X-Amz-Decoded-Content-Length"); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 0 {
+				return nil, newError(CodeInvalidArgument, "x-amz-decoded-content-length must be a non-negative integer.")
+			}
+			declared = n
+		} else if res.Payload != PayloadStreamingUnsignedTrailer {
+			// Signed chunks need it (it is signed); unsigned-trailer
+			// uploads of unknown length legitimately go without.
+			return nil, newError(CodeMissingContentLength, "You must provide the Content-Length HTTP header.")
+		}
+		if res.Payload != PayloadStreamingUnsignedTrailer && len(res.SigningKey) == 0 {
+			return nil, newErrorf(CodeInvalidRequest, "%s requires Signature Version 4 with an Authorization header", res.Payload)
+		}
+		dec = newChunkDecoder(body, res, trailers, declared)
+		r = dec
+	}
+	if plan != nil {
+		c := digestCheck{h: plan.alg.New(), fail: plan.alg.mismatch()}
+		if plan.trailer {
+			alg := plan.alg
+			c.want = func() ([]byte, error) {
+				v, _ := dec.Trailer(alg.Header) // presence checked by the decoder
+				b, e := alg.decode(v)
+				if e != nil {
+					return nil, e
+				}
+				return b, nil
+			}
+		} else {
+			want := plan.expected
+			c.want = func() ([]byte, error) { return want, nil }
+		}
+		checks = append(checks, c)
+	}
+	if len(checks) == 0 {
+		return r, nil
+	}
+	return &verifyReader{r: r, checks: checks}, nil
+}
+
+// digestCheck is one digest computed over the body and what it must be.
+type digestCheck struct {
+	h    hash.Hash
+	want func() ([]byte, error) // resolved at EOF: trailers come last
+	fail *Error
+}
+
+// verifyReader hashes what it passes on and gives its verdict at EOF.
+type verifyReader struct {
+	r      io.Reader
+	checks []digestCheck
+	err    error
+}
+
+func (v *verifyReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.r.Read(p)
+	for _, c := range v.checks {
+		c.h.Write(p[:n])
+	}
+	if err == io.EOF {
+		for _, c := range v.checks {
+			want, e := c.want()
+			if e != nil {
+				err = e
+				break
+			}
+			if !hmac.Equal(c.h.Sum(nil), want) {
+				err = c.fail
+				break
+			}
+		}
+	}
+	v.err = err
+	return n, err
+}
