@@ -274,9 +274,11 @@ func (d *chunkDecoder) finish() error {
 	return nil
 }
 
-// readTrailers reads "name:value" lines up to the empty line, checks
+// readTrailers reads "name:value" lines to the end of the body, checks
 // that exactly the declared trailers came, and in the signed mode checks
-// x-amz-trailer-signature over them.
+// x-amz-trailer-signature over them. Blank lines are skipped: the spec
+// ends the section with one CRLF, while minio-go ends each trailer with a
+// bare LF and then writes a CRLF before the signature, or two at the end.
 func (d *chunkDecoder) readTrailers() error {
 	var canon strings.Builder
 	var sig string
@@ -285,14 +287,17 @@ func (d *chunkDecoder) readTrailers() error {
 			return errMalformedChunk("too many trailer lines")
 		}
 		line, err := d.readLine()
-		if err == io.EOF || err == nil && line == "" {
+		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return err
 		}
+		if line == "" {
+			continue
+		}
 		if sig != "" {
-			return errMalformedChunk("trailer after x-amz-trailer-signature")
+			return errMalformedChunk("data after x-amz-trailer-signature")
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {

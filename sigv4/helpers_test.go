@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -168,3 +169,5 @@ func encodeChunked(data []byte, chunk int, signer *chunkSigner, trailers ...stri
 	b.WriteString("\r\n")
 	return b.Bytes()
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

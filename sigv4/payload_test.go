@@ -1,0 +1,101 @@
+package sigv4
+
+import (
+	"crypto/md5"
+	"encoding/binary"
+	"net/http"
+	"testing"
+)
+
+// Published check values (CRC catalogue, "123456789") and digests, so a
+// wrong polynomial or byte order cannot hide behind a round trip.
+func TestChecksumAlgorithms_KnownValues(t *testing.T) {
+	want := map[string]string{
+		"CRC32":     "cbf43926",
+		"CRC32C":    "e3069283",
+		"CRC64NVME": "ae8b14860a799888",
+		"SHA1":      "f7c3bc1d808e04732adf679965ccc34ca7ae3441",
+		"SHA256":    "15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225",
+	}
+	for _, a := range ChecksumAlgorithms {
+		h := a.New()
+		h.Write([]byte("123456789"))
+		sum := h.Sum(nil)
+		if got := hexs(sum); got != want[a.Name] || len(sum) != a.Size {
+			t.Errorf("%s: %s, want %s", a.Name, got, want[a.Name])
+		}
+	}
+}
+
+func hexs(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}
+
+func TestBodyReader_HeaderChecksumsAndMD5(t *testing.T) {
+	data := []byte("The quick brown fox jumps over the lazy dog")
+	md := md5.Sum(data)
+	crc := func() string {
+		h := ChecksumAlgorithms[0].New()
+		h.Write(data)
+		return b64(h.Sum(nil))
+	}()
+	var bad [4]byte
+	binary.BigEndian.PutUint32(bad[:], 1)
+	cases := []struct {
+		name string
+		h    http.Header
+		want string
+	}{
+		{"NoDigests", http.Header{}, ""},
+		{"ContentMD5", hdr("Content-Md5", b64(md[:])), ""},
+		{"ContentMD5Mismatch", hdr("Content-Md5", b64(make([]byte, 16))), CodeBadDigest},
+		{"ContentMD5NotBase64", hdr("Content-Md5", "zz"), CodeInvalidDigest},
+		{"ContentMD5WrongLength", hdr("Content-Md5", b64([]byte("short"))), CodeInvalidDigest},
+		{"CRC32", hdr("X-Amz-Checksum-Crc32", crc), ""},
+		{"CRC32Mismatch", hdr("X-Amz-Checksum-Crc32", b64(bad[:])), CodeBadDigest},
+		{"CRC32WrongLength", hdr("X-Amz-Checksum-Crc32", b64(make([]byte, 8))), CodeInvalidRequest},
+		{"TwoChecksums", hdr("X-Amz-Checksum-Crc32", crc, "X-Amz-Checksum-Crc32c", crc), CodeInvalidRequest},
+		{"SameChecksumTwice", hdr("X-Amz-Checksum-Crc32", crc, "X-Amz-Checksum-Crc32", crc), CodeInvalidRequest},
+		{"ChecksumTypeHeaderIgnored", hdr("X-Amz-Checksum-Type", "FULL_OBJECT"), ""},
+		{"MD5AndCRC32", hdr("Content-Md5", b64(md[:]), "X-Amz-Checksum-Crc32", crc), ""},
+		{"MD5GoodCRC32Bad", hdr("Content-Md5", b64(md[:]), "X-Amz-Checksum-Crc32", b64(bad[:])), CodeBadDigest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := readBody(t, &Result{Payload: PayloadUnsigned}, c.h, data, 5)
+			mustCode(t, err, c.want)
+			if err == nil && string(got) != string(data) {
+				t.Fatal("payload differs")
+			}
+		})
+	}
+	for _, a := range ChecksumAlgorithms {
+		t.Run("Header"+a.Name, func(t *testing.T) {
+			h := a.New()
+			h.Write(data)
+			if _, err := readBody(t, nil, hdr(a.Header, b64(h.Sum(nil))), data, 0); err != nil {
+				t.Fatal(err)
+			}
+			_, err := readBody(t, nil, hdr(a.Header, b64(h.Sum(nil))), data[1:], 0)
+			mustCode(t, err, CodeBadDigest)
+		})
+	}
+}
+
+func TestBodyReader_DeclaredSHA256(t *testing.T) {
+	res := &Result{Payload: PayloadSHA256, ContentSHA256: docEmptySHA}
+	if _, err := readBody(t, res, nil, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := readBody(t, res, nil, []byte("x"), 0)
+	mustCode(t, err, CodeXAmzContentSHA256Mismatch)
+	upper := &Result{Payload: PayloadSHA256, ContentSHA256: "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"}
+	if _, err := readBody(t, upper, nil, nil, 0); err != nil {
+		t.Fatal("uppercase hex digest:", err)
+	}
+}
