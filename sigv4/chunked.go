@@ -49,7 +49,11 @@ type chunkDecoder struct {
 
 	key            []byte
 	amzDate, scope string
-	prev           string // previous signature in the chain
+	prev           []byte // previous signature in the chain, hex
+	mac            hash.Hash
+	sum            [sha256.Size]byte
+	hexSum         [2 * sha256.Size]byte
+	stsPrefix      string // "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n"
 
 	declared int64 // x-amz-decoded-content-length, -1 if not sent
 	total    int64 // decoded bytes so far
@@ -71,13 +75,15 @@ func newChunkDecoder(body io.Reader, res *Result, allowed []string, declared int
 		key:      res.SigningKey,
 		amzDate:  res.AmzDate,
 		scope:    res.Scope,
-		prev:     res.Signature,
+		prev:     []byte(res.Signature),
 		declared: declared,
 		trails:   map[string]string{},
 	}
 	d.signedTrailer = d.signed && d.trailer
 	if d.signed {
 		d.h = sha256.New()
+		d.mac = hmac.New(sha256.New, d.key)
+		d.stsPrefix = "AWS4-HMAC-SHA256-PAYLOAD\n" + d.amzDate + "\n" + d.scope + "\n"
 	}
 	return d
 }
@@ -226,15 +232,22 @@ func (d *chunkDecoder) endChunk() error {
 	return nil
 }
 
-// checkChunk verifies the current chunk's signature and moves the chain on.
+// checkChunk verifies the current chunk's signature and moves the chain
+// on. It runs once per chunk, so it reuses its HMAC and buffers.
 func (d *chunkDecoder) checkChunk() error {
-	sts := "AWS4-HMAC-SHA256-PAYLOAD\n" + d.amzDate + "\n" + d.scope + "\n" + d.prev + "\n" +
-		emptySHA256 + "\n" + hex.EncodeToString(d.h.Sum(nil))
-	want := hex.EncodeToString(hmacSHA256(d.key, sts))
-	if !hmac.Equal([]byte(want), []byte(d.sig)) {
+	hex.Encode(d.hexSum[:], d.h.Sum(d.sum[:0]))
+	d.mac.Reset()
+	d.mac.Write([]byte(d.stsPrefix))
+	d.mac.Write(d.prev)
+	d.mac.Write([]byte("\n" + emptySHA256 + "\n"))
+	d.mac.Write(d.hexSum[:])
+	want := d.hexSum[:]
+	hex.Encode(want, d.mac.Sum(d.sum[:0]))
+	if !hmac.Equal(want, []byte(d.sig)) {
+		sts := d.stsPrefix + string(d.prev) + "\n" + emptySHA256 + "\n" + hex.EncodeToString(d.h.Sum(nil))
 		return errSignatureMismatch().with("StringToSign", sts).with("SignatureProvided", d.sig)
 	}
-	d.prev = want
+	d.prev = append(d.prev[:0], want...)
 	return nil
 }
 
@@ -331,7 +344,7 @@ func (d *chunkDecoder) readTrailers() error {
 	if sig == "" {
 		return errMalformedChunk("missing x-amz-trailer-signature")
 	}
-	sts := "AWS4-HMAC-SHA256-TRAILER\n" + d.amzDate + "\n" + d.scope + "\n" + d.prev + "\n" + sha256Hex(canon.String())
+	sts := "AWS4-HMAC-SHA256-TRAILER\n" + d.amzDate + "\n" + d.scope + "\n" + string(d.prev) + "\n" + sha256Hex(canon.String())
 	want := hex.EncodeToString(hmacSHA256(d.key, sts))
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return errSignatureMismatch().with("StringToSign", sts).with("SignatureProvided", sig)

@@ -120,18 +120,23 @@ func (v *Verifier) verifyPresignedV4(req *Request, now time.Time) (*Result, erro
 	if e := checkSignedHeaders(req, p.SignedHeaders); e != nil {
 		return nil, e
 	}
-	// A presigned URL does not sign the body unless the signer put a
-	// digest in the URL itself.
+	// A presigned URL does not sign the body unless the signer gave a
+	// digest, in the URL or in a (signed) x-amz-content-sha256 header, as
+	// aws-sdk-go-v2 does when asked to.
 	payload, mode := UnsignedPayload, PayloadUnsigned
-	if p.ContentSHA256 != "" {
-		m, err := parsePayloadMode(p.ContentSHA256)
+	declared := p.ContentSHA256
+	if declared == "" {
+		declared = req.Header.Get("X-Amz-Content-Sha256")
+	}
+	if declared != "" {
+		m, err := parsePayloadMode(declared)
 		if err != nil {
 			return nil, err
 		}
 		if m != PayloadUnsigned && m != PayloadSHA256 {
-			return nil, newErrorf(CodeInvalidRequest, "A presigned URL cannot use %s", p.ContentSHA256)
+			return nil, newErrorf(CodeInvalidRequest, "A presigned URL cannot use %s", declared)
 		}
-		payload, mode = p.ContentSHA256, m
+		payload, mode = declared, m
 	}
 	query, ok := canonicalQuery(req.RawQuery, "X-Amz-Signature")
 	if !ok {
@@ -153,7 +158,7 @@ func (v *Verifier) verifyPresignedV4(req *Request, now time.Time) (*Result, erro
 	}
 	return &Result{
 		Kind: AuthV4Presigned, AccessKey: p.AccessKey,
-		Payload: mode, ContentSHA256: p.ContentSHA256,
+		Payload: mode, ContentSHA256: declared,
 		SignedHeaders: p.SignedHeaders, Time: p.Time, Expires: expires,
 		Signature: p.Signature, SigningKey: key, Scope: scope, AmzDate: amzDate,
 		Region: p.Region, Service: p.Service,

@@ -2,6 +2,8 @@ package sigv4
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"net/http"
 	"net/url"
 	"strings"
@@ -233,19 +235,78 @@ func TestVerify_Anonymous(t *testing.T) {
 	}
 }
 
+// A client may date a SigV4 request with Date alone; Date is then signed.
+// The expected signature is computed here from the documented algorithm.
 func TestVerify_DateHeaderInsteadOfAmzDate(t *testing.T) {
-	// A client may sign with Date and no X-Amz-Date; Date must then be signed.
-	r := sdkRequest(t, "GET", "http://h/b/k")
-	r.Header.Set("X-Amz-Content-Sha256", UnsignedPayload)
-	r.Header.Set("Date", sdkNow.Format(http.TimeFormat))
-	req := signSDK(t, r, UnsignedPayload, sdkNow)
-	// The SDK adds X-Amz-Date; take it out and re-sign by hand below.
-	if _, err := Verify(req, sdkStore, sdkNow); err != nil {
+	date := sdkNow.Format(http.TimeFormat)
+	canonical := "GET\n/b/k\n\ndate:" + date + "\nhost:h\nx-amz-content-sha256:UNSIGNED-PAYLOAD\n\n" +
+		"date;host;x-amz-content-sha256\nUNSIGNED-PAYLOAD"
+	s := newChunkSigner(sdkCreds.SecretAccessKey, sdkNow.Format(amzDateFormat), "eu-west-1", "")
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("AWS4-HMAC-SHA256\n" + s.amzDate + "\n" + s.scope + "\n" + hexs(sha256Sum(canonical))))
+	sig := hexs(m.Sum(nil))
+	auth := func(signed string) string {
+		return "AWS4-HMAC-SHA256 Credential=AKIDTEST/" + s.scope + ", SignedHeaders=" + signed + ", Signature=" + sig
+	}
+	req := func(signed string) *Request {
+		return &Request{Method: "GET", Path: "/b/k", Host: "h", Header: hdr("Date", date,
+			"X-Amz-Content-Sha256", UnsignedPayload, "Authorization", auth(signed))}
+	}
+	if _, err := Verify(req("date;host;x-amz-content-sha256"), sdkStore, sdkNow); err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Del("X-Amz-Date")
-	auth := req.Header.Get("Authorization")
-	req.Header.Set("Authorization", strings.Replace(auth, ";x-amz-date", "", 1))
-	_, err := Verify(req, sdkStore, sdkNow)
-	mustCode(t, err, CodeSignatureDoesNotMatch) // parsed and dated from Date; signature is stale
+	_, err := Verify(req("host;x-amz-content-sha256"), sdkStore, sdkNow)
+	mustCode(t, err, CodeAccessDenied)
+	_, err = Verify(req("date;host;x-amz-content-sha256"), sdkStore, sdkNow.Add(20*time.Minute))
+	mustCode(t, err, CodeRequestTimeTooSkewed)
+	noDate := req("date;host;x-amz-content-sha256")
+	noDate.Header.Del("Date")
+	_, err = Verify(noDate, sdkStore, sdkNow)
+	mustCode(t, err, CodeAccessDenied)
+}
+
+func sha256Sum(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// A presigned URL may come with the body's digest: aws-sdk-go-v2 signs an
+// x-amz-content-sha256 header and uses it as the payload hash, and other
+// signers put X-Amz-Content-Sha256 in the query. The body is held to it.
+func TestVerify_PresignedWithContentSHA256_BodyChecked(t *testing.T) {
+	digest := hexs(sha256Sum("abc"))
+	r := sdkRequest(t, "PUT", "http://h/b/k?X-Amz-Expires=600", "X-Amz-Content-Sha256", digest)
+	signed, hdrs, err := v4.NewSigner(sdkOptions).PresignHTTP(context.Background(), sdkCreds, r, digest, "s3", "eu-west-1", sdkNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(signed)
+	req := &Request{Method: "PUT", Path: u.EscapedPath(), RawQuery: u.RawQuery, Host: u.Host, Header: http.Header{}}
+	for k, v := range hdrs {
+		if !strings.EqualFold(k, "host") {
+			req.Header[k] = v
+		}
+	}
+	res, err := Verify(req, sdkStore, sdkNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Payload != PayloadSHA256 {
+		t.Fatalf("payload %v (query %s)", res.Payload, u.RawQuery)
+	}
+	r2 := sdkRequest(t, "PUT", "http://h/b/k?X-Amz-Expires=600&X-Amz-Content-Sha256="+digest)
+	signed2, _, err := v4.NewSigner(sdkOptions).PresignHTTP(context.Background(), sdkCreds, r2, digest, "s3", "eu-west-1", sdkNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2, _ := url.Parse(signed2)
+	res2, err := Verify(&Request{Method: "PUT", Path: "/b/k", RawQuery: u2.RawQuery, Host: "h", Header: http.Header{}}, sdkStore, sdkNow)
+	if err != nil || res2.Payload != PayloadSHA256 {
+		t.Fatalf("digest in the query: %v %+v", err, res2)
+	}
+	if _, err := readBody(t, res, req.Header, []byte("abc"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = readBody(t, res, req.Header, []byte("abd"), 0)
+	mustCode(t, err, CodeXAmzContentSHA256Mismatch)
 }

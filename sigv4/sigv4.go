@@ -177,7 +177,9 @@ func Verify(req *Request, creds Credentials, now time.Time) (*Result, error) {
 // the caller's policy.
 func (v *Verifier) Verify(req *Request, now time.Time) (*Result, error) {
 	if req.Header == nil {
-		req.Header = http.Header{}
+		r := *req
+		r.Header = http.Header{}
+		req = &r
 	}
 	auth := req.Header.Get("Authorization")
 	q := queryKeys(req.RawQuery)
