@@ -95,7 +95,7 @@ func planChecksum(h http.Header, mode PayloadMode) (*checksumPlan, []string, *Er
 		return plan, nil, nil
 	}
 	if mode != PayloadStreamingSignedTrailer && mode != PayloadStreamingUnsignedTrailer {
-		return nil, nil, newErrorf(CodeInvalidRequest, "The x-amz-trailer header requires x-amz-content-sha256 %s or %s.", StreamingUnsignedPayloadTrail, StreamingPayloadTrailer)
+		return nil, nil, newErrorf(CodeInvalidRequest, "The x-amz-trailer header requires x-amz-content-sha256 %s or %s.", StreamingUnsignedPayloadTrailer, StreamingPayloadTrailer)
 	}
 	if len(trailers) > 1 {
 		return nil, nil, newError(CodeInvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // NewBodyReader returns the decoded payload of a verified request. It
@@ -28,6 +29,10 @@ func NewBodyReader(res *Result, header http.Header, body io.Reader) (io.Reader, 
 	}
 	if header == nil {
 		header = http.Header{}
+	}
+	if !res.Payload.Streaming() && hasAWSChunked(header.Get("Content-Encoding")) {
+		// Framing the signature does not announce would be stored as data.
+		return nil, newError(CodeInvalidRequest, "Content-Encoding aws-chunked requires a STREAMING-* x-amz-content-sha256.")
 	}
 	plan, trailers, e := planChecksum(header, res.Payload)
 	if e != nil {
@@ -133,4 +138,26 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 	}
 	v.err = err
 	return n, err
+}
+
+// StripAWSChunked removes the aws-chunked coding from a Content-Encoding
+// value: it describes the upload's framing, not the object, and S3 does
+// not store it ("aws-chunked,gzip" is stored as "gzip").
+func StripAWSChunked(contentEncoding string) string {
+	var keep []string
+	for _, c := range strings.Split(contentEncoding, ",") {
+		if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "aws-chunked") {
+			keep = append(keep, c)
+		}
+	}
+	return strings.Join(keep, ",")
+}
+
+func hasAWSChunked(contentEncoding string) bool {
+	for _, c := range strings.Split(contentEncoding, ",") {
+		if strings.EqualFold(strings.TrimSpace(c), "aws-chunked") {
+			return true
+		}
+	}
+	return false
 }

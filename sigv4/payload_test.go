@@ -99,3 +99,21 @@ func TestBodyReader_DeclaredSHA256(t *testing.T) {
 		t.Fatal("uppercase hex digest:", err)
 	}
 }
+
+func TestBodyReader_AWSChunkedEncodingWithoutStreamingMode_Refused(t *testing.T) {
+	_, err := readBody(t, &Result{Payload: PayloadUnsigned}, hdr("Content-Encoding", "aws-chunked"), []byte("3\r\nabc\r\n0\r\n\r\n"), 0)
+	mustCode(t, err, CodeInvalidRequest)
+	if _, err := readBody(t, &Result{Payload: PayloadUnsigned}, hdr("Content-Encoding", "gzip, br"), []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStripAWSChunked(t *testing.T) {
+	for in, want := range map[string]string{
+		"aws-chunked": "", "aws-chunked,gzip": "gzip", "gzip, AWS-CHUNKED": "gzip", "gzip,br": "gzip,br", "": "",
+	} {
+		if got := StripAWSChunked(in); got != want {
+			t.Errorf("%q -> %q, want %q", in, got, want)
+		}
+	}
+}

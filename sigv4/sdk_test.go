@@ -218,7 +218,7 @@ func TestVerify_Anonymous(t *testing.T) {
 	}{
 		{"NoHeaders", http.Header{}, PayloadUnsigned, ""},
 		{"DeclaredDigest", hdr("X-Amz-Content-Sha256", docEmptySHA), PayloadSHA256, ""},
-		{"UnsignedTrailer", hdr("X-Amz-Content-Sha256", StreamingUnsignedPayloadTrail), PayloadStreamingUnsignedTrailer, ""},
+		{"UnsignedTrailer", hdr("X-Amz-Content-Sha256", StreamingUnsignedPayloadTrailer), PayloadStreamingUnsignedTrailer, ""},
 		{"SignedChunksWithoutSignature", hdr("X-Amz-Content-Sha256", StreamingPayload), 0, CodeInvalidRequest},
 		{"Garbage", hdr("X-Amz-Content-Sha256", "xyz"), 0, CodeInvalidArgument},
 		{"SigV4A", hdr("Authorization", "AWS4-ECDSA-P256-SHA256 Credential=x"), 0, CodeNotImplemented},

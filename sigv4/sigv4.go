@@ -98,10 +98,10 @@ const (
 
 // The x-amz-content-sha256 values of the modes that are not a digest.
 const (
-	UnsignedPayload               = "UNSIGNED-PAYLOAD"
-	StreamingPayload              = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-	StreamingPayloadTrailer       = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-	StreamingUnsignedPayloadTrail = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	UnsignedPayload                 = "UNSIGNED-PAYLOAD"
+	StreamingPayload                = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	StreamingPayloadTrailer         = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+	StreamingUnsignedPayloadTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 )
 
 func (m PayloadMode) String() string {
@@ -113,7 +113,7 @@ func (m PayloadMode) String() string {
 	case PayloadStreamingSignedTrailer:
 		return StreamingPayloadTrailer
 	case PayloadStreamingUnsignedTrailer:
-		return StreamingUnsignedPayloadTrail
+		return StreamingUnsignedPayloadTrailer
 	}
 	return UnsignedPayload
 }
@@ -266,7 +266,7 @@ func parsePayloadMode(s string) (PayloadMode, error) {
 		return PayloadStreamingSigned, nil
 	case StreamingPayloadTrailer:
 		return PayloadStreamingSignedTrailer, nil
-	case StreamingUnsignedPayloadTrail:
+	case StreamingUnsignedPayloadTrailer:
 		return PayloadStreamingUnsignedTrailer, nil
 	case "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD", "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER":
 		return 0, newError(CodeNotImplemented, "Signature Version 4A is not implemented.")
