@@ -1,0 +1,322 @@
+// Package tnv is the Go client of a TNV cluster: it asks the trackers which
+// storage nodes serve a user's group (SADDRS) and talks to those nodes
+// (UPLOAD, FILESIZE, DOWNLOAD, DELETE) over pooled connections, failing over
+// between trackers and between the mirrors of a group. Bodies are streamed in
+// both directions; memory per request is bounded by one 512 KiB buffer.
+package tnv
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// Config configures a Client. Zero values take the defaults shown.
+type Config struct {
+	Trackers    []string      // host:port, tried in turn (start at a random one; fail over on error)
+	DialTimeout time.Duration // default 5s
+	IOTimeout   time.Duration // per read/write progress deadline, default 60s
+	PoolSize    int           // idle connections kept per server address, default 8
+	IdleTimeout time.Duration // idle pooled connections older than this are closed, default 30s
+	LocateTTL   time.Duration // how long a SADDRS answer is reused per (appid, userid), default 2s; < 0 disables
+	Logger      *slog.Logger  // nil = slog.Default()
+}
+
+// Client talks to a TNV cluster. It is safe for concurrent use.
+type Client struct {
+	cfg      Config
+	log      *slog.Logger
+	pool     *pool
+	trackers []string
+	next     atomic.Uint64 // rotates the first tracker tried
+	closed   atomic.Bool
+
+	mu    sync.Mutex
+	cache map[userKey]located
+	down  map[string]time.Time // storage addresses that failed recently, until when
+}
+
+type userKey struct{ appid, userid string }
+
+type located struct {
+	group   string
+	addrs   []string
+	expires time.Time
+}
+
+const (
+	bufSize      = 512 << 10
+	maxCached    = 4096
+	downFor      = 5 * time.Second
+	earlyReplyIn = 2 * time.Second
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// New returns a client of the cluster whose trackers cfg names.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Trackers) == 0 {
+		return nil, errors.New("tnv: no tracker address")
+	}
+	for _, t := range cfg.Trackers {
+		if t == "" {
+			return nil, errors.New("tnv: empty tracker address")
+		}
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.IOTimeout <= 0 {
+		cfg.IOTimeout = 60 * time.Second
+	}
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = 8
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Second
+	}
+	if cfg.LocateTTL == 0 {
+		cfg.LocateTTL = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c := &Client{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		pool:     newPool(cfg),
+		trackers: append([]string(nil), cfg.Trackers...),
+		cache:    map[userKey]located{},
+		down:     map[string]time.Time{},
+	}
+	c.next.Store(rand.Uint64())
+	return c, nil
+}
+
+// Close closes the idle connections. Requests in flight finish; their
+// connections are closed instead of pooled.
+func (c *Client) Close() error {
+	c.closed.Store(true)
+	c.pool.close()
+	return nil
+}
+
+// with runs one request on a connection to addr: ctx ending closes the
+// connection, and the connection goes back to the pool only when the request
+// left the stream in sync.
+func (c *Client) with(ctx context.Context, addr string, fn func(cn *conn) error) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cn, err := c.pool.get(ctx, addr)
+	if err != nil {
+		return err
+	}
+	stop := cn.watch(ctx)
+	err = fn(cn)
+	if !stop() {
+		cn.broken = true
+		if err != nil {
+			err = ctx.Err()
+		}
+	}
+	c.pool.put(cn)
+	return err
+}
+
+// request writes one frame and reads the reply into at most max bytes.
+func request(cn *conn, cmd, replyCmd uint8, body []byte, max int64) ([]byte, error) {
+	if err := proto.WriteFrame(cn, cmd, proto.StatusOK, body); err != nil {
+		return nil, err
+	}
+	_, b, err := proto.ReadReply(cn, replyCmd, max)
+	var re *proto.ErrorReply
+	if err != nil && !errors.As(err, &re) {
+		cn.broken = true // a frame we could not take whole
+	}
+	return b, err
+}
+
+// tracker sends one request to the trackers in turn, starting at a rotating
+// one, until one answers. final says whether a remote error ends the search.
+func (c *Client) tracker(ctx context.Context, op string, cmd uint8, body []byte, max int64) ([]byte, error) {
+	n := len(c.trackers)
+	first := int(c.next.Add(1) % uint64(n))
+	var errs []error
+	for i := range n {
+		addr := c.trackers[(first+i)%n]
+		var reply []byte
+		err := c.with(ctx, addr, func(cn *conn) (err error) {
+			reply, err = request(cn, cmd, proto.CmdTrackerReply, body, max)
+			return err
+		})
+		if err == nil {
+			return reply, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("tnv: %s: %w", op, ctx.Err())
+		}
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		var re *proto.ErrorReply
+		if errors.As(err, &re) {
+			err = &RemoteError{Op: op, Addr: addr, Reply: re}
+			// A tracker that knows no ACTIVE node (EAGAIN) may lag the
+			// others; refusals of the request itself hold everywhere.
+			if final(re, true) {
+				return nil, err
+			}
+		} else {
+			err = fmt.Errorf("tracker %s: %w", addr, err)
+		}
+		c.log.Debug("tnv: tracker failed, trying the next", "op", op, "tracker", addr, "err", err)
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("tnv: %s: no tracker answered: %w", op, errors.Join(errs...))
+}
+
+// Groups returns the GROUPS text of a tracker: the groups and their storage
+// nodes with their states.
+func (c *Client) Groups(ctx context.Context) (string, error) {
+	b, err := c.tracker(ctx, "groups", proto.CmdTrackerGroups, nil, proto.MaxTextReply)
+	if err != nil {
+		return "", err
+	}
+	if len(b) == 0 {
+		return "", nil
+	}
+	s, err := proto.DecodeText(b)
+	if err != nil {
+		return "", fmt.Errorf("tnv: groups: %w", err)
+	}
+	return s, nil
+}
+
+// Locate returns the group of (appid, userid) and the addresses of its ACTIVE
+// storage nodes, in the tracker's order. Answers are reused for LocateTTL.
+func (c *Client) Locate(ctx context.Context, appid, userid, fileid string) (group string, addrs []string, err error) {
+	ref, err := fileRef(appid, userid, fileid)
+	if err != nil {
+		return "", nil, err
+	}
+	key := userKey{appid, userid}
+	now := time.Now()
+	if c.cfg.LocateTTL > 0 {
+		c.mu.Lock()
+		l, ok := c.cache[key]
+		c.mu.Unlock()
+		if ok && now.Before(l.expires) {
+			return l.group, l.addrs, nil
+		}
+	}
+	body, err := ref.Encode()
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	b, err := c.tracker(ctx, "saddrs", proto.CmdTrackerSaddrs, body, proto.MaxTextReply)
+	if err != nil {
+		return "", nil, err
+	}
+	s, err := proto.DecodeSaddrs(b)
+	if err != nil {
+		return "", nil, fmt.Errorf("tnv: saddrs: %w", err)
+	}
+	if len(s.Addrs) == 0 {
+		return "", nil, fmt.Errorf("%w: group %s has no ACTIVE node", ErrNoNode, s.Group)
+	}
+	if c.cfg.LocateTTL > 0 {
+		c.mu.Lock()
+		if len(c.cache) >= maxCached {
+			for k, v := range c.cache {
+				if now.After(v.expires) {
+					delete(c.cache, k)
+				}
+			}
+			if len(c.cache) >= maxCached {
+				clear(c.cache)
+			}
+		}
+		c.cache[key] = located{group: s.Group, addrs: s.Addrs, expires: now.Add(c.cfg.LocateTTL)}
+		c.mu.Unlock()
+	}
+	return s.Group, s.Addrs, nil
+}
+
+// forget drops a cached SADDRS answer that led nowhere.
+func (c *Client) forget(appid, userid string) {
+	c.mu.Lock()
+	delete(c.cache, userKey{appid, userid})
+	c.mu.Unlock()
+}
+
+// order returns addrs with the nodes that failed recently moved last, so a
+// dead mirror costs one failed dial per few seconds rather than one per request.
+func (c *Client) order(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	var later []string
+	now := time.Now()
+	c.mu.Lock()
+	for _, a := range addrs {
+		if until, ok := c.down[a]; ok {
+			if now.Before(until) {
+				later = append(later, a)
+				continue
+			}
+			delete(c.down, a)
+		}
+		out = append(out, a)
+	}
+	c.mu.Unlock()
+	return append(out, later...)
+}
+
+func (c *Client) markDown(addr string) {
+	c.mu.Lock()
+	c.down[addr] = time.Now().Add(downFor)
+	c.mu.Unlock()
+}
+
+func (c *Client) markUp(addr string) {
+	c.mu.Lock()
+	delete(c.down, addr)
+	c.mu.Unlock()
+}
+
+// fileRef checks the names before anything is sent, with the servers' rules.
+func fileRef(appid, userid, fileid string) (proto.FileRef, error) {
+	switch {
+	case !proto.ValidAppID(appid):
+		return proto.FileRef{}, fmt.Errorf("%w: appid %q", ErrInvalid, appid)
+	case !proto.ValidUserID(userid):
+		return proto.FileRef{}, fmt.Errorf("%w: userid %q", ErrInvalid, userid)
+	case !proto.ValidFileID(fileid):
+		return proto.FileRef{}, fmt.Errorf("%w: fileid %q", ErrInvalid, fileid)
+	}
+	return proto.FileRef{AppID: appid, UserID: userid, FileID: fileid}, nil
+}
+
+var fileIDEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// NewFileID returns a new random file ID: 26 characters of [0-9a-v], the
+// first ten a millisecond timestamp so that IDs sort by creation, then 80
+// random bits.
+func NewFileID() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
+	crand.Read(b[6:]) // never fails (Go 1.24+)
+	return fileIDEncoding.EncodeToString(b[:])
+}

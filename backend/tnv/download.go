@@ -1,0 +1,257 @@
+package tnv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/tnv-s3/tnv/proto"
+)
+
+var errBodyClosed = errors.New("tnv: read on closed download")
+
+// stream is an open DOWNLOAD reply on one connection.
+type stream struct {
+	cn   *conn
+	stop func() bool // ends the ctx watch; false if ctx already closed cn
+}
+
+// done hands the connection back: to the pool when the reply was read
+// whole, else closed.
+func (c *Client) done(s *stream, whole bool) {
+	if !s.stop() || !whole {
+		s.cn.broken = true
+	}
+	c.pool.put(s.cn)
+}
+
+// openDownload sends DOWNLOAD to addr and reads the reply header. want, if
+// not negative, is the exact body length the reply must announce (a resume).
+func (c *Client) openDownload(ctx context.Context, addr string, d *proto.Download, want int64) (*stream, int64, error) {
+	if c.closed.Load() {
+		return nil, 0, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	body, err := d.Encode()
+	if err != nil {
+		return nil, 0, err
+	}
+	cn, err := c.pool.get(ctx, addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	s := &stream{cn: cn, stop: cn.watch(ctx)}
+	fail := func(err error) (*stream, int64, error) {
+		if !s.stop() {
+			cn.broken = true
+			err = ctx.Err()
+		}
+		c.pool.put(cn)
+		return nil, 0, err
+	}
+	if err := proto.WriteFrame(cn, proto.CmdStorageDownload, proto.StatusOK, body); err != nil {
+		return fail(err)
+	}
+	h, err := proto.ReadHeader(cn)
+	if err != nil {
+		cn.broken = true
+		return fail(err)
+	}
+	if h.Status != proto.StatusOK {
+		b, err := proto.ReadBody(cn, h, proto.MaxErrorBody)
+		if err != nil {
+			cn.broken = true
+			return fail(fmt.Errorf("proto: error reply: %w", err))
+		}
+		re, err := proto.DecodeError(b)
+		if err != nil {
+			return fail(fmt.Errorf("proto: error reply: %w", err))
+		}
+		return fail(re)
+	}
+	switch {
+	case h.Cmd != proto.CmdStorageReply:
+		cn.broken = true
+		return fail(fmt.Errorf("proto: reply command %d, want %d", h.Cmd, proto.CmdStorageReply))
+	case want >= 0 && h.BodyLen != want, d.Size > 0 && h.BodyLen > d.Size:
+		cn.broken = true
+		return fail(fmt.Errorf("proto: DOWNLOAD of %d bytes at %d answered with %d", d.Size, d.Offset, h.BodyLen))
+	}
+	return s, h.BodyLen, nil
+}
+
+// Download returns the file's bytes from offset on, size of them (0 = to the
+// end), streamed from the storage node's connection. If that node fails
+// midway, the rest is asked from the group's other nodes. Close returns the
+// connection to the pool when the body was read whole, else drops it; Close
+// may be called from another goroutine to abort a Read.
+func (c *Client) Download(ctx context.Context, appid, userid, fileid string, offset, size int64) (io.ReadCloser, error) {
+	ref, err := fileRef(appid, userid, fileid)
+	if err != nil {
+		return nil, fmt.Errorf("tnv: download: %w", err)
+	}
+	if offset < 0 || size < 0 {
+		return nil, fmt.Errorf("tnv: download %s: %w: offset %d size %d", fileid, ErrInvalid, offset, size)
+	}
+	b := &body{c: c, ctx: ctx, ref: ref, off: offset}
+	rest, err := c.onNodes(ctx, "download", ref, true, nil, func(addr string) error {
+		s, n, err := c.openDownload(ctx, addr, &proto.Download{FileRef: ref, Offset: offset, Size: size}, -1)
+		if err != nil {
+			return err
+		}
+		b.s, b.remain = s, n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.rest = rest
+	if b.remain == 0 {
+		c.done(b.s, true)
+		b.s = nil
+	}
+	return b, nil
+}
+
+// body is the ReadCloser of Download.
+type body struct {
+	c    *Client
+	ctx  context.Context
+	ref  proto.FileRef
+	rest []string // nodes to resume on
+
+	mu     sync.Mutex
+	s      *stream // nil when released, or lost and to be resumed
+	off    int64   // file offset of the next byte
+	remain int64   // bytes still to come
+	err    error   // sticky
+	closed bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	switch {
+	case b.closed:
+		b.mu.Unlock()
+		return 0, errBodyClosed
+	case b.err != nil:
+		b.mu.Unlock()
+		return 0, b.err
+	case b.remain == 0:
+		b.mu.Unlock()
+		return 0, io.EOF
+	}
+	s := b.s
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	b.mu.Unlock()
+	if s == nil {
+		var err error
+		if s, err = b.resume(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := s.cn.Read(p)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.off += int64(n)
+	b.remain -= int64(n)
+	switch {
+	case b.closed:
+		return n, errBodyClosed
+	case b.remain == 0:
+		b.c.done(s, true)
+		b.s = nil
+		return n, nil
+	case err == nil:
+		return n, nil
+	}
+	b.c.done(s, false)
+	b.s = nil
+	if b.ctx.Err() != nil {
+		b.err = fmt.Errorf("tnv: download %s: %w", b.ref.FileID, b.ctx.Err())
+	} else if len(b.rest) == 0 {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		b.err = fmt.Errorf("tnv: download %s: storage %s: %w", b.ref.FileID, s.cn.addr, err)
+	} else {
+		b.c.markDown(s.cn.addr)
+		b.c.log.Debug("tnv: download broke off, resuming on another node",
+			"fileid", b.ref.FileID, "addr", s.cn.addr, "offset", b.off, "err", err)
+	}
+	if n > 0 {
+		return n, nil
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	return 0, nil // the next Read resumes
+}
+
+// resume asks the remaining nodes for the rest of the range.
+func (b *body) resume() (*stream, error) {
+	b.mu.Lock()
+	off, remain, rest := b.off, b.remain, b.rest
+	b.mu.Unlock()
+	var errs []error
+	for i, addr := range rest {
+		d := &proto.Download{FileRef: b.ref, Offset: off, Size: remain}
+		s, _, err := b.c.openDownload(b.ctx, addr, d, remain)
+		if err == nil {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.rest = rest[i+1:]
+			if b.closed {
+				b.c.done(s, false)
+				return nil, errBodyClosed
+			}
+			b.s = s
+			return s, nil
+		}
+		if b.ctx.Err() != nil {
+			errs = append(errs, b.ctx.Err())
+			break
+		}
+		errs = append(errs, fmt.Errorf("storage %s: %w", addr, err))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rest = nil
+	b.err = fmt.Errorf("tnv: download %s: resuming at %d: %w", b.ref.FileID, off, errors.Join(errs...))
+	return nil, b.err
+}
+
+// Close ends the download. A connection not read to the end is dropped.
+func (b *body) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.s != nil {
+		b.c.done(b.s, false)
+		b.s = nil
+	}
+	return nil
+}
+
+// DownloadTo writes the file's bytes from offset on, size of them (0 = to
+// the end), to w, and returns how many it wrote.
+func (c *Client) DownloadTo(ctx context.Context, appid, userid, fileid string, offset, size int64, w io.Writer) (int64, error) {
+	rc, err := c.Download(ctx, appid, userid, fileid, offset, size)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	return io.CopyBuffer(writerOnly{w}, rc, *bp)
+}

@@ -1,0 +1,246 @@
+package tnv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// stopError ends the failover: trying another node cannot help (the caller's
+// reader failed, or the body is partly consumed and cannot be rewound).
+type stopError struct{ err error }
+
+func (e *stopError) Error() string { return e.err.Error() }
+func (e *stopError) Unwrap() error { return e.err }
+
+// onNodes runs try on the storage nodes of the file's group, in the tracker's
+// order with recently failed nodes last, until one succeeds or an error
+// settles the request. read marks FILESIZE/DOWNLOAD, for which a mirror's
+// ENOENT is not final. again, if set, is asked before each further attempt.
+// It returns the nodes not tried.
+func (c *Client) onNodes(ctx context.Context, op string, ref proto.FileRef, read bool,
+	again func() bool, try func(addr string) error) ([]string, error) {
+	group, addrs, err := c.Locate(ctx, ref.AppID, ref.UserID, ref.FileID)
+	if err != nil {
+		return nil, fmt.Errorf("tnv: %s %s: %w", op, ref.FileID, err)
+	}
+	addrs = c.order(addrs)
+	var errs []error
+	notFound := 0
+	for i, addr := range addrs {
+		if i > 0 && again != nil && !again() {
+			errs = append(errs, errors.New("body partly sent and not rewindable: not retried"))
+			return nil, fmt.Errorf("tnv: %s %s: %w", op, ref.FileID, errors.Join(errs...))
+		}
+		err := try(addr)
+		if err == nil {
+			return addrs[i+1:], nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("tnv: %s %s: %w", op, ref.FileID, ctx.Err())
+		}
+		var stop *stopError
+		var re *proto.ErrorReply
+		switch {
+		case errors.Is(err, ErrClosed):
+			return nil, err
+		case errors.As(err, &stop):
+			return nil, fmt.Errorf("tnv: %s %s: %w", op, ref.FileID, stop.err)
+		case errors.As(err, &re):
+			rerr := &RemoteError{Op: op, Addr: addr, Reply: re}
+			if final(re, read) {
+				return nil, rerr
+			}
+			if re.Errno == proto.ENOENT {
+				notFound++
+			}
+			err = rerr
+		default:
+			c.markDown(addr)
+			err = fmt.Errorf("storage %s: %w", addr, err)
+		}
+		c.log.Debug("tnv: storage node failed, trying the next", "op", op, "addr", addr, "err", err)
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 && notFound == len(errs) {
+		return nil, errs[0] // every member says so: the file is not there
+	}
+	c.forget(ref.AppID, ref.UserID) // the tracker may know better by now
+	return nil, fmt.Errorf("tnv: %s %s: group %s: %w: %w", op, ref.FileID, group, ErrNoNode, errors.Join(errs...))
+}
+
+// source counts what Upload took from the caller's reader and keeps its error.
+type source struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+// writerOnly hides io.ReaderFrom so that io.CopyBuffer uses our buffer.
+type writerOnly struct{ io.Writer }
+
+// Upload stores exactly size bytes read from r as the file. The bytes are
+// streamed; if r ends early the connection is dropped, so the node discards
+// what it got. Another node of the group is tried only while nothing of r has
+// been consumed, or when r is an io.Seeker that can be rewound.
+func (c *Client) Upload(ctx context.Context, appid, userid, fileid string, r io.Reader, size int64) error {
+	ref, err := fileRef(appid, userid, fileid)
+	if err != nil {
+		return fmt.Errorf("tnv: upload: %w", err)
+	}
+	if size < 0 || size > proto.MaxUploadBytes {
+		return fmt.Errorf("tnv: upload %s: %w: size %d", fileid, ErrInvalid, size)
+	}
+	head, err := (&proto.UploadHead{FileRef: ref, Size: size}).Encode()
+	if err != nil {
+		return fmt.Errorf("tnv: upload %s: %w: %v", fileid, ErrInvalid, err)
+	}
+	frame := make([]byte, proto.HeaderLen+len(head))
+	proto.Header{BodyLen: proto.UploadHeadLen + size, Cmd: proto.CmdStorageUpload}.Encode(frame)
+	copy(frame[proto.HeaderLen:], head)
+
+	src := &source{r: r}
+	seeker, _ := r.(io.Seeker)
+	var start int64
+	if seeker != nil {
+		if start, err = seeker.Seek(0, io.SeekCurrent); err != nil {
+			seeker = nil
+		}
+	}
+	again := func() bool {
+		if src.n == 0 {
+			return true
+		}
+		if seeker == nil {
+			return false
+		}
+		if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+			return false
+		}
+		src.n = 0
+		return true
+	}
+	_, err = c.onNodes(ctx, "upload", ref, false, again, func(addr string) error {
+		return c.with(ctx, addr, func(cn *conn) error { return upload(cn, frame, src, size) })
+	})
+	return err
+}
+
+const (
+	writing int32 = iota
+	written
+	aborted
+)
+
+// upload sends one UPLOAD. A goroutine reads the reply while the body is
+// being written: a node that refuses the upload early (ENOSPC, EEXIST) and
+// closes is heard, instead of a bare "broken pipe".
+func upload(cn *conn, frame []byte, src *source, size int64) error {
+	if _, err := cn.Write(frame); err != nil {
+		return err
+	}
+	var state atomic.Int32
+	replyc := make(chan error, 1)
+	go func() {
+		_, _, err := proto.ReadReply(cn.nc, proto.CmdStorageReply, 0)
+		if state.CompareAndSwap(writing, aborted) {
+			cn.nc.Close() // stops the writer: the node answered before the body was through
+		}
+		replyc <- err
+	}()
+	bp := bufPool.Get().(*[]byte)
+	n, err := io.CopyBuffer(writerOnly{cn}, io.LimitReader(src, size), *bp)
+	bufPool.Put(bp)
+	sent := err == nil && n == size
+	if sent && state.CompareAndSwap(writing, written) {
+		cn.nc.SetReadDeadline(time.Now().Add(cn.timeout)) // the node fsyncs and mirrors before it answers
+		err := <-replyc
+		var re *proto.ErrorReply
+		if err != nil && !errors.As(err, &re) {
+			cn.broken = true
+		}
+		return err
+	}
+	cn.broken = true
+	if sent { // the reply came as the last bytes went out
+		return <-replyc
+	}
+	if err == nil || src.err != nil {
+		cn.nc.Close()
+		<-replyc
+		if src.err != nil {
+			return &stopError{fmt.Errorf("reading the body: %w", src.err)}
+		}
+		return &stopError{fmt.Errorf("body ended after %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)}
+	}
+	// Writing failed: the node may have said why before it closed.
+	t := time.NewTimer(earlyReplyIn)
+	defer t.Stop()
+	select {
+	case rerr := <-replyc:
+		var re *proto.ErrorReply
+		if errors.As(rerr, &re) {
+			return re
+		}
+		if rerr == nil {
+			return errors.New("storage replied before the body was sent")
+		}
+	case <-t.C:
+		cn.nc.Close()
+		<-replyc
+	}
+	return err
+}
+
+// FileSize returns the size of the file.
+func (c *Client) FileSize(ctx context.Context, appid, userid, fileid string) (int64, error) {
+	ref, err := fileRef(appid, userid, fileid)
+	if err != nil {
+		return 0, fmt.Errorf("tnv: filesize: %w", err)
+	}
+	body, _ := ref.Encode()
+	var size int64
+	_, err = c.onNodes(ctx, "filesize", ref, true, nil, func(addr string) error {
+		return c.with(ctx, addr, func(cn *conn) error {
+			b, err := request(cn, proto.CmdStorageFilesize, proto.CmdStorageReply, body, 8)
+			if err != nil {
+				return err
+			}
+			if size, err = proto.DecodeInt64(b); err == nil && size < 0 {
+				err = fmt.Errorf("proto: negative file size %d", size)
+			}
+			return err
+		})
+	})
+	return size, err
+}
+
+// Delete deletes the file (soft: unreadable at once, purged later).
+func (c *Client) Delete(ctx context.Context, appid, userid, fileid string) error {
+	ref, err := fileRef(appid, userid, fileid)
+	if err != nil {
+		return fmt.Errorf("tnv: delete: %w", err)
+	}
+	body, _ := ref.Encode()
+	_, err = c.onNodes(ctx, "delete", ref, false, nil, func(addr string) error {
+		return c.with(ctx, addr, func(cn *conn) error {
+			_, err := request(cn, proto.CmdStorageDelete, proto.CmdStorageReply, body, 0)
+			return err
+		})
+	})
+	return err
+}
