@@ -311,8 +311,8 @@ func fileRef(appid, userid, fileid string) (proto.FileRef, error) {
 
 var fileIDEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
-// NewFileID returns a new random file ID: 26 characters of [0-9a-v], the
-// first ten a millisecond timestamp so that IDs sort by creation, then 80
+// NewFileID returns a new random file ID: 26 characters of [0-9a-v] encoding
+// a 48-bit millisecond timestamp, so that IDs sort by creation time, then 80
 // random bits.
 func NewFileID() string {
 	var b [16]byte
