@@ -1,0 +1,152 @@
+package proctest
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Topology says what Cluster starts. Zero values take the defaults shown.
+type Topology struct {
+	DB        string        // DSN shared by every server (required)
+	Trackers  int           // default 1
+	IDServers int           // default 1
+	Groups    int           // default 1
+	Members   int           // storage nodes per group, default 2
+	Beat      time.Duration // storage beat interval, default 1s (tests want fast state changes)
+	Offline   time.Duration // tracker --offline-after, default 5s
+	Args      []string      // extra flags for every storage node
+}
+
+// Cluster is a running TNV cluster of separate processes on loopback.
+type Cluster struct {
+	t        testing.TB
+	Topo     Topology
+	Trackers []*Proc
+	IDs      []*Proc
+	Groups   [][]*Proc // Groups[g][m] is member m of group "g<g+1>"
+}
+
+// StartCluster starts ID servers, trackers and storage nodes, and waits until
+// every storage node is ACTIVE on the first tracker.
+func StartCluster(t testing.TB, topo Topology) *Cluster {
+	t.Helper()
+	if topo.DB == "" {
+		t.Fatal("proctest: Topology.DB is required")
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&topo.Trackers, 1)
+	def(&topo.IDServers, 1)
+	def(&topo.Groups, 1)
+	def(&topo.Members, 2)
+	if topo.Beat == 0 {
+		topo.Beat = time.Second
+	}
+	if topo.Offline == 0 {
+		topo.Offline = 5 * time.Second
+	}
+	c := &Cluster{t: t, Topo: topo}
+	for i := range topo.IDServers {
+		a := FreeAddr(t)
+		c.IDs = append(c.IDs, Start(t, fmt.Sprintf("idserver%d", i+1), a,
+			"idserver", "--listen", a, "--db", topo.DB))
+	}
+	for i := range topo.Trackers {
+		a := FreeAddr(t)
+		c.Trackers = append(c.Trackers, Start(t, fmt.Sprintf("tracker%d", i+1), a,
+			"tracker", "--listen", a, "--db", topo.DB, "--offline-after", topo.Offline.String()))
+	}
+	for g := range topo.Groups {
+		var members []*Proc
+		for m := range topo.Members {
+			members = append(members, c.StartMember(g, m))
+		}
+		c.Groups = append(c.Groups, members)
+	}
+	c.WaitActive(60 * time.Second)
+	return c
+}
+
+// GroupName is the name of group g.
+func GroupName(g int) string { return fmt.Sprintf("g%d", g+1) }
+
+// StartMember starts member m of group g with a store of its own.
+func (c *Cluster) StartMember(g, m int) *Proc {
+	c.t.Helper()
+	a := FreeAddr(c.t)
+	store := filepath.Join(c.t.TempDir(), fmt.Sprintf("store-%s-%d", GroupName(g), m+1))
+	args := append([]string{"storage", "--listen", a, "--group", GroupName(g),
+		"--trackers", c.TrackerList(), "--idservers", c.IDList(), "--store", store,
+		"--db", c.Topo.DB, "--beat", c.Topo.Beat.String()}, c.Topo.Args...)
+	return Start(c.t, fmt.Sprintf("storage-%s-%d", GroupName(g), m+1), a, args...)
+}
+
+// TrackerList is the comma-separated tracker addresses.
+func (c *Cluster) TrackerList() string { return addrList(c.Trackers) }
+
+// IDList is the comma-separated ID server addresses.
+func (c *Cluster) IDList() string { return addrList(c.IDs) }
+
+func addrList(ps []*Proc) string {
+	var a []string
+	for _, p := range ps {
+		a = append(a, p.Addr)
+	}
+	return strings.Join(a, ",")
+}
+
+// Members returns every storage process.
+func (c *Cluster) Members() []*Proc {
+	var all []*Proc
+	for _, g := range c.Groups {
+		all = append(all, g...)
+	}
+	return all
+}
+
+// Groups text of the first tracker, through `tnv client groups`.
+func (c *Cluster) GroupsText() (string, error) {
+	return RunErr(c.t, "client", "--trackers", c.TrackerList(), "groups")
+}
+
+// WaitActive waits until the GROUPS text shows every storage node's address
+// on a line that says ACTIVE.
+func (c *Cluster) WaitActive(timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		text, err := c.GroupsText()
+		missing := ""
+		if err == nil {
+			for _, p := range c.Members() {
+				if !lineHas(text, p.Addr, "ACTIVE") {
+					missing = p.Addr
+					break
+				}
+			}
+			if missing == "" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("storage nodes not ACTIVE after %v (first missing %s, err %v):\n%s", timeout, missing, err, text)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// lineHas reports whether some line of text holds both words.
+func lineHas(text, a, b string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, a) && strings.Contains(l, b) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,304 @@
+// Package proctest runs the real tnv binary as separate processes on
+// loopback for end-to-end tests: build once per test binary, start servers
+// on free ports, wait until they listen, kill, freeze, restart, and read a
+// process's peak RSS. A test package calls proctest.Main from TestMain.
+package proctest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	binDir string
+	binErr error
+	once   sync.Once
+)
+
+// Main builds the tnv binary, runs the tests and removes the binary.
+func Main(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// Binary returns the path of a tnv binary built from this checkout.
+func Binary(t testing.TB) string {
+	t.Helper()
+	once.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "tnv-bin-")
+		if binErr != nil {
+			return
+		}
+		root, err := moduleRoot()
+		if err != nil {
+			binErr = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "tnv"), "./cmd/tnv")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build ./cmd/tnv: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return filepath.Join(binDir, "tnv")
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %v", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("not inside the tnv module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// FreeAddr returns 127.0.0.1:PORT with a port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Proc is one running tnv process.
+type Proc struct {
+	Name string
+	Args []string // after the binary
+	Addr string   // the address it listens on, waited for at start
+	Log  string   // stdout and stderr go here
+	Env  []string // extra environment
+
+	t    testing.TB
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start runs `tnv args...` as name, and waits until addr accepts connections
+// (if addr is not empty). The process is killed when the test ends, and its
+// log is printed if the test failed.
+func Start(t testing.TB, name, addr string, args ...string) *Proc {
+	t.Helper()
+	return StartEnv(t, nil, name, addr, args...)
+}
+
+// StartEnv is Start with extra environment variables (KEY=value).
+func StartEnv(t testing.TB, env []string, name, addr string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Name: name, Args: args, Addr: addr, Env: env, t: t, Log: filepath.Join(t.TempDir(), name+".log")}
+	p.Restart()
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			p.dumpLog()
+		}
+	})
+	return p
+}
+
+func (p *Proc) dumpLog() {
+	b, err := os.ReadFile(p.Log)
+	if err != nil {
+		return
+	}
+	if len(b) > 16<<10 {
+		b = append([]byte("…"), b[len(b)-16<<10:]...)
+	}
+	p.t.Logf("--- log of %s (%s):\n%s", p.Name, strings.Join(p.Args, " "), b)
+}
+
+// Restart starts the process again (after Kill or exit) and waits for Addr.
+func (p *Proc) Restart() {
+	p.t.Helper()
+	p.mu.Lock()
+	if p.cmd != nil {
+		p.mu.Unlock()
+		p.t.Fatalf("%s: restart while running", p.Name)
+	}
+	lf, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.mu.Unlock()
+		p.t.Fatal(err)
+	}
+	fmt.Fprintf(lf, "=== start %s %s\n", p.Name, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(Binary(p.t), p.Args...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = append(os.Environ(), p.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		p.mu.Unlock()
+		p.t.Fatalf("%s: %v", p.Name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); lf.Close(); close(done) }()
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
+	if p.Addr != "" {
+		if err := WaitListening(p.Addr, 30*time.Second, done); err != nil {
+			p.dumpLog()
+			p.t.Fatalf("%s: %v", p.Name, err)
+		}
+	}
+}
+
+// WaitListening waits until addr accepts a TCP connection, the timeout
+// passes, or exited is closed.
+func WaitListening(addr string, timeout time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("exited before listening on %s", addr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %v: %v", addr, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// PID returns the process ID, or 0 when it is not running.
+func (p *Proc) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// Kill sends SIGKILL and waits for the exit.
+func (p *Proc) Kill() { p.stop(syscall.SIGKILL) }
+
+// Terminate sends SIGTERM and waits for a clean exit (SIGKILL after 20 s).
+func (p *Proc) Terminate() { p.stop(syscall.SIGTERM) }
+
+func (p *Proc) stop(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.cmd = nil
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGCONT) // a frozen process cannot exit
+	cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Freeze sends SIGSTOP; Thaw sends SIGCONT.
+func (p *Proc) Freeze() { p.signal(syscall.SIGSTOP) }
+func (p *Proc) Thaw()   { p.signal(syscall.SIGCONT) }
+
+func (p *Proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		p.cmd.Process.Signal(sig)
+	}
+}
+
+// PeakRSS returns the process's peak resident set size (VmHWM) in bytes.
+func (p *Proc) PeakRSS() (int64, error) {
+	pid := p.PID()
+	if pid == 0 {
+		return 0, fmt.Errorf("%s not running", p.Name)
+	}
+	return peakRSS(pid)
+}
+
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				n, err := strconv.ParseInt(f[0], 10, 64)
+				return n << 10, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+// Run runs `tnv args...` to completion and returns its stdout; a failure
+// fails the test with its stderr.
+func Run(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := RunErr(t, args...)
+	if err != nil {
+		t.Fatalf("tnv %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// RunErr runs `tnv args...` and returns its stdout, or an error holding its
+// stderr.
+func RunErr(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(Binary(t), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
+
+// RunRSS runs `tnv args...` to completion and returns its stdout and its peak
+// RSS in bytes; a failure fails the test.
+func RunRSS(t testing.TB, args ...string) (string, int64) {
+	t.Helper()
+	cmd := exec.Command(Binary(t), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tnv %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		t.Fatal("no rusage")
+	}
+	return string(out), ru.Maxrss << 10 // Linux reports kB
+}
