@@ -70,8 +70,8 @@ func TestCore_MySQL_UploadDownloadDeleteAcrossTrackerFailure(t *testing.T) {
 
 	type up struct {
 		user, id, path string
-		sum             [32]byte
-		size            int64
+		sum            [32]byte
+		size           int64
 	}
 	var ups []up
 	for i, size := range []int64{0, 1, 4096, 1<<20 + 3, 8 << 20} {
