@@ -1,0 +1,235 @@
+// Package idserver is the TNV ID server: it hands out unique, never-reused,
+// per-key increasing IDs (ID_GET, command 40). IDs are reserved from SQL in
+// blocks of Config.Step with one atomic statement, so any number of ID
+// servers on one database, restarted any number of times, never hand out
+// the same ID twice; a block is then served from memory.
+package idserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// Config configures a Server. Zero values take the defaults shown.
+type Config struct {
+	DB     *metadb.DB   // required, already opened; New migrates it
+	Step   int64        // IDs reserved per SQL round trip, default 100, at most 1e9
+	Logger *slog.Logger // nil = slog.Default()
+
+	IdleTimeout  time.Duration // a connection idle this long is closed, default 5m
+	IOTimeout    time.Duration // deadline to read a body and write a reply, default 30s
+	CloseTimeout time.Duration // how long Close waits for requests in flight, default 5s
+	MaxKeys      int           // keys whose blocks are kept in memory, default 10000
+}
+
+// DefaultStep is the block size when Config.Step is zero.
+const DefaultStep = 100
+
+// Server is an ID server. Create it with New, run it with Serve.
+type Server struct {
+	cfg Config
+	db  *metadb.DB
+	log *slog.Logger
+
+	keysMu sync.Mutex
+	keys   map[string]*block
+
+	conns connSet
+}
+
+// block is the part of a reserved range not yet handed out: next..end.
+type block struct {
+	mu   sync.Mutex
+	next int64
+	end  int64 // last ID of the block; next > end means empty
+}
+
+// New checks cfg and migrates the ID server's tables.
+func New(cfg Config) (*Server, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("idserver: Config.DB is nil")
+	}
+	if cfg.Step == 0 {
+		cfg.Step = DefaultStep
+	}
+	if cfg.Step < 1 || cfg.Step > 1e9 {
+		return nil, fmt.Errorf("idserver: step %d not in [1, 1e9]", cfg.Step)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 5 * time.Minute
+	}
+	if cfg.IOTimeout <= 0 {
+		cfg.IOTimeout = 30 * time.Second
+	}
+	if cfg.CloseTimeout <= 0 {
+		cfg.CloseTimeout = 5 * time.Second
+	}
+	if cfg.MaxKeys <= 0 {
+		cfg.MaxKeys = 10000
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := Migrate(ctx, cfg.DB); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, keys: map[string]*block{}}
+	s.conns.init()
+	return s, nil
+}
+
+// Next returns the next ID of key, reserving a new block from the database
+// when the current one is used up. IDs of one key increase strictly within
+// one Server.
+func (s *Server) Next(ctx context.Context, key string) (int64, error) {
+	if !proto.ValidIDKey(key) {
+		return 0, proto.Errorf(proto.EINVAL, "invalid ID key %q", key)
+	}
+	b := s.block(key)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next > b.end || b.next == 0 {
+		v, err := reserve(ctx, s.db, key, s.cfg.Step)
+		if err != nil {
+			return 0, err
+		}
+		// Blocks from the shared counter only grow, so a new block lies
+		// above everything this server handed out before.
+		b.next, b.end = v-s.cfg.Step+1, v
+		s.log.Debug("idserver: reserved block", "key", key, "first", b.next, "last", b.end)
+	}
+	id := b.next
+	b.next++
+	return id, nil
+}
+
+func (s *Server) block(key string) *block {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	b := s.keys[key]
+	if b == nil {
+		if len(s.keys) >= s.cfg.MaxKeys {
+			// Forgetting a block wastes the rest of it, never reuses it:
+			// the key's next block comes from the database again.
+			clear(s.keys)
+		}
+		b = &block{}
+		s.keys[key] = b
+	}
+	return b
+}
+
+// Serve accepts connections on ln until Close. It returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.conns.serve(ln, s.handle)
+}
+
+// Close stops accepting, closes idle connections and waits up to
+// CloseTimeout for requests in flight, then closes the rest.
+func (s *Server) Close() error {
+	s.conns.close(s.cfg.CloseTimeout)
+	return nil
+}
+
+// handle serves one connection: requests in sequence until EOF, an idle
+// timeout, a frame it cannot resync after, or Close.
+func (s *Server) handle(c *conn) {
+	log := s.log.With("peer", c.RemoteAddr().String())
+	for {
+		c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		h, err := proto.ReadHeader(c)
+		if err != nil {
+			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
+				log.Debug("idserver: read header", "err", err)
+				if errors.Is(err, proto.ErrBodyLen) {
+					s.reply(c, proto.Errorf(proto.EMSGSIZE, "%v", err), nil)
+				}
+			}
+			return
+		}
+		if !c.begin() {
+			return
+		}
+		ok := s.request(c, h, log)
+		if !c.end() || !ok {
+			return
+		}
+	}
+}
+
+// request serves one frame whose header has been read; false means the
+// connection must be closed.
+func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
+	start := time.Now()
+	c.SetDeadline(start.Add(s.cfg.IOTimeout))
+	if h.Cmd != proto.CmdIDGet {
+		e := proto.Errorf(proto.ENOSYS, "command %d is not served by the ID server", h.Cmd)
+		if !discard(c, h) {
+			s.reply(c, e, nil)
+			return false
+		}
+		return s.reply(c, e, nil)
+	}
+	if err := proto.CheckRequest(h); err != nil {
+		s.reply(c, proto.Errorf(proto.EMSGSIZE, "%v", err), nil)
+		return false
+	}
+	body, err := proto.ReadBody(c, h, proto.IDKeySize)
+	if err != nil {
+		log.Debug("idserver: read body", "err", err)
+		return false
+	}
+	key, err := proto.DecodeIDKey(body)
+	if err != nil {
+		return s.reply(c, proto.Errorf(proto.EPROTO, "ID key: %v", err), nil)
+	}
+	if !proto.ValidIDKey(key) {
+		return s.reply(c, proto.Errorf(proto.EINVAL, "invalid ID key %q", key), nil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.IOTimeout)
+	id, err := s.Next(ctx, key)
+	cancel()
+	if err != nil {
+		log.Error("idserver: ID_GET", "key", key, "err", err)
+		var re *proto.ErrorReply
+		if !errors.As(err, &re) {
+			re = proto.Errorf(proto.EIO, "ID reservation failed")
+		}
+		return s.reply(c, re, nil)
+	}
+	log.Debug("idserver: ID_GET", "key", key, "id", id, "took", time.Since(start))
+	return s.reply(c, nil, proto.EncodeInt64(id))
+}
+
+// reply writes an error reply when e is set, else an OK reply with body.
+func (s *Server) reply(c *conn, e *proto.ErrorReply, body []byte) bool {
+	c.SetWriteDeadline(time.Now().Add(s.cfg.IOTimeout))
+	var err error
+	if e != nil {
+		err = proto.WriteError(c, proto.CmdIDReply, e)
+	} else {
+		err = proto.WriteFrame(c, proto.CmdIDReply, proto.StatusOK, body)
+	}
+	return err == nil
+}
+
+// discard skips the body of a request this server does not serve, when it is
+// small enough to keep the stream in sync.
+func discard(c *conn, h proto.Header) bool {
+	if h.BodyLen > 64<<10 {
+		return false
+	}
+	_, err := io.CopyN(io.Discard, c, h.BodyLen)
+	return err == nil
+}
