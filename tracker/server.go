@@ -1,0 +1,270 @@
+// Package tracker is the TNV tracker: the registry of storage nodes and
+// their groups, fed by JOIN and BEAT, that tells clients which nodes serve a
+// user (SADDRS), lists the cluster (GROUPS) and tells storage nodes their
+// group's members (MEMBERS, an extension).
+//
+// Node state is soft and lives in memory, rebuilt from JOIN and BEAT after a
+// restart. What must agree between several trackers on one database lives
+// in SQL: the valid group names (t_groups_info) and each user's group
+// (t_router).
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// Config configures a Server. Zero values take the defaults shown.
+type Config struct {
+	DB             *metadb.DB    // required, already opened; New migrates it
+	OfflineAfter   time.Duration // a node without JOIN or BEAT this long is OFFLINE, default 120s
+	RegisteredOnly bool          // admit only groups already in t_groups_info (else JOIN registers them)
+	Logger         *slog.Logger  // nil = slog.Default()
+
+	ForgetAfter  time.Duration // an OFFLINE node is dropped from the lists after this, default 24h
+	SweepEvery   time.Duration // how often OFFLINE nodes are marked and logged, default OfflineAfter/10 within [10ms, 5s]
+	RouterCache  int           // (appid, userid) → group entries kept in memory, default 100000
+	IdleTimeout  time.Duration // a connection idle this long is closed, default 5m
+	IOTimeout    time.Duration // deadline to read a body, answer and write the reply, default 30s
+	CloseTimeout time.Duration // how long Close waits for requests in flight, default 5s
+}
+
+// DefaultOfflineAfter is the seed's: nodes beat every 10 s, OFFLINE after 120 s.
+const DefaultOfflineAfter = 120 * time.Second
+
+// Server is a tracker. Create it with New, run it with Serve.
+type Server struct {
+	cfg    Config
+	db     *metadb.DB
+	log    *slog.Logger
+	nodes  *registry
+	groups *groups
+	router *router
+	conns  connSet
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	sweeper  sync.WaitGroup
+}
+
+// New checks cfg, migrates the tracker's tables, loads the group names and
+// starts the sweeper that marks silent nodes OFFLINE.
+func New(cfg Config) (*Server, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("tracker: Config.DB is nil")
+	}
+	if cfg.OfflineAfter == 0 {
+		cfg.OfflineAfter = DefaultOfflineAfter
+	}
+	if cfg.OfflineAfter < 0 {
+		return nil, fmt.Errorf("tracker: negative OfflineAfter %v", cfg.OfflineAfter)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ForgetAfter <= 0 {
+		cfg.ForgetAfter = 24 * time.Hour
+	}
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = min(max(cfg.OfflineAfter/10, 10*time.Millisecond), 5*time.Second)
+	}
+	if cfg.RouterCache <= 0 {
+		cfg.RouterCache = 100000
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 5 * time.Minute
+	}
+	if cfg.IOTimeout <= 0 {
+		cfg.IOTimeout = 30 * time.Second
+	}
+	if cfg.CloseTimeout <= 0 {
+		cfg.CloseTimeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := Migrate(ctx, cfg.DB); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		db:     cfg.DB,
+		log:    cfg.Logger,
+		nodes:  newRegistry(cfg.OfflineAfter),
+		groups: &groups{db: cfg.DB, m: map[string]bool{}},
+		router: &router{db: cfg.DB, max: cfg.RouterCache, m: map[userKey]string{}},
+		stop:   make(chan struct{}),
+	}
+	if err := s.groups.refresh(ctx); err != nil {
+		return nil, err
+	}
+	s.conns.init()
+	s.sweeper.Add(1)
+	go s.sweep()
+	return s, nil
+}
+
+// Serve accepts connections on ln until Close. It returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.conns.serve(ln, s.handle)
+}
+
+// Close stops accepting, closes idle connections, waits up to CloseTimeout
+// for requests in flight, then closes the rest and stops the sweeper.
+func (s *Server) Close() error {
+	s.conns.close(s.cfg.CloseTimeout)
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.sweeper.Wait()
+	return nil
+}
+
+// Nodes returns a snapshot of every node the tracker knows, sorted by group
+// and address.
+func (s *Server) Nodes() []NodeInfo { return s.nodes.snapshot(time.Now()) }
+
+// sweep marks silent nodes OFFLINE (logging each once), forgets long-gone
+// ones, and reloads the group names other trackers may have registered.
+func (s *Server) sweep() {
+	defer s.sweeper.Done()
+	t := time.NewTicker(s.cfg.SweepEvery)
+	defer t.Stop()
+	lastLoad := time.Now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			off, gone := s.nodes.sweep(now, s.cfg.ForgetAfter)
+			for _, n := range off {
+				s.log.Info("tracker: node OFFLINE", "group", n.Group, "addr", n.Addr, "host", n.Host,
+					"silent", now.Sub(n.LastSeen).Round(time.Millisecond))
+			}
+			for _, n := range gone {
+				s.log.Info("tracker: node forgotten", "group", n.Group, "addr", n.Addr, "host", n.Host)
+			}
+			if now.Sub(lastLoad) >= 10*time.Second {
+				lastLoad = now
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := s.groups.refresh(ctx); err != nil {
+					s.log.Warn("tracker: reload groups", "err", err)
+				}
+				cancel()
+			}
+		}
+	}
+}
+
+// handle serves one connection: requests in sequence until EOF, an idle
+// timeout, a frame it cannot resync after, or Close.
+func (s *Server) handle(c *conn) {
+	log := s.log.With("peer", c.RemoteAddr().String())
+	for {
+		c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		h, err := proto.ReadHeader(c)
+		if err != nil {
+			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
+				log.Debug("tracker: read header", "err", err)
+				if errors.Is(err, proto.ErrBodyLen) {
+					s.reply(c, proto.Errorf(proto.EMSGSIZE, "%v", err), nil)
+				}
+			}
+			return
+		}
+		if !c.begin() {
+			return
+		}
+		ok := s.request(c, h, log)
+		if !c.end() || !ok {
+			return
+		}
+	}
+}
+
+// request serves one frame whose header has been read; false means the
+// connection must be closed.
+func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
+	start := time.Now()
+	c.SetDeadline(start.Add(s.cfg.IOTimeout))
+	switch h.Cmd {
+	case proto.CmdTrackerJoin, proto.CmdTrackerBeat, proto.CmdTrackerSaddrs, proto.CmdTrackerGroups, proto.CmdTrackerMembers:
+	default:
+		e := proto.Errorf(proto.ENOSYS, "command %d is not served by the tracker", h.Cmd)
+		if !discard(c, h) {
+			s.reply(c, e, nil)
+			return false
+		}
+		return s.reply(c, e, nil)
+	}
+	if err := proto.CheckRequest(h); err != nil {
+		// Every tracker request is small: a short wrong body can be
+		// skipped and the connection kept; a claim beyond that cannot.
+		e := proto.Errorf(proto.EMSGSIZE, "%v", err)
+		if !discard(c, h) {
+			s.reply(c, e, nil)
+			return false
+		}
+		return s.reply(c, e, nil)
+	}
+	body, err := proto.ReadBody(c, h, proto.FileRefLen)
+	if err != nil {
+		log.Debug("tracker: read body", "cmd", h.Cmd, "err", err)
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.IOTimeout)
+	defer cancel()
+	var e *proto.ErrorReply
+	var out []byte
+	switch h.Cmd {
+	case proto.CmdTrackerJoin:
+		e = s.join(ctx, c, body)
+	case proto.CmdTrackerBeat:
+		e = s.beat(ctx, c, body)
+	case proto.CmdTrackerSaddrs:
+		out, e = s.saddrs(ctx, body)
+	case proto.CmdTrackerGroups:
+		// GROUPS is an operator's request: worth a query so that groups
+		// registered through another tracker show at once.
+		if err := s.groups.refresh(ctx); err != nil {
+			log.Warn("tracker: reload groups", "err", err)
+		}
+		out, e = text(s.GroupsText(time.Now()))
+	case proto.CmdTrackerMembers:
+		out, e = s.members(body)
+	}
+	if e != nil {
+		log.Debug("tracker: request refused", "cmd", h.Cmd, "errno", e.Errno, "err", e.Desc)
+	} else {
+		log.Debug("tracker: request", "cmd", h.Cmd, "took", time.Since(start))
+	}
+	return s.reply(c, e, out)
+}
+
+// reply writes an error reply when e is set, else an OK reply with body.
+func (s *Server) reply(c *conn, e *proto.ErrorReply, body []byte) bool {
+	c.SetWriteDeadline(time.Now().Add(s.cfg.IOTimeout))
+	var err error
+	if e != nil {
+		err = proto.WriteError(c, proto.CmdTrackerReply, e)
+	} else {
+		err = proto.WriteFrame(c, proto.CmdTrackerReply, proto.StatusOK, body)
+	}
+	return err == nil
+}
+
+// discard skips the body of a request that is refused, when it is small
+// enough to keep the stream in sync.
+func discard(c *conn, h proto.Header) bool {
+	if h.BodyLen > 64<<10 {
+		return false
+	}
+	_, err := io.CopyN(io.Discard, c, h.BodyLen)
+	return err == nil
+}
