@@ -115,8 +115,8 @@ func (c *Cluster) GroupsText() (string, error) {
 	return RunErr(c.t, "client", "--trackers", c.TrackerList(), "groups")
 }
 
-// WaitActive waits until the GROUPS text shows every storage node's address
-// on a line that says ACTIVE.
+// WaitActive waits until the GROUPS text shows every storage node ACTIVE and
+// in sync (the tracker's "node ADDR state=ACTIVE sync=ACTIVE ..." line).
 func (c *Cluster) WaitActive(timeout time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -125,7 +125,7 @@ func (c *Cluster) WaitActive(timeout time.Duration) {
 		missing := ""
 		if err == nil {
 			for _, p := range c.Members() {
-				if !lineHas(text, p.Addr, "ACTIVE") {
+				if !c.Readable(text, p.Addr) {
 					missing = p.Addr
 					break
 				}
@@ -141,12 +141,18 @@ func (c *Cluster) WaitActive(timeout time.Duration) {
 	}
 }
 
-// lineHas reports whether some line of text holds both words.
-func lineHas(text, a, b string) bool {
+// NodeLine returns the GROUPS line of the node at addr, or "".
+func NodeLine(text, addr string) string {
 	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, a) && strings.Contains(l, b) {
-			return true
+		if strings.HasPrefix(strings.TrimSpace(l), "node "+addr+" ") {
+			return l
 		}
 	}
-	return false
+	return ""
+}
+
+// Readable reports whether GROUPS text shows the node at addr ACTIVE and in
+// sync, so that the tracker hands it out.
+func (c *Cluster) Readable(text, addr string) bool {
+	return strings.Contains(NodeLine(text, addr), " state=ACTIVE sync=ACTIVE ")
 }
