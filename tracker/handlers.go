@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -65,7 +66,7 @@ func (s *Server) admit(ctx context.Context, group string) *proto.ErrorReply {
 func (s *Server) join(ctx context.Context, c *conn, body []byte) *proto.ErrorReply {
 	j, err := proto.DecodeJoin(body)
 	if err != nil {
-		return proto.Errorf(proto.EPROTO, "JOIN: %v", err)
+		return badBody("JOIN", err)
 	}
 	switch {
 	case !validVersion(j.Version):
@@ -88,7 +89,7 @@ func (s *Server) join(ctx context.Context, c *conn, body []byte) *proto.ErrorRep
 func (s *Server) beat(ctx context.Context, c *conn, body []byte) *proto.ErrorReply {
 	b, err := proto.DecodeBeat(body)
 	if err != nil {
-		return proto.Errorf(proto.EPROTO, "BEAT: %v", err)
+		return badBody("BEAT", err)
 	}
 	if !validHost(b.Host) {
 		return proto.Errorf(proto.EINVAL, "BEAT: invalid hostname %q", b.Host)
@@ -121,7 +122,7 @@ func (s *Server) beat(ctx context.Context, c *conn, body []byte) *proto.ErrorRep
 func (s *Server) saddrs(ctx context.Context, body []byte) ([]byte, *proto.ErrorReply) {
 	f, err := proto.DecodeFileRef(body)
 	if err != nil {
-		return nil, proto.Errorf(proto.EPROTO, "SADDRS: %v", err)
+		return nil, badBody("SADDRS", err)
 	}
 	switch {
 	case !proto.ValidAppID(f.AppID):
@@ -194,6 +195,15 @@ func (s *Server) members(body []byte) ([]byte, *proto.ErrorReply) {
 		return nil, proto.Errorf(proto.EINVAL, "MEMBERS: invalid group name %q", group)
 	}
 	return text(s.MembersText(group, time.Now()))
+}
+
+// badBody is the error reply for a body its decoder refused: EMSGSIZE for a
+// length the command does not have, EPROTO for a malformed field.
+func badBody(cmd string, err error) *proto.ErrorReply {
+	if errors.Is(err, proto.ErrBodyLen) {
+		return proto.Errorf(proto.EMSGSIZE, "%s: %v", cmd, err)
+	}
+	return proto.Errorf(proto.EPROTO, "%s: %v", cmd, err)
 }
 
 func text(s string) ([]byte, *proto.ErrorReply) {
