@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+)
+
+// server is what every TNV role and the gateway are: Serve until Close.
+type server interface {
+	Serve(ln net.Listener) error
+	Close() error
+}
+
+// listen opens a TCP listener with a clear error.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// serveUntil runs srv on ln until ctx ends (then closes it gracefully) or
+// Serve fails.
+func serveUntil(ctx context.Context, log *slog.Logger, name string, srv server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		srv.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return errors.New(name + ": stopped serving")
+	case <-ctx.Done():
+	}
+	log.Info(name+": shutting down", "addr", ln.Addr().String())
+	cerr := srv.Close()
+	if err := <-errc; err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return cerr
+}
+
+// tlsConfig loads a certificate and key for an HTTPS listener.
+func tlsConfig(certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
