@@ -80,7 +80,11 @@ func (s *Server) join(ctx context.Context, c *conn, body []byte) *proto.ErrorRep
 		return e
 	}
 	addr := nodeAddr(j.Host, j.Port, c.RemoteAddr())
-	if fresh := s.nodes.join(j, addr, c.id, time.Now()); fresh {
+	fresh, eb := s.nodes.join(j, addr, c.id, time.Now())
+	if eb != nil {
+		return proto.Errorf(eb.errno, "JOIN: %s", eb.msg)
+	}
+	if fresh {
 		s.log.Info("tracker: node ONLINE", "group", j.Group, "addr", addr, "host", j.Host, "version", j.Version)
 	}
 	return nil

@@ -96,14 +96,17 @@ func (n NodeInfo) readable() bool { return n.State == Active && n.SyncState == p
 // node that stopped beating is OFFLINE at once even between sweeps.
 type registry struct {
 	offlineAfter time.Duration
+	maxNodes     int // bounds memory against a flood of made-up JOINs
 	mu           sync.RWMutex
 	nodes        map[nodeKey]*node
 	rotate       map[string]uint64 // per group, the SADDRS rotation counter
 }
 
-func newRegistry(offlineAfter time.Duration) *registry {
-	return &registry{offlineAfter: offlineAfter, nodes: map[nodeKey]*node{}, rotate: map[string]uint64{}}
+func newRegistry(offlineAfter time.Duration, maxNodes int) *registry {
+	return &registry{offlineAfter: offlineAfter, maxNodes: maxNodes, nodes: map[nodeKey]*node{}, rotate: map[string]uint64{}}
 }
+
+var errTooMany = &errBeat{proto.EAGAIN, "tracker knows too many nodes"}
 
 func (r *registry) stateAt(n *node, now time.Time) State {
 	if now.Sub(n.lastSeen) > r.offlineAfter {
@@ -146,19 +149,22 @@ func nodeAddr(host string, port uint16, peer net.Addr) string {
 
 // join records a JOIN: the node is ONLINE until it beats. It reports whether
 // the node was unknown or had been OFFLINE.
-func (r *registry) join(j *proto.Join, addr string, conn uint64, now time.Time) (fresh bool) {
+func (r *registry) join(j *proto.Join, addr string, conn uint64, now time.Time) (fresh bool, e *errBeat) {
 	k := nodeKey{j.Group, j.Host, j.Port}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := r.nodes[k]
 	fresh = n == nil || r.stateAt(n, now) == Offline
 	if n == nil {
+		if len(r.nodes) >= r.maxNodes {
+			return false, errTooMany
+		}
 		n = &node{key: k}
 		r.nodes[k] = n
 	}
 	n.addr, n.version, n.stime, n.jtime, n.conn = addr, j.Version, j.STime, j.JTime, conn
 	n.state, n.joined, n.lastSeen = Online, now, now
-	return fresh
+	return fresh, nil
 }
 
 // errBeat is why a BEAT matched no node.
@@ -180,6 +186,9 @@ func (r *registry) beat(b *proto.Beat, peer net.Addr, conn uint64, now time.Time
 		k := nodeKey{b.Group, b.Host, b.Port}
 		n = r.nodes[k]
 		if n == nil {
+			if len(r.nodes) >= r.maxNodes {
+				return NodeInfo{}, Offline, errTooMany
+			}
 			n = &node{key: k, addr: nodeAddr(b.Host, b.Port, peer), conn: conn}
 			r.nodes[k] = n
 		}

@@ -33,6 +33,7 @@ type Config struct {
 	ForgetAfter  time.Duration // an OFFLINE node is dropped from the lists after this, default 24h
 	SweepEvery   time.Duration // how often OFFLINE nodes are marked and logged, default OfflineAfter/10 within [10ms, 5s]
 	RouterCache  int           // (appid, userid) → group entries kept in memory, default 100000
+	MaxNodes     int           // nodes kept in memory; JOINs of more get EAGAIN, default 10000
 	IdleTimeout  time.Duration // a connection idle this long is closed, default 5m
 	IOTimeout    time.Duration // deadline to read a body, answer and write the reply, default 30s
 	CloseTimeout time.Duration // how long Close waits for requests in flight, default 5s
@@ -80,6 +81,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RouterCache <= 0 {
 		cfg.RouterCache = 100000
 	}
+	if cfg.MaxNodes <= 0 {
+		cfg.MaxNodes = 10000
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 5 * time.Minute
 	}
@@ -98,7 +102,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		db:     cfg.DB,
 		log:    cfg.Logger,
-		nodes:  newRegistry(cfg.OfflineAfter),
+		nodes:  newRegistry(cfg.OfflineAfter, cfg.MaxNodes),
 		groups: &groups{db: cfg.DB, m: map[string]bool{}},
 		router: &router{db: cfg.DB, max: cfg.RouterCache, m: map[userKey]string{}},
 		stop:   make(chan struct{}),

@@ -126,7 +126,7 @@ func TestBeat_ExtendedFromUnknownNode_RegistersIt(t *testing.T) {
 }
 
 func TestNode_SilentNodeGoesOfflineAndComesBack(t *testing.T) {
-	const after = 300 * time.Millisecond
+	const after = time.Second // room for a slow CI machine between BEAT and SADDRS
 	r := start(t, Config{OfflineAfter: after})
 	c := dial(t, r.addr)
 	c.join("g1", "127.0.0.1", 23000)
@@ -134,7 +134,7 @@ func TestNode_SilentNodeGoesOfflineAndComesBack(t *testing.T) {
 	if s, err := c.saddrs("app", "u1"); err != nil || len(s.Addrs) != 1 {
 		t.Fatalf("SADDRS %+v, %v", s, err)
 	}
-	time.Sleep(after + 100*time.Millisecond)
+	time.Sleep(after + 200*time.Millisecond)
 	if got := nodeState(t, r.srv, "127.0.0.1:23000"); got != Offline {
 		t.Fatalf("after %v without a BEAT: %v", after, got)
 	}
@@ -398,10 +398,10 @@ func TestGroups_TextFormat(t *testing.T) {
 	want := []string{
 		`^group empty nodes=0 active=0 readable=0 free=- total=-$`,
 		`^group g1 nodes=2 active=2 readable=1 free=3000 total=9000$`,
-		`^  node 127\.0\.0\.1:23000 state=ACTIVE sync=ACTIVE progress=100% lag=0 free=5000 total=1099511627776 beat=0s host=127\.0\.0\.1 version=1\.0$`,
-		`^  node 127\.0\.0\.1:23001 state=ACTIVE sync=SYNCING progress=40% lag=12 free=3000 total=9000 beat=0s host=127\.0\.0\.1 version=-$`,
+		`^  node 127\.0\.0\.1:23000 state=ACTIVE sync=ACTIVE progress=100% lag=0 free=5000 total=1099511627776 beat=\d+s host=127\.0\.0\.1 version=1\.0$`,
+		`^  node 127\.0\.0\.1:23001 state=ACTIVE sync=SYNCING progress=40% lag=12 free=3000 total=9000 beat=\d+s host=127\.0\.0\.1 version=-$`,
 		`^group g2 nodes=1 active=1 readable=1 free=- total=-$`,
-		`^  node 127\.0\.0\.1:23000 state=ACTIVE sync=ACTIVE progress=- lag=- free=- total=- beat=0s host=storage-b version=1\.0$`,
+		`^  node 127\.0\.0\.1:23000 state=ACTIVE sync=ACTIVE progress=- lag=- free=- total=- beat=\d+s host=storage-b version=1\.0$`,
 	}
 	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 	if len(lines) != len(want) {
@@ -415,10 +415,10 @@ func TestGroups_TextFormat(t *testing.T) {
 }
 
 func TestMembers_OneLinePerNodeOfTheGroup(t *testing.T) {
-	r := start(t, Config{OfflineAfter: 200 * time.Millisecond})
+	r := start(t, Config{OfflineAfter: time.Second})
 	c := dial(t, r.addr)
 	c.join("g1", "127.0.0.1", 23002)
-	time.Sleep(300 * time.Millisecond) // 23002 goes OFFLINE
+	time.Sleep(1200 * time.Millisecond) // 23002 goes OFFLINE
 	c.join("g1", "127.0.0.1", 23000)
 	sy := extBeat("g1", "127.0.0.1", 23001, 3000)
 	sy.Total, sy.SyncState, sy.SyncPct, sy.Lag = 9000, proto.SyncSyncing, 40, 12
@@ -470,5 +470,24 @@ func TestChooseGroup(t *testing.T) {
 	}
 	if seen["a"] < 20 || seen["b"] < 20 {
 		t.Fatalf("tied groups got %v", seen)
+	}
+}
+
+func TestJoin_BeyondMaxNodes_EAGAIN(t *testing.T) {
+	r := start(t, Config{MaxNodes: 2})
+	c := dial(t, r.addr)
+	for p := uint16(1); p <= 2; p++ {
+		if err := c.join("g1", "127.0.0.1", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.join("g1", "127.0.0.1", 3); errno(err) != proto.EAGAIN {
+		t.Fatalf("third node: %v, want EAGAIN", err)
+	}
+	if err := c.beat(extBeat("g1", "127.0.0.1", 3, 1)); errno(err) != proto.EAGAIN {
+		t.Fatalf("third node by BEAT: %v, want EAGAIN", err)
+	}
+	if err := c.join("g1", "127.0.0.1", 2); err != nil {
+		t.Fatalf("a known node re-joining: %v", err)
 	}
 }
