@@ -1,0 +1,236 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+
+	"github.com/tnv-s3/tnv/backend/tnv"
+	"github.com/tnv-s3/tnv/metadb"
+)
+
+// BlobStore is the seam between the gateway and the bytes: a TNV cluster in
+// production, memory in unit tests. appid comes from the bucket.
+type BlobStore interface {
+	// Put stores exactly size bytes of r. An r that fails or ends early
+	// fails the Put and nothing is kept.
+	Put(ctx context.Context, appid, userid, fileid string, r io.Reader, size int64) error
+	// Get returns size bytes from offset (size 0: to the end).
+	Get(ctx context.Context, appid, userid, fileid string, offset, size int64) (io.ReadCloser, error)
+	// Delete removes a blob; a missing blob is ErrBlobNotFound.
+	Delete(ctx context.Context, appid, userid, fileid string) error
+}
+
+// ErrBlobNotFound is what a BlobStore returns for a blob it does not have.
+var ErrBlobNotFound = errors.New("gateway: blob not found")
+
+// TNVStore is the BlobStore of a TNV cluster.
+type TNVStore struct{ C *tnv.Client }
+
+func (s TNVStore) Put(ctx context.Context, appid, userid, fileid string, r io.Reader, size int64) error {
+	return s.C.Upload(ctx, appid, userid, fileid, r, size)
+}
+
+func (s TNVStore) Get(ctx context.Context, appid, userid, fileid string, offset, size int64) (io.ReadCloser, error) {
+	rc, err := s.C.Download(ctx, appid, userid, fileid, offset, size)
+	if errors.Is(err, tnv.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %v", ErrBlobNotFound, err)
+	}
+	return rc, err
+}
+
+func (s TNVStore) Delete(ctx context.Context, appid, userid, fileid string) error {
+	err := s.C.Delete(ctx, appid, userid, fileid)
+	if errors.Is(err, tnv.ErrNotFound) {
+		return fmt.Errorf("%w: %v", ErrBlobNotFound, err)
+	}
+	return err
+}
+
+// DefaultBlobSize is the largest blob an object is cut into.
+const DefaultBlobSize = 64 << 20
+
+// userShards spreads a bucket's blobs over this many TNV user IDs, which the
+// tracker routes to groups independently.
+const userShards = 16
+
+func blobUser(key string) string {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return fmt.Sprintf("owner-%d", h.Sum32()%userShards)
+}
+
+// writeBlobs stores size bytes of r as blobs of at most g.blobSize each,
+// under an intent record each, and returns them. On error the blobs written
+// so far are made due for collection. r must end exactly after size bytes:
+// a verifying reader gives its verdict at EOF, so EOF is read explicitly.
+func (g *Gateway) writeBlobs(ctx context.Context, appid, key string, r io.Reader, size int64, part int) ([]blob, []int64, error) {
+	var blobs []blob
+	var intents []int64
+	fail := func(err error) ([]blob, []int64, error) {
+		g.meta.expediteIntents(context.WithoutCancel(ctx), intents)
+		return nil, nil, err
+	}
+	userid := blobUser(key)
+	for left := size; left > 0; {
+		n := min(left, g.blobSize)
+		fileid := tnv.NewFileID()
+		id, err := g.meta.intent(ctx, appid, userid, fileid, metadb.Now()+int64(g.cfg.IntentTTL.Seconds()))
+		if err != nil {
+			return fail(err)
+		}
+		intents = append(intents, id)
+		lr := &exactReader{r: r, n: n}
+		if err := g.cfg.Blobs.Put(ctx, appid, userid, fileid, lr, n); err != nil {
+			if lr.err != nil {
+				err = lr.err // the body's fault, not the store's
+			}
+			return fail(err)
+		}
+		if lr.n != 0 {
+			return fail(errCode("IncompleteBody"))
+		}
+		blobs = append(blobs, blob{UserID: userid, FileID: fileid, Size: n, Part: part})
+		left -= n
+	}
+	// The verdict of the verifying readers comes with EOF.
+	var one [1]byte
+	for {
+		m, err := r.Read(one[:])
+		if m > 0 {
+			return fail(errMsg("IncompleteBody", "The request body is longer than its declared length."))
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	return blobs, intents, nil
+}
+
+// exactReader hands on at most n bytes and remembers the error of the
+// reader below, so a failed Put can be blamed on the body.
+type exactReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.n {
+		p = p[:e.n]
+	}
+	n, err := e.r.Read(p)
+	e.n -= int64(n)
+	if err == io.EOF {
+		if e.n > 0 {
+			err = io.ErrUnexpectedEOF
+			e.err = errCode("IncompleteBody")
+		} else {
+			// EOF exactly at the end: the verdict is read again later
+			// by writeBlobs; hand on what we have.
+			err = nil
+			if n == 0 {
+				err = io.EOF
+			}
+		}
+	} else if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// blobReader streams the bytes [off, off+n) of an object whose content is
+// the concatenation of blobs, opening one blob at a time.
+type blobReader struct {
+	ctx   context.Context
+	store BlobStore
+	appid string
+	blobs []blob
+	off   int64 // position within the remaining blobs' concatenation
+	n     int64 // bytes still to deliver
+	cur   io.ReadCloser
+	curN  int64
+	err   error
+}
+
+func newBlobReader(ctx context.Context, store BlobStore, appid string, blobs []blob, off, n int64) *blobReader {
+	return &blobReader{ctx: ctx, store: store, appid: appid, blobs: blobs, off: off, n: n}
+}
+
+func (b *blobReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if b.cur == nil {
+		if err := b.open(); err != nil {
+			b.err = err
+			return 0, err
+		}
+	}
+	if int64(len(p)) > b.curN {
+		p = p[:b.curN]
+	}
+	n, err := b.cur.Read(p)
+	b.curN -= int64(n)
+	b.n -= int64(n)
+	if b.curN == 0 {
+		b.cur.Close()
+		b.cur = nil
+		if err == io.EOF {
+			err = nil
+		}
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // a blob shorter than the index says
+	}
+	if err != nil {
+		b.err = err
+	}
+	if b.n == 0 && err == nil {
+		return n, nil
+	}
+	return n, err
+}
+
+// open skips whole blobs before off and opens the one holding it.
+func (b *blobReader) open() error {
+	for len(b.blobs) > 0 && b.off >= b.blobs[0].Size {
+		b.off -= b.blobs[0].Size
+		b.blobs = b.blobs[1:]
+	}
+	if len(b.blobs) == 0 {
+		return fmt.Errorf("gateway: object shorter than its index entry")
+	}
+	bl := b.blobs[0]
+	want := min(bl.Size-b.off, b.n)
+	rc, err := b.store.Get(b.ctx, b.appid, bl.UserID, bl.FileID, b.off, want)
+	if err != nil {
+		return fmt.Errorf("gateway: blob %s/%s: %w", bl.UserID, bl.FileID, err)
+	}
+	b.cur, b.curN = rc, want
+	b.off = 0
+	b.blobs = b.blobs[1:]
+	return nil
+}
+
+func (b *blobReader) Close() error {
+	if b.cur != nil {
+		b.cur.Close()
+		b.cur = nil
+	}
+	if b.err == nil {
+		b.err = errors.New("gateway: blob reader closed")
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+func (g *Gateway) listBuckets(r *request) error {
+	filter := r.user
+	if r.root {
+		filter = ""
+	}
+	bs, err := ListBuckets(r.ctx, g.cfg.DB, filter)
+	if err != nil {
+		return errInternal(err)
+	}
+	res := listAllMyBucketsResult{Xmlns: xmlns, Owner: owner{ID: r.user, DisplayName: r.user}}
+	for _, b := range bs {
+		res.Buckets.Bucket = append(res.Buckets.Bucket, bucketEntry{Name: b.Name, CreationDate: isoTime(b.Created)})
+	}
+	return r.sendXML(http.StatusOK, res)
+}
+
+func (g *Gateway) createBucket(r *request) error {
+	if !validBucketName(r.bucketName) {
+		return errCode("InvalidBucketName")
+	}
+	if strings.EqualFold(r.header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {
+		return errMsg("NotImplemented", "Object Lock is not implemented by this gateway.")
+	}
+	body, err := r.readXML(64 << 10)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		var cfg createBucketConfiguration
+		if err := xml.Unmarshal(body, &cfg); err != nil {
+			return errCode("MalformedXML")
+		}
+		// Any region is accepted: the gateway has one, and clients
+		// configured for another still mean this one.
+	}
+	existing, err := g.meta.createBucket(r.ctx, r.bucketName, r.user)
+	if err != nil {
+		return errInternal(err)
+	}
+	if existing != nil {
+		if existing.Owner == r.user {
+			return errCode("BucketAlreadyOwnedByYou")
+		}
+		return errCode("BucketAlreadyExists")
+	}
+	r.c.Set("Location", "/"+r.bucketName)
+	return r.c.SendStatus(http.StatusOK)
+}
+
+func (g *Gateway) deleteBucket(r *request) error {
+	if err := g.meta.deleteBucket(r.ctx, r.bucket, g.gcDue()); err != nil {
+		var se *s3Error
+		if errors.As(err, &se) {
+			return se
+		}
+		return errInternal(err)
+	}
+	return r.c.SendStatus(http.StatusNoContent)
+}
+
+func (g *Gateway) headBucket(r *request) error {
+	r.c.Set("x-amz-bucket-region", g.cfg.Region)
+	return r.c.SendStatus(http.StatusOK)
+}
+
+func (g *Gateway) getBucketLocation(r *request) error {
+	loc := g.cfg.Region
+	if loc == "us-east-1" {
+		loc = "" // what S3 answers for its first region
+	}
+	return r.sendXML(http.StatusOK, locationConstraint{Xmlns: xmlns, Value: loc})
+}
+
+func (g *Gateway) getBucketVersioning(r *request) error {
+	// Never enabled: an empty configuration, as S3 answers for such buckets.
+	return r.sendXML(http.StatusOK, versioningConfiguration{Xmlns: xmlns})
+}
+
+// getACL answers the canned private ACL: the owner has full control.
+func (g *Gateway) getACL(r *request) error {
+	if r.hasKey {
+		if _, err := g.meta.object(r.ctx, r.bucketName, r.key); errors.Is(err, errNotFound) {
+			return errCode("NoSuchKey")
+		} else if err != nil {
+			return errInternal(err)
+		}
+	}
+	o := owner{ID: r.bucket.Owner, DisplayName: r.bucket.Owner}
+	p := accessControlPolicy{Xmlns: xmlns, Owner: o}
+	p.AccessControlList.Grant = []grant{{
+		Grantee:    grantee{XMLNS: "http://www.w3.org/2001/XMLSchema-instance", Type: "CanonicalUser", ID: o.ID, DisplayName: o.DisplayName},
+		Permission: "FULL_CONTROL",
+	}}
+	return r.sendXML(http.StatusOK, p)
+}
+
+func (g *Gateway) gcDue() int64 {
+	return nowUnix() + int64(g.cfg.GCDelay.Seconds())
+}

@@ -1,0 +1,168 @@
+package gateway
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// copySource resolves x-amz-copy-source to a readable object.
+func (g *Gateway) copySource(r *request) (*Bucket, *object, error) {
+	src := r.header.Get("X-Amz-Copy-Source")
+	path, q, _ := strings.Cut(src, "?")
+	if q != "" {
+		v, _ := url.ParseQuery(q)
+		if id := v.Get("versionId"); id != "" && id != "null" {
+			return nil, nil, errMsg("NotImplemented", "Object versions are not implemented by this gateway.")
+		}
+	}
+	p, err := url.PathUnescape(strings.TrimPrefix(path, "/"))
+	if err != nil {
+		return nil, nil, errMsg("InvalidArgument", "Invalid copy source encoding.")
+	}
+	bucket, key, ok := strings.Cut(p, "/")
+	if !ok || bucket == "" || key == "" {
+		return nil, nil, errMsg("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+	}
+	b, err := g.meta.bucket(r.ctx, bucket)
+	if errors.Is(err, errNotFound) {
+		return nil, nil, errCode("NoSuchBucket")
+	}
+	if err != nil {
+		return nil, nil, errInternal(err)
+	}
+	if !(r.root || r.user == b.Owner || b.PublicRead) {
+		return nil, nil, errCode("AccessDenied")
+	}
+	o, err := g.meta.object(r.ctx, bucket, key)
+	if errors.Is(err, errNotFound) {
+		e := errCode("NoSuchKey")
+		return nil, nil, e
+	}
+	if err != nil {
+		return nil, nil, errInternal(err)
+	}
+	if err := copyConditions(r.header, o); err != nil {
+		return nil, nil, err
+	}
+	return b, o, nil
+}
+
+// copyConditions applies x-amz-copy-source-if-*; every failure is 412.
+func copyConditions(h http.Header, o *object) error {
+	c := http.Header{}
+	for _, n := range []string{"Match", "None-Match", "Modified-Since", "Unmodified-Since"} {
+		if v := h.Get("X-Amz-Copy-Source-If-" + n); v != "" {
+			c.Set("If-"+n, v)
+		}
+	}
+	if err := checkConditions(c, o); err != nil {
+		return errCode("PreconditionFailed")
+	}
+	return nil
+}
+
+func (g *Gateway) copyObject(r *request) error {
+	srcBucket, src, err := g.copySource(r)
+	if err != nil {
+		return err
+	}
+	directive := strings.ToUpper(r.header.Get("X-Amz-Metadata-Directive"))
+	if directive == "" {
+		directive = "COPY"
+	}
+	if directive != "COPY" && directive != "REPLACE" {
+		return errMsg("InvalidArgument", "Unknown metadata directive.")
+	}
+	same := srcBucket.Name == r.bucketName && src.Key == r.key
+	if same && directive == "COPY" {
+		return errMsg("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+	hdr := src.Headers
+	if directive == "REPLACE" {
+		if hdr, err = requestHeaders(r.header); err != nil {
+			return err
+		}
+	}
+	o := &object{Bucket: r.bucketName, Key: r.key, Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond)}
+	if same {
+		// New metadata over the same bytes: the row keeps its blobs (the
+		// publish collects none of them), and the source must not have
+		// changed meanwhile.
+		o.Size, o.ETag, o.Blobs, o.Parts = src.Size, src.ETag, src.Blobs, src.Parts
+		if err := g.publish(r, o, putCond{ifVersion: src.Version}, nil); err != nil {
+			return err
+		}
+	} else {
+		if src.Size > MaxPutSize {
+			return errMsg("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxPutSize))
+		}
+		etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, 0, src.Size, 0)
+		if err != nil {
+			return err
+		}
+		o.Size, o.ETag, o.Blobs = src.Size, etag, blobs
+		if err := g.publish(r, o, putCond{}, intents); err != nil {
+			return err
+		}
+	}
+	return r.sendXML(http.StatusOK, copyObjectResult{Xmlns: xmlns, LastModified: isoTime(o.MTime), ETag: `"` + o.ETag + `"`})
+}
+
+// copyBytes streams [off, off+n) of src into new blobs of the request's
+// bucket and returns their MD5.
+func (g *Gateway) copyBytes(r *request, srcBucket *Bucket, src *object, off, n int64, part int) (string, []blob, []int64, error) {
+	rd := newBlobReader(r.ctx, g.cfg.Blobs, srcBucket.AppID, src.Blobs, off, n)
+	defer rd.Close()
+	sum := md5.New()
+	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, r.key, io.TeeReader(rd, sum), n, part)
+	if err != nil {
+		return "", nil, nil, errInternal(fmt.Errorf("copy %s/%s: %w", src.Bucket, src.Key, err))
+	}
+	return hex.EncodeToString(sum.Sum(nil)), blobs, intents, nil
+}
+
+func (g *Gateway) uploadPartCopy(r *request) error {
+	n, err := partNumber(r)
+	if err != nil {
+		return err
+	}
+	id := r.query.Get("uploadId")
+	if _, err := g.meta.upload(r.ctx, g.cfg.DB, id, r.bucketName, r.key, ""); err != nil {
+		return toS3Error(err)
+	}
+	srcBucket, src, err := g.copySource(r)
+	if err != nil {
+		return err
+	}
+	off, size := int64(0), src.Size
+	if rg := r.header.Get("X-Amz-Copy-Source-Range"); rg != "" {
+		a, b, ok := strings.Cut(strings.TrimPrefix(rg, "bytes="), "-")
+		first, e1 := strconv.ParseInt(a, 10, 64)
+		last, e2 := strconv.ParseInt(b, 10, 64)
+		if !strings.HasPrefix(rg, "bytes=") || !ok || e1 != nil || e2 != nil || first < 0 || last < first || last >= src.Size {
+			return errMsg("InvalidArgument", "Range specified is not valid for source object of size: %d", src.Size)
+		}
+		off, size = first, last-first+1
+	}
+	if size > MaxPutSize {
+		return errCode("EntityTooLarge")
+	}
+	etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, off, size, n)
+	if err != nil {
+		return err
+	}
+	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
+	if err := g.meta.putPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
+		g.meta.expediteIntents(g.ctx, intents)
+		return toS3Error(err)
+	}
+	return r.sendXML(http.StatusOK, copyPartResult{Xmlns: xmlns, LastModified: isoTime(p.MTime), ETag: `"` + etag + `"`})
+}

@@ -1,0 +1,226 @@
+// Package gateway is the S3 HTTP API of a TNV cluster. Buckets map to TNV
+// app IDs, objects to lists of TNV blobs recorded in an SQL index; request
+// and response bodies stream through (fiber with StreamRequestBody), so
+// memory per request is bounded by buffers, never by object size.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/sigv4"
+)
+
+// Config configures a Gateway. Zero values take the defaults shown.
+type Config struct {
+	DB     *metadb.DB // opened by the caller; the gateway migrates its s3_* tables
+	Blobs  BlobStore  // where the bytes go (TNVStore in production)
+	Region string     // default "us-east-1"
+	// Domain is the base name of virtual-hosted-style requests: a Host of
+	// "photos.s3.example.com" with Domain "s3.example.com" addresses bucket
+	// "photos". Several may be given, comma-separated. Empty: path style only.
+	Domain string
+	// AccessKey and SecretKey are the root credentials; more users live in
+	// s3_users. The root key owns every bucket.
+	AccessKey, SecretKey string
+	Logger               *slog.Logger // nil = slog.Default()
+	// TLS, when set, makes Serve speak HTTPS.
+	TLS *tls.Config
+
+	BlobSize   int64         // largest blob an object is cut into, default 64 MiB
+	GCDelay    time.Duration // replaced blobs stay readable this long (GETs in flight), default 2m
+	GCInterval time.Duration // how often the collector looks for due blobs, default 10s
+	IntentTTL  time.Duration // a blob whose write never published is collected after this, default 24h
+	MaxSkew    time.Duration // allowed clock skew of signed requests, default 15m
+	// Extra mounts routes under the reserved prefix /_tnv/ (metrics, status).
+	Extra func(r fiber.Router)
+}
+
+// Gateway serves the S3 API.
+type Gateway struct {
+	cfg         Config
+	log         *slog.Logger
+	meta        *meta
+	app         *fiber.App
+	verifier    *sigv4.Verifier
+	router      []route
+	domains     []string
+	blobSize    int64
+	minPartSize int64
+
+	ctx    context.Context // ends with Close; outlives requests (bodies stream after handlers return)
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New checks cfg, migrates the gateway's tables and builds the HTTP app.
+// Nothing listens until Serve.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("gateway: Config.DB is required")
+	}
+	if cfg.Blobs == nil {
+		return nil, errors.New("gateway: Config.Blobs is required")
+	}
+	if cfg.AccessKey == "" || cfg.SecretKey == "" {
+		return nil, errors.New("gateway: root access key and secret key are required")
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BlobSize <= 0 {
+		cfg.BlobSize = DefaultBlobSize
+	}
+	if cfg.GCDelay <= 0 {
+		cfg.GCDelay = 2 * time.Minute
+	}
+	if cfg.GCInterval <= 0 {
+		cfg.GCInterval = 10 * time.Second
+	}
+	if cfg.IntentTTL <= 0 {
+		cfg.IntentTTL = 24 * time.Hour
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	err := Migrate(ctx, cfg.DB)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, meta: &meta{db: cfg.DB}, blobSize: cfg.BlobSize, minPartSize: MinPartSize}
+	for _, d := range strings.Split(cfg.Domain, ",") {
+		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
+			g.domains = append(g.domains, d)
+		}
+	}
+	g.verifier = &sigv4.Verifier{Credentials: sigv4.CredentialsFunc(g.secretFor), MaxSkew: cfg.MaxSkew}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.router = g.routes()
+	g.app = fiber.New(fiber.Config{
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		DisableStartupMessage:        true,
+		DisableDefaultContentType:    true,
+		DisableKeepalive:             false,
+		ReadBufferSize:               64 << 10, // long presigned URLs and many x-amz-meta-* headers
+		WriteBufferSize:              64 << 10,
+		IdleTimeout:                  2 * time.Minute,
+		ServerHeader:                 "TNV-S3",
+		ErrorHandler:                 g.fiberError,
+	})
+	reserved := g.app.Group("/_tnv")
+	if cfg.Extra != nil {
+		cfg.Extra(reserved)
+	}
+	reserved.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	g.app.Use(g.serveS3)
+	g.wg.Add(1)
+	go g.collect()
+	return g, nil
+}
+
+// App is the fiber app, for tests (app.Test) and for mounting more routes.
+func (g *Gateway) App() *fiber.App { return g.app }
+
+// Serve answers S3 requests on ln (HTTPS when Config.TLS is set) until
+// Close, then returns nil.
+func (g *Gateway) Serve(ln net.Listener) error {
+	if g.cfg.TLS != nil {
+		ln = tls.NewListener(ln, g.cfg.TLS)
+	}
+	err := g.app.Listener(ln)
+	if g.ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// ServeTLS serves HTTPS with a certificate and key from files.
+func (g *Gateway) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("gateway: tls: %w", err)
+	}
+	g.cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return g.Serve(ln)
+}
+
+// Close stops accepting, lets requests in flight finish for a while, and
+// stops the collector.
+func (g *Gateway) Close() error {
+	var err error
+	g.once.Do(func() {
+		g.cancel()
+		err = g.app.ShutdownWithTimeout(10 * time.Second)
+		g.wg.Wait()
+	})
+	return err
+}
+
+// secretFor finds the secret of an access key: the root key, then s3_users.
+func (g *Gateway) secretFor(ak string) (string, bool) {
+	if ak == g.cfg.AccessKey {
+		return g.cfg.SecretKey, true
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, 10*time.Second)
+	defer cancel()
+	s, ok, err := g.meta.secretOf(ctx, ak)
+	if err != nil {
+		g.log.Warn("gateway: user lookup failed", "access_key", ak, "err", err)
+	}
+	return s, ok
+}
+
+// collect deletes blobs that were replaced, deleted or never published,
+// once they are due.
+func (g *Gateway) collect() {
+	defer g.wg.Done()
+	t := time.NewTicker(g.cfg.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for g.collectOnce(g.ctx) == 100 {
+		}
+	}
+}
+
+// collectOnce deletes up to 100 due blobs and returns how many rows it saw.
+func (g *Gateway) collectOnce(ctx context.Context) int {
+	rows, err := g.meta.dueBlobs(ctx, metadb.Now(), 100)
+	if err != nil {
+		if ctx.Err() == nil {
+			g.log.Warn("gateway: gc: query", "err", err)
+		}
+		return 0
+	}
+	for _, r := range rows {
+		err := g.cfg.Blobs.Delete(ctx, r.AppID, r.UserID, r.FileID)
+		if err == nil || errors.Is(err, ErrBlobNotFound) {
+			g.cfg.DB.ExecContext(ctx, "DELETE FROM s3_gc WHERE id = ?", r.ID)
+			continue
+		}
+		if ctx.Err() != nil {
+			return 0
+		}
+		backoff := min(int64(60)<<min(r.Tries, 6), 3600)
+		g.log.Warn("gateway: gc: delete blob", "appid", r.AppID, "userid", r.UserID, "fileid", r.FileID, "tries", r.Tries+1, "err", err)
+		g.cfg.DB.ExecContext(ctx, "UPDATE s3_gc SET due = ?, tries = tries + 1 WHERE id = ?", metadb.Now()+backoff, r.ID)
+	}
+	return len(rows)
+}

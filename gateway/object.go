@@ -1,0 +1,406 @@
+package gateway
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/sigv4"
+)
+
+// MaxPutSize is the largest single PUT (and part) S3 accepts.
+const MaxPutSize = 5 << 30
+
+// maxMetaSize is S3's limit on user metadata (names and values).
+const maxMetaSize = 2 << 10
+
+func nowUnix() int64 { return metadb.Now() }
+
+// requestHeaders collects what is stored with an object.
+func requestHeaders(h http.Header) (headers, error) {
+	o := headers{
+		ContentType:        h.Get("Content-Type"),
+		ContentDisposition: h.Get("Content-Disposition"),
+		ContentEncoding:    sigv4.StripAWSChunked(h.Get("Content-Encoding")),
+		ContentLanguage:    h.Get("Content-Language"),
+		CacheControl:       h.Get("Cache-Control"),
+		Expires:            h.Get("Expires"),
+	}
+	size := 0
+	for k, v := range h {
+		lk := strings.ToLower(k)
+		name, ok := strings.CutPrefix(lk, "x-amz-meta-")
+		if !ok || name == "" {
+			continue
+		}
+		if o.Meta == nil {
+			o.Meta = map[string]string{}
+		}
+		val := strings.Join(v, ",")
+		o.Meta[name] = val
+		size += len(name) + len(val)
+	}
+	if size > maxMetaSize {
+		return o, errCode("MetadataTooLarge")
+	}
+	for _, k := range []string{"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Legal-Hold"} {
+		if h.Get(k) != "" {
+			return o, errMsg("NotImplemented", "%s is not implemented by this gateway.", k)
+		}
+	}
+	return o, nil
+}
+
+// setObjectHeaders writes an object's stored headers into the response.
+func (r *request) setObjectHeaders(o *object) {
+	h := o.Headers
+	ct := h.ContentType
+	if ct == "" {
+		ct = "binary/octet-stream"
+	}
+	set := func(name, v, override string) {
+		if q := r.query.Get(override); q != "" && r.user != "" {
+			v = q
+		}
+		if v != "" {
+			r.c.Set(name, v)
+		}
+	}
+	set("Content-Type", ct, "response-content-type")
+	set("Content-Disposition", h.ContentDisposition, "response-content-disposition")
+	set("Content-Encoding", h.ContentEncoding, "response-content-encoding")
+	set("Content-Language", h.ContentLanguage, "response-content-language")
+	set("Cache-Control", h.CacheControl, "response-cache-control")
+	set("Expires", h.Expires, "response-expires")
+	for k, v := range h.Meta {
+		r.c.Set("x-amz-meta-"+k, v)
+	}
+	r.c.Set("ETag", `"`+o.ETag+`"`)
+	r.c.Set("Last-Modified", httpTime(o.MTime))
+	r.c.Set("Accept-Ranges", "bytes")
+	if o.Parts > 0 {
+		r.c.Set("x-amz-mp-parts-count", strconv.Itoa(o.Parts))
+	}
+}
+
+func (g *Gateway) putObject(r *request) error {
+	hdr, err := requestHeaders(r.header)
+	if err != nil {
+		return err
+	}
+	size, err := r.contentLength()
+	if err != nil {
+		return err
+	}
+	if size > MaxPutSize {
+		return errCode("EntityTooLarge")
+	}
+	cond := putCond{}
+	switch inm := r.header.Get("If-None-Match"); {
+	case inm == "*":
+		cond.ifNoneMatchStar = true
+	case inm != "":
+		return errMsg("NotImplemented", "If-None-Match on PUT supports only *.")
+	}
+	if im := r.header.Get("If-Match"); im != "" {
+		cur, err := g.meta.object(r.ctx, r.bucketName, r.key)
+		if errors.Is(err, errNotFound) {
+			return errCode("NoSuchKey")
+		}
+		if err != nil {
+			return errInternal(err)
+		}
+		if !etagMatches(im, cur.ETag) {
+			return errCode("PreconditionFailed")
+		}
+		cond.ifVersion = cur.Version
+	}
+	if cond.ifNoneMatchStar {
+		// Fail early without reading the body; the publish re-checks.
+		if _, err := g.meta.object(r.ctx, r.bucketName, r.key); err == nil {
+			return errCode("PreconditionFailed")
+		}
+	}
+	body, err := r.body()
+	if err != nil {
+		return err
+	}
+	sum := md5.New()
+	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, r.key, io.TeeReader(body, sum), size, 0)
+	if err != nil {
+		return bodyError(err)
+	}
+	o := &object{Bucket: r.bucketName, Key: r.key, Size: size, ETag: hex.EncodeToString(sum.Sum(nil)),
+		Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond), Blobs: blobs}
+	if err := g.publish(r, o, cond, intents); err != nil {
+		return err
+	}
+	r.c.Set("ETag", `"`+o.ETag+`"`)
+	echoChecksum(r)
+	return r.c.SendStatus(http.StatusOK)
+}
+
+// echoChecksum repeats a verified x-amz-checksum-* header, as S3 does.
+func echoChecksum(r *request) {
+	for _, a := range sigv4.ChecksumAlgorithms {
+		if v := r.header.Get(a.Header); v != "" {
+			r.c.Set(a.Header, v)
+		}
+	}
+}
+
+// publish writes the index row; on failure the new blobs are collected.
+func (g *Gateway) publish(r *request, o *object, cond putCond, intents []int64) error {
+	err := g.meta.putObject(r.ctx, r.bucket.AppID, o, cond, intents, g.gcDue())
+	if err != nil {
+		g.meta.expediteIntents(g.ctx, intents)
+		var se *s3Error
+		if errors.As(err, &se) {
+			return se
+		}
+		return errInternal(err)
+	}
+	return nil
+}
+
+// bodyError maps what went wrong while storing a body to what the client
+// is told: its own faults (digests, signatures, short bodies) as such.
+func bodyError(err error) error {
+	var se *s3Error
+	var ve *sigv4.Error
+	switch {
+	case errors.As(err, &se), errors.As(err, &ve):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return errCode("IncompleteBody")
+	}
+	return errInternal(err)
+}
+
+// etagMatches reports whether an If-Match / If-None-Match list names etag.
+func etagMatches(list, etag string) bool {
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		t = strings.TrimPrefix(t, "W/")
+		if t == "*" || strings.Trim(t, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// checkConditions applies If-Match, If-Unmodified-Since, If-None-Match and
+// If-Modified-Since in RFC 7232's order, as S3 does.
+func checkConditions(h http.Header, o *object) error {
+	lm := o.MTime.Truncate(time.Second)
+	if im := h.Get("If-Match"); im != "" {
+		if !etagMatches(im, o.ETag) {
+			return errCode("PreconditionFailed")
+		}
+	} else if ius := h.Get("If-Unmodified-Since"); ius != "" {
+		if t, err := http.ParseTime(ius); err == nil && lm.After(t) {
+			return errCode("PreconditionFailed")
+		}
+	}
+	if inm := h.Get("If-None-Match"); inm != "" {
+		if etagMatches(inm, o.ETag) {
+			return errCode("NotModified")
+		}
+	} else if ims := h.Get("If-Modified-Since"); ims != "" {
+		if t, err := http.ParseTime(ims); err == nil && !lm.After(t) {
+			return errCode("NotModified")
+		}
+	}
+	return nil
+}
+
+// byteRange is a resolved Range: first and length.
+type byteRange struct{ start, n int64 }
+
+// parseRange resolves a Range header against size. ok is false when the
+// header is absent or not a single byte range we honour (then the whole
+// object is sent, as RFC 9110 allows); err is InvalidRange when it cannot
+// be satisfied.
+func parseRange(h string, size int64) (br byteRange, ok bool, err error) {
+	spec, found := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return br, false, nil
+	}
+	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return br, false, nil
+	}
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	unsat := errCode("InvalidRange")
+	if a == "" {
+		n, e := strconv.ParseInt(b, 10, 64)
+		if e != nil || n < 0 {
+			return br, false, nil
+		}
+		if n == 0 || size == 0 {
+			return br, false, unsat
+		}
+		n = min(n, size)
+		return byteRange{size - n, n}, true, nil
+	}
+	first, e := strconv.ParseInt(a, 10, 64)
+	if e != nil || first < 0 {
+		return br, false, nil
+	}
+	last := size - 1
+	if b != "" {
+		l, e := strconv.ParseInt(b, 10, 64)
+		if e != nil || l < first {
+			return br, false, nil
+		}
+		last = min(l, size-1)
+	}
+	if first >= size {
+		return br, false, unsat
+	}
+	return byteRange{first, last - first + 1}, true, nil
+}
+
+func (g *Gateway) getObject(r *request) error { return g.readObject(r, true) }
+
+func (g *Gateway) headObject(r *request) error { return g.readObject(r, false) }
+
+// readObject serves GET and HEAD of an object.
+func (g *Gateway) readObject(r *request, withBody bool) error {
+	o, err := g.meta.object(r.ctx, r.bucketName, r.key)
+	if errors.Is(err, errNotFound) {
+		return errCode("NoSuchKey")
+	}
+	if err != nil {
+		return errInternal(err)
+	}
+	if err := checkConditions(r.header, o); err != nil {
+		if toS3Error(err).Code == "NotModified" {
+			r.c.Set("ETag", `"`+o.ETag+`"`)
+			r.c.Set("Last-Modified", httpTime(o.MTime))
+		}
+		return err
+	}
+	start, n := int64(0), o.Size
+	status := http.StatusOK
+	if pn := r.query.Get("partNumber"); pn != "" {
+		p, err := strconv.Atoi(pn)
+		if err != nil || p < 1 || p > 10000 {
+			return errMsg("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+		}
+		s, size, ok := partSpan(o, p)
+		if !ok {
+			return errCode("InvalidPartNumber")
+		}
+		start, n = s, size
+		if o.Parts > 0 {
+			status = http.StatusPartialContent
+			r.c.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+n-1, o.Size))
+		}
+	} else if rh := r.header.Get("Range"); rh != "" {
+		br, ok, err := parseRange(rh, o.Size)
+		if err != nil {
+			r.c.Set("Content-Range", fmt.Sprintf("bytes */%d", o.Size))
+			r.c.Set("Accept-Ranges", "bytes")
+			return err
+		}
+		if ok {
+			start, n = br.start, br.n
+			status = http.StatusPartialContent
+			r.c.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+n-1, o.Size))
+		}
+	}
+	r.setObjectHeaders(o)
+	r.c.Status(status)
+	if !withBody {
+		r.c.Response().Header.SetContentLength(int(n))
+		return nil
+	}
+	r.bytesOut = n
+	if n == 0 {
+		r.c.Response().SetBodyRaw(nil)
+		return nil
+	}
+	// The body streams after this handler returns: it lives on the
+	// gateway's context, not the request's.
+	r.c.Context().SetBodyStream(newBlobReader(g.ctx, g.cfg.Blobs, r.bucket.AppID, o.Blobs, start, n), int(n))
+	return nil
+}
+
+// partSpan finds the bytes of part p of an object.
+func partSpan(o *object, p int) (start, size int64, ok bool) {
+	if o.Parts == 0 {
+		return 0, o.Size, p == 1
+	}
+	var off int64
+	for _, b := range o.Blobs {
+		if b.Part == p {
+			if !ok {
+				start, ok = off, true
+			}
+			size += b.Size
+		}
+		off += b.Size
+	}
+	return start, size, ok
+}
+
+func (g *Gateway) deleteObject(r *request) error {
+	if _, err := g.meta.deleteObject(r.ctx, r.bucket.AppID, r.bucketName, r.key, g.gcDue()); err != nil {
+		return errInternal(err)
+	}
+	return r.c.SendStatus(http.StatusNoContent)
+}
+
+// maxDeleteKeys is how many keys one DeleteObjects may name.
+const maxDeleteKeys = 1000
+
+func (g *Gateway) deleteObjects(r *request) error {
+	if r.header.Get("Content-Md5") == "" && !hasChecksumHeader(r.header) {
+		return errMsg("InvalidRequest", "Missing required header for this request: Content-MD5")
+	}
+	b, err := r.readXML(2 << 20)
+	if err != nil {
+		return err
+	}
+	req, err := parseDelete(b)
+	if err != nil {
+		return err
+	}
+	res := deleteResult{Xmlns: xmlns}
+	for _, obj := range req.Object {
+		if obj.VersionId != "" && obj.VersionId != "null" {
+			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: "NotImplemented", Message: "Object versions are not implemented."})
+			continue
+		}
+		if _, err := g.meta.deleteObject(r.ctx, r.bucket.AppID, r.bucketName, obj.Key, g.gcDue()); err != nil {
+			g.log.Error("gateway: delete", "request_id", r.id, "bucket", r.bucketName, "key", obj.Key, "err", err)
+			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: "InternalError", Message: "We encountered an internal error. Please try again."})
+			continue
+		}
+		if !req.Quiet {
+			res.Deleted = append(res.Deleted, deletedEntry{Key: obj.Key})
+		}
+	}
+	return r.sendXML(http.StatusOK, res)
+}
+
+func hasChecksumHeader(h http.Header) bool {
+	for _, a := range sigv4.ChecksumAlgorithms {
+		if h.Get(a.Header) != "" {
+			return true
+		}
+	}
+	// a checksum sent as a trailer
+	return strings.Contains(strings.ToLower(h.Get("X-Amz-Trailer")), "x-amz-checksum-")
+}
+
+var _ hash.Hash = md5.New()

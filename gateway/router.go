@@ -1,0 +1,218 @@
+package gateway
+
+import "errors"
+
+type level int
+
+const (
+	levelService level = iota
+	levelBucket
+	levelObject
+)
+
+type handler func(r *request) error
+
+// route is one operation: method + level + a query argument (or header)
+// that must be present. The first match wins, so routes with a
+// sub-resource come before the plain one.
+type route struct {
+	method string
+	level  level
+	query  string // "" or a query argument that must be present
+	header string // "" or a header that must be present
+	op     string
+	h      handler
+	read   bool // allowed to anonymous requests on a public-read bucket
+}
+
+// unsupported sub-resources answer NotImplemented, so that none of them
+// falls through to, say, PutObject or ListObjects.
+var unsupportedBucket = []string{
+	"accelerate", "analytics", "encryption", "intelligent-tiering", "inventory", "lifecycle", "logging",
+	"metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus",
+	"publicAccessBlock", "replication", "requestPayment", "tagging", "website", "versions", "metadataTable",
+	"metadataConfiguration", "session",
+}
+
+var unsupportedObject = []string{
+	"tagging", "retention", "legal-hold", "torrent", "restore", "select", "attributes", "renameObject",
+}
+
+func (g *Gateway) routes() []route {
+	return []route{
+		{method: "GET", level: levelService, op: "ListBuckets", h: g.listBuckets},
+
+		{method: "PUT", level: levelBucket, query: "cors", op: "PutBucketCors", h: g.putBucketCors},
+		{method: "PUT", level: levelBucket, query: "acl", op: "PutBucketAcl", h: notImplemented},
+		{method: "PUT", level: levelBucket, query: "versioning", op: "PutBucketVersioning", h: notImplemented},
+		{method: "PUT", level: levelBucket, op: "CreateBucket", h: g.createBucket},
+		{method: "GET", level: levelBucket, query: "cors", op: "GetBucketCors", h: g.getBucketCors},
+		{method: "GET", level: levelBucket, query: "location", op: "GetBucketLocation", h: g.getBucketLocation, read: true},
+		{method: "GET", level: levelBucket, query: "uploads", op: "ListMultipartUploads", h: g.listMultipartUploads},
+		{method: "GET", level: levelBucket, query: "versioning", op: "GetBucketVersioning", h: g.getBucketVersioning},
+		{method: "GET", level: levelBucket, query: "acl", op: "GetBucketAcl", h: g.getACL},
+		{method: "GET", level: levelBucket, query: "list-type", op: "ListObjectsV2", h: g.listObjectsV2, read: true},
+		{method: "GET", level: levelBucket, op: "ListObjects", h: g.listObjectsV1, read: true},
+		{method: "HEAD", level: levelBucket, op: "HeadBucket", h: g.headBucket, read: true},
+		{method: "DELETE", level: levelBucket, query: "cors", op: "DeleteBucketCors", h: g.deleteBucketCors},
+		{method: "DELETE", level: levelBucket, op: "DeleteBucket", h: g.deleteBucket},
+		{method: "POST", level: levelBucket, query: "delete", op: "DeleteObjects", h: g.deleteObjects},
+
+		{method: "PUT", level: levelObject, query: "uploadId", header: "X-Amz-Copy-Source", op: "UploadPartCopy", h: g.uploadPartCopy},
+		{method: "PUT", level: levelObject, query: "uploadId", op: "UploadPart", h: g.uploadPart},
+		{method: "PUT", level: levelObject, query: "acl", op: "PutObjectAcl", h: notImplemented},
+		{method: "PUT", level: levelObject, header: "X-Amz-Copy-Source", op: "CopyObject", h: g.copyObject},
+		{method: "PUT", level: levelObject, op: "PutObject", h: g.putObject},
+		{method: "GET", level: levelObject, query: "uploadId", op: "ListParts", h: g.listParts},
+		{method: "GET", level: levelObject, query: "acl", op: "GetObjectAcl", h: g.getACL},
+		{method: "GET", level: levelObject, op: "GetObject", h: g.getObject, read: true},
+		{method: "HEAD", level: levelObject, op: "HeadObject", h: g.headObject, read: true},
+		{method: "DELETE", level: levelObject, query: "uploadId", op: "AbortMultipartUpload", h: g.abortMultipartUpload},
+		{method: "DELETE", level: levelObject, op: "DeleteObject", h: g.deleteObject},
+		{method: "POST", level: levelObject, query: "uploads", op: "CreateMultipartUpload", h: g.createMultipartUpload},
+		{method: "POST", level: levelObject, query: "uploadId", op: "CompleteMultipartUpload", h: g.completeMultipartUpload},
+	}
+}
+
+func notImplemented(r *request) error {
+	return errMsg("NotImplemented", "%s is not implemented by this gateway.", r.op)
+}
+
+// match finds the route of a request.
+func (r *request) match(routes []route) (*route, error) {
+	lv := levelService
+	switch {
+	case r.hasKey:
+		lv = levelObject
+	case r.bucketName != "":
+		lv = levelBucket
+	}
+	unsupported := unsupportedBucket
+	if lv == levelObject {
+		unsupported = unsupportedObject
+	}
+	if lv != levelService {
+		for _, s := range unsupported {
+			if r.query.Has(s) {
+				return &route{op: "Unsupported:" + s, h: func(r *request) error {
+					return errMsg("NotImplemented", "The ?%s sub-resource is not implemented by this gateway.", s)
+				}}, nil
+			}
+		}
+	}
+	if v := r.query.Get("versionId"); r.query.Has("versionId") && v != "null" && lv == levelObject {
+		return &route{op: "Versioned", h: func(r *request) error {
+			return errMsg("NotImplemented", "Object versions are not implemented by this gateway.")
+		}}, nil
+	}
+	methodSeen := false
+	for i := range routes {
+		rt := &routes[i]
+		if rt.level != lv {
+			continue
+		}
+		if rt.method != r.method {
+			continue
+		}
+		methodSeen = true
+		if rt.query != "" && !r.query.Has(rt.query) {
+			continue
+		}
+		if rt.header != "" && r.header.Get(rt.header) == "" {
+			continue
+		}
+		return rt, nil
+	}
+	if methodSeen {
+		return nil, errCode("NotImplemented")
+	}
+	return nil, errCode("MethodNotAllowed")
+}
+
+// dispatch routes, authenticates and authorises a request, then runs it.
+func (r *request) dispatch() error {
+	if r.method == "OPTIONS" {
+		r.op = "Preflight"
+		return r.g.preflight(r)
+	}
+	rt, err := r.match(r.g.router)
+	if err != nil {
+		r.op = "Unknown"
+		return err
+	}
+	r.op = rt.op
+	if err := r.authenticate(); err != nil {
+		return err
+	}
+	if err := r.authorize(rt); err != nil {
+		return err
+	}
+	return rt.h(r)
+}
+
+// authorize applies the access rules: the root key may do anything; a user
+// acts on buckets it owns; anonymous requests may only read public-read
+// buckets. Every bucket-level and object-level operation needs the bucket.
+func (r *request) authorize(rt *route) error {
+	if rt.level == levelService || rt.op == "CreateBucket" {
+		if r.user == "" {
+			return errCode("AccessDenied")
+		}
+		return nil
+	}
+	if r.bucketName == "" || !validBucketName(r.bucketName) {
+		if r.user == "" {
+			return errCode("AccessDenied")
+		}
+		return errCode("NoSuchBucket")
+	}
+	b, err := r.g.meta.bucket(r.ctx, r.bucketName)
+	if errors.Is(err, errNotFound) {
+		return errCode("NoSuchBucket")
+	}
+	if err != nil {
+		return errInternal(err)
+	}
+	r.bucket = b
+	switch {
+	case r.root || (r.user != "" && r.user == b.Owner):
+		return nil
+	case rt.read && b.PublicRead:
+		return nil
+	}
+	return errCode("AccessDenied")
+}
+
+// validBucketName applies S3's naming rules (3-63 characters of lower-case
+// letters, digits, dots and hyphens, starting and ending with a letter or
+// digit, not an IP address).
+func validBucketName(s string) bool {
+	if len(s) < 3 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' || c == '.':
+			if i == 0 || i == len(s)-1 {
+				return false
+			}
+			if c == '.' && (s[i-1] == '.' || s[i-1] == '-' || s[i+1] == '-') {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	dots := 0
+	digitsOnly := true
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			dots++
+		} else if s[i] < '0' || s[i] > '9' {
+			digitsOnly = false
+		}
+	}
+	return !(dots == 3 && digitsOnly)
+}
