@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -24,6 +25,8 @@ type Config struct {
 	DB     *metadb.DB   // required, already opened; New migrates it
 	Step   int64        // IDs reserved per SQL round trip, default 100, at most 1e9
 	Logger *slog.Logger // nil = slog.Default()
+	// Metrics counts requests for --metrics-listen; nil = not counted.
+	Metrics *rpcmetrics.Metrics
 
 	IdleTimeout  time.Duration // a connection idle this long is closed, default 5m
 	IOTimeout    time.Duration // deadline to read a body and write a reply, default 30s
@@ -173,16 +176,22 @@ func (s *Server) handle(c *conn) {
 func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 	start := time.Now()
 	c.SetDeadline(start.Add(s.cfg.IOTimeout))
+	var errno int16
+	defer func() { s.cfg.Metrics.Observe(h.Cmd, errno, time.Since(start)) }()
+	refuse := func(e *proto.ErrorReply) bool {
+		errno = e.Errno
+		return s.reply(c, e, nil)
+	}
 	if h.Cmd != proto.CmdIDGet {
 		e := proto.Errorf(proto.ENOSYS, "command %d is not served by the ID server", h.Cmd)
 		if !discard(c, h) {
-			s.reply(c, e, nil)
+			refuse(e)
 			return false
 		}
-		return s.reply(c, e, nil)
+		return refuse(e)
 	}
 	if err := proto.CheckRequest(h); err != nil {
-		s.reply(c, proto.Errorf(proto.EMSGSIZE, "%v", err), nil)
+		refuse(proto.Errorf(proto.EMSGSIZE, "%v", err))
 		return false
 	}
 	body, err := proto.ReadBody(c, h, proto.IDKeySize)
@@ -192,10 +201,10 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 	}
 	key, err := proto.DecodeIDKey(body)
 	if err != nil {
-		return s.reply(c, proto.Errorf(proto.EPROTO, "ID key: %v", err), nil)
+		return refuse(proto.Errorf(proto.EPROTO, "ID key: %v", err))
 	}
 	if !proto.ValidIDKey(key) {
-		return s.reply(c, proto.Errorf(proto.EINVAL, "invalid ID key %q", key), nil)
+		return refuse(proto.Errorf(proto.EINVAL, "invalid ID key %q", key))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.IOTimeout)
 	id, err := s.Next(ctx, key)
@@ -206,7 +215,7 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 		if !errors.As(err, &re) {
 			re = proto.Errorf(proto.EIO, "ID reservation failed")
 		}
-		return s.reply(c, re, nil)
+		return refuse(re)
 	}
 	log.Debug("idserver: ID_GET", "key", key, "id", id, "took", time.Since(start))
 	return s.reply(c, nil, proto.EncodeInt64(id))

@@ -19,16 +19,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
 
 // Config configures a Server. Zero values take the defaults shown.
 type Config struct {
-	DB             *metadb.DB    // required, already opened; New migrates it
-	OfflineAfter   time.Duration // a node without JOIN or BEAT this long is OFFLINE, default 120s
-	RegisteredOnly bool          // admit only groups already in t_groups_info (else JOIN registers them)
-	Logger         *slog.Logger  // nil = slog.Default()
+	DB             *metadb.DB          // required, already opened; New migrates it
+	OfflineAfter   time.Duration       // a node without JOIN or BEAT this long is OFFLINE, default 120s
+	RegisteredOnly bool                // admit only groups already in t_groups_info (else JOIN registers them)
+	Logger         *slog.Logger        // nil = slog.Default()
+	Metrics        *rpcmetrics.Metrics // nil = not counted
 
 	ForgetAfter  time.Duration // an OFFLINE node is dropped from the lists after this, default 24h
 	SweepEvery   time.Duration // how often OFFLINE nodes are marked and logged, default OfflineAfter/10 within [10ms, 5s]
@@ -197,10 +199,12 @@ func (s *Server) handle(c *conn) {
 func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 	start := time.Now()
 	c.SetDeadline(start.Add(s.cfg.IOTimeout))
+	var e *proto.ErrorReply
+	defer func() { s.cfg.Metrics.Observe(h.Cmd, errnoOf(e), time.Since(start)) }()
 	switch h.Cmd {
 	case proto.CmdTrackerJoin, proto.CmdTrackerBeat, proto.CmdTrackerSaddrs, proto.CmdTrackerGroups, proto.CmdTrackerMembers:
 	default:
-		e := proto.Errorf(proto.ENOSYS, "command %d is not served by the tracker", h.Cmd)
+		e = proto.Errorf(proto.ENOSYS, "command %d is not served by the tracker", h.Cmd)
 		if !discard(c, h) {
 			s.reply(c, e, nil)
 			return false
@@ -210,7 +214,7 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 	if err := proto.CheckRequest(h); err != nil {
 		// Every tracker request is small: a short wrong body can be
 		// skipped and the connection kept; a claim beyond that cannot.
-		e := proto.Errorf(proto.EMSGSIZE, "%v", err)
+		e = proto.Errorf(proto.EMSGSIZE, "%v", err)
 		if !discard(c, h) {
 			s.reply(c, e, nil)
 			return false
@@ -224,7 +228,6 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.IOTimeout)
 	defer cancel()
-	var e *proto.ErrorReply
 	var out []byte
 	switch h.Cmd {
 	case proto.CmdTrackerJoin:
@@ -249,6 +252,14 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 		log.Debug("tracker: request", "cmd", h.Cmd, "took", time.Since(start))
 	}
 	return s.reply(c, e, out)
+}
+
+// errnoOf is the errno of a reply, 0 for success.
+func errnoOf(e *proto.ErrorReply) int16 {
+	if e == nil {
+		return 0
+	}
+	return e.Errno
 }
 
 // reply writes an error reply when e is set, else an OK reply with body.

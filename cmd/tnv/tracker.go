@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
+	"time"
 
+	"github.com/tnv-s3/tnv/gateway/status"
+	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/tracker"
 )
@@ -15,10 +17,11 @@ func init() {
 
 func runTracker(ctx context.Context, args []string) error {
 	f := newFlags("tracker", "--listen ADDR --db DSN [--offline-after DURATION] [--registered-groups-only]")
-	listen := f.String("listen", ":21000", "address to listen on")
+	addr := f.String("listen", ":21000", "address to listen on")
 	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
 	offline := f.Duration("offline-after", tracker.DefaultOfflineAfter, "a storage node without JOIN or BEAT this long is OFFLINE")
 	registered := f.Bool("registered-groups-only", false, "refuse nodes of groups not already in t_groups_info")
+	metrics := f.metricsFlag()
 	if err := f.parse(args, "listen", "db"); err != nil {
 		return err
 	}
@@ -34,26 +37,27 @@ func runTracker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	srv, err := tracker.New(tracker.Config{DB: db, OfflineAfter: *offline, RegisteredOnly: *registered, Logger: log})
+	reg := newRegistry()
+	srv, err := tracker.New(tracker.Config{DB: db, OfflineAfter: *offline, RegisteredOnly: *registered,
+		Logger: log, Metrics: rpcmetrics.New("tracker", reg)})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	// The tracker's own view of the nodes, as the gateway's /_tnv/metrics shows it.
+	reg.MustRegister(status.NewClusterCollector(func(context.Context) (string, error) {
+		return srv.GroupsText(time.Now()), nil
+	}))
+	ln, err := listen(*addr)
 	if err != nil {
 		srv.Close()
-		return fmt.Errorf("listen %s: %w", *listen, err)
+		return err
+	}
+	if err := serveMetrics(ctx, log, *metrics, reg); err != nil {
+		ln.Close()
+		srv.Close()
+		return err
 	}
 	log.Info("tracker: listening", "addr", ln.Addr().String(), "db", metadb.Redact(*dsn),
 		"offline_after", offline.String(), "registered_groups_only", *registered)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		srv.Close()
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("tracker: shutting down")
-	srv.Close()
-	return <-errc
+	return serveUntil(ctx, log, "tracker", srv, ln)
 }

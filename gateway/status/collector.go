@@ -7,8 +7,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// clusterCollector exports the cluster's state as the tracker reports it, at
-// scrape time: node states, capacity, free space, sync progress and lag.
+// NewClusterCollector returns a collector of the cluster's state as the
+// GROUPS text reports it at scrape time: node states, capacity, free space,
+// sync progress and replication lag. The gateway asks a tracker for the
+// text; a tracker serving its own /metrics gives its own.
+func NewClusterCollector(groups func(ctx context.Context) (string, error)) prometheus.Collector {
+	return &clusterCollector{groups: func(ctx context.Context) ([]Group, error) {
+		text, err := groups(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return Parse(text), nil
+	}}
+}
+
+// clusterCollector is the collector of NewClusterCollector.
 type clusterCollector struct {
 	groups func(ctx context.Context) ([]Group, error)
 }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metricsFlag adds --metrics-listen to a server command.
+func (f *flags) metricsFlag() *string {
+	return f.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics (empty = off)")
+}
+
+// newRegistry is a registry with the Go runtime's and the process's metrics.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveMetrics serves reg at http://addr/metrics until ctx ends. A listen
+// failure is returned at once; later errors are logged.
+func serveMetrics(ctx context.Context, log *slog.Logger, addr string, reg *prometheus.Registry) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics: serve", "err", err)
+		}
+	}()
+	context.AfterFunc(ctx, func() { srv.Close() })
+	log.Info("metrics: listening", "addr", ln.Addr().String())
+	return nil
+}
