@@ -109,7 +109,7 @@ func TestFFprobe(t *testing.T) {
 			o := mustRun(t, baseEnv(), "", 2*time.Minute, ffprobe, "-v", "error",
 				"-show_entries", "format=duration,size:stream=codec_type,codec_name", "-of", "json", url)
 			var probe struct {
-				Format struct{ Duration, Size string }
+				Format  struct{ Duration, Size string }
 				Streams []struct {
 					CodecType string `json:"codec_type"`
 					CodecName string `json:"codec_name"`
