@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -319,4 +320,13 @@ func (e *env) signedAs(ak, sk, method, pathQuery string, hdr map[string]string, 
 	b, err := io.ReadAll(resp.Body)
 	must(e.t, err)
 	return resp, b
+}
+
+// vhostHTTP dials the gateway whatever the host name, so that clients can
+// address "bucket.s3.test:port".
+func (e *env) vhostHTTP() *http.Client {
+	addr := e.endpoint[strings.Index(e.endpoint, "//")+2:]
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}}
 }

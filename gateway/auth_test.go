@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+func TestAuth_Refusals(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	e.mkBucket("bkt")
+	e.put("bkt", "k", []byte("secret bytes"))
+
+	_, err := e.sdk(rootAK, "wrong").PutObject(ctx(), &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("x"), Body: bytes.NewReader([]byte("x"))})
+	wantCode(t, err, "SignatureDoesNotMatch")
+	_, err = e.sdk("NOSUCHKEY", "x").ListBuckets(ctx(), &s3.ListBucketsInput{})
+	wantCode(t, err, "InvalidAccessKeyId")
+
+	// anonymous
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/"}, {"GET", "/bkt/k"}, {"HEAD", "/bkt/k"}, {"GET", "/bkt"}, {"PUT", "/bkt/new"}, {"DELETE", "/bkt/k"}, {"PUT", "/newbucket"},
+	} {
+		resp, body := e.do(tc.method, e.endpoint+tc.path, nil, nil)
+		if resp.StatusCode != 403 || (tc.method != "HEAD" && !strings.Contains(string(body), "<Code>AccessDenied</Code>")) {
+			t.Fatalf("anonymous %s %s: %d %s", tc.method, tc.path, resp.StatusCode, body)
+		}
+		if resp.Header.Get("x-amz-request-id") == "" {
+			t.Fatal("no x-amz-request-id")
+		}
+	}
+	// an x-amz-* header added after signing
+	req, _ := http.NewRequest("GET", e.endpoint+"/bkt/k", nil)
+	p, err := s3.NewPresignClient(e.root()).PresignGetObject(ctx(), &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("k")})
+	must(t, err)
+	resp, body := e.do("GET", p.URL, map[string]string{"x-amz-meta-sneaky": "1"}, nil)
+	if resp.StatusCode != 403 {
+		t.Fatalf("unsigned x-amz header: %d %s", resp.StatusCode, body)
+	}
+	_ = req
+	// expired presign
+	p, err = s3.NewPresignClient(e.root(), func(o *s3.PresignOptions) { o.Expires = time.Second }).PresignGetObject(ctx(),
+		&s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("k")})
+	must(t, err)
+	time.Sleep(2100 * time.Millisecond)
+	resp, body = e.do("GET", p.URL, nil, nil)
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "<Code>AccessDenied</Code>") {
+		t.Fatalf("expired presign: %d %s", resp.StatusCode, body)
+	}
+	// the error document
+	resp, body = e.signed("GET", "/bkt/missing", nil, nil)
+	for _, want := range []string{"<Code>NoSuchKey</Code>", "<Message>", "<Resource>/bkt/missing</Resource>", "<RequestId>" + resp.Header.Get("x-amz-request-id") + "</RequestId>"} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("error document lacks %s: %s", want, body)
+		}
+	}
+}
+
+func TestAuth_PublicReadBucket(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	e.mkBucket("pub")
+	e.put("pub", "k", []byte("hello"))
+	must(t, SetBucketPublic(ctx(), e.db, "pub", true))
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/pub/k", 200}, {"HEAD", "/pub/k", 200}, {"GET", "/pub", 200}, {"GET", "/pub?list-type=2", 200},
+		{"PUT", "/pub/k", 403}, {"DELETE", "/pub/k", 403}, {"GET", "/pub?uploads", 403}, {"GET", "/pub?cors", 403},
+	} {
+		resp, body := e.do(tc.method, e.endpoint+tc.path, map[string]string{"Range": "bytes=0-1"}, nil)
+		if resp.StatusCode != tc.status && !(tc.status == 200 && resp.StatusCode == 206) {
+			t.Fatalf("anonymous %s %s: %d %s", tc.method, tc.path, resp.StatusCode, body)
+		}
+	}
+	must(t, SetBucketPublic(ctx(), e.db, "pub", false))
+	resp, _ := e.do("GET", e.endpoint+"/pub/k", nil, nil)
+	if resp.StatusCode != 403 {
+		t.Fatalf("private again: %d", resp.StatusCode)
+	}
+}
+
+func TestAuth_UsersOwnTheirBuckets(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	must(t, AddUser(ctx(), e.db, "ALICEKEY", "alice-secret"))
+	must(t, AddUser(ctx(), e.db, "BOBKEY", "bob-secret"))
+	alice, bob := e.sdk("ALICEKEY", "alice-secret"), e.sdk("BOBKEY", "bob-secret")
+	_, err := alice.CreateBucket(ctx(), &s3.CreateBucketInput{Bucket: aws.String("alice-b")})
+	must(t, err)
+	_, err = alice.PutObject(ctx(), &s3.PutObjectInput{Bucket: aws.String("alice-b"), Key: aws.String("k"), Body: bytes.NewReader([]byte("a"))})
+	must(t, err)
+	_, err = bob.GetObject(ctx(), &s3.GetObjectInput{Bucket: aws.String("alice-b"), Key: aws.String("k")})
+	wantCode(t, err, "AccessDenied")
+	_, err = bob.CreateBucket(ctx(), &s3.CreateBucketInput{Bucket: aws.String("alice-b")})
+	wantCode(t, err, "BucketAlreadyExists")
+	lb, err := bob.ListBuckets(ctx(), &s3.ListBucketsInput{})
+	must(t, err)
+	if len(lb.Buckets) != 0 {
+		t.Fatalf("bob sees %d buckets", len(lb.Buckets))
+	}
+	lb, err = e.root().ListBuckets(ctx(), &s3.ListBucketsInput{})
+	must(t, err)
+	if len(lb.Buckets) != 1 {
+		t.Fatalf("root sees %d buckets", len(lb.Buckets))
+	}
+	// root may act on every bucket
+	if string(e.get("alice-b", "k")) != "a" {
+		t.Fatal("root cannot read alice's object")
+	}
+	must(t, RemoveUser(ctx(), e.db, "ALICEKEY"))
+	_, err = alice.ListBuckets(ctx(), &s3.ListBucketsInput{})
+	wantCode(t, err, "InvalidAccessKeyId")
+}
+
+func TestPut_BadDigestStoresNothing(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		store := newMemStore()
+		e := newEnv(t, envOpt{store: store, tls: tls, blobSize: 1 << 20})
+		e.mkBucket("bkt")
+		body := randBytes(6 << 20)
+		_, err := e.root().PutObject(ctx(), &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("k"), Body: bytes.NewReader(body),
+			ContentMD5: aws.String(b64md5([]byte("something else")))})
+		wantCode(t, err, "BadDigest")
+		resp, b := e.signed("PUT", "/bkt/k2", map[string]string{"Content-MD5": b64md5([]byte("other"))}, body)
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "BadDigest") {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+		lo, err := e.root().ListObjectsV2(ctx(), &s3.ListObjectsV2Input{Bucket: aws.String("bkt")})
+		must(t, err)
+		if len(lo.Contents) != 0 {
+			t.Fatalf("a refused PUT was listed")
+		}
+		waitFor(t, func() bool { return store.count() == 0 })
+		// and a good Content-MD5 passes
+		_, err = e.root().PutObject(ctx(), &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("k"), Body: bytes.NewReader(body),
+			ContentMD5: aws.String(b64md5(body))})
+		must(t, err)
+	}
+}
+
+func TestRouter_UnsupportedSubresourcesAreNotImplemented(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	e.mkBucket("bkt")
+	e.put("bkt", "k", []byte("x"))
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/bkt?lifecycle"}, {"PUT", "/bkt?lifecycle"}, {"GET", "/bkt?replication"}, {"GET", "/bkt?policy"},
+		{"PUT", "/bkt?versioning"}, {"GET", "/bkt?tagging"}, {"GET", "/bkt?website"}, {"GET", "/bkt?encryption"},
+		{"GET", "/bkt?object-lock"}, {"GET", "/bkt?logging"}, {"GET", "/bkt?notification"}, {"GET", "/bkt?versions"},
+		{"PUT", "/bkt/k?tagging"}, {"GET", "/bkt/k?tagging"}, {"PUT", "/bkt/k?acl"}, {"GET", "/bkt/k?versionId=3"},
+		{"POST", "/bkt/k?restore"}, {"POST", "/bkt/k?select&select-type=2"}, {"PUT", "/bkt/k?retention"},
+	} {
+		resp, body := e.signed(tc.method, tc.path, nil, nil)
+		if resp.StatusCode != 501 || !strings.Contains(string(body), "<Code>NotImplemented</Code>") {
+			t.Fatalf("%s %s: %d %s", tc.method, tc.path, resp.StatusCode, body)
+		}
+	}
+	// what the object still is: untouched
+	if string(e.get("bkt", "k")) != "x" {
+		t.Fatal("object changed")
+	}
+	for _, tc := range []struct {
+		method, path, want string
+	}{
+		{"GET", "/bkt?versioning", "<VersioningConfiguration"},
+		{"GET", "/bkt?acl", "FULL_CONTROL"},
+		{"GET", "/bkt/k?acl", "FULL_CONTROL"},
+		{"GET", "/bkt/k?versionId=null", "x"},
+	} {
+		resp, body := e.signed(tc.method, tc.path, nil, nil)
+		if resp.StatusCode != 200 || !strings.Contains(string(body), tc.want) {
+			t.Fatalf("%s %s: %d %s", tc.method, tc.path, resp.StatusCode, body)
+		}
+	}
+	resp, _ := e.signed("PATCH", "/bkt/k", nil, nil)
+	if resp.StatusCode != 405 {
+		t.Fatalf("PATCH: %d", resp.StatusCode)
+	}
+}
