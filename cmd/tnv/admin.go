@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tnv-s3/tnv/gateway"
+	"github.com/tnv-s3/tnv/metadb"
+)
+
+func init() {
+	register(command{name: "admin", summary: "manage S3 users and buckets in the metadata database", run: runAdmin})
+}
+
+const adminUsage = `usage:
+  tnv admin user add [--access-key K] [--secret-key S] --db DSN   (generated when not given)
+  tnv admin user list --db DSN
+  tnv admin user remove ACCESS_KEY --db DSN
+  tnv admin bucket list --db DSN
+  tnv admin bucket public NAME on|off --db DSN`
+
+func runAdmin(ctx context.Context, args []string) error {
+	if len(args) < 2 {
+		return errors.New(adminUsage)
+	}
+	what, verb, rest := args[0], args[1], args[2:]
+	f := newFlags("admin "+what+" "+verb, "[flags] [ARGS] (see tnv admin)")
+	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
+	var ak, sk *string
+	if what == "user" && verb == "add" {
+		ak = f.String("access-key", "", "access key of the new user (generated when empty)")
+		sk = f.String("secret-key", "", "secret key of the new user (generated when empty)")
+	}
+	// Positional arguments may come before the flags.
+	var pos []string
+	for len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
+		pos, rest = append(pos, rest[0]), rest[1:]
+	}
+	if err := f.parse(rest, "db"); err != nil {
+		return err
+	}
+	pos = append(pos, f.Args()...)
+	if _, err := f.logger(); err != nil {
+		return err
+	}
+	db, err := metadb.Open(*dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := gateway.Migrate(ctx, db); err != nil {
+		return err
+	}
+	out := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	defer out.Flush()
+	switch what + " " + verb {
+	case "user add":
+		if *ak == "" {
+			*ak = "TNV" + randomAlnum(17)
+		}
+		if *sk == "" {
+			*sk = randomAlnum(40)
+		}
+		if err := gateway.AddUser(ctx, db, *ak, *sk); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "access key:\t%s\nsecret key:\t%s\n", *ak, *sk)
+	case "user list":
+		users, err := gateway.ListUsers(ctx, db)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "ACCESS KEY\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(out, "%s\t%s\n", u.AccessKey, u.Created.Format(time.RFC3339))
+		}
+	case "user remove":
+		if len(pos) != 1 {
+			return errors.New("usage: tnv admin user remove ACCESS_KEY --db DSN")
+		}
+		return gateway.RemoveUser(ctx, db, pos[0])
+	case "bucket list":
+		bs, err := gateway.ListBuckets(ctx, db, "")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "NAME\tAPPID\tOWNER\tCREATED\tPUBLIC READ\tCORS")
+		for _, b := range bs {
+			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%v\t%v\n", b.Name, b.AppID, b.Owner, b.Created.Format(time.RFC3339), b.PublicRead, b.CORS != "")
+		}
+	case "bucket public":
+		if len(pos) != 2 || (pos[1] != "on" && pos[1] != "off") {
+			return errors.New("usage: tnv admin bucket public NAME on|off --db DSN")
+		}
+		return gateway.SetBucketPublic(ctx, db, pos[0], pos[1] == "on")
+	default:
+		return errors.New(adminUsage)
+	}
+	return nil
+}
+
+const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+func randomAlnum(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alnum[int(b[i])%len(alnum)]
+	}
+	return string(b)
+}
