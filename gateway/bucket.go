@@ -53,7 +53,7 @@ func (g *Gateway) createBucket(r *request) error {
 		return errCode("BucketAlreadyExists")
 	}
 	r.c.Set("Location", "/"+r.bucketName)
-	return r.c.SendStatus(http.StatusOK)
+	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
 
 func (g *Gateway) deleteBucket(r *request) error {
@@ -64,12 +64,12 @@ func (g *Gateway) deleteBucket(r *request) error {
 		}
 		return errInternal(err)
 	}
-	return r.c.SendStatus(http.StatusNoContent)
+	return r.c.Status(http.StatusNoContent).Send(nil) // SendStatus would add a text body
 }
 
 func (g *Gateway) headBucket(r *request) error {
 	r.c.Set("x-amz-bucket-region", g.cfg.Region)
-	return r.c.SendStatus(http.StatusOK)
+	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
 
 func (g *Gateway) getBucketLocation(r *request) error {

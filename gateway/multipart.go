@@ -218,7 +218,7 @@ func (g *Gateway) uploadPart(r *request) error {
 	}
 	r.c.Set("ETag", `"`+p.ETag+`"`)
 	echoChecksum(r)
-	return r.c.SendStatus(http.StatusOK)
+	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
 
 func (g *Gateway) completeMultipartUpload(r *request) error {
@@ -297,7 +297,7 @@ func (g *Gateway) abortMultipartUpload(r *request) error {
 	if err != nil {
 		return toS3Error(err)
 	}
-	return r.c.SendStatus(http.StatusNoContent)
+	return r.c.Status(http.StatusNoContent).Send(nil) // SendStatus would add a text body
 }
 
 func (g *Gateway) listParts(r *request) error {
