@@ -1,5 +1,10 @@
 package proto
 
+import (
+	"encoding/binary"
+	"fmt"
+)
+
 // CmdTrackerMembers (14, extension) asks a tracker for the members of one
 // group: request groupname[17], reply 100 with NUL-terminated text, one line
 // per member (docs/protocol.md, "Tracker extensions").
@@ -8,12 +13,152 @@ const CmdTrackerMembers uint8 = 14
 // MembersBodyLen is the request body of MEMBERS: one group name field.
 const MembersBodyLen = GroupNameSize
 
+// Storage extensions (74..79): node-to-node replication and administration
+// (docs/protocol.md, "Storage extensions / replication"; docs/replication.md).
+// Every reply is command 102.
+const (
+	// REPLICATE: a member receives a copy of an upload from the node that
+	// coordinates it. Body: ReplicaHead (558 bytes), the file bytes, then
+	// the file's CRC32C (u32 BE).
+	CmdStorageReplicate uint8 = 74
+	// REPLICATE_DELETE: fileref[400] deleted_time i64 (408 bytes).
+	CmdStorageReplicateDelete uint8 = 75
+	// FETCH: a member copies a file from a peer. Body as DOWNLOAD (416
+	// bytes); reply crc32c u32 | filesize i64 | the bytes asked for.
+	CmdStorageFetch uint8 = 76
+	// SCRUB: mode u8 (ScrubRepair bit); reply a NUL-terminated report.
+	CmdStorageScrub uint8 = 77
+	// NODESTAT: empty body; reply NUL-terminated "key value" lines.
+	CmdStorageStat uint8 = 78
+)
+
+// Sizes of the storage extension bodies.
+const (
+	OriginSize          = 150                                // "host:port" of the coordinating node, with its NUL
+	ReplicaHeadLen      = FileRefLen + 8 + OriginSize        // 558
+	ReplicaTrailerLen   = 4                                  // crc32c
+	ReplicateDeleteLen  = FileRefLen + 8                     // 408
+	FetchReplyHeadLen   = 4 + 8                              // crc32c, file size
+	ScrubBodyLen        = 1                                  // mode
+	ScrubRepair         = 1                                  // mode bit: repair what is found
+	replicaMinBody      = ReplicaHeadLen + ReplicaTrailerLen // an empty file
+	replicaMaxBody      = replicaMinBody + MaxUploadBytes
+	fetchBodyLen        = DownloadBodyLen
+	replicateDeleteBody = ReplicateDeleteLen
+)
+
 // Extension commands beyond the seed's (documented in docs/protocol.md) add
 // their body bounds here so that CheckRequest knows them.
 func extensionLimits(cmd uint8) (min, max int64, ok bool) {
 	switch cmd {
 	case CmdTrackerMembers:
 		return MembersBodyLen, MembersBodyLen, true
+	case CmdStorageReplicate:
+		return replicaMinBody, replicaMaxBody, true
+	case CmdStorageReplicateDelete:
+		return replicateDeleteBody, replicateDeleteBody, true
+	case CmdStorageFetch:
+		return fetchBodyLen, fetchBodyLen, true
+	case CmdStorageScrub:
+		return ScrubBodyLen, ScrubBodyLen, true
+	case CmdStorageStat:
+		return 0, 0, true
 	}
 	return 0, 0, false
+}
+
+// ReplicaHead precedes the bytes of a REPLICATE: the file, its size and the
+// coordinating node. The frame's bodylen is ReplicaHeadLen + Size + 4.
+type ReplicaHead struct {
+	FileRef
+	Size   int64
+	Origin string
+}
+
+// Encode returns the 558-byte head.
+func (r *ReplicaHead) Encode() ([]byte, error) {
+	b := make([]byte, ReplicaHeadLen)
+	if err := r.put(b); err != nil {
+		return nil, err
+	}
+	putI64(b[FileRefLen:], r.Size)
+	if err := PutString(b[FileRefLen+8:], r.Origin); err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeReplicaHead parses the head; bodyLen is the frame's, which must
+// agree with the size field.
+func DecodeReplicaHead(b []byte, bodyLen int64) (*ReplicaHead, error) {
+	if len(b) != ReplicaHeadLen {
+		return nil, fmt.Errorf("%w: replica head of %d bytes", ErrBodyLen, len(b))
+	}
+	f, err := getFileRef(b)
+	if err != nil {
+		return nil, err
+	}
+	r := &ReplicaHead{FileRef: f, Size: getI64(b[FileRefLen:])}
+	if r.Origin, err = GetString(b[FileRefLen+8:]); err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	if r.Size < 0 || r.Size > MaxUploadBytes || replicaMinBody+r.Size != bodyLen {
+		return nil, fmt.Errorf("%w: file size %d with body length %d", ErrBodyLen, r.Size, bodyLen)
+	}
+	return r, nil
+}
+
+// ReplicateDelete is the body of REPLICATE_DELETE: the file and the time of
+// the delete (Unix seconds), from which the retention is counted.
+type ReplicateDelete struct {
+	FileRef
+	DeletedTime int64
+}
+
+// Encode returns the 408-byte body.
+func (d *ReplicateDelete) Encode() ([]byte, error) {
+	b := make([]byte, ReplicateDeleteLen)
+	if err := d.put(b); err != nil {
+		return nil, err
+	}
+	putI64(b[FileRefLen:], d.DeletedTime)
+	return b, nil
+}
+
+// DecodeReplicateDelete parses a REPLICATE_DELETE body.
+func DecodeReplicateDelete(b []byte) (*ReplicateDelete, error) {
+	if len(b) != ReplicateDeleteLen {
+		return nil, fmt.Errorf("%w: REPLICATE_DELETE body of %d bytes", ErrBodyLen, len(b))
+	}
+	f, err := getFileRef(b)
+	if err != nil {
+		return nil, err
+	}
+	return &ReplicateDelete{FileRef: f, DeletedTime: getI64(b[FileRefLen:])}, nil
+}
+
+// FetchReplyHead is what precedes the bytes of a FETCH reply.
+type FetchReplyHead struct {
+	CRC32C   uint32 // of the whole file
+	FileSize int64
+}
+
+// Encode returns the 12 bytes.
+func (f FetchReplyHead) Encode() []byte {
+	b := make([]byte, FetchReplyHeadLen)
+	binary.BigEndian.PutUint32(b, f.CRC32C)
+	putI64(b[4:], f.FileSize)
+	return b
+}
+
+// DecodeFetchReplyHead parses the 12 bytes.
+func DecodeFetchReplyHead(b []byte) (FetchReplyHead, error) {
+	if len(b) != FetchReplyHeadLen {
+		return FetchReplyHead{}, fmt.Errorf("%w: FETCH reply head of %d bytes", ErrBodyLen, len(b))
+	}
+	f := FetchReplyHead{CRC32C: binary.BigEndian.Uint32(b), FileSize: getI64(b[4:])}
+	if f.FileSize < 0 {
+		return f, fmt.Errorf("proto: negative file size %d", f.FileSize)
+	}
+	return f, nil
 }

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/proto"
+	"github.com/tnv-s3/tnv/storagenode"
+)
+
+func init() {
+	register(command{name: "storage", summary: "run a storage node (files on disk, mirrored in its group); also 'storage scrub|stat ADDR'", run: runStorage})
+}
+
+func runStorage(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "scrub":
+			return runStorageScrub(ctx, args[1:])
+		case "stat":
+			return runStorageStat(ctx, args[1:])
+		}
+	}
+	f := newFlags("storage", "--listen ADDR --group NAME --trackers A,B --idservers A,B --store DIR[,DIR] --db DSN [flags]\n"+
+		"       tnv storage scrub [--repair] ADDR   (check every file of a running node against its CRC32C)\n"+
+		"       tnv storage stat ADDR               (a running node's sync state)")
+	listen := f.String("listen", ":23000", "address to listen on")
+	group := f.String("group", "", "the node's group")
+	trackers := f.String("trackers", "", "tracker addresses, comma-separated")
+	idservers := f.String("idservers", "", "ID server addresses, comma-separated")
+	stores := f.String("store", "", "store directories, comma-separated (created if missing)")
+	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH (shared by the group's members)")
+	beat := f.Duration("beat", 10*time.Second, "BEAT interval")
+	advertise := f.String("advertise", "", "host (IP) clients and members reach this node at (default: the listen IP, or the address towards the first tracker)")
+	retention := f.Duration("retention", 24*time.Hour, "deleted files are purged after this")
+	purge := f.Duration("purge-interval", 0, "how often to purge (default min(retention/4, 10m))")
+	reserve := f.Int64("reserve", 0, "bytes to leave free on each store's file system")
+	replicaTimeout := f.Duration("replica-timeout", 5*time.Second, "a member making no progress this long is skipped for an upload (it catches up later)")
+	scrub := f.Duration("scrub-interval", 0, "scrub and repair every copy this often (0 = only on demand)")
+	if err := f.parse(args, "listen", "group", "trackers", "idservers", "store", "db"); err != nil {
+		return err
+	}
+	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	db, err := metadb.Open(*dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	srv, err := storagenode.New(storagenode.Config{
+		Group: *group, Stores: list(*stores), Trackers: list(*trackers), IDServers: list(*idservers), DB: db,
+		Advertise: *advertise, Beat: *beat, Retention: *retention, PurgeInterval: *purge, Reserve: *reserve,
+		ReplicaTimeout: *replicaTimeout, ScrubInterval: *scrub, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("listen %s: %w", *listen, err)
+	}
+	log.Info("storage: listening", "addr", ln.Addr().String(), "group", *group, "db", metadb.Redact(*dsn))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("storage: shutting down")
+	srv.Close()
+	return <-errc
+}
+
+// adminRequest sends an admin command to a running node and prints the text
+// it answers.
+func adminRequest(ctx context.Context, addr string, cmd uint8, body []byte, timeout time.Duration) error {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	nc.SetDeadline(time.Now().Add(timeout))
+	if err := proto.WriteFrame(nc, cmd, proto.StatusOK, body); err != nil {
+		return err
+	}
+	_, b, err := proto.ReadReply(nc, proto.CmdStorageReply, proto.MaxTextReply)
+	if err != nil {
+		return err
+	}
+	text, err := proto.DecodeText(b)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(os.Stdout, text)
+	return err
+}
+
+func runStorageScrub(ctx context.Context, args []string) error {
+	f := newFlags("storage scrub", "[--repair] ADDR")
+	repair := f.Bool("repair", false, "replace bad or missing copies by a healthy member's")
+	timeout := f.Duration("timeout", 24*time.Hour, "give up after this long")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if f.NArg() != 1 {
+		return fmt.Errorf("want the address of one storage node")
+	}
+	mode := byte(0)
+	if *repair {
+		mode = proto.ScrubRepair
+	}
+	return adminRequest(ctx, f.Arg(0), proto.CmdStorageScrub, []byte{mode}, *timeout)
+}
+
+func runStorageStat(ctx context.Context, args []string) error {
+	f := newFlags("storage stat", "ADDR")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if f.NArg() != 1 {
+		return fmt.Errorf("want the address of one storage node")
+	}
+	return adminRequest(ctx, f.Arg(0), proto.CmdStorageStat, nil, 10*time.Second)
+}

@@ -1,0 +1,385 @@
+package storagenode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tnv-s3/tnv/proto"
+)
+
+const dialTimeout = 3 * time.Second
+
+// roundTrip sends one request on nc and reads the reply (body at most max).
+func roundTrip(nc net.Conn, timeout time.Duration, cmd, want uint8, body []byte, max int64) ([]byte, error) {
+	nc.SetDeadline(time.Now().Add(timeout))
+	if err := proto.WriteFrame(nc, cmd, proto.StatusOK, body); err != nil {
+		return nil, err
+	}
+	_, b, err := proto.ReadReply(nc, want, max)
+	return b, err
+}
+
+// idClient asks the ID servers for file IDs, failing over between them and
+// keeping a few connections open to each.
+type idClient struct {
+	addrs   []string
+	timeout time.Duration
+	next    atomic.Uint32
+
+	mu   sync.Mutex
+	idle map[string][]net.Conn
+}
+
+func newIDClient(addrs []string, timeout time.Duration) *idClient {
+	return &idClient{addrs: addrs, timeout: min(timeout, 10*time.Second), idle: map[string][]net.Conn{}}
+}
+
+// get returns a new ID for key.
+func (c *idClient) get(ctx context.Context, key string) (int64, error) {
+	if len(c.addrs) == 0 {
+		return 0, errors.New("no ID server configured")
+	}
+	body, err := proto.EncodeIDKey(key)
+	if err != nil {
+		return 0, err
+	}
+	start := int(c.next.Add(1))
+	var errs []error
+	for i := range c.addrs {
+		addr := c.addrs[(start+i)%len(c.addrs)]
+		id, err := c.try(ctx, addr, body)
+		if err == nil {
+			return id, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return 0, errors.Join(errs...)
+}
+
+func (c *idClient) try(ctx context.Context, addr string, body []byte) (int64, error) {
+	for attempt := 0; ; attempt++ {
+		nc, pooled, err := c.conn(ctx, addr)
+		if err != nil {
+			return 0, err
+		}
+		b, err := roundTrip(nc, c.timeout, proto.CmdIDGet, proto.CmdIDReply, body, 8)
+		if err != nil {
+			nc.Close()
+			var re *proto.ErrorReply
+			if pooled && attempt == 0 && !errors.As(err, &re) {
+				continue // a pooled connection the server had dropped
+			}
+			return 0, err
+		}
+		id, err := proto.DecodeInt64(b)
+		if err != nil {
+			nc.Close()
+			return 0, err
+		}
+		c.put(addr, nc)
+		return id, nil
+	}
+}
+
+func (c *idClient) conn(ctx context.Context, addr string) (net.Conn, bool, error) {
+	c.mu.Lock()
+	if l := c.idle[addr]; len(l) > 0 {
+		nc := l[len(l)-1]
+		c.idle[addr] = l[:len(l)-1]
+		c.mu.Unlock()
+		return nc, true, nil
+	}
+	c.mu.Unlock()
+	d := net.Dialer{Timeout: dialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	return nc, false, err
+}
+
+func (c *idClient) put(addr string, nc net.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle == nil || len(c.idle[addr]) >= 4 {
+		nc.Close()
+		return
+	}
+	c.idle[addr] = append(c.idle[addr], nc)
+}
+
+func (c *idClient) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range c.idle {
+		for _, nc := range l {
+			nc.Close()
+		}
+	}
+	c.idle = nil
+}
+
+// member is a line of the tracker's MEMBERS answer.
+type member struct {
+	Addr      string
+	State     string // OFFLINE, ONLINE, ACTIVE
+	SyncState string // ACTIVE, WAIT_SYNC, SYNCING
+	SyncPct   int
+	Lag       int64
+	Free      int64
+	Total     int64
+}
+
+// parseMembers parses `host:port state syncstate syncpct lag free total`
+// lines; malformed lines are skipped.
+func parseMembers(text string) []member {
+	var out []member
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 {
+			continue
+		}
+		m := member{Addr: f[0], State: f[1], SyncState: f[2]}
+		if _, _, err := net.SplitHostPort(m.Addr); err != nil {
+			continue
+		}
+		if len(f) >= 7 {
+			m.SyncPct, _ = strconv.Atoi(f[3])
+			m.Lag, _ = strconv.ParseInt(f[4], 10, 64)
+			m.Free, _ = strconv.ParseInt(f[5], 10, 64)
+			m.Total, _ = strconv.ParseInt(f[6], 10, 64)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// trackerClient joins the node to every tracker and beats to each; it also
+// asks them for the group's members.
+type trackerClient struct {
+	s     *Server
+	stime int64
+
+	kmu   sync.Mutex
+	kicks []chan struct{}
+
+	mmu       sync.Mutex
+	members   []member
+	membersAt time.Time
+	fetching  chan struct{} // closed when an in-flight MEMBERS query ends
+}
+
+func newTrackerClient(s *Server) *trackerClient {
+	return &trackerClient{s: s, stime: time.Now().Unix()}
+}
+
+func (t *trackerClient) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, addr := range t.s.cfg.Trackers {
+		k := make(chan struct{}, 1)
+		t.kmu.Lock()
+		t.kicks = append(t.kicks, k)
+		t.kmu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.loop(ctx, addr, k)
+		}()
+	}
+	wg.Wait()
+}
+
+// kick makes every tracker loop beat now (the node's state changed).
+func (t *trackerClient) kick() {
+	if t == nil {
+		return
+	}
+	t.kmu.Lock()
+	defer t.kmu.Unlock()
+	for _, k := range t.kicks {
+		select {
+		case k <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// loop keeps one tracker informed: JOIN, then BEAT every Beat on the same
+// connection; any failure (the tracker restarted, the connection broke, a
+// BEAT refused) leads to a new connection and a new JOIN.
+func (t *trackerClient) loop(ctx context.Context, addr string, kick chan struct{}) {
+	s := t.s
+	log := s.log.With("tracker", addr)
+	backoff := 200 * time.Millisecond
+	joined := false
+	for ctx.Err() == nil {
+		err := t.session(ctx, addr, kick, log, &joined)
+		if ctx.Err() != nil {
+			return
+		}
+		if joined {
+			log.Warn("storage: tracker connection lost; joining again", "err", err)
+			joined = false
+			backoff = 200 * time.Millisecond
+		} else {
+			log.Debug("storage: tracker unreachable", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, max(s.cfg.Beat, time.Second))
+	}
+}
+
+func (t *trackerClient) session(ctx context.Context, addr string, kick chan struct{}, log interface {
+	Info(string, ...any)
+}, joined *bool) error {
+	s := t.s
+	d := net.Dialer{Timeout: dialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	timeout := max(s.cfg.Beat, 5*time.Second)
+	j := &proto.Join{Version: Version, Group: s.cfg.Group, Host: s.host, Port: s.port, STime: t.stime, JTime: time.Now().Unix()}
+	body, err := j.Encode()
+	if err != nil {
+		return err
+	}
+	if _, err := roundTrip(nc, timeout, proto.CmdTrackerJoin, proto.CmdTrackerReply, body, 0); err != nil {
+		return fmt.Errorf("join: %w", err)
+	}
+	*joined = true
+	log.Info("storage: joined tracker")
+	tick := time.NewTicker(s.cfg.Beat)
+	defer tick.Stop()
+	for {
+		if err := t.beat(nc, timeout); err != nil {
+			return fmt.Errorf("beat: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		case <-kick:
+		}
+	}
+}
+
+func (t *trackerClient) beat(nc net.Conn, timeout time.Duration) error {
+	s := t.s
+	total, free := s.space()
+	state, pct, lag := s.sync.stateOf()
+	b := &proto.Beat{Group: s.cfg.Group, Host: s.host, Extended: true, Port: s.port,
+		Total: total, Free: free, SyncState: state, SyncPct: pct, Lag: lag}
+	body, err := b.Encode()
+	if err != nil {
+		return err
+	}
+	_, err = roundTrip(nc, timeout, proto.CmdTrackerBeat, proto.CmdTrackerReply, body, 0)
+	return err
+}
+
+// groupMembers returns the group's members as the trackers last said,
+// asking again when the answer is older than MembersTTL. When no tracker
+// answers, the last answer is kept.
+func (t *trackerClient) groupMembers(ctx context.Context) []member {
+	if t == nil {
+		return nil
+	}
+	for {
+		t.mmu.Lock()
+		if time.Since(t.membersAt) < t.s.cfg.MembersTTL {
+			m := t.members
+			t.mmu.Unlock()
+			return m
+		}
+		if t.fetching != nil { // someone is asking: wait for the answer
+			ch := t.fetching
+			t.mmu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return t.cached()
+			}
+		}
+		ch := make(chan struct{})
+		t.fetching = ch
+		t.mmu.Unlock()
+
+		m, err := t.queryMembers(ctx)
+		t.mmu.Lock()
+		if err == nil {
+			t.members = m
+		} else {
+			t.s.log.Debug("storage: MEMBERS failed", "err", err)
+		}
+		t.membersAt = time.Now() // a failure is not retried at once either
+		t.fetching = nil
+		close(ch)
+		m = t.members
+		t.mmu.Unlock()
+		return m
+	}
+}
+
+func (t *trackerClient) cached() []member {
+	t.mmu.Lock()
+	defer t.mmu.Unlock()
+	return t.members
+}
+
+// forget drops the cached members, so that the next request asks again.
+func (t *trackerClient) forget() {
+	if t == nil {
+		return
+	}
+	t.mmu.Lock()
+	t.membersAt = time.Time{}
+	t.mmu.Unlock()
+}
+
+func (t *trackerClient) queryMembers(ctx context.Context) ([]member, error) {
+	body := make([]byte, proto.MembersBodyLen)
+	if err := proto.PutString(body, t.s.cfg.Group); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, addr := range t.s.cfg.Trackers {
+		d := net.Dialer{Timeout: dialTimeout}
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b, err := roundTrip(nc, 5*time.Second, proto.CmdTrackerMembers, proto.CmdTrackerReply, body, proto.MaxTextReply)
+		nc.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			continue
+		}
+		text, err := proto.DecodeText(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+			continue
+		}
+		return parseMembers(text), nil
+	}
+	if len(errs) == 0 {
+		return nil, errors.New("no tracker configured")
+	}
+	return nil, errors.Join(errs...)
+}

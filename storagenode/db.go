@@ -1,0 +1,333 @@
+package storagenode
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// Row states of t_file_XX.status.
+const (
+	statusOK      = 0 // readable
+	statusDeleted = 1 // soft-deleted: unreadable, purged after the retention
+	statusPending = 2 // durable here, not yet committed to the group log
+)
+
+// fileTable is t_file_01..03: the seed's sharding by user ID.
+func fileTable(shard int) string { return fmt.Sprintf("t_file_%02d", shard) }
+
+// shardOf is FNV-1a 32(userid) % 3 + 1.
+func shardOf(userid string) int {
+	h := fnv.New32a()
+	h.Write([]byte(userid))
+	return int(h.Sum32()%3) + 1
+}
+
+// fileKey is the log's compact index key of a file: FNV-1a 64 of
+// appid NUL userid NUL fileid. Lookups compare the names too.
+func fileKey(r proto.FileRef) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(r.AppID))
+	h.Write([]byte{0})
+	h.Write([]byte(r.UserID))
+	h.Write([]byte{0})
+	h.Write([]byte(r.FileID))
+	return int64(h.Sum64())
+}
+
+func fileTableDDL(shard int) []string {
+	t := fileTable(shard)
+	return []string{
+		`CREATE TABLE IF NOT EXISTS ` + t + ` (
+			id {{AUTOID}},
+			node VARCHAR(150) NOT NULL,
+			appid VARCHAR(16) NOT NULL,
+			userid VARCHAR(255) NOT NULL,
+			fileid VARCHAR(127) NOT NULL,
+			store VARCHAR(32) NOT NULL,
+			path VARCHAR(32) NOT NULL,
+			size BIGINT NOT NULL,
+			crc32c BIGINT NOT NULL,
+			status INT NOT NULL DEFAULT 0,
+			vctime BIGINT NOT NULL DEFAULT 0,
+			created BIGINT NOT NULL,
+			deleted_time BIGINT NOT NULL DEFAULT 0,
+			UNIQUE (node, appid, userid, fileid)) {{TABLE}}`,
+		`CREATE INDEX ix_` + t + `_status ON ` + t + ` (node, status, deleted_time)`,
+	}
+}
+
+// migrations of component "storagenode".
+func migrations() []string {
+	var m []string
+	for s := 1; s <= 3; s++ {
+		m = append(m, fileTableDDL(s)...)
+	}
+	m = append(m,
+		`CREATE TABLE IF NOT EXISTS t_group_log (
+			seq {{AUTOID}},
+			grp VARCHAR(16) NOT NULL,
+			op VARCHAR(3) NOT NULL,
+			fkey BIGINT NOT NULL,
+			appid VARCHAR(16) NOT NULL,
+			userid VARCHAR(255) NOT NULL,
+			fileid VARCHAR(127) NOT NULL,
+			size BIGINT NOT NULL,
+			crc32c BIGINT NOT NULL,
+			origin VARCHAR(150) NOT NULL,
+			created BIGINT NOT NULL) {{TABLE}}`,
+		`CREATE INDEX ix_t_group_log_file ON t_group_log (grp, fkey, seq)`,
+		`CREATE INDEX ix_t_group_log_seq ON t_group_log (grp, seq)`,
+		`CREATE TABLE IF NOT EXISTS t_sync_cursor (
+			node VARCHAR(150) NOT NULL,
+			grp VARCHAR(16) NOT NULL,
+			applied_seq BIGINT NOT NULL,
+			update_time BIGINT NOT NULL,
+			PRIMARY KEY (node, grp)) {{TABLE}}`,
+	)
+	return m
+}
+
+// Migrate creates or upgrades the storage node's tables.
+func Migrate(ctx context.Context, db *metadb.DB) error {
+	return db.Migrate(ctx, "storagenode", migrations())
+}
+
+// fileRow is a node's row of a file.
+type fileRow struct {
+	shard   int
+	id      int64
+	store   string
+	path    string
+	size    int64
+	crc     uint32
+	status  int
+	vctime  int64
+	created int64
+	deleted int64
+}
+
+// logEntry is a row of t_group_log.
+type logEntry struct {
+	seq     int64
+	op      string // "put" or "del"
+	ref     proto.FileRef
+	size    int64
+	crc     uint32
+	origin  string
+	created int64
+}
+
+const (
+	opPut = "put"
+	opDel = "del"
+)
+
+type shardStmts struct {
+	get, insert, replace, setStatus, setVctime, setCorrupt, del, scan, purgeable *sql.Stmt
+}
+
+// stmts are the node's prepared statements.
+type stmts struct {
+	shard                   [4]shardStmts // 1..3
+	logAppend, logLatest    *sql.Stmt
+	logAfter, logMax        *sql.Stmt
+	cursorGet, cursorSet    *sql.Stmt
+	cursorMin, logCompactAt *sql.Stmt
+}
+
+func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
+	s := &stmts{}
+	var err error
+	p := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.PrepareContext(ctx, db.Q(q))
+		if err != nil {
+			err = fmt.Errorf("prepare %q: %w", q, err)
+		}
+		return st
+	}
+	cols := `id, store, path, size, crc32c, status, vctime, created, deleted_time`
+	for i := 1; i <= 3; i++ {
+		t := fileTable(i)
+		s.shard[i] = shardStmts{
+			get: p(`SELECT ` + cols + ` FROM ` + t + ` WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?`),
+			insert: p(`INSERT INTO ` + t + ` (node, appid, userid, fileid, store, path, size, crc32c, status, vctime, created, deleted_time)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`),
+			// Replaces a deleted, pending or failed row by a new copy.
+			replace: p(`UPDATE ` + t + ` SET store = ?, path = ?, size = ?, crc32c = ?, status = ?, vctime = ?, created = ?, deleted_time = 0
+				WHERE id = ? AND status = ?`),
+			setStatus:  p(`UPDATE ` + t + ` SET status = ?, deleted_time = ? WHERE id = ? AND status = ?`),
+			setVctime:  p(`UPDATE ` + t + ` SET vctime = ? WHERE id = ?`),
+			setCorrupt: p(`UPDATE ` + t + ` SET vctime = -1 WHERE id = ?`),
+			del:        p(`DELETE FROM ` + t + ` WHERE id = ? AND status = ?`),
+			scan: p(`SELECT id, appid, userid, fileid, store, path, size, crc32c, status, vctime, created, deleted_time FROM ` + t +
+				` WHERE node = ? AND id > ? ORDER BY id LIMIT 200`),
+			purgeable: p(`SELECT id, appid, userid, fileid, store, path, status FROM ` + t +
+				` WHERE node = ? AND ((status = 1 AND deleted_time < ?) OR (status = 2 AND created < ?)) LIMIT 200`),
+		}
+	}
+	s.logAppend = p(`INSERT INTO t_group_log (grp, op, fkey, appid, userid, fileid, size, crc32c, origin, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	logCols := `seq, op, appid, userid, fileid, size, crc32c, origin, created`
+	s.logLatest = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ?
+		ORDER BY seq DESC LIMIT 1`)
+	s.logAfter = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND seq > ? ORDER BY seq LIMIT 500`)
+	s.logMax = p(`SELECT COALESCE(MAX(seq), 0) FROM t_group_log WHERE grp = ?`)
+	s.cursorGet = p(`SELECT applied_seq FROM t_sync_cursor WHERE node = ? AND grp = ?`)
+	s.cursorSet = p(db.Upsert("t_sync_cursor", []string{"node", "grp"}, []string{"node", "grp", "applied_seq", "update_time"}))
+	s.cursorMin = p(`SELECT COALESCE(MIN(applied_seq), 0) FROM t_sync_cursor WHERE grp = ?`)
+	// Log compaction: the entries of a file whose last operation is a delete
+	// older than the retention that every member has applied.
+	s.logCompactAt = p(`DELETE FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ? AND seq <= ?`)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *stmts) close() {
+	all := []*sql.Stmt{s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
+	for i := 1; i <= 3; i++ {
+		h := s.shard[i]
+		all = append(all, h.get, h.insert, h.replace, h.setStatus, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
+	}
+	for _, st := range all {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// getRow returns this node's row of the file, or nil.
+func (s *Server) getRow(ctx context.Context, ref proto.FileRef) (*fileRow, error) {
+	sh := shardOf(ref.UserID)
+	r := &fileRow{shard: sh}
+	var crc int64
+	err := s.st.shard[sh].get.QueryRowContext(ctx, s.node, ref.AppID, ref.UserID, ref.FileID).
+		Scan(&r.id, &r.store, &r.path, &r.size, &crc, &r.status, &r.vctime, &r.created, &r.deleted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.crc = uint32(crc)
+	return r, nil
+}
+
+// latestOp returns the group log's last operation on the file, or nil.
+func (s *Server) latestOp(ctx context.Context, ref proto.FileRef) (*logEntry, error) {
+	e := &logEntry{}
+	var crc int64
+	err := s.st.logLatest.QueryRowContext(ctx, s.cfg.Group, fileKey(ref), ref.AppID, ref.UserID, ref.FileID).
+		Scan(&e.seq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.crc = uint32(crc)
+	return e, nil
+}
+
+// putRow records a received copy with the given status: a new row, or in
+// place of a row that is deleted or pending (a reused file ID, a retried
+// replica). It returns the row replaced, whose bytes the caller removes, and
+// errExists when a readable row is there.
+func (s *Server) putRow(ctx context.Context, ref proto.FileRef, st *store, rel string, size int64, crc uint32, status int, vctime int64) (*fileRow, *fileRow, error) {
+	sh := shardOf(ref.UserID)
+	h := s.st.shard[sh]
+	now := metadb.Now()
+	for range 3 {
+		res, err := h.insert.ExecContext(ctx, s.node, ref.AppID, ref.UserID, ref.FileID, st.key, rel, size, int64(crc), status, vctime, now)
+		if err == nil {
+			id, _ := res.LastInsertId()
+			return &fileRow{shard: sh, id: id, store: st.key, path: rel, size: size, crc: crc, status: status, vctime: vctime, created: now}, nil, nil
+		}
+		if !metadb.IsDuplicate(err) {
+			return nil, nil, err
+		}
+		old, err := s.getRow(ctx, ref)
+		if err != nil {
+			return nil, nil, err
+		}
+		if old == nil {
+			continue // purged meanwhile
+		}
+		if old.status == statusOK {
+			return nil, old, errExists
+		}
+		res, err = h.replace.ExecContext(ctx, st.key, rel, size, int64(crc), status, vctime, now, old.id, old.status)
+		if err != nil {
+			return nil, nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return &fileRow{shard: sh, id: old.id, store: st.key, path: rel, size: size, crc: crc, status: status, vctime: vctime, created: now}, old, nil
+		}
+	}
+	return nil, nil, errors.New("row changed under us three times")
+}
+
+var errExists = errors.New("file exists")
+
+// setStatus moves a row from one status to another; it reports whether the
+// row was in the from status.
+func (s *Server) setStatus(ctx context.Context, r *fileRow, from, to int, deleted int64) (bool, error) {
+	res, err := s.st.shard[r.shard].setStatus.ExecContext(ctx, to, deleted, r.id, from)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// rowMove is a status change of this node's row made in the same
+// transaction as a log append.
+type rowMove struct {
+	row      *fileRow
+	from, to int
+	deleted  int64
+	must     bool // the row must be in the from status
+}
+
+// appendLog adds an operation to the group log and, in the same
+// transaction, moves the node's own row: a put commits the pending row
+// (readable exactly when the group has the operation), a del marks it
+// deleted.
+func (s *Server) appendLog(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	res, err := tx.StmtContext(ctx, s.st.logAppend).ExecContext(ctx, s.cfg.Group, e.op, fileKey(e.ref),
+		e.ref.AppID, e.ref.UserID, e.ref.FileID, e.size, int64(e.crc), e.origin, e.created)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if mv != nil {
+		res, err := tx.StmtContext(ctx, s.st.shard[mv.row.shard].setStatus).ExecContext(ctx, mv.to, mv.deleted, mv.row.id, mv.from)
+		if err != nil {
+			return 0, err
+		}
+		if n, _ := res.RowsAffected(); n != 1 && mv.must {
+			return 0, errors.New("row changed before the log commit")
+		}
+	}
+	return seq, tx.Commit()
+}

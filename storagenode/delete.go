@@ -1,0 +1,172 @@
+package storagenode
+
+import (
+	"context"
+	"time"
+
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// handleDelete serves DELETE (73) and, with replica set, REPLICATE_DELETE
+// (75). A DELETE is soft: one transaction appends "del" to the group log
+// and marks this node's row deleted, so that the file is unreadable on
+// every member at once (reads follow the log); then the other ACTIVE
+// members are told, and the client answered. The bytes go after the
+// retention period (purge).
+func (s *Server) handleDelete(c *conn, h proto.Header, replica bool) (bool, error) {
+	b, err := c.readBody(h)
+	if err != nil {
+		return false, nil
+	}
+	var ref proto.FileRef
+	deleted := metadb.Now()
+	if replica {
+		d, err := proto.DecodeReplicateDelete(b)
+		if err != nil {
+			return true, decodeErr(err)
+		}
+		ref, deleted = d.FileRef, d.DeletedTime
+	} else {
+		r, err := proto.DecodeFileRef(b)
+		if err != nil {
+			return true, decodeErr(err)
+		}
+		ref = *r
+	}
+	if err := checkRef(ref); err != nil {
+		return true, err
+	}
+	ctx, cancel := s.dbctx()
+	defer cancel()
+	row, err := s.getRow(ctx, ref)
+	if err != nil {
+		return true, err
+	}
+	live := row != nil && (row.status == statusOK || row.status == statusPending)
+	if replica {
+		if live {
+			if _, err := s.setStatus(ctx, row, row.status, statusDeleted, deleted); err != nil {
+				return true, err
+			}
+		}
+		return true, c.reply(nil)
+	}
+	latest, err := s.latestOp(ctx, ref)
+	if err != nil {
+		return true, err
+	}
+	exists := latest != nil && latest.op == opPut || latest == nil && row != nil && row.status == statusOK
+	if !exists {
+		if live && latest != nil {
+			s.setStatus(ctx, row, row.status, statusDeleted, latest.created)
+		}
+		return true, proto.Errorf(proto.ENOENT, "no file %s/%s/%s", ref.AppID, ref.UserID, ref.FileID)
+	}
+	e := &logEntry{op: opDel, ref: ref, origin: s.node, created: deleted}
+	if latest != nil {
+		e.size, e.crc = latest.size, latest.crc
+	}
+	var mv *rowMove
+	if live {
+		mv = &rowMove{row: row, from: row.status, to: statusDeleted, deleted: deleted}
+	}
+	seq, err := s.appendLog(ctx, e, mv)
+	if err != nil {
+		return true, err
+	}
+	s.sync.noteLocal(seq)
+	s.fanoutDelete(ctx, ref, deleted)
+	s.log.Debug("storage: deleted", "appid", ref.AppID, "userid", ref.UserID, "fileid", ref.FileID, "seq", seq)
+	return true, c.reply(nil)
+}
+
+// purgeLoop removes, every PurgeInterval, what this node no longer needs.
+func (s *Server) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.PurgeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.Purge(ctx); err != nil {
+			s.log.Warn("storage: purge", "err", err, "removed", n)
+		} else if n > 0 {
+			s.log.Info("storage: purged", "files", n)
+		}
+	}
+}
+
+// Purge removes the bytes and rows of files deleted more than Retention ago
+// and of uncommitted copies older than PendingTTL whose upload never made it
+// into the group log. It returns how many files went. Each member purges its
+// own copies.
+func (s *Server) Purge(ctx context.Context) (int, error) {
+	total := 0
+	for sh := 1; sh <= 3; sh++ {
+		for {
+			n, more, err := s.purgeShard(ctx, sh)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+func (s *Server) purgeShard(ctx context.Context, sh int) (int, bool, error) {
+	now := time.Now()
+	h := s.st.shard[sh]
+	rows, err := h.purgeable.QueryContext(ctx, s.node, now.Add(-s.cfg.Retention).Unix(), now.Add(-s.cfg.PendingTTL).Unix())
+	if err != nil {
+		return 0, false, err
+	}
+	type cand struct {
+		row fileRow
+		ref proto.FileRef
+	}
+	var cs []cand
+	for rows.Next() {
+		var c cand
+		c.row.shard = sh
+		if err := rows.Scan(&c.row.id, &c.ref.AppID, &c.ref.UserID, &c.ref.FileID, &c.row.store, &c.row.path, &c.row.status); err != nil {
+			rows.Close()
+			return 0, false, err
+		}
+		cs = append(cs, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, false, err
+	}
+	n := 0
+	progress := false
+	for _, c := range cs {
+		if c.row.status == statusPending {
+			// Committed after all (the log has it)? Then it is kept: resolve
+			// makes it readable.
+			if _, _, err := s.resolve(ctx, c.ref); err == nil {
+				if r, _ := s.getRow(ctx, c.ref); r != nil && r.status != statusPending {
+					progress = true
+					continue
+				}
+			}
+		}
+		res, err := h.del.ExecContext(ctx, c.row.id, c.row.status)
+		if err != nil {
+			return n, false, err
+		}
+		if k, _ := res.RowsAffected(); k == 1 {
+			s.removeBytes(&c.row)
+			n++
+			progress = true
+		}
+	}
+	return n, len(cs) == 200 && progress, nil
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package storagenode
+
+const raceEnabled = true

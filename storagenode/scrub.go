@@ -1,0 +1,200 @@
+package storagenode
+
+import (
+	"context"
+	"fmt"
+
+	"strings"
+	"time"
+
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// ScrubReport is what a scrub found.
+type ScrubReport struct {
+	Files, Bytes int64
+	Bad          []ScrubProblem
+	Repaired     int
+}
+
+// ScrubProblem is one bad copy.
+type ScrubProblem struct {
+	Ref      proto.FileRef
+	Path     string // store directory / relative path
+	Problem  string // "missing", "size ...", "CRC32C ..."
+	Repaired bool
+	Err      string // why it was not repaired
+}
+
+// String renders the report as text: a summary line, then one line per
+// bad copy.
+func (r *ScrubReport) String() string {
+	var b strings.Builder
+	failed := len(r.Bad) - r.Repaired
+	fmt.Fprintf(&b, "files %d bytes %d bad %d repaired %d unrepaired %d\n", r.Files, r.Bytes, len(r.Bad), r.Repaired, failed)
+	for _, p := range r.Bad {
+		state := "found"
+		if p.Repaired {
+			state = "repaired"
+		} else if p.Err != "" {
+			state = "not repaired: " + p.Err
+		}
+		fmt.Fprintf(&b, "bad %s/%s/%s %s: %s; %s\n", p.Ref.AppID, p.Ref.UserID, p.Ref.FileID, p.Path, p.Problem, state)
+	}
+	return b.String()
+}
+
+// Scrub reads every readable copy this node holds and checks it against
+// the size and CRC32C of its row; with repair, a bad or missing copy is
+// replaced by a healthy member's (verified on the way). Good copies get
+// their verification recorded (see openVerified).
+func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
+	rep := &ScrubReport{}
+	for sh := 1; sh <= 3; sh++ {
+		var last int64
+		for {
+			rows, err := s.st.shard[sh].scan.QueryContext(ctx, s.node, last)
+			if err != nil {
+				return rep, err
+			}
+			type item struct {
+				row fileRow
+				ref proto.FileRef
+			}
+			var items []item
+			for rows.Next() {
+				var it item
+				var crc int64
+				it.row.shard = sh
+				if err := rows.Scan(&it.row.id, &it.ref.AppID, &it.ref.UserID, &it.ref.FileID, &it.row.store, &it.row.path,
+					&it.row.size, &crc, &it.row.status, &it.row.vctime, &it.row.created, &it.row.deleted); err != nil {
+					rows.Close()
+					return rep, err
+				}
+				it.row.crc = uint32(crc)
+				items = append(items, it)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return rep, err
+			}
+			for _, it := range items {
+				last = it.row.id
+				if it.row.status != statusOK {
+					continue
+				}
+				if err := ctx.Err(); err != nil {
+					return rep, err
+				}
+				rep.Files++
+				rep.Bytes += it.row.size
+				row := it.row
+				row.vctime = -1 // read it whatever its ctime says
+				f, bad, err := s.checkCopy(&row)
+				if f != nil {
+					f.Close()
+				}
+				if err != nil {
+					return rep, err
+				}
+				if bad == "" {
+					continue
+				}
+				p := ScrubProblem{Ref: it.ref, Path: s.storeDir(row.store) + "/" + row.path, Problem: bad}
+				s.log.Error("storage: scrub found a bad copy", "fileid", it.ref.FileID, "path", p.Path, "problem", bad)
+				if repair {
+					if _, err := s.repair(ctx, it.ref, &it.row); err != nil {
+						p.Err = err.Error()
+					} else {
+						p.Repaired = true
+						rep.Repaired++
+					}
+				}
+				rep.Bad = append(rep.Bad, p)
+			}
+			if len(items) < 200 {
+				break
+			}
+		}
+	}
+	return rep, nil
+}
+
+func (s *Server) storeDir(key string) string {
+	if st := s.byKey[key]; st != nil {
+		return st.dir
+	}
+	return "?" + key
+}
+
+// handleScrub serves SCRUB (77): a scrub of this node, answered with its
+// report.
+func (s *Server) handleScrub(c *conn, h proto.Header) (bool, error) {
+	b, err := c.readBody(h)
+	if err != nil {
+		return false, nil
+	}
+	rep, err := s.Scrub(s.ctx, b[0]&proto.ScrubRepair != 0)
+	if err != nil {
+		return true, err
+	}
+	text, err := proto.EncodeText(rep.String())
+	if err != nil {
+		return true, err
+	}
+	return true, c.reply(text)
+}
+
+// scrubLoop scrubs with repair every ScrubInterval.
+func (s *Server) scrubLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ScrubInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep, err := s.Scrub(ctx, true)
+		if err != nil {
+			s.log.Warn("storage: scrub", "err", err)
+			continue
+		}
+		s.log.Info("storage: scrub done", "files", rep.Files, "bytes", rep.Bytes, "bad", len(rep.Bad), "repaired", rep.Repaired)
+	}
+}
+
+// Stat is the node's state as NODESTAT (78) reports it.
+type Stat struct {
+	Node      string
+	Group     string
+	SyncState string
+	SyncPct   int
+	Lag       int64
+	Cursor    int64
+	Total     int64
+	Free      int64
+}
+
+// Stat returns the node's state.
+func (s *Server) Stat() Stat {
+	st, pct, lag := s.sync.stateOf()
+	s.sync.mu.Lock()
+	cur := s.sync.cursor
+	s.sync.mu.Unlock()
+	total, free := s.space()
+	return Stat{Node: s.node, Group: s.cfg.Group, SyncState: syncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free}
+}
+
+func (st Stat) String() string {
+	return fmt.Sprintf("node %s\ngroup %s\nsyncstate %s\nsyncpct %d\nlag %d\ncursor %d\ntotal %d\nfree %d\n",
+		st.Node, st.Group, st.SyncState, st.SyncPct, st.Lag, st.Cursor, st.Total, st.Free)
+}
+
+func (s *Server) handleStat(c *conn, h proto.Header) (bool, error) {
+	text, err := proto.EncodeText(s.Stat().String())
+	if err != nil {
+		return true, err
+	}
+	return true, c.reply(text)
+}

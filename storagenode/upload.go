@@ -1,0 +1,317 @@
+package storagenode
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// Extension command numbers (proto/ext.go).
+const (
+	CmdReplicate       = proto.CmdStorageReplicate
+	CmdReplicateDelete = proto.CmdStorageReplicateDelete
+	CmdFetch           = proto.CmdStorageFetch
+	CmdScrub           = proto.CmdStorageScrub
+	CmdNodeStat        = proto.CmdStorageStat
+)
+
+// handleUpload serves UPLOAD (70) and, with replica set, REPLICATE (74).
+//
+// A refusal that can be decided from the head (bad names, EEXIST, ENOSPC, no
+// ID server) is answered at once and the connection closed: the client may
+// still be sending the body, and reads the early reply (backend/tnv does).
+// The bytes go to a temp file in the chosen store, CRC32C computed on the
+// way, and for an UPLOAD at the same time to every other ACTIVE member of
+// the group (REPLICATE). Then: fsync, link into the 512-ary path, fsync the
+// directory, insert the row as pending. An UPLOAD then waits for the
+// members' answers and commits: one transaction appends "put" to the group
+// log and makes the row readable. Only then is the client answered. A
+// REPLICATE is answered once the copy is durable and its row pending; it
+// becomes readable when the log has the put (docs/replication.md).
+func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, error) {
+	headLen := proto.UploadHeadLen
+	if replica {
+		headLen = proto.ReplicaHeadLen
+	}
+	head := make([]byte, headLen)
+	if _, err := io.ReadFull(c, head); err != nil {
+		return false, nil
+	}
+	var ref proto.FileRef
+	var size int64
+	origin := s.node
+	if replica {
+		rh, err := proto.DecodeReplicaHead(head, h.BodyLen)
+		if err != nil {
+			return false, decodeErr(err)
+		}
+		ref, size, origin = rh.FileRef, rh.Size, rh.Origin
+	} else {
+		uh, err := proto.DecodeUploadHead(head, h.BodyLen)
+		if err != nil {
+			return false, decodeErr(err)
+		}
+		ref, size = uh.FileRef, uh.Size
+	}
+	if err := checkRef(ref); err != nil {
+		return false, err
+	}
+	ctx := s.ctx
+	log := s.log.With("appid", ref.AppID, "userid", ref.UserID, "fileid", ref.FileID, "size", size)
+
+	// Refusals decided from the head.
+	dctx, cancel := s.dbctx()
+	row, err := s.getRow(dctx, ref)
+	var latest *logEntry
+	if err == nil && !replica {
+		latest, err = s.latestOp(dctx, ref)
+	}
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	have := row != nil && row.status == statusOK && (latest == nil || latest.op != opDel)
+	if !replica && (have || latest != nil && latest.op == opPut) {
+		return false, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists", ref.AppID, ref.UserID, ref.FileID)
+	}
+	if replica && row != nil && row.status == statusOK {
+		// A retried replica of a file this member has: the bytes are read
+		// and compared, not stored again.
+		return s.replicaAgain(c, row, size)
+	}
+	st, release, err := s.pickStore(size)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	id, err := s.ids.get(ctx, st.idKey())
+	if err != nil {
+		return false, proto.Errorf(proto.EIO, "no file ID: %v", err)
+	}
+
+	tmp, err := st.createTemp()
+	if err != nil {
+		return false, err
+	}
+	defer tmp.abort()
+	var fan *fanout
+	if !replica {
+		fan = s.startFanout(ctx, ref, size)
+		defer fan.close()
+	}
+
+	// Stream the body.
+	bp := s.getBuf()
+	defer s.putBuf(bp)
+	buf := *bp
+	var werr error
+	for left := size; left > 0; {
+		n := int64(len(buf))
+		if left < n {
+			n = left
+		}
+		m, err := io.ReadFull(c, buf[:n])
+		if err != nil {
+			log.Info("storage: upload cut short", "got", size-left+int64(m), "err", err)
+			return false, nil // nothing to answer: the stream is gone; temp removed
+		}
+		if werr == nil {
+			_, werr = tmp.Write(buf[:m])
+		}
+		if fan != nil {
+			fan.write(buf[:m])
+		}
+		left -= int64(m)
+	}
+	if werr != nil {
+		return true, proto.Errorf(proto.EIO, "writing the file: %v", werr)
+	}
+	crc := tmp.crc
+	if replica {
+		var tr [proto.ReplicaTrailerLen]byte
+		if _, err := io.ReadFull(c, tr[:]); err != nil {
+			return false, nil
+		}
+		if want := binary.BigEndian.Uint32(tr[:]); want != crc {
+			return true, proto.Errorf(proto.EBADMSG, "CRC32C %08x, sender says %08x", crc, want)
+		}
+	}
+	if fan != nil {
+		fan.finish(crc)
+	}
+
+	// Durable here.
+	rel, ctime, err := s.commitTemp(ctx, tmp, st, id)
+	if err != nil {
+		return true, err
+	}
+	abs, _ := st.abs(rel)
+	dctx, cancel = s.dbctx()
+	defer cancel()
+	newRow, old, err := s.putRow(dctx, ref, st, rel, size, crc, statusPending, ctime)
+	if err != nil {
+		os.Remove(abs)
+		if errors.Is(err, errExists) {
+			return true, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists", ref.AppID, ref.UserID, ref.FileID)
+		}
+		return true, err
+	}
+	if old != nil {
+		s.removeBytes(old)
+	}
+	if replica {
+		log.Debug("storage: replica stored", "origin", origin)
+		return true, c.reply(nil)
+	}
+
+	acked := fan.wait()
+	e := &logEntry{op: opPut, ref: ref, size: size, crc: crc, origin: s.node, created: metadb.Now()}
+	seq, err := s.appendLog(dctx, e, &rowMove{row: newRow, from: statusPending, to: statusOK, must: true})
+	if err != nil {
+		s.st.shard[newRow.shard].del.ExecContext(context.WithoutCancel(dctx), newRow.id, statusPending)
+		os.Remove(abs)
+		return true, fmt.Errorf("group log: %w", err)
+	}
+	s.sync.noteLocal(seq)
+	log.Debug("storage: uploaded", "seq", seq, "crc32c", crc, "mirrors", acked)
+	return true, c.reply(nil)
+}
+
+// replicaAgain reads a replica of a file this member already has and
+// answers whether the copies agree.
+func (s *Server) replicaAgain(c *conn, row *fileRow, size int64) (bool, error) {
+	bp := s.getBuf()
+	defer s.putBuf(bp)
+	var w crcWriter
+	if _, err := io.CopyBuffer(&w, io.LimitReader(c, size), *bp); err != nil {
+		return false, nil
+	}
+	var tr [proto.ReplicaTrailerLen]byte
+	if _, err := io.ReadFull(c, tr[:]); err != nil {
+		return false, nil
+	}
+	if w.n != size {
+		return false, nil
+	}
+	if size == row.size && w.crc == row.crc && binary.BigEndian.Uint32(tr[:]) == row.crc {
+		return true, c.reply(nil)
+	}
+	return true, proto.Errorf(proto.EEXIST, "a different file with this ID exists")
+}
+
+// crcWriter computes the CRC32C of what is written to it.
+type crcWriter struct {
+	crc uint32
+	n   int64
+}
+
+func (w *crcWriter) Write(p []byte) (int, error) {
+	w.crc = crcUpdate(w.crc, p)
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// commitTemp makes the temp file durable at the path of a file ID,
+// taking a new ID if that path is somehow taken (a store reused with a
+// fresh database).
+func (s *Server) commitTemp(ctx context.Context, tmp *tempFile, st *store, id int64) (string, int64, error) {
+	for range 3 {
+		rel, err := relPath(id)
+		if err != nil {
+			return "", 0, err
+		}
+		ctime, err := tmp.commit(rel)
+		if err == nil {
+			return rel, ctime, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", 0, err
+		}
+		s.log.Warn("storage: path of a new file ID already taken; taking another ID", "store", st.dir, "path", rel)
+		if id, err = s.ids.get(ctx, st.idKey()); err != nil {
+			return "", 0, proto.Errorf(proto.EIO, "no file ID: %v", err)
+		}
+	}
+	return "", 0, errors.New("file paths taken")
+}
+
+// pickStore chooses the store with the most room for size bytes and
+// reserves them until release.
+func (s *Server) pickStore(size int64) (*store, func(), error) {
+	var best *store
+	var bestFree int64 = -1
+	for _, st := range s.stores {
+		_, avail, err := st.space()
+		if err != nil {
+			s.log.Warn("storage: store unusable", "store", st.dir, "err", err)
+			continue
+		}
+		st.mu.Lock()
+		free := avail - s.cfg.Reserve - st.reserved
+		st.mu.Unlock()
+		if free > bestFree {
+			best, bestFree = st, free
+		}
+	}
+	if best == nil {
+		return nil, nil, proto.Errorf(proto.EIO, "no usable store")
+	}
+	// Room for the bytes plus some file system overhead.
+	need := size + size/64 + 64<<10
+	if need > bestFree {
+		return nil, nil, proto.Errorf(proto.ENOSPC, "%d bytes do not fit: %d free", size, max(bestFree, 0))
+	}
+	best.mu.Lock()
+	best.reserved += need
+	best.mu.Unlock()
+	return best, func() {
+		best.mu.Lock()
+		best.reserved -= need
+		best.mu.Unlock()
+	}, nil
+}
+
+// space sums the stores' capacity, counting each file system once.
+func (s *Server) space() (total, free int64) {
+	seen := map[[2]int64]bool{}
+	for _, st := range s.stores {
+		t, a, err := st.space()
+		if err != nil {
+			continue
+		}
+		id := fsID(st.dir, t)
+		st.mu.Lock()
+		a -= s.cfg.Reserve + st.reserved
+		st.mu.Unlock()
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		total += t
+		free += max(a, 0)
+	}
+	return total, free
+}
+
+// removeBytes deletes the file of a row that is gone or was replaced.
+func (s *Server) removeBytes(r *fileRow) {
+	st := s.byKey[r.store]
+	if st == nil {
+		s.log.Warn("storage: row names an unknown store", "store", r.store, "path", r.path)
+		return
+	}
+	p, err := st.abs(r.path)
+	if err != nil {
+		s.log.Warn("storage: row has a bad path", "path", r.path)
+		return
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("storage: removing a file", "path", p, "err", err)
+	}
+}
