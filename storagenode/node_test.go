@@ -547,7 +547,7 @@ func TestGracefulClose(t *testing.T) {
 	pw2.CloseWithError(io.ErrUnexpectedEOF)
 	<-errc
 	var cnt int
-	e.db.QueryRow("SELECT COUNT(*) FROM "+fileTable(shardOf(r.UserID))+" WHERE fileid = 'cut'").Scan(&cnt)
+	e.db.QueryRow("SELECT COUNT(*) FROM " + fileTable(shardOf(r.UserID)) + " WHERE fileid = 'cut'").Scan(&cnt)
 	if cnt != 0 || len(dataFiles(t, n2.store)) != 0 || len(tmpEntries(t, n2.store)) != 0 {
 		t.Fatal("cut upload left something")
 	}
