@@ -1,0 +1,378 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tnv-s3/tnv/backend/tnv"
+	"github.com/tnv-s3/tnv/gateway"
+	"github.com/tnv-s3/tnv/gateway/status"
+	"github.com/tnv-s3/tnv/idserver"
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/storagenode"
+	"github.com/tnv-s3/tnv/tracker"
+)
+
+func init() {
+	register(command{name: "up", summary: "run a whole cluster and the S3 gateway in one process", run: runUp})
+}
+
+// upGroups and upMembers are the shape of the local cluster: 2 groups of 2
+// mirrored storage nodes.
+const (
+	upGroups  = 2
+	upMembers = 2
+)
+
+// layout is the local cluster's addresses, chosen at the first start and
+// kept in DATA/cluster.json: a storage node is known by its address, so it
+// must come back on the same one.
+type layout struct {
+	Tracker  string            `json:"tracker"`
+	IDServer string            `json:"idserver"`
+	Storage  map[string]string `json:"storage"` // "g1-1" → addr
+}
+
+type credentials struct {
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+}
+
+func runUp(ctx context.Context, args []string) error {
+	f := newFlags("up", "[--data DIR] [--s3-addr ADDR] [--mysql DSN]")
+	data := f.String("data", "./tnv-data", "directory for the metadata database, the stores and the cluster's settings")
+	s3addr := f.String("s3-addr", "127.0.0.1:9000", "address of the S3 endpoint")
+	mysql := f.String("mysql", "", "run on this MySQL database (mysql://user:pass@host:port/db) instead of the embedded SQLite")
+	region := f.String("region", "us-east-1", "S3 region")
+	access := f.String("access-key", "", "root access key (default: generated at the first start and kept in DATA/credentials.json)")
+	secret := f.String("secret-key", "", "root secret key (with --access-key)")
+	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	if (*access == "") != (*secret == "") {
+		return errors.New("--access-key and --secret-key go together")
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if err := os.MkdirAll(*data, 0o755); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(*data)
+	if err != nil {
+		return err
+	}
+	creds := credentials{*access, *secret}
+	if creds.AccessKey == "" {
+		if creds, err = loadOrCreateCredentials(filepath.Join(dir, "credentials.json")); err != nil {
+			return err
+		}
+	}
+	dsn := "sqlite:" + filepath.Join(dir, "meta.db")
+	if *mysql != "" {
+		dsn = *mysql
+	}
+	db, err := metadb.Open(dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	lay, lns, err := openLayout(filepath.Join(dir, "cluster.json"))
+	if err != nil {
+		return err
+	}
+	s3ln, err := listen(*s3addr)
+	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return err
+	}
+	lns["s3"] = s3ln
+
+	c := &upCluster{log: log, lns: lns}
+	defer c.shutdown()
+	ids, err := idserver.New(idserver.Config{DB: db, Logger: log.With("role", "idserver")})
+	if err != nil {
+		return err
+	}
+	c.run("idserver", ids)
+	trk, err := tracker.New(tracker.Config{DB: db, OfflineAfter: 30 * time.Second, Logger: log.With("role", "tracker")})
+	if err != nil {
+		return err
+	}
+	c.run("tracker", trk)
+	for g := 1; g <= upGroups; g++ {
+		for m := 1; m <= upMembers; m++ {
+			name := fmt.Sprintf("g%d-%d", g, m)
+			sn, err := storagenode.New(storagenode.Config{
+				Group:     fmt.Sprintf("g%d", g),
+				Stores:    []string{filepath.Join(dir, "storage", name)},
+				Trackers:  []string{lay.Tracker},
+				IDServers: []string{lay.IDServer},
+				DB:        db,
+				Beat:      2 * time.Second,
+				Logger:    log.With("role", "storage", "name", name),
+			})
+			if err != nil {
+				return err
+			}
+			c.run(name, sn)
+		}
+	}
+	client, err := tnv.New(tnv.Config{Trackers: []string{lay.Tracker}, Logger: log.With("role", "gateway")})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	gcfg := gateway.Config{
+		DB:        db,
+		Blobs:     gateway.TNVStore{C: client},
+		Region:    *region,
+		AccessKey: creds.AccessKey,
+		SecretKey: creds.SecretKey,
+		Logger:    log.With("role", "gateway"),
+		Extra:     status.Routes(status.Config{Groups: client.Groups}),
+	}
+	if *tlsCert != "" {
+		if gcfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {
+			return err
+		}
+	}
+	gw, err := gateway.New(gcfg)
+	if err != nil {
+		return err
+	}
+	c.run("s3", gw)
+
+	if err := waitReadable(ctx, trk, upGroups*upMembers); err != nil {
+		return err
+	}
+	scheme := "http"
+	if gcfg.TLS != nil {
+		scheme = "https"
+	}
+	endpoint := fmt.Sprintf("%s://%s", scheme, s3ln.Addr())
+	fmt.Printf(`TNV-S3 is up: %d groups x %d mirrored storage nodes, metadata in %s
+  S3 endpoint:  %s
+  Access key:   %s
+  Secret key:   %s
+  Region:       %s
+  Status page:  %s/_tnv/status
+
+Try it:
+  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s \
+    aws --endpoint-url %s s3 mb s3://my-bucket
+
+Ctrl-C stops the cluster; starting again with the same --data finds everything.
+`, upGroups, upMembers, metadb.Redact(dsn), endpoint, creds.AccessKey, creds.SecretKey, *region,
+		endpoint, creds.AccessKey, creds.SecretKey, *region, endpoint)
+
+	select {
+	case <-ctx.Done():
+		log.Info("up: shutting down")
+		return nil
+	case err := <-c.failed:
+		return err
+	}
+}
+
+// upCluster runs the servers of `tnv up` and stops them in reverse order.
+type upCluster struct {
+	log     *slog.Logger
+	lns     map[string]net.Listener
+	servers []namedServer
+	wg      sync.WaitGroup
+	failed  chan error
+	once    sync.Once
+}
+
+type namedServer struct {
+	name string
+	srv  server
+}
+
+func (c *upCluster) run(name string, srv server) {
+	c.once.Do(func() { c.failed = make(chan error, 16) })
+	c.servers = append(c.servers, namedServer{name, srv})
+	ln := c.lns[name]
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := srv.Serve(ln); err != nil {
+			c.failed <- fmt.Errorf("%s: %w", name, err)
+		}
+	}()
+}
+
+// shutdown closes the gateway first (requests in flight finish), then the
+// storage nodes (uploads in flight finish), then tracker and ID server.
+func (c *upCluster) shutdown() {
+	for i := len(c.servers) - 1; i >= 0; i-- {
+		if err := c.servers[i].srv.Close(); err != nil {
+			c.log.Warn("up: close", "server", c.servers[i].name, "err", err)
+		}
+	}
+	c.wg.Wait()
+	for name, ln := range c.lns { // those no server took
+		if !c.started(name) {
+			ln.Close()
+		}
+	}
+}
+
+func (c *upCluster) started(name string) bool {
+	for _, s := range c.servers {
+		if s.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// waitReadable waits until n storage nodes are ACTIVE and in sync.
+func waitReadable(ctx context.Context, trk *tracker.Server, n int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ready := 0
+		for _, nd := range trk.Nodes() {
+			if nd.State == tracker.Active && nd.SyncState == 0 {
+				ready++
+			}
+		}
+		if ready >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d storage nodes ACTIVE after 60s", ready, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// openLayout opens the listeners of the local cluster on the addresses kept
+// in path, or at the first start on the usual ports (ephemeral ones where
+// those are taken), and records them.
+func openLayout(path string) (*layout, map[string]net.Listener, error) {
+	var lay layout
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &lay); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		lay = layout{Tracker: "127.0.0.1:21000", IDServer: "127.0.0.1:22000", Storage: map[string]string{}}
+		port := 23001
+		for g := 1; g <= upGroups; g++ {
+			for m := 1; m <= upMembers; m++ {
+				lay.Storage[fmt.Sprintf("g%d-%d", g, m)] = fmt.Sprintf("127.0.0.1:%d", port)
+				port++
+			}
+		}
+	default:
+		return nil, nil, err
+	}
+	fresh := err != nil
+	lns := map[string]net.Listener{}
+	fail := func(err error) (*layout, map[string]net.Listener, error) {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return nil, nil, err
+	}
+	open := func(name string, addr *string) error {
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil && fresh {
+			ln, err = net.Listen("tcp", "127.0.0.1:0")
+		}
+		if err != nil {
+			return fmt.Errorf("%s: listen %s (kept in %s): %w", name, *addr, path, err)
+		}
+		*addr = ln.Addr().String()
+		lns[name] = ln
+		return nil
+	}
+	if err := open("tracker", &lay.Tracker); err != nil {
+		return fail(err)
+	}
+	if err := open("idserver", &lay.IDServer); err != nil {
+		return fail(err)
+	}
+	for g := 1; g <= upGroups; g++ {
+		for m := 1; m <= upMembers; m++ {
+			name := fmt.Sprintf("g%d-%d", g, m)
+			addr, ok := lay.Storage[name]
+			if !ok {
+				return fail(fmt.Errorf("%s: no address for storage node %s", path, name))
+			}
+			if err := open(name, &addr); err != nil {
+				return fail(err)
+			}
+			lay.Storage[name] = addr
+		}
+	}
+	if fresh {
+		if err := writeJSON(path, lay, 0o644); err != nil {
+			return fail(err)
+		}
+	}
+	return &lay, lns, nil
+}
+
+func loadOrCreateCredentials(path string) (credentials, error) {
+	var c credentials
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if err := json.Unmarshal(b, &c); err != nil || c.AccessKey == "" || c.SecretKey == "" {
+			return c, fmt.Errorf("%s: not valid credentials", path)
+		}
+		return c, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return c, err
+	}
+	c = credentials{AccessKey: "TNV" + strings.ToUpper(randomHex(8)), SecretKey: randomHex(20)}
+	return c, writeJSON(path, c, 0o600)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// writeJSON writes v to path atomically.
+func writeJSON(path string, v any, mode os.FileMode) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
