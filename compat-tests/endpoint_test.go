@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,12 +39,14 @@ const (
 )
 
 var (
-	epOnce  sync.Once
-	ep      *Endpoint
-	epErr   error
-	mainT   *mainTB
-	workDir string // removed after the tests; shared artifacts (media files) go here
-	tnvBin  string // the tnv binary proctest built, if any
+	epOnce   sync.Once
+	ep       *Endpoint
+	epErr    error
+	mainT    *mainTB
+	workDir  string // removed after the tests; shared artifacts (media files) go here
+	tnvBin   string // the tnv binary proctest built, if any
+	tnvProc  *proctest.Proc
+	deadOnce sync.Once
 )
 
 // inCI reports whether the suite runs under CI=true, where a missing client
@@ -75,6 +78,15 @@ func endpoint(t testing.TB) *Endpoint {
 	epOnce.Do(func() { ep, epErr = startEndpoint() })
 	if epErr != nil {
 		t.Fatalf("compat endpoint: %v", epErr)
+	}
+	if tnvProc != nil {
+		if pid := tnvProc.PID(); pid == 0 || syscall.Kill(pid, 0) != nil {
+			deadOnce.Do(func() {
+				b, _ := os.ReadFile(tnvProc.Log)
+				t.Errorf("tnv up (pid %d) is no longer running; end of its log %s:\n%s", pid, tnvProc.Log, tail(string(b), 3000))
+			})
+			t.Fatalf("tnv up (pid %d) is no longer running", pid)
+		}
 	}
 	return ep
 }
@@ -135,6 +147,7 @@ func startTNVUp() (e *Endpoint, err error) {
 	env := []string{"TNV_ACCESS_KEY=" + testAccessKey, "TNV_SECRET_KEY=" + testSecretKey}
 	start := time.Now()
 	p := proctest.StartEnv(mainT, env, "tnv-up", addr, "up", "--data", data, "--s3-addr", addr)
+	tnvProc = p
 	fmt.Fprintf(os.Stderr, "compat: tnv up listening on %s after %v (log %s)\n", addr, time.Since(start).Round(time.Millisecond), p.Log)
 	return &Endpoint{
 		URL:       "http://" + addr,
