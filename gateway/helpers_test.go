@@ -137,7 +137,11 @@ func openDB(t testing.TB, mysql bool) *metadb.DB {
 
 func newEnv(t *testing.T, o envOpt) *env {
 	t.Helper()
-	db := openDB(t, o.mysql)
+	return newEnvDB(t, openDB(t, o.mysql), o)
+}
+
+func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
+	t.Helper()
 	if o.store == nil {
 		o.store = newMemStore()
 	}
