@@ -41,6 +41,8 @@ type Config struct {
 	GCInterval time.Duration // how often the collector looks for due blobs, default 10s
 	IntentTTL  time.Duration // a blob whose write never published is collected after this, default 24h
 	MaxSkew    time.Duration // allowed clock skew of signed requests, default 15m
+	// Metrics counts requests by operation and status; nil = not counted.
+	Metrics *Metrics
 	// Extra mounts routes under the reserved prefix /_tnv/ (metrics, status).
 	Extra func(r fiber.Router)
 }

@@ -325,6 +325,7 @@ func (r *request) logLine(err error) {
 		attrs = append(attrs, "code", toS3Error(err).Code)
 	}
 	r.g.log.Info("s3", attrs...)
+	r.g.cfg.Metrics.observe(r.op, status, time.Since(r.start), r.bytesIn, r.bytesOut)
 }
 
 // httpTime formats a time as HTTP headers want it.

@@ -17,4 +17,9 @@ if [ -n "$unformatted" ]; then
 	echo "test.sh: not gofmt-formatted:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# docker-compose.yml is checked by compose itself where the plugin exists;
+# e2e/compose_test.go runs its topology as processes either way.
+if docker compose version >/dev/null 2>&1; then
+	docker compose -f docker-compose.yml config -q
+fi
 go test -race -timeout 25m -count=1 ./...

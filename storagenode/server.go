@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -59,7 +60,8 @@ type Config struct {
 	ScrubInterval  time.Duration // background scrub with repair, default 0 = off
 	SyncWorkers    int           // files fetched in parallel while catching up, default 4
 
-	Logger *slog.Logger // nil = slog.Default()
+	Metrics *rpcmetrics.Metrics // counts requests for --metrics-listen; nil = not counted
+	Logger  *slog.Logger        // nil = slog.Default()
 }
 
 func (c *Config) defaults() error {
@@ -468,10 +470,15 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 		} else {
 			s.log.Debug("storage: request refused", "cmd", h.Cmd, "errno", re.Errno, "desc", re.Desc)
 		}
+		s.cfg.Metrics.Observe(h.Cmd, re.Errno, time.Since(start))
 		if werr := c.replyErr(proto.CmdStorageReply, re); werr != nil {
 			return false
 		}
 		return keep
+	}
+	s.cfg.Metrics.Observe(h.Cmd, 0, time.Since(start))
+	if h.Cmd == proto.CmdStorageUpload || h.Cmd == CmdReplicate {
+		s.cfg.Metrics.Bytes(h.Cmd, "in", h.BodyLen-proto.UploadHeadLen)
 	}
 	s.log.Debug("storage: request", "cmd", h.Cmd, "took", time.Since(start))
 	return keep

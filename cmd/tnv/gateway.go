@@ -47,7 +47,10 @@ func runGateway(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
+	metrics, extra := gatewayObservability(client)
 	cfg := gateway.Config{
+		Metrics:   metrics,
+		Extra:     extra,
 		DB:        db,
 		Blobs:     gateway.TNVStore{C: client},
 		Region:    *region,

@@ -10,6 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/tnv-s3/tnv/backend/tnv"
+	"github.com/tnv-s3/tnv/gateway"
+	"github.com/tnv-s3/tnv/gateway/status"
 )
 
 // metricsFlag adds --metrics-listen to a server command.
@@ -45,4 +50,12 @@ func serveMetrics(ctx context.Context, log *slog.Logger, addr string, reg *prome
 	context.AfterFunc(ctx, func() { srv.Close() })
 	log.Info("metrics: listening", "addr", ln.Addr().String())
 	return nil
+}
+
+// gatewayObservability returns the gateway's request metrics and the
+// /_tnv/ routes (health, status page, metrics) that serve them with the
+// cluster's state as client's trackers report it.
+func gatewayObservability(client *tnv.Client) (*gateway.Metrics, func(fiber.Router)) {
+	reg := prometheus.NewRegistry() // status.Routes adds the Go and process collectors
+	return gateway.NewMetrics(reg), status.Routes(status.Config{Groups: client.Groups, Registry: reg})
 }

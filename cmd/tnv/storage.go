@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 	"github.com/tnv-s3/tnv/storagenode"
@@ -28,7 +30,7 @@ func runStorage(ctx context.Context, args []string) error {
 	f := newFlags("storage", "--listen ADDR --group NAME --trackers A,B --idservers A,B --store DIR[,DIR] --db DSN [flags]\n"+
 		"       tnv storage scrub [--repair] ADDR   (check every file of a running node against its CRC32C)\n"+
 		"       tnv storage stat ADDR               (a running node's sync state)")
-	listen := f.String("listen", ":23000", "address to listen on")
+	addr := f.String("listen", ":23000", "address to listen on")
 	group := f.String("group", "", "the node's group")
 	trackers := f.String("trackers", "", "tracker addresses, comma-separated")
 	idservers := f.String("idservers", "", "ID server addresses, comma-separated")
@@ -41,6 +43,7 @@ func runStorage(ctx context.Context, args []string) error {
 	reserve := f.Int64("reserve", 0, "bytes to leave free on each store's file system")
 	replicaTimeout := f.Duration("replica-timeout", 5*time.Second, "a member making no progress this long is skipped for an upload (it catches up later)")
 	scrub := f.Duration("scrub-interval", 0, "scrub and repair every copy this often (0 = only on demand)")
+	metrics := f.metricsFlag()
 	if err := f.parse(args, "listen", "group", "trackers", "idservers", "store", "db"); err != nil {
 		return err
 	}
@@ -53,31 +56,59 @@ func runStorage(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
+	reg := newRegistry()
 	srv, err := storagenode.New(storagenode.Config{
 		Group: *group, Stores: list(*stores), Trackers: list(*trackers), IDServers: list(*idservers), DB: db,
 		Advertise: *advertise, Beat: *beat, Retention: *retention, PurgeInterval: *purge, Reserve: *reserve,
-		ReplicaTimeout: *replicaTimeout, ScrubInterval: *scrub, Logger: log,
+		ReplicaTimeout: *replicaTimeout, ScrubInterval: *scrub, Logger: log, Metrics: rpcmetrics.New("storage", reg),
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	reg.MustRegister(storageCollector{srv})
+	ln, err := listen(*addr)
 	if err != nil {
 		srv.Close()
-		return fmt.Errorf("listen %s: %w", *listen, err)
+		return err
 	}
-	log.Info("storage: listening", "addr", ln.Addr().String(), "group", *group, "db", metadb.Redact(*dsn))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
+	if err := serveMetrics(ctx, log, *metrics, reg); err != nil {
+		ln.Close()
 		srv.Close()
 		return err
-	case <-ctx.Done():
 	}
-	log.Info("storage: shutting down")
-	srv.Close()
-	return <-errc
+	log.Info("storage: listening", "addr", ln.Addr().String(), "group", *group, "db", metadb.Redact(*dsn))
+	return serveUntil(ctx, log, "storage", srv, ln)
+}
+
+// storageCollector exports a storage node's capacity and sync state.
+type storageCollector struct{ srv *storagenode.Server }
+
+var (
+	descStoreTotal = prometheus.NewDesc("tnv_storage_capacity_bytes", "Capacity of the node's stores.", nil, nil)
+	descStoreFree  = prometheus.NewDesc("tnv_storage_free_bytes", "Free bytes on the node's stores.", nil, nil)
+	descStoreLag   = prometheus.NewDesc("tnv_storage_replication_lag", "Group log entries this node has yet to apply.", nil, nil)
+	descStoreSync  = prometheus.NewDesc("tnv_storage_sync_state", "1 for the node's sync state (ACTIVE, WAIT_SYNC, SYNCING).", []string{"sync"}, nil)
+)
+
+func (c storageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descStoreTotal
+	ch <- descStoreFree
+	ch <- descStoreLag
+	ch <- descStoreSync
+}
+
+func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.srv.Stat()
+	ch <- prometheus.MustNewConstMetric(descStoreTotal, prometheus.GaugeValue, float64(st.Total))
+	ch <- prometheus.MustNewConstMetric(descStoreFree, prometheus.GaugeValue, float64(st.Free))
+	ch <- prometheus.MustNewConstMetric(descStoreLag, prometheus.GaugeValue, float64(st.Lag))
+	for _, s := range []string{"ACTIVE", "WAIT_SYNC", "SYNCING"} {
+		v := 0.0
+		if st.SyncState == s {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descStoreSync, prometheus.GaugeValue, v, s)
+	}
 }
 
 // adminRequest sends an admin command to a running node and prints the text

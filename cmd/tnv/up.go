@@ -17,7 +17,6 @@ import (
 
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
-	"github.com/tnv-s3/tnv/gateway/status"
 	"github.com/tnv-s3/tnv/idserver"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/storagenode"
@@ -143,14 +142,16 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
+	metrics, extra := gatewayObservability(client)
 	gcfg := gateway.Config{
+		Metrics:   metrics,
 		DB:        db,
 		Blobs:     gateway.TNVStore{C: client},
 		Region:    *region,
 		AccessKey: creds.AccessKey,
 		SecretKey: creds.SecretKey,
 		Logger:    log.With("role", "gateway"),
-		Extra:     status.Routes(status.Config{Groups: client.Groups}),
+		Extra:     extra,
 	}
 	if *tlsCert != "" {
 		if gcfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {

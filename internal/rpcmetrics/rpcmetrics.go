@@ -62,6 +62,8 @@ var cmdNames = map[uint8]string{
 	proto.CmdTrackerGroups: "GROUPS", proto.CmdTrackerMembers: "MEMBERS", proto.CmdIDGet: "ID_GET",
 	proto.CmdStorageUpload: "UPLOAD", proto.CmdStorageFilesize: "FILESIZE",
 	proto.CmdStorageDownload: "DOWNLOAD", proto.CmdStorageDelete: "DELETE",
+	proto.CmdStorageReplicate: "REPLICATE", proto.CmdStorageReplicateDelete: "REPLICATE_DELETE",
+	proto.CmdStorageFetch: "FETCH", proto.CmdStorageScrub: "SCRUB", proto.CmdStorageStat: "STAT",
 }
 
 // CmdName is a command's name for labels; unknown ones are their number.
