@@ -80,6 +80,9 @@ func (r *request) setObjectHeaders(o *object) {
 	set("Content-Language", h.ContentLanguage, "response-content-language")
 	set("Cache-Control", h.CacheControl, "response-cache-control")
 	set("Expires", h.Expires, "response-expires")
+	// S3 sends metadata names in lower case and clients (botocore) take
+	// the key from the name as sent; fasthttp would send X-Amz-Meta-Color.
+	r.c.Response().Header.DisableNormalizing()
 	for k, v := range h.Meta {
 		r.c.Set("x-amz-meta-"+k, v)
 	}
