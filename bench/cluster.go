@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/tnv-s3/tnv/metadb"
+)
+
+// proc is a server process the bench started; it is killed at the end.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func startProc(name, logDir string, env []string, bin string, args ...string) (*proc, error) {
+	lf := filepath.Join(logDir, name+".log")
+	f, err := os.Create(lf)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: lf, done: make(chan struct{})}
+	go func() { cmd.Wait(); f.Close(); close(p.done) }()
+	return p, nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// stop sends SIGTERM, then SIGKILL after 10 s.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitListen(p *proc, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			return fmt.Errorf("%s exited; see %s", p.name, p.log)
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s: %s not listening after %v; see %s", p.name, addr, timeout, p.log)
+}
+
+// System is one S3 endpoint under test and the processes behind it.
+type System struct {
+	Key      string `json:"key"`
+	Label    string `json:"label"`
+	Copies   int    `json:"copies"` // copies of each byte written to disk
+	Endpoint string `json:"-"`
+	AK, SK   string `json:"-"`
+	// rssPID is the process whose RSS is sampled (the gateway, or the one
+	// process of tnv up and MinIO). pprof maps a role to its pprof address.
+	rssPID  int
+	pprof   map[string]string
+	procs   []*proc
+	cleanup []func()
+}
+
+func (s *System) stop() {
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		s.procs[i].stop()
+	}
+	for _, f := range s.cleanup {
+		f()
+	}
+}
+
+const benchAK, benchSK = "benchaccesskey", "benchsecretkey1234567890"
+
+// waitS3 waits until the endpoint creates the bench bucket.
+func waitS3(s *System, timeout time.Duration) error {
+	c := newS3(s.Endpoint, s.AK, s.SK)
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		for _, p := range s.procs {
+			if p.exited() {
+				return fmt.Errorf("%s exited; see %s", p.name, p.log)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+		if err == nil {
+			// and one object round trip
+			if err = put(ctx, c, "warmup", 1024); err == nil {
+				_, _, err = get(ctx, c, "warmup", "", make([]byte, 4096))
+			}
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return fmt.Errorf("%s: S3 endpoint not ready after %v: %v", s.Label, timeout, err)
+}
+
+// startUp runs `tnv up` on SQLite.
+func startUp(bin, dataDir, logDir string) (*System, error) {
+	s := &System{Key: "up", Label: "tnv up (SQLite, 2x2 mirrored)", Copies: 2, AK: benchAK, SK: benchSK,
+		pprof: map[string]string{"up": freeAddr()}}
+	addr := freeAddr()
+	s.Endpoint = "http://" + addr
+	p, err := startProc("tnv-up", logDir, []string{"TNV_ACCESS_KEY=" + benchAK, "TNV_SECRET_KEY=" + benchSK,
+		"TNV_PPROF_LISTEN=" + s.pprof["up"], "TNV_LOG_LEVEL=warn"},
+		bin, "up", "--data", filepath.Join(dataDir, "up"), "--s3-addr", addr)
+	if err != nil {
+		return nil, err
+	}
+	s.procs = append(s.procs, p)
+	s.rssPID = p.pid()
+	s.cleanup = append(s.cleanup, func() { os.RemoveAll(filepath.Join(dataDir, "up")) })
+	if err := waitS3(s, 90*time.Second); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// startMulti runs ID server, tracker, groups×members storage nodes and a
+// gateway as separate processes on a fresh MariaDB database.
+func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int) (*System, error) {
+	key := "mirror"
+	label := fmt.Sprintf("processes (MariaDB, %dx%d mirrored)", groups, members)
+	if members == 1 {
+		key, label = "single", fmt.Sprintf("processes (MariaDB, %dx1 single)", groups)
+	}
+	s := &System{Key: key, Label: label, Copies: members, AK: benchAK, SK: benchSK, pprof: map[string]string{}}
+	dbName := fmt.Sprintf("tnvbench_%s_%d", key, time.Now().Unix())
+	admin, err := metadb.Open(mysqlBase)
+	if err != nil {
+		return nil, fmt.Errorf("MariaDB (%s): %w", metadb.Redact(mysqlBase), err)
+	}
+	ctx := context.Background()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+dbName); err != nil {
+		admin.Close()
+		return nil, err
+	}
+	s.cleanup = append(s.cleanup, func() {
+		admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+dbName)
+		admin.Close()
+	})
+	dsn := mysqlBase[:strings.LastIndex(mysqlBase, "/")] + "/" + dbName
+	dir := filepath.Join(dataDir, key)
+	s.cleanup = append(s.cleanup, func() { os.RemoveAll(dir) })
+	env := []string{"TNV_LOG_LEVEL=warn"}
+	fail := func(err error) (*System, error) { s.stop(); return nil, err }
+	start := func(name, addr string, extra []string, args ...string) (*proc, error) {
+		p, err := startProc(key+"-"+name, logDir, append(env, extra...), bin, args...)
+		if err != nil {
+			return nil, err
+		}
+		s.procs = append(s.procs, p)
+		return p, waitListen(p, addr, 30*time.Second)
+	}
+	ida, tra := freeAddr(), freeAddr()
+	if _, err := start("idserver", ida, nil, "idserver", "--listen", ida, "--db", dsn); err != nil {
+		return fail(err)
+	}
+	if _, err := start("tracker", tra, nil, "tracker", "--listen", tra, "--db", dsn, "--offline-after", "30s"); err != nil {
+		return fail(err)
+	}
+	var storage []string
+	for g := 1; g <= groups; g++ {
+		for m := 1; m <= members; m++ {
+			a := freeAddr()
+			name := fmt.Sprintf("storage-g%d-%d", g, m)
+			var extra []string
+			if g == 1 && m == 1 {
+				s.pprof["storage"] = freeAddr()
+				extra = []string{"TNV_PPROF_LISTEN=" + s.pprof["storage"]}
+			}
+			if _, err := start(name, a, extra, "storage", "--listen", a, "--group", fmt.Sprintf("g%d", g),
+				"--trackers", tra, "--idservers", ida, "--store", filepath.Join(dir, name), "--db", dsn, "--beat", "1s"); err != nil {
+				return fail(err)
+			}
+			storage = append(storage, a)
+		}
+	}
+	if err := waitActive(bin, tra, storage, 60*time.Second); err != nil {
+		return fail(err)
+	}
+	gwa := freeAddr()
+	s.pprof["gateway"] = freeAddr()
+	gw, err := start("gateway", gwa, []string{"TNV_ACCESS_KEY=" + benchAK, "TNV_SECRET_KEY=" + benchSK,
+		"TNV_PPROF_LISTEN=" + s.pprof["gateway"]}, "gateway", "--listen", gwa, "--trackers", tra, "--db", dsn)
+	if err != nil {
+		return fail(err)
+	}
+	s.rssPID = gw.pid()
+	s.Endpoint = "http://" + gwa
+	if err := waitS3(s, 60*time.Second); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// waitActive waits until the tracker shows every storage node ACTIVE and in
+// sync (so mirrored uploads really go to every member).
+func waitActive(bin, tracker string, nodes []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var text string
+	for time.Now().Before(deadline) {
+		out, err := exec.Command(bin, "client", "--trackers", tracker, "groups").CombinedOutput()
+		text = string(out)
+		if err == nil {
+			ok := 0
+			for _, n := range nodes {
+				for _, l := range strings.Split(text, "\n") {
+					l = strings.TrimSpace(l)
+					if strings.HasPrefix(l, "node "+n+" ") && strings.Contains(l, " state=ACTIVE sync=ACTIVE ") {
+						ok++
+						break
+					}
+				}
+			}
+			if ok == len(nodes) {
+				return nil
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return fmt.Errorf("storage nodes not ACTIVE after %v:\n%s", timeout, text)
+}
+
+// startMinIO runs a single-node, single-drive MinIO on dataDir.
+func startMinIO(bin, dataDir, logDir string) (*System, error) {
+	s := &System{Key: "minio", Label: "MinIO (single node, 1 drive)", Copies: 1, AK: benchAK, SK: benchSK}
+	addr, console := freeAddr(), freeAddr()
+	s.Endpoint = "http://" + addr
+	dir := filepath.Join(dataDir, "minio")
+	p, err := startProc("minio", logDir, []string{"MINIO_ROOT_USER=" + benchAK, "MINIO_ROOT_PASSWORD=" + benchSK,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1"},
+		bin, "server", "--quiet", "--address", addr, "--console-address", console, dir)
+	if err != nil {
+		return nil, err
+	}
+	s.procs = append(s.procs, p)
+	s.rssPID = p.pid()
+	s.cleanup = append(s.cleanup, func() { os.RemoveAll(dir) })
+	if err := waitHTTP(s.Endpoint+"/minio/health/live", 60*time.Second); err != nil {
+		s.stop()
+		return nil, err
+	}
+	if err := waitS3(s, 60*time.Second); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func waitHTTP(url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		var r *http.Response
+		if r, err = http.Get(url); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return nil
+			}
+			err = fmt.Errorf("status %d", r.StatusCode)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("%s: %v", url, err)
+}
+
+// rssMiB is the resident set of pid now.
+func rssMiB(pid int) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}

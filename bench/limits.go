@@ -1,0 +1,206 @@
+package main
+
+import (
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Limits are what this machine can do at best, measured the same run.
+type Limits struct {
+	DiskWriteMiBs    float64 `json:"disk_write_fsync_mib_s"`
+	DiskReadMiBs     float64 `json:"disk_read_direct_mib_s"`
+	DiskReadNote     string  `json:"disk_read_note"`
+	DiskFileMiB      int     `json:"disk_file_mib"`
+	Loopback1MiBs    float64 `json:"loopback_1_stream_mib_s"`
+	Loopback8MiBs    float64 `json:"loopback_8_streams_mib_s"`
+	MD5MiBs          float64 `json:"md5_1core_mib_s"`
+	CRC32CMiBs       float64 `json:"crc32c_1core_mib_s"`
+	SHA256MiBs       float64 `json:"sha256_1core_mib_s"`
+	LoopbackDuration string  `json:"loopback_duration"`
+}
+
+func mibs(n int64, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
+
+// measureLimits measures disk, loopback and hashing.
+func measureLimits(dir string, fileMiB int, tcpDur time.Duration) (Limits, error) {
+	l := Limits{DiskFileMiB: fileMiB, LoopbackDuration: tcpDur.String()}
+	var err error
+	if l.DiskWriteMiBs, l.DiskReadMiBs, l.DiskReadNote, err = diskBandwidth(dir, fileMiB); err != nil {
+		return l, fmt.Errorf("disk: %w", err)
+	}
+	logf("limits: disk write+fsync %.0f MiB/s, read %.0f MiB/s (%s)", l.DiskWriteMiBs, l.DiskReadMiBs, l.DiskReadNote)
+	if l.Loopback1MiBs, err = loopback(1, tcpDur); err != nil {
+		return l, fmt.Errorf("loopback: %w", err)
+	}
+	if l.Loopback8MiBs, err = loopback(8, tcpDur); err != nil {
+		return l, fmt.Errorf("loopback: %w", err)
+	}
+	logf("limits: loopback TCP 1 stream %.0f MiB/s, 8 streams %.0f MiB/s", l.Loopback1MiBs, l.Loopback8MiBs)
+	l.MD5MiBs = hashRate(md5.New())
+	l.CRC32CMiBs = hashRate(crc32.New(crc32.MakeTable(crc32.Castagnoli)))
+	l.SHA256MiBs = hashRate(sha256.New())
+	logf("limits: one core: MD5 %.0f MiB/s, CRC32C %.0f MiB/s, SHA-256 %.0f MiB/s", l.MD5MiBs, l.CRC32CMiBs, l.SHA256MiBs)
+	return l, nil
+}
+
+// diskBandwidth writes fileMiB MiB in 1 MiB writes and fsyncs (the time
+// includes the fsync), then reads the file back with O_DIRECT so the page
+// cache is bypassed (falling back to a cached read where O_DIRECT is refused).
+func diskBandwidth(dir string, fileMiB int) (w, r float64, note string, err error) {
+	path := filepath.Join(dir, "bench-disk.tmp")
+	defer os.Remove(path)
+	buf := alignedBuf(1 << 20)
+	rand.Read(buf)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	t0 := time.Now()
+	for range fileMiB {
+		if _, err := f.Write(buf); err != nil {
+			f.Close()
+			return 0, 0, "", err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return 0, 0, "", err
+	}
+	w = mibs(int64(fileMiB)<<20, time.Since(t0))
+	f.Close()
+
+	note = "O_DIRECT, 1 MiB reads"
+	rf, err := os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECT, 0)
+	if err != nil {
+		note = "O_DIRECT refused; page cache dropped with fadvise(DONTNEED)"
+		if rf, err = os.Open(path); err != nil {
+			return 0, 0, "", err
+		}
+		fadviseDontNeed(rf)
+	}
+	defer rf.Close()
+	t0 = time.Now()
+	var n int64
+	for {
+		m, err := rf.Read(buf)
+		n += int64(m)
+		if err == io.EOF || m == 0 {
+			break
+		}
+		if err != nil {
+			return 0, 0, "", err
+		}
+	}
+	r = mibs(n, time.Since(t0))
+	return w, r, note, nil
+}
+
+func alignedBuf(n int) []byte {
+	b := make([]byte, n+4096)
+	off := int(4096 - uintptr(unsafe.Pointer(&b[0]))%4096)
+	if off == 4096 {
+		off = 0
+	}
+	return b[off : off+n]
+}
+
+func fadviseDontNeed(f *os.File) {
+	const fadvDontNeed = 4
+	syscall.Syscall6(syscall.SYS_FADVISE64, f.Fd(), 0, 0, fadvDontNeed, 0, 0)
+}
+
+// loopback sends as much as it can over n TCP connections on 127.0.0.1
+// for d, with 256 KiB writes and reads, and returns the total MiB/s.
+func loopback(n int, d time.Duration) (float64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	var total int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				buf := make([]byte, 256<<10)
+				var got int64
+				for {
+					m, err := c.Read(buf)
+					got += int64(m)
+					if err != nil {
+						break
+					}
+				}
+				mu.Lock()
+				total += got
+				mu.Unlock()
+			}()
+		}
+	}()
+	var cw sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	errc := make(chan error, n)
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return 0, err
+		}
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			defer c.Close()
+			buf := make([]byte, 256<<10)
+			for time.Now().Before(deadline) {
+				if _, err := c.Write(buf); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	cw.Wait()
+	wg.Wait()
+	el := time.Since(start)
+	select {
+	case err := <-errc:
+		return 0, err
+	default:
+	}
+	return mibs(total, el), nil
+}
+
+// hashRate hashes 1 MiB buffers on one goroutine for about 1 s.
+func hashRate(h hash.Hash) float64 {
+	buf := make([]byte, 1<<20)
+	rand.Read(buf)
+	var n int64
+	t0 := time.Now()
+	for time.Since(t0) < time.Second {
+		for range 16 {
+			h.Write(buf)
+			n += int64(len(buf))
+		}
+	}
+	return mibs(n, time.Since(t0))
+}

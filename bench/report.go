@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+func randInt63n(n int64) int64 { return mrand.Int64N(n) }
+
+// Machine describes where the bench ran.
+type Machine struct {
+	CPU          string  `json:"cpu"`
+	Cores        int     `json:"cores"`
+	RAMGiB       float64 `json:"ram_gib"`
+	Disk         string  `json:"disk"`
+	Kernel       string  `json:"kernel"`
+	GoVersion    string  `json:"go_version"`
+	TNVCommit    string  `json:"tnv_commit"`
+	MinIOVersion string  `json:"minio_version"`
+}
+
+func describe(root, dataDir, minioVersion string) Machine {
+	m := Machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), MinIOVersion: minioVersion}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				m.RAMGiB = kb / (1 << 20)
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := exec.Command("findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", dataDir).Output(); err == nil {
+		f := strings.Fields(string(out))
+		if len(f) == 2 {
+			m.Disk = f[0] + " (" + f[1] + ")"
+			dev := filepath.Base(f[0])
+			if b, err := os.ReadFile("/sys/class/block/" + dev + "/queue/rotational"); err == nil {
+				if strings.TrimSpace(string(b)) == "0" {
+					m.Disk += ", non-rotational"
+				} else {
+					m.Disk += ", rotational"
+				}
+			}
+			if b, err := os.ReadFile("/sys/class/block/" + dev + "/size"); err == nil {
+				sectors, _ := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+				m.Disk += fmt.Sprintf(", %.0f GiB", sectors*512/(1<<30))
+			}
+		}
+	}
+	cmd := exec.Command("git", "describe", "--always", "--dirty", "--abbrev=12")
+	cmd.Dir = root
+	if out, err := cmd.Output(); err == nil {
+		m.TNVCommit = strings.TrimSpace(string(out))
+	}
+	return m
+}
+
+// Results is one run.
+type Results struct {
+	Date        string   `json:"date"`
+	Command     string   `json:"command"`
+	Seconds     float64  `json:"seconds"`
+	CellSeconds float64  `json:"cell_seconds"`
+	Machine     Machine  `json:"machine"`
+	Limits      Limits   `json:"limits"`
+	Systems     []System `json:"systems"`
+	Cells       []Cell   `json:"cells"`
+	Bounds      []Bound  `json:"bounds"`
+}
+
+// Bound is the machine limit that caps one cell of one system.
+type Bound struct {
+	System   string  `json:"system"`
+	Workload string  `json:"workload"`
+	Limit    string  `json:"limit"`
+	MiBs     float64 `json:"limit_mib_s"`
+	Fraction float64 `json:"fraction"`
+}
+
+// bound names the machine limit of a cell: for PUT the disk (divided by the
+// copies written), loopback and MD5 over the cores in use; for GET loopback
+// (the objects are in the page cache). Mixed and seek runs have none.
+func (r *Results) bound(sys System, c Cell) (string, float64) {
+	l := r.Limits
+	net, netName := l.Loopback8MiBs, "loopback 8 streams"
+	if c.Conc == 1 {
+		net, netName = l.Loopback1MiBs, "loopback 1 stream"
+	}
+	switch c.Op {
+	case "PUT":
+		name, v := netName, net
+		copies := max(sys.Copies, 1)
+		disk := l.DiskWriteMiBs / float64(copies)
+		if disk < v {
+			name, v = "disk write+fsync", disk
+			if copies > 1 {
+				name = fmt.Sprintf("disk write+fsync / %d copies", copies)
+			}
+		}
+		md5 := l.MD5MiBs * float64(min(c.Conc, r.Machine.Cores))
+		if md5 < v {
+			name, v = fmt.Sprintf("MD5 on %d core(s)", min(c.Conc, r.Machine.Cores)), md5
+		}
+		return name, v
+	case "GET":
+		return netName, net
+	}
+	return "", 0
+}
+
+func (r *Results) system(key string) (System, bool) {
+	for _, s := range r.Systems {
+		if s.Key == key {
+			return s, true
+		}
+	}
+	return System{}, false
+}
+
+func (r *Results) cell(sys, workload string) (Cell, bool) {
+	for _, c := range r.Cells {
+		if c.System == sys && c.Workload == workload {
+			return c, true
+		}
+	}
+	return Cell{}, false
+}
+
+func (r *Results) workloads() []string {
+	var w []string
+	seen := map[string]bool{}
+	for _, c := range r.Cells {
+		if !seen[c.Workload] {
+			seen[c.Workload] = true
+			w = append(w, c.Workload)
+		}
+	}
+	return w
+}
+
+var ours = []string{"up", "mirror", "single"}
+
+// headline is the cell's main figure: MiB/s and objects/s, ops/s for the
+// mixed run, TTFB for seeks.
+func headline(c Cell) string {
+	switch c.Op {
+	case "SEEK":
+		return fmt.Sprintf("TTFB %.1f / %.1f ms", c.TTFB50ms, c.TTFB99ms)
+	case "MIXED":
+		return fmt.Sprintf("%.0f op/s, %.0f MiB/s", c.OpsPerSec, c.MiBs)
+	}
+	s := fmt.Sprintf("%.1f MiB/s, %.0f obj/s", c.MiBs, c.OpsPerSec)
+	if c.Errors > 0 {
+		s += fmt.Sprintf(" (%d err)", c.Errors)
+	}
+	return s
+}
+
+// ratio is ours against MinIO, >1 meaning ours is better: throughput for
+// transfers, ops/s for mixed, the inverse of TTFB p99 for seeks.
+func ratio(our, ref Cell) float64 {
+	switch our.Op {
+	case "SEEK":
+		if our.TTFB99ms == 0 {
+			return 0
+		}
+		return ref.TTFB99ms / our.TTFB99ms
+	case "MIXED":
+		if ref.OpsPerSec == 0 {
+			return 0
+		}
+		return our.OpsPerSec / ref.OpsPerSec
+	}
+	if ref.MiBs == 0 {
+		return 0
+	}
+	return our.MiBs / ref.MiBs
+}
+
+// table is the one table: per workload, MinIO's figure, ours with the
+// ratio, and the mirrored cluster's fraction of its machine limit.
+func (r *Results) table() [][]string {
+	head := []string{"workload", "MinIO"}
+	var keys []string
+	for _, k := range ours {
+		if s, ok := r.system(k); ok {
+			keys = append(keys, k)
+			head = append(head, s.Label, "×MinIO")
+		}
+	}
+	head = append(head, "machine limit (2x2 mirrored)", "2x2 % of limit")
+	rows := [][]string{head}
+	r.Bounds = nil
+	for _, w := range r.workloads() {
+		ref, haveRef := r.cell("minio", w)
+		row := []string{w, "–"}
+		if haveRef {
+			row[1] = headline(ref)
+		}
+		for _, k := range keys {
+			c, ok := r.cell(k, w)
+			if !ok {
+				row = append(row, "–", "–")
+				continue
+			}
+			x := "–"
+			if haveRef {
+				x = fmt.Sprintf("%.2f×", ratio(c, ref))
+			}
+			row = append(row, headline(c), x)
+		}
+		for _, k := range append([]string{"minio"}, keys...) {
+			s, _ := r.system(k)
+			if c, ok := r.cell(k, w); ok {
+				if name, v := r.bound(s, c); v > 0 {
+					r.Bounds = append(r.Bounds, Bound{System: k, Workload: w, Limit: name, MiBs: v, Fraction: c.MiBs / v})
+				}
+			}
+		}
+		lim, frac := "–", "–"
+		if s, ok := r.system("mirror"); ok {
+			if c, ok := r.cell("mirror", w); ok {
+				if name, v := r.bound(s, c); v > 0 {
+					lim = fmt.Sprintf("%s %.0f MiB/s", name, v)
+					frac = fmt.Sprintf("%.0f %%", 100*c.MiBs/v)
+				}
+			}
+		}
+		rows = append(rows, append(row, lim, frac))
+	}
+	return rows
+}
+
+// latency is p50/p99 per system (TTFB for seeks).
+func (r *Results) latency() [][]string {
+	head := []string{"workload"}
+	var keys []string
+	for _, k := range append([]string{"minio"}, ours...) {
+		if s, ok := r.system(k); ok {
+			keys = append(keys, k)
+			head = append(head, s.Label)
+		}
+	}
+	head = append(head, "peak RSS MiB (gateway / MinIO)")
+	rows := [][]string{head}
+	for _, w := range r.workloads() {
+		row := []string{w}
+		var rss []string
+		for _, k := range keys {
+			c, ok := r.cell(k, w)
+			if !ok {
+				row = append(row, "–")
+				rss = append(rss, "–")
+				continue
+			}
+			row = append(row, fmt.Sprintf("%.1f / %.1f ms", c.P50ms, c.P99ms))
+			rss = append(rss, fmt.Sprintf("%.0f", c.PeakRSS))
+		}
+		rows = append(rows, append(row, strings.Join(rss, " / ")))
+	}
+	return rows
+}
+
+func markdownTable(rows [][]string) string {
+	var b strings.Builder
+	for i, row := range rows {
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+		if i == 0 {
+			seps := make([]string, len(row))
+			for j := range seps {
+				seps[j] = "---"
+			}
+			b.WriteString("| " + strings.Join(seps, " | ") + " |\n")
+		}
+	}
+	return b.String()
+}
+
+func textTable(rows [][]string) string {
+	width := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for j, c := range row {
+			width[j] = max(width[j], len([]rune(c)))
+		}
+	}
+	var b strings.Builder
+	for i, row := range rows {
+		for j, c := range row {
+			b.WriteString(c + strings.Repeat(" ", width[j]-len([]rune(c))+2))
+		}
+		b.WriteString("\n")
+		if i == 0 {
+			for j := range row {
+				b.WriteString(strings.Repeat("-", width[j]) + "  ")
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+func (r *Results) limitsText() string {
+	l := r.Limits
+	return fmt.Sprintf("Machine limits: disk write+fsync %.0f MiB/s and read %.0f MiB/s (%s, %d MiB file); "+
+		"loopback TCP %.0f MiB/s with 1 stream, %.0f MiB/s with 8; one core: MD5 %.0f MiB/s, CRC32C %.0f MiB/s, SHA-256 %.0f MiB/s.",
+		l.DiskWriteMiBs, l.DiskReadMiBs, l.DiskReadNote, l.DiskFileMiB, l.Loopback1MiBs, l.Loopback8MiBs, l.MD5MiBs, l.CRC32CMiBs, l.SHA256MiBs)
+}
+
+func (r *Results) machineText() string {
+	m := r.Machine
+	return fmt.Sprintf("Machine: %s, %d cores, %.1f GiB RAM; disk %s; kernel %s; %s; tnv %s; MinIO %s.",
+		m.CPU, m.Cores, m.RAMGiB, m.Disk, m.Kernel, m.GoVersion, m.TNVCommit, m.MinIOVersion)
+}
+
+func (r *Results) text() string {
+	return "\n" + r.machineText() + "\n" + r.limitsText() + "\n\n" + textTable(r.table()) + "\nLatency p50 / p99 (seeks: whole request):\n" + textTable(r.latency())
+}
+
+func (r *Results) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# TNV-S3 benchmark, %s\n\n", r.Date)
+	fmt.Fprintf(&b, "Command: `%s` (%.0f s in all; %.0f s per cell, operations in flight at the end of a cell complete and count).\n\n", r.Command, r.Seconds, r.CellSeconds)
+	b.WriteString(r.machineText() + "\n\n" + r.limitsText() + "\n\n")
+	b.WriteString("Systems: ")
+	for i, s := range r.Systems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s", s.Label)
+	}
+	b.WriteString(". One load generator (bench/, aws-sdk-go-v2, unsigned payloads, no retries) on the same machine. " +
+		"PUT/GET cells: MiB/s and objects/s; MIXED: 45 % GET, 30 % HEAD, 15 % PUT, 10 % DELETE of 1 MiB objects; " +
+		"SEEK: random 256 KiB ranges of a 1 GiB object, time to first byte p50 / p99. ×MinIO > 1 means ours is better " +
+		"(for SEEK: MinIO's TTFB p99 over ours).\n\n")
+	b.WriteString(markdownTable(r.table()))
+	b.WriteString("\nLatency p50 / p99 per request (whole request), and peak RSS of the gateway process (tnv up and MinIO: the one process):\n\n")
+	b.WriteString(markdownTable(r.latency()))
+	var errs []string
+	for _, c := range r.Cells {
+		if c.Errors > 0 {
+			errs = append(errs, fmt.Sprintf("- %s %s: %d errors, first: %s", c.System, c.Workload, c.Errors, c.FirstErr))
+		}
+	}
+	if len(errs) > 0 {
+		b.WriteString("\nErrors:\n\n" + strings.Join(errs, "\n") + "\n")
+	}
+	return b.String()
+}
+
+// write saves DATE.md and DATE.json in dir.
+func (r *Results) write(dir, stamp string) (string, string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	md := filepath.Join(dir, stamp+".md")
+	r.table() // fills Bounds
+	if err := os.WriteFile(md, []byte(r.markdown()), 0o644); err != nil {
+		return "", "", err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", "", err
+	}
+	js := filepath.Join(dir, stamp+".json")
+	return md, js, os.WriteFile(js, append(b, '\n'), 0o644)
+}
