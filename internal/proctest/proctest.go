@@ -286,19 +286,37 @@ func RunErr(t testing.TB, args ...string) (string, error) {
 }
 
 // RunRSS runs `tnv args...` to completion and returns its stdout and its peak
-// RSS in bytes; a failure fails the test.
+// RSS in bytes; a failure fails the test. The peak is read from the
+// process's own VmHWM while it runs: wait4's ru_maxrss would also count the
+// moments before exec, when the child still shares the (large) test
+// process's memory.
 func RunRSS(t testing.TB, args ...string) (string, int64) {
 	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tnv %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		t.Fatal("no rusage")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var peak int64
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if v, err := peakRSS(cmd.Process.Pid); err == nil {
+			peak = max(peak, v)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("tnv %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+			}
+			if peak == 0 {
+				t.Fatalf("tnv %s: exited before its RSS could be read", strings.Join(args, " "))
+			}
+			return stdout.String(), peak
+		case <-tick.C:
+		}
 	}
-	return string(out), ru.Maxrss << 10 // Linux reports kB
 }
