@@ -74,7 +74,7 @@ func TestCore_MySQL_UploadDownloadDeleteAcrossTrackerFailure(t *testing.T) {
 		size           int64
 	}
 	var ups []up
-	for i, size := range []int64{0, 1, 4096, 1<<20 + 3, 8 << 20} {
+	for i, size := range []int64{0, 1, 512<<10 - 1, 512<<10 + 1, 100 << 20} {
 		user := "user" + strconv.Itoa(i)
 		p, sum := writeRandom(t, dir, "in"+strconv.Itoa(i), size, uint64(i))
 		id := strings.TrimSpace(proctest.Run(t, client(c, "upload", "--appid", "app1", "--userid", user, p)...))
@@ -99,12 +99,23 @@ func TestCore_MySQL_UploadDownloadDeleteAcrossTrackerFailure(t *testing.T) {
 	}
 	check("after upload")
 
-	// A range, to stdout.
-	u := ups[3]
-	got := proctest.Run(t, client(c, "download", "--appid", "app1", "--userid", u.user, "--fileid", u.id, "--offset", "1000", "--size", "5000")...)
-	want, _ := os.ReadFile(u.path)
-	if !bytes.Equal([]byte(got), want[1000:6000]) {
-		t.Fatalf("range download: %d bytes, differs", len(got))
+	// Ranges, to stdout: first byte, last byte, a middle slice, offset = size.
+	for _, u := range ups[1:4] {
+		want, err := os.ReadFile(u.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []struct{ off, size int64 }{{0, 1}, {u.size - 1, 1}, {u.size / 3, u.size / 3}, {u.size, 0}} {
+			got := proctest.Run(t, client(c, "download", "--appid", "app1", "--userid", u.user, "--fileid", u.id,
+				"--offset", strconv.FormatInt(r.off, 10), "--size", strconv.FormatInt(r.size, 10))...)
+			end := u.size
+			if r.size > 0 {
+				end = r.off + r.size
+			}
+			if !bytes.Equal([]byte(got), want[r.off:end]) {
+				t.Fatalf("range %d+%d of a %d-byte file: %d bytes, differs", r.off, r.size, u.size, len(got))
+			}
+		}
 	}
 
 	// One tracker down: clients fail over to the other.
