@@ -161,6 +161,24 @@ func TestUp_AsANewUser(t *testing.T) {
 	get(u, "small.bin", smallSum)
 	get(u, "dir/big.bin", bigSum)
 
+	// The admin commands see the same cluster.
+	lay, err := os.ReadFile(filepath.Join(home, "tnv-data", "cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracker := regexp.MustCompile(`"tracker":\s*"([^"]+)"`).FindSubmatch(lay)
+	if tracker == nil {
+		t.Fatalf("cluster.json names no tracker:\n%s", lay)
+	}
+	st := proctest.Run(t, "admin", "status", "--trackers", string(tracker[1]))
+	if strings.Count(st, " ACTIVE ") < 4 || !strings.Contains(st, "group g1") || !strings.Contains(st, "group g2") {
+		t.Fatalf("tnv admin status:\n%s", st)
+	}
+	bl := proctest.Run(t, "admin", "bucket", "list", "--db", "sqlite:"+filepath.Join(home, "tnv-data", "meta.db"))
+	if !regexp.MustCompile(`first-bucket\s+2\s+20\.0 MiB`).MatchString(bl) {
+		t.Fatalf("tnv admin bucket list lacks 2 objects of 20 MiB:\n%s", bl)
+	}
+
 	// The status page lists every node, in a real browser.
 	screenshotStatus(t, u.endpoint+"/_tnv/status", 4, "status-page.png")
 

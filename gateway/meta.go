@@ -253,6 +253,12 @@ func ListBuckets(ctx context.Context, db *metadb.DB, owner string) ([]Bucket, er
 	return out, rows.Err()
 }
 
+// BucketUsage returns how many objects a bucket holds and their total size.
+func BucketUsage(ctx context.Context, db *metadb.DB, name string) (objects, bytes int64, err error) {
+	err = db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM s3_objects WHERE bucket = ?", name).Scan(&objects, &bytes)
+	return objects, bytes, err
+}
+
 // SetBucketPublic marks a bucket readable by anonymous requests, or not.
 func SetBucketPublic(ctx context.Context, db *metadb.DB, name string, on bool) error {
 	v := 0

@@ -9,7 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
+	"github.com/tnv-s3/tnv/gateway/status"
 	"github.com/tnv-s3/tnv/metadb"
 )
 
@@ -22,9 +24,13 @@ const adminUsage = `usage:
   tnv admin user list --db DSN
   tnv admin user remove ACCESS_KEY --db DSN
   tnv admin bucket list --db DSN
-  tnv admin bucket public NAME on|off --db DSN`
+  tnv admin bucket public NAME on|off --db DSN
+  tnv admin status --trackers A,B                               (groups and nodes, as the trackers see them)`
 
 func runAdmin(ctx context.Context, args []string) error {
+	if len(args) >= 1 && args[0] == "status" {
+		return runAdminStatus(ctx, args[1:])
+	}
 	if len(args) < 2 {
 		return errors.New(adminUsage)
 	}
@@ -89,9 +95,14 @@ func runAdmin(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(out, "NAME\tAPPID\tOWNER\tCREATED\tPUBLIC READ\tCORS")
+		fmt.Fprintln(out, "NAME\tOBJECTS\tSIZE\tAPPID\tOWNER\tCREATED\tPUBLIC READ\tCORS")
 		for _, b := range bs {
-			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%v\t%v\n", b.Name, b.AppID, b.Owner, b.Created.Format(time.RFC3339), b.PublicRead, b.CORS != "")
+			n, size, err := gateway.BucketUsage(ctx, db, b.Name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s\t%d\t%s\t%s\t%s\t%s\t%v\t%v\n", b.Name, n, status.HumanBytes(size), b.AppID, b.Owner,
+				b.Created.Format(time.RFC3339), b.PublicRead, b.CORS != "")
 		}
 	case "bucket public":
 		if len(pos) != 2 || (pos[1] != "on" && pos[1] != "off") {
@@ -113,4 +124,56 @@ func randomAlnum(n int) string {
 		b[i] = alnum[int(b[i])%len(alnum)]
 	}
 	return string(b)
+}
+
+// runAdminStatus prints the cluster's groups and nodes as a table.
+func runAdminStatus(ctx context.Context, args []string) error {
+	f := newFlags("admin status", "--trackers A,B")
+	trackers := f.String("trackers", "127.0.0.1:21000", "tracker addresses, comma-separated")
+	if err := f.parse(args, "trackers"); err != nil {
+		return err
+	}
+	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	text, err := c.Groups(ctx)
+	if err != nil {
+		return err
+	}
+	out := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	defer out.Flush()
+	num := func(n int64) string { // -1 is unknown
+		if n < 0 {
+			return "-"
+		}
+		return fmt.Sprint(n)
+	}
+	pct := func(p int) string {
+		if p < 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%d%%", p)
+	}
+	for _, g := range status.Parse(text) {
+		fmt.Fprintf(out, "group %s\t%d of %d nodes readable\tfree %s of %s\n", g.Name, g.Read, g.NodeCount,
+			status.HumanBytes(g.Free), status.HumanBytes(g.Total))
+		fmt.Fprintln(out, "  NODE\tSTATE\tSYNC\tPROGRESS\tLAG\tFREE\tTOTAL\tLAST BEAT")
+		for _, n := range g.Nodes {
+			beat := "never"
+			if n.BeatAge >= 0 {
+				beat = fmt.Sprintf("%ds ago", n.BeatAge)
+			}
+			fmt.Fprintf(out, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Addr, n.State, n.Sync,
+				pct(n.Progress), num(n.Lag), status.HumanBytes(n.Free), status.HumanBytes(n.Total), beat)
+		}
+	}
+	return nil
 }

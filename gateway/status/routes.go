@@ -93,8 +93,8 @@ func (d pageData) Nodes() (n int) {
 	return n
 }
 
-// humanBytes prints a byte count in binary units, or "-" when unknown.
-func humanBytes(n int64) string {
+// HumanBytes prints a byte count in binary units, or "-" when unknown (negative).
+func HumanBytes(n int64) string {
 	if n < 0 {
 		return "-"
 	}
@@ -118,7 +118,7 @@ func usedPct(free, total int64) int {
 }
 
 var page = template.Must(template.New("status").Funcs(template.FuncMap{
-	"bytes": humanBytes,
+	"bytes": HumanBytes,
 	"used":  usedPct,
 	"lower": strings.ToLower,
 }).Parse(`<!doctype html>
