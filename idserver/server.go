@@ -9,12 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/frameserver"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
@@ -46,7 +46,7 @@ type Server struct {
 	keysMu sync.Mutex
 	keys   map[string]*block
 
-	conns connSet
+	conns frameserver.Set
 }
 
 // block is the part of a reserved range not yet handed out: next..end.
@@ -88,7 +88,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, keys: map[string]*block{}}
-	s.conns.init()
 	return s, nil
 }
 
@@ -135,13 +134,13 @@ func (s *Server) block(key string) *block {
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.conns.serve(ln, s.handle)
+	return s.conns.Serve(ln, s.handle)
 }
 
 // Close stops accepting, closes idle connections and waits up to
 // CloseTimeout for requests in flight, then closes the rest.
 func (s *Server) Close() error {
-	s.conns.close(s.cfg.CloseTimeout)
+	s.conns.Close(s.cfg.CloseTimeout)
 	return nil
 }
 
@@ -149,26 +148,9 @@ func (s *Server) Close() error {
 // timeout, a frame it cannot resync after, or Close.
 func (s *Server) handle(c *conn) {
 	log := s.log.With("peer", c.RemoteAddr().String())
-	for {
-		c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		h, err := proto.ReadHeader(c)
-		if err != nil {
-			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
-				log.Debug("idserver: read header", "err", err)
-				if errors.Is(err, proto.ErrBodyLen) {
-					s.reply(c, proto.Errorf(proto.EMSGSIZE, "%v", err), nil)
-				}
-			}
-			return
-		}
-		if !c.begin() {
-			return
-		}
-		ok := s.request(c, h, log)
-		if !c.end() || !ok {
-			return
-		}
-	}
+	c.Requests(s.cfg.IdleTimeout, s.cfg.IOTimeout, proto.CmdIDReply, log, func(h proto.Header) bool {
+		return s.request(c, h, log)
+	})
 }
 
 // request serves one frame whose header has been read; false means the
@@ -184,7 +166,7 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 	}
 	if h.Cmd != proto.CmdIDGet {
 		e := proto.Errorf(proto.ENOSYS, "command %d is not served by the ID server", h.Cmd)
-		if !discard(c, h) {
+		if !c.Discard(h) {
 			refuse(e)
 			return false
 		}
@@ -223,22 +205,8 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 
 // reply writes an error reply when e is set, else an OK reply with body.
 func (s *Server) reply(c *conn, e *proto.ErrorReply, body []byte) bool {
-	c.SetWriteDeadline(time.Now().Add(s.cfg.IOTimeout))
-	var err error
-	if e != nil {
-		err = proto.WriteError(c, proto.CmdIDReply, e)
-	} else {
-		err = proto.WriteFrame(c, proto.CmdIDReply, proto.StatusOK, body)
-	}
-	return err == nil
+	return c.Reply(proto.CmdIDReply, s.cfg.IOTimeout, e, body)
 }
 
-// discard skips the body of a request this server does not serve, when it is
-// small enough to keep the stream in sync.
-func discard(c *conn, h proto.Header) bool {
-	if h.BodyLen > 64<<10 {
-		return false
-	}
-	_, err := io.CopyN(io.Discard, c, h.BodyLen)
-	return err == nil
-}
+// conn is a client connection.
+type conn = frameserver.Conn

@@ -80,7 +80,7 @@ func (s *Server) join(ctx context.Context, c *conn, body []byte) *proto.ErrorRep
 		return e
 	}
 	addr := nodeAddr(j.Host, j.Port, c.RemoteAddr())
-	fresh, eb := s.nodes.join(j, addr, c.id, time.Now())
+	fresh, eb := s.nodes.join(j, addr, c.ID, time.Now())
 	if eb != nil {
 		return proto.Errorf(eb.errno, "JOIN: %s", eb.msg)
 	}
@@ -110,7 +110,7 @@ func (s *Server) beat(ctx context.Context, c *conn, body []byte) *proto.ErrorRep
 	} else if !proto.ValidGroupName(b.Group) {
 		return proto.Errorf(proto.EINVAL, "BEAT: invalid group name %q", b.Group)
 	}
-	n, before, eb := s.nodes.beat(b, c.RemoteAddr(), c.id, time.Now())
+	n, before, eb := s.nodes.beat(b, c.RemoteAddr(), c.ID, time.Now())
 	if eb != nil {
 		return proto.Errorf(eb.errno, "BEAT: %s", eb.msg)
 	}

@@ -13,12 +13,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/frameserver"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
@@ -52,7 +52,7 @@ type Server struct {
 	nodes  *registry
 	groups *groups
 	router *router
-	conns  connSet
+	conns  frameserver.Set
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -112,7 +112,6 @@ func New(cfg Config) (*Server, error) {
 	if err := s.groups.refresh(ctx); err != nil {
 		return nil, err
 	}
-	s.conns.init()
 	s.sweeper.Add(1)
 	go s.sweep()
 	return s, nil
@@ -120,13 +119,13 @@ func New(cfg Config) (*Server, error) {
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.conns.serve(ln, s.handle)
+	return s.conns.Serve(ln, s.handle)
 }
 
 // Close stops accepting, closes idle connections, waits up to CloseTimeout
 // for requests in flight, then closes the rest and stops the sweeper.
 func (s *Server) Close() error {
-	s.conns.close(s.cfg.CloseTimeout)
+	s.conns.Close(s.cfg.CloseTimeout)
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.sweeper.Wait()
 	return nil
@@ -172,26 +171,9 @@ func (s *Server) sweep() {
 // timeout, a frame it cannot resync after, or Close.
 func (s *Server) handle(c *conn) {
 	log := s.log.With("peer", c.RemoteAddr().String())
-	for {
-		c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		h, err := proto.ReadHeader(c)
-		if err != nil {
-			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
-				log.Debug("tracker: read header", "err", err)
-				if errors.Is(err, proto.ErrBodyLen) {
-					s.reply(c, proto.Errorf(proto.EMSGSIZE, "%v", err), nil)
-				}
-			}
-			return
-		}
-		if !c.begin() {
-			return
-		}
-		ok := s.request(c, h, log)
-		if !c.end() || !ok {
-			return
-		}
-	}
+	c.Requests(s.cfg.IdleTimeout, s.cfg.IOTimeout, proto.CmdTrackerReply, log, func(h proto.Header) bool {
+		return s.request(c, h, log)
+	})
 }
 
 // request serves one frame whose header has been read; false means the
@@ -205,7 +187,7 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 	case proto.CmdTrackerJoin, proto.CmdTrackerBeat, proto.CmdTrackerSaddrs, proto.CmdTrackerGroups, proto.CmdTrackerMembers:
 	default:
 		e = proto.Errorf(proto.ENOSYS, "command %d is not served by the tracker", h.Cmd)
-		if !discard(c, h) {
+		if !c.Discard(h) {
 			s.reply(c, e, nil)
 			return false
 		}
@@ -215,7 +197,7 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 		// Every tracker request is small: a short wrong body can be
 		// skipped and the connection kept; a claim beyond that cannot.
 		e = proto.Errorf(proto.EMSGSIZE, "%v", err)
-		if !discard(c, h) {
+		if !c.Discard(h) {
 			s.reply(c, e, nil)
 			return false
 		}
@@ -264,22 +246,8 @@ func errnoOf(e *proto.ErrorReply) int16 {
 
 // reply writes an error reply when e is set, else an OK reply with body.
 func (s *Server) reply(c *conn, e *proto.ErrorReply, body []byte) bool {
-	c.SetWriteDeadline(time.Now().Add(s.cfg.IOTimeout))
-	var err error
-	if e != nil {
-		err = proto.WriteError(c, proto.CmdTrackerReply, e)
-	} else {
-		err = proto.WriteFrame(c, proto.CmdTrackerReply, proto.StatusOK, body)
-	}
-	return err == nil
+	return c.Reply(proto.CmdTrackerReply, s.cfg.IOTimeout, e, body)
 }
 
-// discard skips the body of a request that is refused, when it is small
-// enough to keep the stream in sync.
-func discard(c *conn, h proto.Header) bool {
-	if h.BodyLen > 64<<10 {
-		return false
-	}
-	_, err := io.CopyN(io.Discard, c, h.BodyLen)
-	return err == nil
-}
+// conn is a client connection.
+type conn = frameserver.Conn

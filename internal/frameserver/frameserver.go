@@ -1,0 +1,199 @@
+// Package frameserver is the connection handling that the tracker and the
+// ID server share: accept with backoff, one goroutine per connection reading
+// TNV frames in sequence, replies, and a graceful Close that stops
+// accepting, closes idle connections at once and gives busy ones time to
+// finish their request.
+package frameserver
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// Set tracks a server's listeners and connections. The zero value is ready.
+type Set struct {
+	mu      sync.Mutex
+	closing bool
+	lastID  uint64
+	lns     map[net.Listener]struct{}
+	conns   map[*Conn]struct{}
+	wg      sync.WaitGroup
+}
+
+// Conn is one client connection; busy while a request is being served.
+type Conn struct {
+	net.Conn
+	ID   uint64 // unique within the Set, from 1
+	set  *Set
+	busy bool
+}
+
+// Serve accepts connections on ln and runs handle on each in its own
+// goroutine until Close. It returns nil after Close.
+func (s *Set) Serve(ln net.Listener, handle func(*Conn)) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	if s.lns == nil {
+		s.lns, s.conns = map[net.Listener]struct{}{}, map[*Conn]struct{}{}
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || !errors.Is(err, net.ErrClosed) {
+				// Out of file descriptors and the like: wait, retry.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.lastID++
+		c := &Conn{Conn: nc, ID: s.lastID, set: s}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				nc.Close()
+			}()
+			handle(c)
+		}()
+	}
+}
+
+// Close stops accepting, closes idle connections, waits up to timeout for
+// busy ones to finish their request, then closes the rest.
+func (s *Set) Close(timeout time.Duration) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return
+	}
+	s.closing = true
+	for ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		if !c.busy {
+			c.Close()
+		}
+	}
+	s.mu.Unlock()
+	finished := make(chan struct{})
+	go func() { s.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return
+	case <-time.After(timeout):
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-finished
+}
+
+// Requests reads request headers from c in sequence until EOF, an idle
+// timeout, Close, or serve returning false (the stream cannot go on), and
+// hands each to serve while c counts as busy. A header that cannot be
+// decoded gets an EMSGSIZE reply with replyCmd.
+func (c *Conn) Requests(idle, ioTimeout time.Duration, replyCmd uint8, log *slog.Logger, serve func(h proto.Header) bool) {
+	for {
+		c.SetReadDeadline(time.Now().Add(idle))
+		h, err := proto.ReadHeader(c)
+		if err != nil {
+			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
+				log.Debug("read header", "peer", c.RemoteAddr().String(), "err", err)
+				if errors.Is(err, proto.ErrBodyLen) {
+					c.Reply(replyCmd, ioTimeout, proto.Errorf(proto.EMSGSIZE, "%v", err), nil)
+				}
+			}
+			return
+		}
+		if !c.begin() {
+			return
+		}
+		ok := serve(h)
+		if !c.end() || !ok {
+			return
+		}
+	}
+}
+
+func (c *Conn) begin() bool {
+	c.set.mu.Lock()
+	defer c.set.mu.Unlock()
+	if c.set.closing {
+		return false
+	}
+	c.busy = true
+	return true
+}
+
+func (c *Conn) end() bool {
+	c.set.mu.Lock()
+	defer c.set.mu.Unlock()
+	c.busy = false
+	return !c.set.closing
+}
+
+// Reply writes an error reply when e is set, else an OK reply with body,
+// within timeout. It reports whether the write succeeded.
+func (c *Conn) Reply(cmd uint8, timeout time.Duration, e *proto.ErrorReply, body []byte) bool {
+	c.SetWriteDeadline(time.Now().Add(timeout))
+	var err error
+	if e != nil {
+		err = proto.WriteError(c, cmd, e)
+	} else {
+		err = proto.WriteFrame(c, cmd, proto.StatusOK, body)
+	}
+	return err == nil
+}
+
+// Discard skips the body of a refused request when it is small enough to
+// keep the stream in sync; false means the connection must be closed.
+func (c *Conn) Discard(h proto.Header) bool {
+	if h.BodyLen > 64<<10 {
+		return false
+	}
+	_, err := io.CopyN(io.Discard, c, h.BodyLen)
+	return err == nil
+}
