@@ -158,7 +158,10 @@ func upload(cn *conn, frame []byte, src *source, size int64) error {
 	go func() {
 		_, _, err := proto.ReadReply(cn.nc, proto.CmdStorageReply, 0)
 		if state.CompareAndSwap(writing, aborted) {
-			cn.nc.Close() // stops the writer: the node answered before the body was through
+			// The node answered before the writer finished: stop a write
+			// that may be blocked, without closing a stream that may turn
+			// out complete (the reply raced the last bytes).
+			cn.nc.SetWriteDeadline(time.Unix(1, 0))
 		}
 		replyc <- err
 	}()
@@ -175,10 +178,15 @@ func upload(cn *conn, frame []byte, src *source, size int64) error {
 		}
 		return err
 	}
-	cn.broken = true
-	if sent { // the reply came as the last bytes went out
-		return <-replyc
+	if sent { // the reply came as the last bytes went out: the stream is whole
+		cn.pushed = time.Time{} // the next use resets the deadline the reader moved
+		err := <-replyc
+		if err != nil {
+			cn.broken = true // a refusal: the node closes after it
+		}
+		return err
 	}
+	cn.broken = true
 	if err == nil || src.err != nil {
 		cn.nc.Close()
 		<-replyc
