@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -93,6 +94,22 @@ func (f *flags) Bool(name string, def bool, usage string) *bool {
 // parse parses args; a bad environment value or a missing required flag is
 // one clear error line.
 func (f *flags) parse(args []string, required ...string) error {
+	// The flag package prints the whole usage after a bad flag; that is
+	// for --help only. A bad flag is the one line main prints.
+	help := false
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		switch a {
+		case "-h", "-help", "--h", "--help":
+			help = true
+		}
+	}
+	if !help {
+		f.SetOutput(io.Discard)
+		defer f.SetOutput(os.Stderr)
+	}
 	if err := f.FlagSet.Parse(args); err != nil {
 		return err
 	}

@@ -1,0 +1,50 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/tnv-s3/tnv/internal/proctest"
+)
+
+// TestConfig_BadSettingsStopStartUpWithOneLine runs each server with a
+// missing or bad setting: it must exit non-zero at once, printing one line
+// that names the setting.
+func TestConfig_BadSettingsStopStartUpWithOneLine(t *testing.T) {
+	db := "sqlite:" + t.TempDir() + "/m.db"
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"tracker", "--listen", "127.0.0.1:0"}, "--db"},
+		{nil, []string{"tracker", "--db", db, "--offline-after", "banana"}, "offline-after"},
+		{nil, []string{"tracker", "--db", db, "--no-such-flag"}, "no-such-flag"},
+		{[]string{"TNV_OFFLINE_AFTER=soon"}, []string{"tracker", "--db", db}, "TNV_OFFLINE_AFTER"},
+		{nil, []string{"idserver", "--db", "postgres://x"}, "DSN"},
+		{nil, []string{"idserver", "--db", db, "--step", "0"}, "--step"},
+		{nil, []string{"storage", "--group", "g1", "--db", db}, "--trackers"},
+		{[]string{"TNV_BEAT=often"}, []string{"storage"}, "TNV_BEAT"},
+		{nil, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db}, "--access-key"},
+		{nil, []string{"up", "--data", t.TempDir(), "--access-key", "only-one"}, "--secret-key"},
+		{nil, []string{"up", "--data", t.TempDir(), "--log-level", "loud"}, "--log-level"},
+	} {
+		cmd := exec.Command(proctest.Binary(t), tc.args...)
+		cmd.Env = append(os.Environ(), tc.env...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		name := strings.Join(append(tc.env, tc.args...), " ")
+		if err == nil {
+			t.Errorf("%s: started", name)
+			continue
+		}
+		if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("%s: stderr %q, want one line naming %s", name, stderr.String(), tc.want)
+		}
+	}
+}
