@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -193,6 +194,81 @@ func (b *body) Read(p []byte) (int, error) {
 		return 0, b.err
 	}
 	return 0, nil // the next Read resumes
+}
+
+// spliceChunk is how much WriteTo moves per deadline push.
+const spliceChunk = 4 << 20
+
+// WriteTo streams the rest of the download to w. The bytes are copied from
+// the storage node's connection with w's ReadFrom when it has one, which for
+// a TCP destination is splice(2): socket to socket without passing through
+// user space. The progress deadline is pushed per spliceChunk. A node that
+// ends its reply early is resumed on another one as with Read; an error
+// during a copy is final (it may have been the destination's).
+func (b *body) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		b.mu.Lock()
+		switch {
+		case b.closed:
+			b.mu.Unlock()
+			return total, errBodyClosed
+		case b.err != nil:
+			b.mu.Unlock()
+			return total, b.err
+		case b.remain == 0:
+			b.mu.Unlock()
+			return total, nil
+		}
+		s, chunk := b.s, min(b.remain, spliceChunk)
+		b.mu.Unlock()
+		if s == nil {
+			var err error
+			if s, err = b.resume(); err != nil {
+				return total, err
+			}
+		}
+		s.cn.pushed = time.Now()
+		s.cn.nc.SetDeadline(s.cn.pushed.Add(s.cn.timeout))
+		n, err := io.Copy(w, &io.LimitedReader{R: s.cn.nc, N: chunk})
+		total += n
+
+		b.mu.Lock()
+		b.off += n
+		b.remain -= n
+		switch {
+		case b.closed:
+			b.mu.Unlock()
+			return total, errBodyClosed
+		case b.remain == 0:
+			b.c.done(s, true)
+			b.s = nil
+			b.mu.Unlock()
+			return total, nil
+		case err == nil && n == chunk:
+			b.mu.Unlock()
+			continue
+		}
+		b.c.done(s, false)
+		b.s = nil
+		switch {
+		case b.ctx.Err() != nil:
+			b.err = fmt.Errorf("tnv: download %s: %w", b.ref.FileID, b.ctx.Err())
+		case err != nil:
+			b.err = fmt.Errorf("tnv: download %s: storage %s: %w", b.ref.FileID, s.cn.addr, err)
+		case len(b.rest) == 0:
+			b.err = fmt.Errorf("tnv: download %s: storage %s: %w", b.ref.FileID, s.cn.addr, io.ErrUnexpectedEOF)
+		default: // the node's reply ended early: the next round resumes
+			b.c.markDown(s.cn.addr)
+			b.c.log.Debug("tnv: download broke off, resuming on another node",
+				"fileid", b.ref.FileID, "addr", s.cn.addr, "offset", b.off)
+		}
+		err = b.err
+		b.mu.Unlock()
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // resume asks the remaining nodes for the rest of the range.
