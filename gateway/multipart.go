@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -206,12 +205,13 @@ func (g *Gateway) uploadPart(r *request) error {
 	if err != nil {
 		return err
 	}
-	sum := md5.New()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, r.key, io.TeeReader(body, sum), size, n)
+	tee, sum, stop := newMD5Tee(body, size)
+	defer stop()
+	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, r.key, tee, size, n)
 	if err != nil {
 		return bodyError(err)
 	}
-	p := &part{Number: n, ETag: hex.EncodeToString(sum.Sum(nil)), Size: size, MTime: time.Now().UTC(), Blobs: blobs}
+	p := &part{Number: n, ETag: hex.EncodeToString(sum()), Size: size, MTime: time.Now().UTC(), Blobs: blobs}
 	if err := g.meta.putPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
 		g.meta.expediteIntents(g.ctx, intents)
 		return toS3Error(err)

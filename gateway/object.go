@@ -136,12 +136,13 @@ func (g *Gateway) putObject(r *request) error {
 	if err != nil {
 		return err
 	}
-	sum := md5.New()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, r.key, io.TeeReader(body, sum), size, 0)
+	tee, sum, stop := newMD5Tee(body, size)
+	defer stop()
+	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, r.key, tee, size, 0)
 	if err != nil {
 		return bodyError(err)
 	}
-	o := &object{Bucket: r.bucketName, Key: r.key, Size: size, ETag: hex.EncodeToString(sum.Sum(nil)),
+	o := &object{Bucket: r.bucketName, Key: r.key, Size: size, ETag: hex.EncodeToString(sum()),
 		Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond), Blobs: blobs}
 	if err := g.publish(r, o, cond, intents); err != nil {
 		return err

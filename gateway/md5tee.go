@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"crypto/md5"
+	"hash"
+	"io"
+	"sync"
+)
+
+// md5TeeMin is the body size from which newMD5Tee hashes on a goroutine of
+// its own; smaller bodies are hashed inline.
+const md5TeeMin = 1 << 20
+
+const md5TeeBuf = 128 << 10
+
+var md5TeeBufs = sync.Pool{New: func() any { b := make([]byte, md5TeeBuf); return &b }}
+
+// md5Tee is io.TeeReader(r, md5.New()) with the hashing on another
+// goroutine: what is read is copied into one of a few buffers and hashed
+// there while the caller forwards it, so MD5 (about one core's worth at
+// ~600 MiB/s) overlaps the network and disk work instead of adding to it.
+// Sum waits for the hasher; Close (after Sum, or instead of it) ends it.
+type md5Tee struct {
+	r    io.Reader
+	h    hash.Hash
+	jobs chan md5Job
+	free chan *[]byte
+	done chan struct{}
+	bufs []*[]byte
+	once sync.Once
+}
+
+// newMD5Tee returns a reader of r and its MD5: inline for bodies below
+// md5TeeMin, pipelined above.
+func newMD5Tee(r io.Reader, size int64) (io.Reader, func() []byte, func()) {
+	if size < md5TeeMin {
+		h := md5.New()
+		return io.TeeReader(r, h), func() []byte { return h.Sum(nil) }, func() {}
+	}
+	t := &md5Tee{r: r, h: md5.New(), jobs: make(chan md5Job, 4), free: make(chan *[]byte, 4), done: make(chan struct{})}
+	for range 4 {
+		b := md5TeeBufs.Get().(*[]byte)
+		t.bufs = append(t.bufs, b)
+		t.free <- b
+	}
+	go t.run()
+	return t, t.sum, t.close
+}
+
+// md5Job is the first n bytes of buffer b to hash.
+type md5Job struct {
+	b *[]byte
+	n int
+}
+
+func (t *md5Tee) run() {
+	defer close(t.done)
+	for j := range t.jobs {
+		t.h.Write((*j.b)[:j.n])
+		t.free <- j.b
+	}
+}
+
+func (t *md5Tee) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	for q := p[:n]; len(q) > 0; {
+		b := <-t.free
+		m := copy(*b, q)
+		t.jobs <- md5Job{b, m}
+		q = q[m:]
+	}
+	return n, err
+}
+
+func (t *md5Tee) close() {
+	t.once.Do(func() {
+		close(t.jobs)
+		<-t.done
+		for _, b := range t.bufs {
+			md5TeeBufs.Put(b)
+		}
+	})
+}
+
+func (t *md5Tee) sum() []byte {
+	t.close()
+	return t.h.Sum(nil)
+}
