@@ -41,16 +41,25 @@ func measureLimits(dir string, fileMiB int, tcpDur time.Duration) (Limits, error
 		return l, fmt.Errorf("disk: %w", err)
 	}
 	logf("limits: disk write+fsync %.0f MiB/s, read %.0f MiB/s (%s)", l.DiskWriteMiBs, l.DiskReadMiBs, l.DiskReadNote)
-	if l.Loopback1MiBs, err = loopback(1, tcpDur); err != nil {
-		return l, fmt.Errorf("loopback: %w", err)
-	}
-	if l.Loopback8MiBs, err = loopback(8, tcpDur); err != nil {
-		return l, fmt.Errorf("loopback: %w", err)
+	// The best of three: a limit is what the machine can do, and a shared
+	// machine's other work only ever lowers a measurement.
+	for range 3 {
+		one, err := loopback(1, tcpDur)
+		if err != nil {
+			return l, fmt.Errorf("loopback: %w", err)
+		}
+		eight, err := loopback(8, tcpDur)
+		if err != nil {
+			return l, fmt.Errorf("loopback: %w", err)
+		}
+		l.Loopback1MiBs, l.Loopback8MiBs = max(l.Loopback1MiBs, one), max(l.Loopback8MiBs, eight)
 	}
 	logf("limits: loopback TCP 1 stream %.0f MiB/s, 8 streams %.0f MiB/s", l.Loopback1MiBs, l.Loopback8MiBs)
-	l.MD5MiBs = hashRate(md5.New())
-	l.CRC32CMiBs = hashRate(crc32.New(crc32.MakeTable(crc32.Castagnoli)))
-	l.SHA256MiBs = hashRate(sha256.New())
+	for range 2 {
+		l.MD5MiBs = max(l.MD5MiBs, hashRate(md5.New()))
+		l.CRC32CMiBs = max(l.CRC32CMiBs, hashRate(crc32.New(crc32.MakeTable(crc32.Castagnoli))))
+		l.SHA256MiBs = max(l.SHA256MiBs, hashRate(sha256.New()))
+	}
 	logf("limits: one core: MD5 %.0f MiB/s, CRC32C %.0f MiB/s, SHA-256 %.0f MiB/s", l.MD5MiBs, l.CRC32CMiBs, l.SHA256MiBs)
 	return l, nil
 }

@@ -146,7 +146,7 @@ func run(ctx context.Context, o options) error {
 	mach := describe(root, o.dataDir, minioVersion)
 	logf("machine: %s, %d cores, %.1f GiB RAM, %s, kernel %s", mach.CPU, mach.Cores, mach.RAMGiB, mach.Disk, mach.Kernel)
 
-	lim, err := measureLimits(o.dataDir, o.diskMiB, 3*time.Second)
+	lim, err := measureLimits(o.dataDir, o.diskMiB, 2*time.Second)
 	if err != nil {
 		return err
 	}

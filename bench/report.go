@@ -264,7 +264,11 @@ func (r *Results) latency() [][]string {
 			head = append(head, s.Label)
 		}
 	}
-	head = append(head, "peak RSS MiB (gateway / MinIO)")
+	var rssHead []string
+	for _, k := range keys {
+		rssHead = append(rssHead, map[string]string{"minio": "MinIO", "up": "up", "mirror": "2x2 gateway", "single": "2x1 gateway"}[k])
+	}
+	head = append(head, "peak RSS MiB ("+strings.Join(rssHead, " / ")+")")
 	rows := [][]string{head}
 	for _, w := range r.workloads() {
 		row := []string{w}
