@@ -101,6 +101,11 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 			return "", "", 0, fmt.Errorf("metadb: mysql DSN needs a database name: %s", redact(dsn))
 		}
 		cfg.ParseTime = true
+		// Arguments are escaped into the statement by the driver (the SQL
+		// still uses placeholders): one round trip per query instead of a
+		// prepare, an execute and a close. ?interpolateParams=false turns
+		// it off.
+		cfg.InterpolateParams = u.Query().Get("interpolateParams") == ""
 		cfg.Params = map[string]string{}
 		for k, v := range u.Query() {
 			cfg.Params[k] = v[0]
