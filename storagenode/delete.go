@@ -43,7 +43,7 @@ func (s *Server) handleDelete(c *conn, h proto.Header, replica bool) (bool, erro
 	if err != nil {
 		return true, err
 	}
-	live := row != nil && (row.status == statusOK || row.status == statusPending)
+	live := row != nil && row.status == statusOK
 	if replica {
 		if live {
 			if _, err := s.setStatus(ctx, row, row.status, statusDeleted, deleted); err != nil {
@@ -59,7 +59,7 @@ func (s *Server) handleDelete(c *conn, h proto.Header, replica bool) (bool, erro
 	exists := latest != nil && latest.op == opPut || latest == nil && row != nil && row.status == statusOK
 	if !exists {
 		if live && latest != nil {
-			s.setStatus(ctx, row, row.status, statusDeleted, latest.created)
+			s.setStatus(ctx, row, statusOK, statusDeleted, latest.created)
 		}
 		return true, proto.Errorf(proto.ENOENT, "no file %s/%s/%s", ref.AppID, ref.UserID, ref.FileID)
 	}
@@ -68,8 +68,12 @@ func (s *Server) handleDelete(c *conn, h proto.Header, replica bool) (bool, erro
 		e.size, e.crc = latest.size, latest.crc
 	}
 	var mv *rowMove
-	if live {
-		mv = &rowMove{row: row, from: row.status, to: statusDeleted, deleted: deleted}
+	switch {
+	case live:
+		mv = &rowMove{row: row, from: statusOK, to: statusDeleted, deleted: deleted}
+	case row != nil && row.status == statusPending && latest != nil && row.crc == latest.crc && row.size == latest.size:
+		// This node's not yet flipped copy of the committed upload.
+		mv = &rowMove{row: row, from: statusPending, to: statusDeleted, deleted: deleted}
 	}
 	seq, err := s.appendLog(ctx, e, mv)
 	if err != nil {

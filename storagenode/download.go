@@ -34,9 +34,10 @@ func (s *Server) resolve(ctx context.Context, ref proto.FileRef) (*fileRow, *log
 		}
 		return nil, nil, notFound
 	case latest.op == opDel:
-		if row != nil && (row.status == statusOK || row.status == statusPending) {
-			// A delete this node missed: applied now.
-			s.setStatus(ctx, row, row.status, statusDeleted, latest.created)
+		if row != nil && row.status == statusOK {
+			// A delete this node missed: applied now. (A pending row is an
+			// upload in flight that reuses the ID: left alone.)
+			s.setStatus(ctx, row, statusOK, statusDeleted, latest.created)
 		}
 		return nil, nil, notFound
 	}
@@ -108,7 +109,7 @@ func (s *Server) handleDownload(c *conn, h proto.Header, fetch bool) (bool, erro
 		return true, err
 	}
 	if row != nil {
-		f, err := s.openVerified(ctx, d.FileRef, row)
+		f, err := s.openVerified(ctx, d.FileRef, row, !fetch)
 		if err == nil {
 			defer f.Close()
 			return s.sendLocal(c, f, row, d, fetch)
@@ -210,15 +211,19 @@ type writerOnly struct{ io.Writer }
 // openVerified opens this node's copy. Its CRC32C is checked against the row
 // unless the file's ctime is the one recorded when it was last verified
 // (written, copied or scrubbed here): nothing has written to it since. A
-// copy that fails is repaired from a peer when possible; the error then
-// says it could not be.
-func (s *Server) openVerified(ctx context.Context, ref proto.FileRef, row *fileRow) (*os.File, error) {
+// copy that fails is repaired from a peer when possible (not for a FETCH:
+// members would ask each other in circles); the error then says it could
+// not be.
+func (s *Server) openVerified(ctx context.Context, ref proto.FileRef, row *fileRow, repair bool) (*os.File, error) {
 	for attempt := 0; ; attempt++ {
 		f, bad, err := s.checkCopy(row)
 		if err != nil || bad == "" {
 			return f, err
 		}
 		s.log.Error("storage: bad copy", "appid", ref.AppID, "userid", ref.UserID, "fileid", ref.FileID, "store", row.store, "path", row.path, "problem", bad)
+		if !repair {
+			return nil, proto.Errorf(proto.EIO, "copy of %s is bad: %s", ref.FileID, bad)
+		}
 		if attempt > 0 {
 			return nil, fmt.Errorf("copy of %s still bad after repair: %s", ref.FileID, bad)
 		}

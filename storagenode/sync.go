@@ -305,8 +305,10 @@ func (y *syncer) apply(ctx context.Context, e *logEntry) error {
 		return err
 	}
 	if e.op == opDel {
-		if row != nil && (row.status == statusOK || row.status == statusPending) {
-			_, err = s.setStatus(ctx, row, row.status, statusDeleted, e.created)
+		// Only a readable copy: a pending one is an upload in flight that
+		// reuses the ID, or an older one the purge drops.
+		if row != nil && row.status == statusOK {
+			_, err = s.setStatus(ctx, row, statusOK, statusDeleted, e.created)
 		}
 		return err
 	}

@@ -1,0 +1,358 @@
+package storagenode
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// group starts k members of one group on a shared database.
+func (e *env) startGroup(k int, mod func(*Config)) []*testNode {
+	e.t.Helper()
+	var ns []*testNode
+	for range k {
+		ns = append(ns, e.start("", "", mod))
+	}
+	e.waitMembers(k)
+	for _, n := range ns {
+		waitState(e.t, n, proto.SyncActive, 10*time.Second)
+	}
+	return ns
+}
+
+// waitFile waits until node n holds a readable (OK) copy of r with data.
+func waitFile(t testing.TB, n *testNode, r proto.FileRef, data []byte, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		row := rowOf(t, n, r)
+		if row != nil && row.status == statusOK && row.size == int64(len(data)) && row.crc == crcOf(data) {
+			p, _ := n.byKey[row.store].abs(row.path)
+			b, err := os.ReadFile(p)
+			if err == nil && bytes.Equal(b, data) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s: no good copy of %s: row %+v", n.addr, r.FileID, row)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMirrorUploadDelete(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		ns := e.startGroup(3, nil)
+		for i, n := range ns {
+			r := ref(fmt.Sprintf("m%d", i))
+			data := randBytes(uint64(i), 200000+i)
+			if err := upload(n.addr, r, data); err != nil {
+				t.Fatal(err)
+			}
+			// Every member has a durable copy when the upload is acknowledged.
+			for _, m := range ns {
+				row := rowOf(t, m, r)
+				if row == nil || row.status == statusDeleted || row.crc != crcOf(data) {
+					t.Fatalf("member %s: row %+v right after the upload", m.addr, row)
+				}
+				got, err := download(m.addr, r, 0, 0)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("download from %s: %v", m.addr, err)
+				}
+			}
+			for _, m := range ns {
+				waitFile(t, m, r, data, 5*time.Second)
+			}
+			// Delete on another member: gone everywhere at once.
+			if err := del(ns[(i+1)%3].addr, r); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ns {
+				_, err := download(m.addr, r, 0, 0)
+				wantErrno(t, err, proto.ENOENT, "download after delete from "+m.addr)
+				if row := rowOf(t, m, r); row == nil || row.status != statusDeleted {
+					t.Fatalf("member %s: row %+v after delete", m.addr, row)
+				}
+			}
+			// The ID can be used again, from any member.
+			if err := upload(ns[(i+2)%3].addr, r, []byte("again")); err != nil {
+				t.Fatal(err)
+			}
+			wantErrno(t, upload(n.addr, r, []byte("third")), proto.EEXIST, "upload over a live file on another member")
+			for _, m := range ns {
+				if got, err := download(m.addr, r, 0, 0); err != nil || string(got) != "again" {
+					t.Fatalf("member %s: %q %v", m.addr, got, err)
+				}
+			}
+		}
+		// The log has one put and one delete per file, plus the re-uploads.
+		var puts, dels int
+		db.QueryRow("SELECT COUNT(*) FROM t_group_log WHERE op = 'put'").Scan(&puts)
+		db.QueryRow("SELECT COUNT(*) FROM t_group_log WHERE op = 'del'").Scan(&dels)
+		if puts != 6 || dels != 3 {
+			t.Fatalf("log: %d puts, %d dels", puts, dels)
+		}
+	})
+}
+
+func TestCatchUpAfterRestart(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		ns := e.startGroup(3, nil)
+		a, c := ns[0], ns[2]
+		files := map[string][]byte{}
+		put := func(name string, size int) {
+			data := randBytes(uint64(len(files)+1), size)
+			if err := upload(a.addr, ref(name), data); err != nil {
+				t.Fatal(err)
+			}
+			files[name] = data
+		}
+		put("before1", 1000)
+		put("before2", 70000)
+		put("during3", 10)
+		waitFile(t, c, ref("during3"), files["during3"], 5*time.Second)
+		c.stop()
+		for i := range 30 {
+			if i != 3 {
+				put(fmt.Sprintf("during%d", i), 1000*i)
+			}
+		}
+		for _, name := range []string{"before1", "during3", "during7"} {
+			if err := del(a.addr, ref(name)); err != nil {
+				t.Fatal(err)
+			}
+			delete(files, name)
+		}
+		// Reused ID while C was away.
+		put("before1", 5)
+		c2 := e.start(c.store, c.addr, nil)
+		waitState(t, c2, proto.SyncActive, 20*time.Second)
+		for name, data := range files {
+			waitFile(t, c2, ref(name), data, time.Second)
+		}
+		for _, name := range []string{"during3", "during7"} {
+			// Never copied (deleted before C came back): no row, or a deleted one.
+			if row := rowOf(t, c2, ref(name)); row != nil && row.status != statusDeleted {
+				t.Fatalf("%s on the restarted member: %+v", name, row)
+			}
+			_, err := download(c2.addr, ref(name), 0, 0)
+			wantErrno(t, err, proto.ENOENT, "deleted file on the restarted member")
+		}
+		var cur int64
+		db.QueryRow("SELECT applied_seq FROM t_sync_cursor WHERE node = ?", c2.addr).Scan(&cur)
+		var end int64
+		db.QueryRow("SELECT MAX(seq) FROM t_group_log").Scan(&end)
+		if cur != end {
+			t.Fatalf("cursor %d, log end %d", cur, end)
+		}
+	})
+}
+
+func TestNewMemberCopiesEverything(t *testing.T) {
+	e := newEnv(t, mysqlDB(t))
+	ns := e.startGroup(2, nil)
+	files := map[string][]byte{}
+	for i := range 60 {
+		data := randBytes(uint64(i), 30000+i*100)
+		name := fmt.Sprintf("f%d", i)
+		if err := upload(ns[i%2].addr, ref(name), data); err != nil {
+			t.Fatal(err)
+		}
+		files[name] = data
+	}
+	d := e.start("", "", func(c *Config) { c.SyncWorkers = 1 })
+	seen := map[uint8]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, _, _ := d.sync.stateOf()
+		seen[st] = true
+		if st == proto.SyncActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("new member never ACTIVE")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !seen[proto.SyncSyncing] {
+		t.Fatalf("states seen: %v", seen)
+	}
+	for name, data := range files {
+		waitFile(t, d, ref(name), data, time.Second)
+	}
+	// The tracker saw it ACTIVE in the end.
+	deadline = time.Now().Add(5 * time.Second)
+	for !strings.Contains(e.tracker.membersText(e.group), d.addr+" ACTIVE ACTIVE 100") {
+		if time.Now().After(deadline) {
+			t.Fatal(e.tracker.membersText(e.group))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A member that missed an upload serves it at once from a peer.
+func TestReadOnDemand(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		ns := e.startGroup(3, func(c *Config) { c.PeerBackoff = time.Hour })
+		a, c := ns[0], ns[2]
+		// C's log reader is held back, and A leaves it out of its fan-outs.
+		c.sync.mu.Lock()
+		a.peers.failed(c.addr, fmt.Errorf("test"))
+		r := ref("ondemand")
+		data := randBytes(5, 3<<20)
+		if err := upload(a.addr, r, data); err != nil {
+			c.sync.mu.Unlock()
+			t.Fatal(err)
+		}
+		if row := rowOf(t, c, r); row != nil {
+			c.sync.mu.Unlock()
+			t.Fatalf("C has the file already: %+v", row)
+		}
+		sz, err := filesize(c.addr, r)
+		if err != nil || sz != int64(len(data)) {
+			c.sync.mu.Unlock()
+			t.Fatalf("filesize on C: %d %v", sz, err)
+		}
+		got, err := download(c.addr, r, 0, 0)
+		got2, err2 := download(c.addr, r, 100, 1000)
+		_, err3 := download(c.addr, r, int64(len(data))+1, 0)
+		c.sync.mu.Unlock()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("download on C: %v", err)
+		}
+		if err2 != nil || !bytes.Equal(got2, data[100:1100]) {
+			t.Fatalf("range on C: %v", err2)
+		}
+		wantErrno(t, err3, proto.ERANGE, "range beyond on C")
+		// And C catches up by itself.
+		waitFile(t, c, r, data, 10*time.Second)
+	})
+}
+
+// A copy written to but never committed to the log is not readable, and
+// is dropped after PendingTTL.
+func TestPendingNotReadable(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		b := e.start("", "", func(c *Config) { c.PendingTTL = time.Second; c.PurgeInterval = time.Hour })
+		r := ref("uncommitted")
+		data := []byte("half a transaction")
+		head, _ := (&proto.ReplicaHead{FileRef: r, Size: int64(len(data)), Origin: "127.0.0.1:1"}).Encode()
+		body := append(head, data...)
+		body = append(body, byte(crcOf(data)>>24), byte(crcOf(data)>>16), byte(crcOf(data)>>8), byte(crcOf(data)))
+		if _, err := request(b.addr, CmdReplicate, body, 0); err != nil {
+			t.Fatal(err)
+		}
+		if row := rowOf(t, b, r); row == nil || row.status != statusPending {
+			t.Fatalf("row %+v", row)
+		}
+		_, err := download(b.addr, r, 0, 0)
+		wantErrno(t, err, proto.ENOENT, "download of an uncommitted copy")
+		_, err = filesize(b.addr, r)
+		wantErrno(t, err, proto.ENOENT, "filesize of an uncommitted copy")
+		// A replica with a wrong checksum is refused.
+		bad := append([]byte{}, body...)
+		bad[len(bad)-1] ^= 1
+		r2 := ref("badcrc")
+		head2, _ := (&proto.ReplicaHead{FileRef: r2, Size: int64(len(data)), Origin: "x"}).Encode()
+		copy(bad, head2)
+		_, err = request(b.addr, CmdReplicate, bad, 0)
+		wantErrno(t, err, proto.EBADMSG, "replica with a wrong CRC32C")
+		if rowOf(t, b, r2) != nil {
+			t.Fatal("row of a bad replica")
+		}
+		time.Sleep(2100 * time.Millisecond)
+		if k, err := b.Purge(context.Background()); err != nil || k != 1 {
+			t.Fatalf("purge: %d %v", k, err)
+		}
+		if len(dataFiles(t, b.store)) != 0 {
+			t.Fatal("bytes of the uncommitted copy left")
+		}
+	})
+}
+
+func flipByte(t testing.TB, n *testNode, r proto.FileRef, off int64) {
+	t.Helper()
+	row := rowOf(t, n, r)
+	p, _ := n.byKey[row.store].abs(row.path)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	f.ReadAt(b, off)
+	b[0] ^= 0x40
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCorruptCopy(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		ns := e.startGroup(3, nil)
+		a, b, c := ns[0], ns[1], ns[2]
+		r := ref("rot")
+		data := randBytes(11, 1<<20)
+		if err := upload(a.addr, r, data); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range ns {
+			waitFile(t, n, r, data, 5*time.Second)
+		}
+		// A flipped byte on B: a range download there is verified first and
+		// the copy repaired from a member.
+		flipByte(t, b, r, 777)
+		got, err := download(b.addr, r, 700, 100)
+		if err != nil || !bytes.Equal(got, data[700:800]) {
+			t.Fatalf("range from the corrupted member: %v", err)
+		}
+		waitFile(t, b, r, data, time.Second)
+
+		// A flipped byte on C: scrub finds and repairs it.
+		flipByte(t, c, r, 5)
+		rep, err := c.Scrub(context.Background(), false)
+		if err != nil || len(rep.Bad) != 1 || rep.Repaired != 0 || rep.Files != 1 {
+			t.Fatalf("scrub report %+v %v", rep, err)
+		}
+		text, err := request(c.addr, CmdScrub, []byte{proto.ScrubRepair}, 1<<20)
+		if err != nil || !strings.HasPrefix(string(text), "files 1 bytes 1048576 bad 1 repaired 1 unrepaired 0\n") {
+			t.Fatalf("scrub over the wire: %q %v", text, err)
+		}
+		waitFile(t, c, r, data, time.Second)
+		rep, err = c.Scrub(context.Background(), false)
+		if err != nil || len(rep.Bad) != 0 {
+			t.Fatalf("second scrub %+v %v", rep, err)
+		}
+		// A missing copy is repaired too.
+		row := rowOf(t, a, r)
+		p, _ := a.byKey[row.store].abs(row.path)
+		os.Remove(p)
+		if got, err := download(a.addr, r, 0, 0); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("download of a missing copy: %v", err)
+		}
+		// Corrupt everywhere: never served.
+		for _, n := range ns {
+			flipByte(t, n, r, 9)
+		}
+		_, err = download(a.addr, r, 0, 0)
+		if err == nil {
+			t.Fatal("corrupt bytes served")
+		}
+		text, err = request(b.addr, CmdNodeStat, nil, 1<<20)
+		if err != nil || !strings.Contains(string(text), "syncstate ACTIVE\n") {
+			t.Fatalf("stat %q %v", text, err)
+		}
+	})
+}
