@@ -194,7 +194,15 @@ type tempFile struct {
 	crc  uint32
 	n    int64
 	done bool
+	// direct: large aligned writes bypass the page cache (O_DIRECT), as a
+	// received file is not read back soon and copying it into the cache
+	// costs more CPU than the network and the disk together. The first
+	// write decides; an unaligned one (the tail) turns it off again.
+	direct, tried bool
 }
+
+// directMin is the first write from which a temp file is written O_DIRECT.
+const directMin = 128 << 10
 
 func (s *store) createTemp() (*tempFile, error) {
 	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "up-*")
@@ -206,7 +214,19 @@ func (s *store) createTemp() (*tempFile, error) {
 
 // Write appends p and updates the running CRC32C.
 func (t *tempFile) Write(p []byte) (int, error) {
+	if !t.tried {
+		t.tried = true
+		t.direct = len(p) >= directMin && directOK(p) && setDirect(t.f, true)
+	}
+	if t.direct && !directOK(p) {
+		t.direct = !setDirect(t.f, false)
+	}
 	n, err := t.f.Write(p)
+	if t.direct && n == 0 && errors.Is(err, syscall.EINVAL) {
+		// the file system took the flag but not the write
+		t.direct = !setDirect(t.f, false)
+		n, err = t.f.Write(p)
+	}
 	t.crc = crc32.Update(t.crc, castagnoli, p[:n])
 	t.n += int64(n)
 	return n, err
