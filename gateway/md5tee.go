@@ -5,6 +5,9 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"sync/atomic"
+
+	md5simd "github.com/minio/md5-simd"
 )
 
 // md5TeeMin is the body size from which newMD5Tee hashes on a goroutine of
@@ -14,6 +17,17 @@ const md5TeeMin = 1 << 20
 const md5TeeBuf = 128 << 10
 
 var md5TeeBufs = sync.Pool{New: func() any { b := make([]byte, md5TeeBuf); return &b }}
+
+// From md5SIMDFrom large bodies hashing at once, a new one is hashed by
+// md5-simd, which runs up to 16 streams side by side in AVX2/AVX-512 lanes:
+// about twice the throughput per core at 8 or more streams, but slower than
+// crypto/md5 for one or two.
+const md5SIMDFrom = 4
+
+var (
+	md5Busy   atomic.Int32
+	md5Server = sync.OnceValue(md5simd.NewServer)
+)
 
 // md5Tee is io.TeeReader(r, md5.New()) with the hashing on another
 // goroutine: what is read is copied into one of a few buffers and hashed
@@ -28,6 +42,9 @@ type md5Tee struct {
 	done chan struct{}
 	bufs []*[]byte
 	once sync.Once
+	// release gives back an md5-simd hasher; nil for crypto/md5.
+	release     func()
+	releaseOnce sync.Once
 }
 
 // newMD5Tee returns a reader of r and its MD5: inline for bodies below
@@ -37,14 +54,20 @@ func newMD5Tee(r io.Reader, size int64) (io.Reader, func() []byte, func()) {
 		h := md5.New()
 		return io.TeeReader(r, h), func() []byte { return h.Sum(nil) }, func() {}
 	}
-	t := &md5Tee{r: r, h: md5.New(), jobs: make(chan md5Job, 4), free: make(chan *[]byte, 4), done: make(chan struct{})}
+	t := &md5Tee{r: r, jobs: make(chan md5Job, 4), free: make(chan *[]byte, 4), done: make(chan struct{})}
+	if md5Busy.Add(1) >= md5SIMDFrom {
+		h := md5Server().NewHash()
+		t.h, t.release = h, func() { h.Close() }
+	} else {
+		t.h = md5.New()
+	}
 	for range 4 {
 		b := md5TeeBufs.Get().(*[]byte)
 		t.bufs = append(t.bufs, b)
 		t.free <- b
 	}
 	go t.run()
-	return t, t.sum, t.close
+	return t, t.sum, t.stop
 }
 
 // md5Job is the first n bytes of buffer b to hash.
@@ -72,17 +95,30 @@ func (t *md5Tee) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (t *md5Tee) close() {
+// finish ends the hasher goroutine once every job is hashed.
+func (t *md5Tee) finish() {
 	t.once.Do(func() {
 		close(t.jobs)
 		<-t.done
 		for _, b := range t.bufs {
 			md5TeeBufs.Put(b)
 		}
+		md5Busy.Add(-1)
+	})
+}
+
+func (t *md5Tee) stop() {
+	t.finish()
+	t.releaseOnce.Do(func() {
+		if t.release != nil {
+			t.release()
+		}
 	})
 }
 
 func (t *md5Tee) sum() []byte {
-	t.close()
-	return t.h.Sum(nil)
+	t.finish()
+	s := t.h.Sum(nil)
+	t.stop()
+	return s
 }

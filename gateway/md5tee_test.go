@@ -71,3 +71,32 @@ func TestBlobReader_WriteTo_SpansBlobsFromAnOffset(t *testing.T) {
 		t.Fatalf("short blob: %v, want ErrUnexpectedEOF", err)
 	}
 }
+
+func TestMD5Tee_ManyAtOnce_SIMDSumsAgree(t *testing.T) {
+	const n = 2 * md5SIMDFrom
+	data := make([]byte, 3<<20+5)
+	rand.NewChaCha8([32]byte{9}).Read(data)
+	want := md5.Sum(data)
+	type tee struct {
+		r    io.Reader
+		sum  func() []byte
+		stop func()
+	}
+	var tees []tee
+	for range n { // all open at once: the later ones hash with md5-simd
+		r, sum, stop := newMD5Tee(bytes.NewReader(data), int64(len(data)))
+		tees = append(tees, tee{r, sum, stop})
+	}
+	for i, tt := range tees {
+		if _, err := io.Copy(io.Discard, tt.r); err != nil {
+			t.Fatal(err)
+		}
+		if got := tt.sum(); !bytes.Equal(got, want[:]) {
+			t.Fatalf("tee %d: MD5 %x, want %x", i, got, want)
+		}
+		tt.stop()
+	}
+	if b := md5Busy.Load(); b != 0 {
+		t.Fatalf("md5Busy = %d after every tee ended", b)
+	}
+}
