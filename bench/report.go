@@ -25,10 +25,26 @@ type Machine struct {
 	GoVersion    string  `json:"go_version"`
 	TNVCommit    string  `json:"tnv_commit"`
 	MinIOVersion string  `json:"minio_version"`
+	// LoadStart and LoadEnd are /proc/loadavg at the start and the end:
+	// other work on a shared machine shows here.
+	LoadStart string `json:"loadavg_start"`
+	LoadEnd   string `json:"loadavg_end,omitempty"`
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func describe(root, dataDir, minioVersion string) Machine {
-	m := Machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), MinIOVersion: minioVersion}
+	m := Machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version(), MinIOVersion: minioVersion, LoadStart: loadavg()}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -335,8 +351,8 @@ func (r *Results) limitsText() string {
 
 func (r *Results) machineText() string {
 	m := r.Machine
-	return fmt.Sprintf("Machine: %s, %d cores, %.1f GiB RAM; disk %s; kernel %s; %s; tnv %s; MinIO %s.",
-		m.CPU, m.Cores, m.RAMGiB, m.Disk, m.Kernel, m.GoVersion, m.TNVCommit, m.MinIOVersion)
+	return fmt.Sprintf("Machine: %s, %d cores, %.1f GiB RAM; disk %s; kernel %s; %s; tnv %s; MinIO %s; load average %s at the start, %s at the end.",
+		m.CPU, m.Cores, m.RAMGiB, m.Disk, m.Kernel, m.GoVersion, m.TNVCommit, m.MinIOVersion, m.LoadStart, m.LoadEnd)
 }
 
 func (r *Results) text() string {
@@ -357,7 +373,7 @@ func (r *Results) markdown() string {
 	}
 	b.WriteString(". One load generator (bench/, aws-sdk-go-v2, unsigned payloads, no retries) on the same machine. " +
 		"PUT/GET cells: MiB/s and objects/s; MIXED: 45 % GET, 30 % HEAD, 15 % PUT, 10 % DELETE of 1 MiB objects; " +
-		"SEEK: random 256 KiB ranges of a 1 GiB object, time to first byte p50 / p99. ×MinIO > 1 means ours is better " +
+		"SEEK: random 256 KiB ranges of a 1 GiB object, time to first byte p50 / p99, cold right after the upload, then warm after one whole read. ×MinIO > 1 means ours is better " +
 		"(for SEEK: MinIO's TTFB p99 over ours).\n\n")
 	b.WriteString(markdownTable(r.table()))
 	b.WriteString("\nLatency p50 / p99 per request (whole request), and peak RSS of the gateway process (tnv up and MinIO: the one process):\n\n")
