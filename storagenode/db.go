@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+	"time"
 
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
@@ -89,6 +92,17 @@ func migrations() []string {
 			applied_seq BIGINT NOT NULL,
 			update_time BIGINT NOT NULL,
 			PRIMARY KEY (node, grp)) {{TABLE}}`,
+		// The group's live files: one row per file whose last log entry is
+		// a put. Its primary key makes two racing uploads of one file ID
+		// through two members commit at most once.
+		`CREATE TABLE IF NOT EXISTS t_group_live (
+			grp VARCHAR(16) NOT NULL,
+			appid VARCHAR(16) NOT NULL,
+			userid VARCHAR(255) NOT NULL,
+			fileid VARCHAR(127) NOT NULL,
+			size BIGINT NOT NULL,
+			crc32c BIGINT NOT NULL,
+			PRIMARY KEY (grp, appid, userid, fileid)) {{TABLE}}`,
 	)
 	return m
 }
@@ -139,6 +153,8 @@ type stmts struct {
 	logAfter, logMax        *sql.Stmt
 	cursorGet, cursorSet    *sql.Stmt
 	cursorMin, logCompactAt *sql.Stmt
+	liveInsert, liveGet     *sql.Stmt
+	liveDelete              *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
@@ -180,7 +196,7 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 	logCols := `seq, op, appid, userid, fileid, size, crc32c, origin, created`
 	s.logLatest = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ?
 		ORDER BY seq DESC LIMIT 1`)
-	s.logAfter = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND seq > ? ORDER BY seq LIMIT 500`)
+	s.logAfter = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND seq > ? ORDER BY seq LIMIT 100`)
 	s.logMax = p(`SELECT COALESCE(MAX(seq), 0) FROM t_group_log WHERE grp = ?`)
 	s.cursorGet = p(`SELECT applied_seq FROM t_sync_cursor WHERE node = ? AND grp = ?`)
 	s.cursorSet = p(db.Upsert("t_sync_cursor", []string{"node", "grp"}, []string{"node", "grp", "applied_seq", "update_time"}))
@@ -188,6 +204,9 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 	// Log compaction: the entries of a file whose last operation is a delete
 	// older than the retention that every member has applied.
 	s.logCompactAt = p(`DELETE FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ? AND seq <= ?`)
+	s.liveInsert = p(`INSERT INTO t_group_live (grp, appid, userid, fileid, size, crc32c) VALUES (?, ?, ?, ?, ?, ?)`)
+	s.liveGet = p(`SELECT size, crc32c FROM t_group_live WHERE grp = ? AND appid = ? AND userid = ? AND fileid = ?`)
+	s.liveDelete = p(`DELETE FROM t_group_live WHERE grp = ? AND appid = ? AND userid = ? AND fileid = ?`)
 	if err != nil {
 		s.close()
 		return nil, err
@@ -196,7 +215,7 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 }
 
 func (s *stmts) close() {
-	all := []*sql.Stmt{s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
+	all := []*sql.Stmt{s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
 	for i := 1; i <= 3; i++ {
 		h := s.shard[i]
 		all = append(all, h.get, h.insert, h.replace, h.setStatus, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
@@ -301,24 +320,77 @@ type rowMove struct {
 	must     bool // the row must be in the from status
 }
 
+// errLogConflict is appendLog's answer to a put of a file that the group
+// has live with other contents (two uploads of one file ID raced).
+var errLogConflict = errors.New("the group has another upload of this file")
+
 // appendLog adds an operation to the group log and, in the same
 // transaction, moves the node's own row: a put commits the pending row
 // (readable exactly when the group has the operation), a del marks it
 // deleted.
+//
+// A put is conditional on t_group_live, whose row it inserts in the same
+// transaction: if the file is live already with the same contents, nothing
+// is appended and seq is 0 (an upload retried after a lost answer); with
+// other contents, errLogConflict. A del removes the live row.
 func (s *Server) appendLog(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
+	var err error
+	for range 5 {
+		var seq int64
+		seq, err = s.appendLogOnce(ctx, e, mv)
+		if err == nil || !isDeadlock(err) {
+			return seq, err
+		}
+		time.Sleep(time.Duration(rand.IntN(20)+1) * time.Millisecond)
+	}
+	return 0, err
+}
+
+// isDeadlock reports a MySQL deadlock (1213) or lock wait timeout (1205):
+// the transaction was rolled back and may be run again.
+func isDeadlock(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "Error 1213") || strings.Contains(s, "Error 1205")
+}
+
+func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
-	res, err := tx.StmtContext(ctx, s.st.logAppend).ExecContext(ctx, s.cfg.Group, e.op, fileKey(e.ref),
-		e.ref.AppID, e.ref.UserID, e.ref.FileID, e.size, int64(e.crc), e.origin, e.created)
-	if err != nil {
-		return 0, err
+	var seq int64
+	appendIt := true
+	r := e.ref
+	switch e.op {
+	case opPut:
+		_, err := tx.StmtContext(ctx, s.st.liveInsert).ExecContext(ctx, s.cfg.Group, r.AppID, r.UserID, r.FileID, e.size, int64(e.crc))
+		if metadb.IsDuplicate(err) {
+			var size, crc int64
+			if err := tx.StmtContext(ctx, s.st.liveGet).QueryRowContext(ctx, s.cfg.Group, r.AppID, r.UserID, r.FileID).Scan(&size, &crc); err != nil {
+				return 0, err
+			}
+			if size != e.size || uint32(crc) != e.crc {
+				return 0, errLogConflict
+			}
+			appendIt = false
+		} else if err != nil {
+			return 0, err
+		}
+	case opDel:
+		if _, err := tx.StmtContext(ctx, s.st.liveDelete).ExecContext(ctx, s.cfg.Group, r.AppID, r.UserID, r.FileID); err != nil {
+			return 0, err
+		}
 	}
-	seq, err := res.LastInsertId()
-	if err != nil {
-		return 0, err
+	if appendIt {
+		res, err := tx.StmtContext(ctx, s.st.logAppend).ExecContext(ctx, s.cfg.Group, e.op, fileKey(e.ref),
+			e.ref.AppID, e.ref.UserID, e.ref.FileID, e.size, int64(e.crc), e.origin, e.created)
+		if err != nil {
+			return 0, err
+		}
+		if seq, err = res.LastInsertId(); err != nil {
+			return 0, err
+		}
 	}
 	if mv != nil {
 		res, err := tx.StmtContext(ctx, s.st.shard[mv.row.shard].setStatus).ExecContext(ctx, mv.to, mv.deleted, mv.row.id, mv.from)

@@ -23,11 +23,16 @@ type peerClient struct {
 
 	mu      sync.Mutex
 	idle    map[string][]net.Conn
-	suspect map[string]time.Time // skipped by fan-outs until then
+	suspect map[string]suspicion
+}
+
+type suspicion struct {
+	until   time.Time // skipped by fan-outs until then
+	backoff time.Duration
 }
 
 func newPeerClient(s *Server) *peerClient {
-	return &peerClient{s: s, idle: map[string][]net.Conn{}, suspect: map[string]time.Time{}}
+	return &peerClient{s: s, idle: map[string][]net.Conn{}, suspect: map[string]suspicion{}}
 }
 
 // conn returns an idle connection to addr that is still open, or dials one.
@@ -63,27 +68,38 @@ func (p *peerClient) put(addr string, nc net.Conn) {
 	p.idle[addr] = append(p.idle[addr], nc)
 }
 
-// failed leaves addr out of fan-outs for PeerBackoff: it catches up from the
-// group log instead of slowing every upload down.
+// failed leaves addr out of fan-outs for PeerBackoff, doubled for each
+// failure in a row up to 16 times that: the member catches up from the
+// group log instead of stalling uploads (a frozen member costs one upload
+// a ReplicaTimeout now and then, not every upload).
 func (p *peerClient) failed(addr string, err error) {
 	p.mu.Lock()
-	_, already := p.suspect[addr]
-	p.suspect[addr] = time.Now().Add(p.s.cfg.PeerBackoff)
+	sp, already := p.suspect[addr]
+	back := p.s.cfg.PeerBackoff
+	if already {
+		back = min(2*sp.backoff, 16*p.s.cfg.PeerBackoff)
+	}
+	p.suspect[addr] = suspicion{until: time.Now().Add(back), backoff: back}
 	p.mu.Unlock()
-	if !already {
-		p.s.log.Warn("storage: member skipped; it will catch up from the group log", "member", addr, "for", p.s.cfg.PeerBackoff, "err", err)
+	if !already || time.Now().After(sp.until) {
+		p.s.log.Warn("storage: member skipped; it will catch up from the group log", "member", addr, "for", back, "err", err)
 	}
 }
 
+// succeeded clears a member's record of failures.
+func (p *peerClient) succeeded(addr string) {
+	p.mu.Lock()
+	delete(p.suspect, addr)
+	p.mu.Unlock()
+}
+
+// suspected reports whether addr is left out of fan-outs now. The record
+// stays after the time is up, so that the next failure doubles the wait.
 func (p *peerClient) suspected(addr string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	until, ok := p.suspect[addr]
-	if ok && time.Now().After(until) {
-		delete(p.suspect, addr)
-		return false
-	}
-	return ok
+	sp, ok := p.suspect[addr]
+	return ok && time.Now().Before(sp.until)
 }
 
 func (p *peerClient) close() {
@@ -265,6 +281,7 @@ func (f *fanout) wait() []string {
 			continue
 		}
 		acked = append(acked, r.addr)
+		f.s.peers.succeeded(r.addr)
 		f.s.peers.put(r.addr, r.nc)
 		r.nc, r.pooled = nil, true
 	}
@@ -301,6 +318,7 @@ func (s *Server) fanoutDelete(ctx context.Context, ref proto.FileRef, deleted in
 			nc, err := s.peers.conn(ctx, addr)
 			if err == nil {
 				if _, err = roundTrip(nc, s.cfg.ReplicaTimeout, CmdReplicateDelete, proto.CmdStorageReply, body, 0); err == nil {
+					s.peers.succeeded(addr)
 					s.peers.put(addr, nc)
 					return
 				}

@@ -356,3 +356,66 @@ func TestCorruptCopy(t *testing.T) {
 		}
 	})
 }
+
+// Two uploads of one file ID with different contents through two members at
+// once: at most one is acknowledged, and every member ends up serving it.
+func TestConcurrentSameFileID(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		ns := e.startGroup(3, nil)
+		for i := range 15 {
+			r := ref(fmt.Sprintf("race%d", i))
+			a, b := randBytes(uint64(i), 50000), randBytes(uint64(i+100), 60000)
+			errs := make(chan error, 2)
+			go func() { errs <- upload(ns[0].addr, r, a) }()
+			go func() { errs <- upload(ns[1].addr, r, b) }()
+			ea, eb := <-errs, <-errs
+			if ea == nil && eb == nil {
+				t.Fatalf("round %d: both uploads acknowledged", i)
+			}
+			var want []byte
+			got, err := download(ns[2].addr, r, 0, 0)
+			if ea == nil || eb == nil {
+				if err != nil || !(bytes.Equal(got, a) || bytes.Equal(got, b)) {
+					t.Fatalf("round %d: acknowledged file not served: %v", i, err)
+				}
+				want = got
+			}
+			for _, n := range ns {
+				got, err := download(n.addr, r, 0, 0)
+				if want == nil {
+					wantErrno(t, err, proto.ENOENT, "neither acknowledged")
+				} else if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("round %d: member %s serves another version: %v", i, n.addr, err)
+				}
+			}
+		}
+		waitState(t, ns[2], proto.SyncActive, 5*time.Second)
+	})
+}
+
+// Every member purges its own copy of a deleted file after the retention.
+func TestPurgeOnEveryMember(t *testing.T) {
+	e := newEnv(t, mysqlDB(t))
+	ns := e.startGroup(3, func(c *Config) { c.Retention = time.Second; c.PurgeInterval = 200 * time.Millisecond })
+	r := ref("purged")
+	data := randBytes(1, 10000)
+	if err := upload(ns[0].addr, r, data); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		waitFile(t, n, r, data, 5*time.Second)
+	}
+	if err := del(ns[1].addr, r); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range ns {
+		for len(dataFiles(t, n.store)) != 0 || rowOf(t, n, r) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("member %s still holds the deleted file", n.addr)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}

@@ -136,6 +136,9 @@ type Server struct {
 	handlers sync.WaitGroup
 
 	bufs sync.Pool
+
+	inflightMu sync.Mutex
+	inflight   map[proto.FileRef]bool
 }
 
 const bufSize = 256 << 10
@@ -145,7 +148,8 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("group", cfg.Group), byKey: map[string]*store{}, conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("group", cfg.Group), byKey: map[string]*store{}, conns: map[*conn]struct{}{},
+		inflight: map[proto.FileRef]bool{}}
 	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
 	for _, d := range cfg.Stores {
 		st, err := openStore(d)

@@ -136,8 +136,8 @@ func (y *syncer) round(ctx context.Context) error {
 		y.mu.Lock()
 		cursor = y.cursor
 		y.mu.Unlock()
-		if !y.caughtUp {
-			y.setState(proto.SyncSyncing, y.progress(cursor), max(end-cursor, 0))
+		if !y.caughtUp && cursor < end {
+			y.setState(proto.SyncSyncing, y.progress(cursor), end-cursor)
 		}
 		if !moved {
 			break
@@ -167,7 +167,7 @@ func (y *syncer) progress(cursor int64) uint8 {
 	return uint8(min(max(p, 0), 99))
 }
 
-// batch reads up to 500 entries after the cursor, applies those not yet
+// batch reads up to 100 entries after the cursor, applies those not yet
 // applied (different files in parallel, one file's entries in order) and
 // moves the cursor over what is applied without a hole before it. It
 // reports whether the cursor moved.

@@ -62,6 +62,10 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	if err := checkRef(ref); err != nil {
 		return false, err
 	}
+	if !s.claim(ref) {
+		return false, proto.Errorf(proto.EEXIST, "file %s/%s/%s is being uploaded", ref.AppID, ref.UserID, ref.FileID)
+	}
+	defer s.unclaim(ref)
 	ctx := s.ctx
 	log := s.log.With("appid", ref.AppID, "userid", ref.UserID, "fileid", ref.FileID, "size", size)
 
@@ -176,9 +180,14 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	if err != nil {
 		s.st.shard[newRow.shard].del.ExecContext(context.WithoutCancel(dctx), newRow.id, statusPending)
 		os.Remove(abs)
+		if errors.Is(err, errLogConflict) {
+			return true, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists (uploaded meanwhile through another member)", ref.AppID, ref.UserID, ref.FileID)
+		}
 		return true, fmt.Errorf("group log: %w", err)
 	}
-	s.sync.noteLocal(seq)
+	if seq > 0 {
+		s.sync.noteLocal(seq)
+	}
 	log.Debug("storage: uploaded", "seq", seq, "crc32c", crc, "mirrors", acked)
 	return true, c.reply(nil)
 }
@@ -314,4 +323,23 @@ func (s *Server) removeBytes(r *fileRow) {
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.log.Warn("storage: removing a file", "path", p, "err", err)
 	}
+}
+
+// claim marks a file as being received here (UPLOAD or REPLICATE); a second
+// one at the same time is refused, so that two copies never contend for
+// the node's one row of the file.
+func (s *Server) claim(ref proto.FileRef) bool {
+	s.inflightMu.Lock()
+	defer s.inflightMu.Unlock()
+	if s.inflight[ref] {
+		return false
+	}
+	s.inflight[ref] = true
+	return true
+}
+
+func (s *Server) unclaim(ref proto.FileRef) {
+	s.inflightMu.Lock()
+	delete(s.inflight, ref)
+	s.inflightMu.Unlock()
 }
