@@ -346,7 +346,7 @@ func (r *Results) limitsText() string {
 	l := r.Limits
 	return fmt.Sprintf("Machine limits: disk write+fsync %.0f MiB/s and read %.0f MiB/s (%s, %d MiB file); "+
 		"loopback TCP %.0f MiB/s with 1 stream, %.0f MiB/s with 8; one core: MD5 %.0f MiB/s, CRC32C %.0f MiB/s, SHA-256 %.0f MiB/s.",
-		l.DiskWriteMiBs, l.DiskReadMiBs, l.DiskReadNote, l.DiskFileMiB, l.Loopback1MiBs, l.Loopback8MiBs, l.MD5MiBs, l.CRC32CMiBs, l.SHA256MiBs)
+		l.DiskWriteMiBs, l.DiskReadMiBs, l.DiskNote, l.DiskFileMiB, l.Loopback1MiBs, l.Loopback8MiBs, l.MD5MiBs, l.CRC32CMiBs, l.SHA256MiBs)
 }
 
 func (r *Results) machineText() string {
