@@ -154,7 +154,7 @@ type stmts struct {
 	cursorGet, cursorSet    *sql.Stmt
 	cursorMin, logCompactAt *sql.Stmt
 	liveInsert, liveGet     *sql.Stmt
-	liveDelete              *sql.Stmt
+	liveDelete, logOldDels  *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
@@ -201,6 +201,8 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 	s.cursorGet = p(`SELECT applied_seq FROM t_sync_cursor WHERE node = ? AND grp = ?`)
 	s.cursorSet = p(db.Upsert("t_sync_cursor", []string{"node", "grp"}, []string{"node", "grp", "applied_seq", "update_time"}))
 	s.cursorMin = p(`SELECT COALESCE(MIN(applied_seq), 0) FROM t_sync_cursor WHERE grp = ?`)
+	s.logOldDels = p(`SELECT seq, appid, userid, fileid FROM t_group_log WHERE grp = ? AND op = 'del' AND created < ? AND seq <= ?
+		ORDER BY seq LIMIT 200`)
 	// Log compaction: the entries of a file whose last operation is a delete
 	// older than the retention that every member has applied.
 	s.logCompactAt = p(`DELETE FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ? AND seq <= ?`)
@@ -215,7 +217,7 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 }
 
 func (s *stmts) close() {
-	all := []*sql.Stmt{s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
+	all := []*sql.Stmt{s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
 	for i := 1; i <= 3; i++ {
 		h := s.shard[i]
 		all = append(all, h.get, h.insert, h.replace, h.setStatus, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)

@@ -109,6 +109,9 @@ func (s *Server) purgeLoop(ctx context.Context) {
 // own copies.
 func (s *Server) Purge(ctx context.Context) (int, error) {
 	total := 0
+	if err := s.compactLog(ctx); err != nil {
+		s.log.Warn("storage: compacting the group log", "err", err)
+	}
 	for sh := 1; sh <= 3; sh++ {
 		for {
 			n, more, err := s.purgeShard(ctx, sh)
@@ -173,4 +176,51 @@ func (s *Server) purgeShard(ctx context.Context, sh int) (int, bool, error) {
 		}
 	}
 	return n, len(cs) == 200 && progress, nil
+}
+
+// compactLog drops from the group log every entry of a file whose last
+// entry is a delete older than the retention that every member with a
+// cursor has applied: no member needs them any more, and a new member
+// replaying the log from the start need not copy a file only to delete it.
+// A member that is gone for good but keeps its row in t_sync_cursor holds
+// compaction back (delete its row).
+func (s *Server) compactLog(ctx context.Context) error {
+	var upto int64
+	if err := s.st.cursorMin.QueryRowContext(ctx, s.cfg.Group).Scan(&upto); err != nil {
+		return err
+	}
+	rows, err := s.st.logOldDels.QueryContext(ctx, s.cfg.Group, time.Now().Add(-s.cfg.Retention).Unix(), upto)
+	if err != nil {
+		return err
+	}
+	type del struct {
+		seq int64
+		ref proto.FileRef
+	}
+	var ds []del
+	for rows.Next() {
+		var d del
+		if err := rows.Scan(&d.seq, &d.ref.AppID, &d.ref.UserID, &d.ref.FileID); err != nil {
+			rows.Close()
+			return err
+		}
+		ds = append(ds, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, d := range ds {
+		latest, err := s.latestOp(ctx, d.ref)
+		if err != nil {
+			return err
+		}
+		if latest == nil || latest.seq != d.seq {
+			continue // uploaded again since: its entries stay
+		}
+		if _, err := s.st.logCompactAt.ExecContext(ctx, s.cfg.Group, fileKey(d.ref), d.ref.AppID, d.ref.UserID, d.ref.FileID, d.seq); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -347,6 +347,9 @@ func (e *env) start(store, addr string, mod func(*Config)) *testNode {
 	}
 	n := &testNode{Server: s, addr: ln.Addr().String(), store: store, cfg: cfg, done: make(chan error, 1)}
 	go func() { n.done <- s.Serve(ln) }()
+	for s.Node() == "" { // identity set (under the lock) before the test reads rows
+		time.Sleep(time.Millisecond)
+	}
 	e.t.Cleanup(func() { n.stop() })
 	return n
 }

@@ -418,4 +418,22 @@ func TestPurgeOnEveryMember(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	// And the log forgets the file once every member has applied the delete.
+	for {
+		var k int
+		e.db.QueryRow("SELECT COUNT(*) FROM t_group_log WHERE fileid = ?", r.FileID).Scan(&k)
+		if k == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d log entries of the purged file left", k)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A member joining later has nothing to copy.
+	d := e.start("", "", nil)
+	waitState(t, d, proto.SyncActive, 5*time.Second)
+	if rowOf(t, d, r) != nil {
+		t.Fatal("new member copied a purged file")
+	}
 }

@@ -65,7 +65,16 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	if !s.claim(ref) {
 		return false, proto.Errorf(proto.EEXIST, "file %s/%s/%s is being uploaded", ref.AppID, ref.UserID, ref.FileID)
 	}
-	defer s.unclaim(ref)
+	// Released before the answer goes out (a client may reuse the ID at
+	// once) and before the temp file goes.
+	claimed := true
+	unclaim := func() {
+		if claimed {
+			claimed = false
+			s.unclaim(ref)
+		}
+	}
+	defer unclaim()
 	ctx := s.ctx
 	log := s.log.With("appid", ref.AppID, "userid", ref.UserID, "fileid", ref.FileID, "size", size)
 
@@ -87,7 +96,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	if replica && row != nil && row.status == statusOK {
 		// A retried replica of a file this member has: the bytes are read
 		// and compared, not stored again.
-		return s.replicaAgain(c, row, size)
+		return s.replicaAgain(c, row, size, unclaim)
 	}
 	st, release, err := s.pickStore(size)
 	if err != nil {
@@ -103,7 +112,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	defer tmp.abort()
+	defer func() { unclaim(); tmp.abort() }()
 	var fan *fanout
 	if !replica {
 		fan = s.startFanout(ctx, ref, size)
@@ -171,6 +180,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	}
 	if replica {
 		log.Debug("storage: replica stored", "origin", origin)
+		unclaim()
 		return true, c.reply(nil)
 	}
 
@@ -189,12 +199,14 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 		s.sync.noteLocal(seq)
 	}
 	log.Debug("storage: uploaded", "seq", seq, "crc32c", crc, "mirrors", acked)
+	unclaim()
 	return true, c.reply(nil)
 }
 
 // replicaAgain reads a replica of a file this member already has and
 // answers whether the copies agree.
-func (s *Server) replicaAgain(c *conn, row *fileRow, size int64) (bool, error) {
+func (s *Server) replicaAgain(c *conn, row *fileRow, size int64, unclaim func()) (bool, error) {
+	defer unclaim()
 	bp := s.getBuf()
 	defer s.putBuf(bp)
 	var w crcWriter
@@ -209,6 +221,7 @@ func (s *Server) replicaAgain(c *conn, row *fileRow, size int64) (bool, error) {
 		return false, nil
 	}
 	if size == row.size && w.crc == row.crc && binary.BigEndian.Uint32(tr[:]) == row.crc {
+		unclaim()
 		return true, c.reply(nil)
 	}
 	return true, proto.Errorf(proto.EEXIST, "a different file with this ID exists")
