@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -599,4 +600,83 @@ func TestFrozenMember(t *testing.T) {
 	waitSynced(t, db, addrs(ms), 60*time.Second)
 	checkEverywhere(t, addrs(ms), files)
 	checkCopies(t, db, ms, files)
+}
+
+// patternReader yields n bytes of a fixed pattern without holding them.
+type patternReader struct{ n int64 }
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.n <= 0 {
+		return 0, io.EOF
+	}
+	b = b[:min(int64(len(b)), p.n)]
+	for i := range b {
+		b[i] = byte(i * 13)
+	}
+	p.n -= int64(len(b))
+	return len(b), nil
+}
+
+// A 1 GiB file (256 MiB under -race) uploaded to a 2-member group and
+// downloaded from both: each storage process stays under 64 MiB RSS.
+func TestBigFileRSS(t *testing.T) {
+	size := int64(1 << 30)
+	if raceEnabled {
+		size = 256 << 20
+	}
+	c, _ := startGroup(t, 2)
+	ms := c.Groups[0]
+	nc, err := dial(ms[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _ := (&proto.UploadHead{FileRef: fref("big"), Size: size}).Encode()
+	start := time.Now()
+	nc.Write(append(proto.Header{BodyLen: proto.UploadHeadLen + size, Cmd: proto.CmdStorageUpload}.Bytes(), head...))
+	if _, err := io.Copy(nc, &patternReader{size}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := proto.ReadReply(nc, proto.CmdStorageReply, 0); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	up := time.Since(start)
+	var want uint32
+	w := crcW{&want}
+	io.Copy(w, &patternReader{size})
+	for _, p := range ms {
+		start := time.Now()
+		nc, err := dial(p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := (&proto.Download{FileRef: fref("big")}).Encode()
+		proto.WriteFrame(nc, proto.CmdStorageDownload, 0, body)
+		h, err := proto.ReadHeader(nc)
+		if err != nil || h.Status != 0 || h.BodyLen != size {
+			t.Fatalf("download from %s: %v %+v", p.Addr, err, h)
+		}
+		var got uint32
+		if _, err := io.CopyN(crcW{&got}, nc, size); err != nil || got != want {
+			t.Fatalf("download from %s: %v, crc %08x want %08x", p.Addr, err, got, want)
+		}
+		nc.Close()
+		rss, err := p.PeakRSS()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d MiB: upload to the group %v (%.0f MiB/s), download from %s %v (%.0f MiB/s); storage process peak RSS %.1f MiB",
+			size>>20, up.Round(time.Millisecond), float64(size>>20)/up.Seconds(), p.Addr, time.Since(start).Round(time.Millisecond),
+			float64(size>>20)/time.Since(start).Seconds(), float64(rss)/(1<<20))
+		if rss > 64<<20 {
+			t.Errorf("storage process %s peak RSS %.1f MiB, want < 64 MiB", p.Addr, float64(rss)/(1<<20))
+		}
+	}
+}
+
+type crcW struct{ crc *uint32 }
+
+func (w crcW) Write(p []byte) (int, error) {
+	*w.crc = crc32.Update(*w.crc, castagnoli, p)
+	return len(p), nil
 }
