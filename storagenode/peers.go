@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/sockcheck"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -47,7 +48,7 @@ func (p *peerClient) conn(ctx context.Context, addr string) (net.Conn, error) {
 		nc := l[len(l)-1]
 		p.idle[addr] = l[:len(l)-1]
 		p.mu.Unlock()
-		if alive(nc) {
+		if sockcheck.Alive(nc) {
 			return nc, nil
 		}
 		nc.Close()

@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/tnv-s3/tnv/internal/sockcheck"
 )
 
 // conn is one connection to a server. Every Read and Write pushes the
@@ -95,7 +97,7 @@ func (p *pool) get(ctx context.Context, addr string) (*conn, error) {
 		p.mu.Unlock()
 		// A server drops connections idle for long; a dropped one would fail
 		// the request after the caller's body has been partly consumed.
-		if time.Since(c.idle) < p.idleTimeout && alive(c.nc) {
+		if time.Since(c.idle) < p.idleTimeout && sockcheck.Alive(c.nc) {
 			return c, nil
 		}
 		c.nc.Close()

@@ -1,14 +1,15 @@
-package storagenode
+// Package sockcheck tells whether an idle pooled connection is still usable.
+package sockcheck
 
 import (
 	"net"
 	"syscall"
 )
 
-// alive reports whether an idle connection is still open and holds no unread
+// Alive reports whether an idle connection is still open and holds no unread
 // bytes, with a non-blocking peek: EOF means the server closed it, data means
 // the stream is out of sync.
-func alive(nc net.Conn) bool {
+func Alive(nc net.Conn) bool {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return true

@@ -1,9 +1,0 @@
-//go:build !linux
-
-package tnv
-
-import "net"
-
-// alive cannot peek portably here; a dead idle connection then costs the
-// request that finds it (reads are retried on the next node).
-func alive(net.Conn) bool { return true }
