@@ -409,6 +409,45 @@ func scanObject(sc interface{ Scan(...any) error }, bucket string) (*object, err
 	return &o, nil
 }
 
+// bucketObject looks up a bucket and one of its objects in one round trip
+// (GET and HEAD of an object need both). The object is nil when the bucket
+// has no such key; a missing bucket is errNotFound.
+func (m *meta) bucketObject(ctx context.Context, bucket, key string) (*Bucket, *object, error) {
+	var b Bucket
+	var created int64
+	var pub int
+	var cors sql.NullString
+	var okey []byte
+	var size, mtime, parts, version sql.NullInt64
+	var etag, hdr, blobs sql.NullString
+	err := m.db.QueryRowContext(ctx, "SELECT b.name, b.appid, b.owner, b.created, b.public_read, b.cors_xml, "+
+		"o.okey, o.size, o.etag, o.headers, o.mtime, o.blobs, o.parts, o.version "+
+		"FROM s3_buckets b LEFT JOIN s3_objects o ON o.bucket = b.name AND o.okey = ? WHERE b.name = ?",
+		[]byte(key), bucket).Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors,
+		&okey, &size, &etag, &hdr, &mtime, &blobs, &parts, &version)
+	if err == sql.ErrNoRows {
+		return nil, nil, errNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	b.Created = time.Unix(created, 0).UTC()
+	b.PublicRead = pub != 0
+	b.CORS = cors.String
+	if !size.Valid {
+		return &b, nil, nil
+	}
+	o := &object{Bucket: bucket, Key: string(okey), Size: size.Int64, ETag: etag.String,
+		MTime: time.UnixMilli(mtime.Int64).UTC(), Parts: int(parts.Int64), Version: version.Int64}
+	if err := json.Unmarshal([]byte(hdr.String), &o.Headers); err != nil {
+		return nil, nil, fmt.Errorf("object %s/%q: headers: %w", bucket, o.Key, err)
+	}
+	if err := json.Unmarshal([]byte(blobs.String), &o.Blobs); err != nil {
+		return nil, nil, fmt.Errorf("object %s/%q: blobs: %w", bucket, o.Key, err)
+	}
+	return &b, o, nil
+}
+
 func (m *meta) object(ctx context.Context, bucket, key string) (*object, error) {
 	o, err := scanObject(m.db.QueryRowContext(ctx, "SELECT "+objectCols+" FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)), bucket)
 	if err == sql.ErrNoRows {

@@ -279,7 +279,13 @@ func (g *Gateway) headObject(r *request) error { return g.readObject(r, false) }
 
 // readObject serves GET and HEAD of an object.
 func (g *Gateway) readObject(r *request, withBody bool) error {
-	o, err := g.meta.object(r.ctx, r.bucketName, r.key)
+	o, err := r.obj, error(nil)
+	switch {
+	case !r.objLoaded:
+		o, err = g.meta.object(r.ctx, r.bucketName, r.key)
+	case o == nil:
+		err = errNotFound
+	}
 	if errors.Is(err, errNotFound) {
 		return errCode("NoSuchKey")
 	}

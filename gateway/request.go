@@ -44,6 +44,10 @@ type request struct {
 	user   string // access key; "" when anonymous
 	root   bool
 	bucket *Bucket // loaded by route checks
+	// obj is the object of a GET or HEAD, looked up with the bucket when
+	// objLoaded (nil: no such key).
+	obj       *object
+	objLoaded bool
 
 	bytesIn, bytesOut int64
 }

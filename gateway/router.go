@@ -166,7 +166,14 @@ func (r *request) authorize(rt *route) error {
 		}
 		return errCode("NoSuchBucket")
 	}
-	b, err := r.g.meta.bucket(r.ctx, r.bucketName)
+	var b *Bucket
+	var err error
+	if rt.op == "GetObject" || rt.op == "HeadObject" {
+		b, r.obj, err = r.g.meta.bucketObject(r.ctx, r.bucketName, r.key)
+		r.objLoaded = err == nil
+	} else {
+		b, err = r.g.meta.bucket(r.ctx, r.bucketName)
+	}
 	if errors.Is(err, errNotFound) {
 		return errCode("NoSuchBucket")
 	}
