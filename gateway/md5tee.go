@@ -41,6 +41,8 @@ type md5Tee struct {
 	free chan *[]byte
 	done chan struct{}
 	bufs []*[]byte
+	cur  *[]byte // being filled by Read; handed to the hasher when full
+	fill int
 	once sync.Once
 	// release gives back an md5-simd hasher; nil for crypto/md5.
 	release     func()
@@ -84,13 +86,22 @@ func (t *md5Tee) run() {
 	}
 }
 
+// Read hands on what r reads, and collects it into whole buffers for the
+// hasher: reads of a request body are often small, and every hand-over
+// (and every md5-simd Write) has a cost of its own.
 func (t *md5Tee) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	for q := p[:n]; len(q) > 0; {
-		b := <-t.free
-		m := copy(*b, q)
-		t.jobs <- md5Job{b, m}
+		if t.cur == nil {
+			t.cur, t.fill = <-t.free, 0
+		}
+		m := copy((*t.cur)[t.fill:], q)
+		t.fill += m
 		q = q[m:]
+		if t.fill == len(*t.cur) {
+			t.jobs <- md5Job{t.cur, t.fill}
+			t.cur = nil
+		}
 	}
 	return n, err
 }
@@ -98,6 +109,10 @@ func (t *md5Tee) Read(p []byte) (int, error) {
 // finish ends the hasher goroutine once every job is hashed.
 func (t *md5Tee) finish() {
 	t.once.Do(func() {
+		if t.cur != nil && t.fill > 0 {
+			t.jobs <- md5Job{t.cur, t.fill}
+		}
+		t.cur = nil
 		close(t.jobs)
 		<-t.done
 		for _, b := range t.bufs {
