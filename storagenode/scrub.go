@@ -3,6 +3,7 @@ package storagenode
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"strings"
 	"time"
@@ -50,6 +51,10 @@ func (r *ScrubReport) String() string {
 // their verification recorded (see openVerified).
 func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 	rep := &ScrubReport{}
+	if err := s.scrubStart(ctx); err != nil {
+		return rep, err
+	}
+	defer s.scrub.active.Store(false)
 	for sh := 1; sh <= 3; sh++ {
 		var last int64
 		for {
@@ -88,6 +93,8 @@ func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 				}
 				rep.Files++
 				rep.Bytes += it.row.size
+				s.scrub.files.Add(1)
+				s.scrub.bytes.Add(it.row.size)
 				row := it.row
 				row.vctime = -1 // read it whatever its ctime says
 				f, bad, err := s.checkCopy(&row)
@@ -118,6 +125,34 @@ func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// scrubProgress is what NODESTAT reports of a scrub in progress, so that
+// `tnv storage scrub` can show it.
+type scrubProgress struct {
+	active                 atomic.Bool
+	files, bytes           atomic.Int64
+	totalFiles, totalBytes atomic.Int64
+}
+
+// scrubStart counts what a scrub is about to read and resets the progress.
+func (s *Server) scrubStart(ctx context.Context) error {
+	var files, bytes int64
+	for sh := 1; sh <= 3; sh++ {
+		var n, b int64
+		err := s.db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM "+fileTable(sh)+
+			" WHERE node = ? AND status = ?", s.node, statusOK).Scan(&n, &b)
+		if err != nil {
+			return err
+		}
+		files, bytes = files+n, bytes+b
+	}
+	s.scrub.files.Store(0)
+	s.scrub.bytes.Store(0)
+	s.scrub.totalFiles.Store(files)
+	s.scrub.totalBytes.Store(bytes)
+	s.scrub.active.Store(true)
+	return nil
 }
 
 func (s *Server) storeDir(key string) string {
@@ -174,6 +209,9 @@ type Stat struct {
 	Cursor    int64
 	Total     int64
 	Free      int64
+	// A scrub in progress: files and bytes checked of those it found at
+	// its start. Zero when none runs.
+	ScrubFiles, ScrubTotalFiles, ScrubBytes, ScrubTotalBytes int64
 }
 
 // Stat returns the node's state.
@@ -183,12 +221,18 @@ func (s *Server) Stat() Stat {
 	cur := s.sync.cursor
 	s.sync.mu.Unlock()
 	total, free := s.space()
-	return Stat{Node: s.node, Group: s.cfg.Group, SyncState: syncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free}
+	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: syncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free}
+	if s.scrub.active.Load() {
+		stat.ScrubFiles, stat.ScrubTotalFiles = s.scrub.files.Load(), s.scrub.totalFiles.Load()
+		stat.ScrubBytes, stat.ScrubTotalBytes = s.scrub.bytes.Load(), s.scrub.totalBytes.Load()
+	}
+	return stat
 }
 
 func (st Stat) String() string {
-	return fmt.Sprintf("node %s\ngroup %s\nsyncstate %s\nsyncpct %d\nlag %d\ncursor %d\ntotal %d\nfree %d\n",
-		st.Node, st.Group, st.SyncState, st.SyncPct, st.Lag, st.Cursor, st.Total, st.Free)
+	return fmt.Sprintf("node %s\ngroup %s\nsyncstate %s\nsyncpct %d\nlag %d\ncursor %d\ntotal %d\nfree %d\nscrub %d %d %d %d\n",
+		st.Node, st.Group, st.SyncState, st.SyncPct, st.Lag, st.Cursor, st.Total, st.Free,
+		st.ScrubFiles, st.ScrubTotalFiles, st.ScrubBytes, st.ScrubTotalBytes)
 }
 
 func (s *Server) handleStat(c *conn, h proto.Header) (bool, error) {

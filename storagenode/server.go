@@ -115,6 +115,8 @@ type Server struct {
 	stores []*store
 	byKey  map[string]*store
 
+	scrub scrubProgress
+
 	node string // advertised host:port, the node's identity in SQL; set by Serve
 	host string
 	port uint16

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tnv-s3/tnv/gateway/status"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
@@ -114,28 +116,34 @@ func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
 // adminRequest sends an admin command to a running node and prints the text
 // it answers.
 func adminRequest(ctx context.Context, addr string, cmd uint8, body []byte, timeout time.Duration) error {
+	text, err := adminText(ctx, addr, cmd, body, timeout)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(os.Stdout, text)
+	return err
+}
+
+// adminText sends an admin command to a running node and returns the text
+// it answers.
+func adminText(ctx context.Context, addr string, cmd uint8, body []byte, timeout time.Duration) (string, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer nc.Close()
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
 	nc.SetDeadline(time.Now().Add(timeout))
 	if err := proto.WriteFrame(nc, cmd, proto.StatusOK, body); err != nil {
-		return err
+		return "", err
 	}
 	_, b, err := proto.ReadReply(nc, proto.CmdStorageReply, proto.MaxTextReply)
 	if err != nil {
-		return err
+		return "", err
 	}
-	text, err := proto.DecodeText(b)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprint(os.Stdout, text)
-	return err
+	return proto.DecodeText(b)
 }
 
 func runStorageScrub(ctx context.Context, args []string) error {
@@ -152,7 +160,47 @@ func runStorageScrub(ctx context.Context, args []string) error {
 	if *repair {
 		mode = proto.ScrubRepair
 	}
+	// The scrub is one request; its progress comes from NODESTAT on a
+	// second connection, a few times a second, on stderr when it changes.
+	done := make(chan struct{})
+	defer close(done)
+	go scrubProgress(ctx, f.Arg(0), done)
 	return adminRequest(ctx, f.Arg(0), proto.CmdStorageScrub, []byte{mode}, *timeout)
+}
+
+// scrubProgress prints the node's scrub progress until done is closed.
+func scrubProgress(ctx context.Context, addr string, done <-chan struct{}) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	last := ""
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		text, err := adminText(ctx, addr, proto.CmdStorageStat, nil, 5*time.Second)
+		if err != nil {
+			continue
+		}
+		var files, totalFiles, bytes, totalBytes int64
+		for _, l := range strings.Split(text, "\n") {
+			if rest, ok := strings.CutPrefix(l, "scrub "); ok {
+				fmt.Sscan(rest, &files, &totalFiles, &bytes, &totalBytes)
+			}
+		}
+		if totalFiles == 0 {
+			continue
+		}
+		line := fmt.Sprintf("scrub: %d of %d files, %s of %s (%d%%)", files, totalFiles,
+			status.HumanBytes(bytes), status.HumanBytes(totalBytes), bytes*100/max(totalBytes, 1))
+		if line != last {
+			fmt.Fprintln(os.Stderr, line)
+			last = line
+		}
+	}
 }
 
 func runStorageStat(ctx context.Context, args []string) error {
