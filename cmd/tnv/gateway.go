@@ -70,16 +70,11 @@ func runGateway(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(*addr)
-	if err != nil {
-		gw.Close()
-		return err
-	}
 	scheme := "http"
 	if cfg.TLS != nil {
 		scheme = "https"
 	}
-	log.Info("gateway: listening", "addr", ln.Addr().String(), "scheme", scheme, "trackers", *trackers,
+	// Its metrics are served at /_tnv/metrics on its own port.
+	return runServer(ctx, log, "gateway", gw, *addr, "", nil, "scheme", scheme, "trackers", *trackers,
 		"db", metadb.Redact(*dsn), "region", *region, "domain", *domain, "access_key", *accessKey)
-	return serveUntil(ctx, log, "gateway", gw, ln)
 }

@@ -39,16 +39,6 @@ func runIDServer(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(*addr)
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	if err := serveMetrics(ctx, log, *metrics, reg); err != nil {
-		ln.Close()
-		srv.Close()
-		return err
-	}
-	log.Info("idserver: listening", "addr", ln.Addr().String(), "db", metadb.Redact(*dsn), "step", *step)
-	return serveUntil(ctx, log, "idserver", srv, ln)
+	return runServer(ctx, log, "idserver", srv, *addr, *metrics, reg,
+		"db", metadb.Redact(*dsn), "step", *step)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // server is what every TNV role and the gateway are: Serve until Close.
@@ -22,6 +24,25 @@ func listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	return ln, nil
+}
+
+// runServer listens on addr, serves reg at http://metricsAddr/metrics when
+// metricsAddr is set, logs that name is listening (with attrs), and runs
+// srv until ctx ends. srv is closed on every path.
+func runServer(ctx context.Context, log *slog.Logger, name string, srv server, addr, metricsAddr string,
+	reg *prometheus.Registry, attrs ...any) error {
+	ln, err := listen(addr)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	if err := serveMetrics(ctx, log, metricsAddr, reg); err != nil {
+		ln.Close()
+		srv.Close()
+		return err
+	}
+	log.Info(name+": listening", append([]any{"addr", ln.Addr().String()}, attrs...)...)
+	return serveUntil(ctx, log, name, srv, ln)
 }
 
 // serveUntil runs srv on ln until ctx ends (then closes it gracefully) or

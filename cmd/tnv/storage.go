@@ -68,18 +68,8 @@ func runStorage(ctx context.Context, args []string) error {
 		return err
 	}
 	reg.MustRegister(storageCollector{srv})
-	ln, err := listen(*addr)
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	if err := serveMetrics(ctx, log, *metrics, reg); err != nil {
-		ln.Close()
-		srv.Close()
-		return err
-	}
-	log.Info("storage: listening", "addr", ln.Addr().String(), "group", *group, "db", metadb.Redact(*dsn))
-	return serveUntil(ctx, log, "storage", srv, ln)
+	return runServer(ctx, log, "storage", srv, *addr, *metrics, reg,
+		"group", *group, "db", metadb.Redact(*dsn))
 }
 
 // storageCollector exports a storage node's capacity and sync state.

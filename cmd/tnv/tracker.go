@@ -47,17 +47,6 @@ func runTracker(ctx context.Context, args []string) error {
 	reg.MustRegister(status.NewClusterCollector(func(context.Context) (string, error) {
 		return srv.GroupsText(time.Now()), nil
 	}))
-	ln, err := listen(*addr)
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	if err := serveMetrics(ctx, log, *metrics, reg); err != nil {
-		ln.Close()
-		srv.Close()
-		return err
-	}
-	log.Info("tracker: listening", "addr", ln.Addr().String(), "db", metadb.Redact(*dsn),
-		"offline_after", offline.String(), "registered_groups_only", *registered)
-	return serveUntil(ctx, log, "tracker", srv, ln)
+	return runServer(ctx, log, "tracker", srv, *addr, *metrics, reg,
+		"db", metadb.Redact(*dsn), "offline_after", offline.String(), "registered_groups_only", *registered)
 }
