@@ -142,11 +142,13 @@ func startTNVUp() (e *Endpoint, err error) {
 		}
 	}()
 	tnvBin = proctest.Binary(mainT)
-	addr := proctest.FreeAddr(mainT)
 	data := filepath.Join(workDir, "tnv-data")
 	env := []string{"TNV_ACCESS_KEY=" + testAccessKey, "TNV_SECRET_KEY=" + testSecretKey}
 	start := time.Now()
-	p := proctest.StartEnv(mainT, env, "tnv-up", addr, "up", "--data", data, "--s3-addr", addr)
+	p := proctest.StartFree(mainT, env, "tnv-up", func(addr string) []string {
+		return []string{"up", "--data", data, "--s3-addr", addr}
+	})
+	addr := p.Addr
 	tnvProc = p
 	fmt.Fprintf(os.Stderr, "compat: tnv up listening on %s after %v (log %s)\n", addr, time.Since(start).Round(time.Millisecond), p.Log)
 	return &Endpoint{

@@ -62,10 +62,10 @@ func startTNVUpTLS() (e *Endpoint, ca string, err error) {
 	if err := selfSignedCert(cert, key); err != nil {
 		return nil, "", err
 	}
-	addr := proctest.FreeAddr(mainT)
 	env := []string{"TNV_ACCESS_KEY=" + testAccessKey, "TNV_SECRET_KEY=" + testSecretKey}
-	proctest.StartEnv(mainT, env, "tnv-up-https", addr, "up", "--data", filepath.Join(workDir, "tnv-data-https"),
-		"--s3-addr", addr, "--tls-cert", cert, "--tls-key", key)
+	addr := proctest.StartFree(mainT, env, "tnv-up-https", func(addr string) []string {
+		return []string{"up", "--data", filepath.Join(workDir, "tnv-data-https"), "--s3-addr", addr, "--tls-cert", cert, "--tls-key", key}
+	}).Addr
 	e = &Endpoint{URL: "https://" + addr, Host: addr, AccessKey: testAccessKey, SecretKey: testSecretKey, Region: "us-east-1", Kind: "tnv up"}
 	if err := waitReadyTLS(e, cert, 90*time.Second); err != nil {
 		return nil, "", err

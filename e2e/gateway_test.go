@@ -20,10 +20,10 @@ import (
 // startGateway runs `tnv gateway` as a process against cluster c.
 func startGateway(t *testing.T, c *proctest.Cluster, access, secret string) *proctest.Proc {
 	t.Helper()
-	addr := proctest.FreeAddr(t)
-	p := proctest.StartEnv(t, []string{"TNV_ACCESS_KEY=" + access, "TNV_SECRET_KEY=" + secret}, "gateway", addr,
-		"gateway", "--listen", addr, "--trackers", c.TrackerList(), "--db", c.Topo.DB)
-	waitHTTP(t, "http://"+addr+"/_tnv/health", 30*time.Second)
+	p := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=" + access, "TNV_SECRET_KEY=" + secret}, "gateway", func(addr string) []string {
+		return []string{"gateway", "--listen", addr, "--trackers", c.TrackerList(), "--db", c.Topo.DB}
+	})
+	waitHTTP(t, "http://"+p.Addr+"/_tnv/health", 30*time.Second)
 	return p
 }
 

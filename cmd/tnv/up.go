@@ -94,15 +94,14 @@ func runUp(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 
-	lay, lns, err := openLayout(filepath.Join(dir, "cluster.json"))
+	// The endpoint first: if its address is taken, nothing is recorded.
+	s3ln, err := listen(*s3addr)
 	if err != nil {
 		return err
 	}
-	s3ln, err := listen(*s3addr)
+	lay, lns, err := openLayout(filepath.Join(dir, "cluster.json"))
 	if err != nil {
-		for _, ln := range lns {
-			ln.Close()
-		}
+		s3ln.Close()
 		return err
 	}
 	lns["s3"] = s3ln

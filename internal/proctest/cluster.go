@@ -2,6 +2,7 @@ package proctest
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,14 +54,14 @@ func StartCluster(t testing.TB, topo Topology) *Cluster {
 	}
 	c := &Cluster{t: t, Topo: topo}
 	for i := range topo.IDServers {
-		a := FreeAddr(t)
-		c.IDs = append(c.IDs, Start(t, fmt.Sprintf("idserver%d", i+1), a,
-			"idserver", "--listen", a, "--db", topo.DB))
+		c.IDs = append(c.IDs, StartFree(t, nil, fmt.Sprintf("idserver%d", i+1), func(a string) []string {
+			return []string{"idserver", "--listen", a, "--db", topo.DB}
+		}))
 	}
 	for i := range topo.Trackers {
-		a := FreeAddr(t)
-		c.Trackers = append(c.Trackers, Start(t, fmt.Sprintf("tracker%d", i+1), a,
-			"tracker", "--listen", a, "--db", topo.DB, "--offline-after", topo.Offline.String()))
+		c.Trackers = append(c.Trackers, StartFree(t, nil, fmt.Sprintf("tracker%d", i+1), func(a string) []string {
+			return []string{"tracker", "--listen", a, "--db", topo.DB, "--offline-after", topo.Offline.String()}
+		}))
 	}
 	for g := range topo.Groups {
 		var members []*Proc
@@ -79,12 +80,13 @@ func GroupName(g int) string { return fmt.Sprintf("g%d", g+1) }
 // StartMember starts member m of group g with a store of its own.
 func (c *Cluster) StartMember(g, m int) *Proc {
 	c.t.Helper()
-	a := FreeAddr(c.t)
 	store := filepath.Join(c.t.TempDir(), fmt.Sprintf("store-%s-%d", GroupName(g), m+1))
-	args := append([]string{"storage", "--listen", a, "--group", GroupName(g),
-		"--trackers", c.TrackerList(), "--idservers", c.IDList(), "--store", store,
-		"--db", c.Topo.DB, "--beat", c.Topo.Beat.String()}, c.Topo.Args...)
-	return Start(c.t, fmt.Sprintf("storage-%s-%d", GroupName(g), m+1), a, args...)
+	return StartFree(c.t, nil, fmt.Sprintf("storage-%s-%d", GroupName(g), m+1), func(a string) []string {
+		os.RemoveAll(store) // a failed try may have left it; node identity is its address
+		return append([]string{"storage", "--listen", a, "--group", GroupName(g),
+			"--trackers", c.TrackerList(), "--idservers", c.IDList(), "--store", store,
+			"--db", c.Topo.DB, "--beat", c.Topo.Beat.String()}, c.Topo.Args...)
+	})
 }
 
 // TrackerList is the comma-separated tracker addresses.

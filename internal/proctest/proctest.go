@@ -133,15 +133,22 @@ func (p *Proc) dumpLog() {
 // Restart starts the process again (after Kill or exit) and waits for Addr.
 func (p *Proc) Restart() {
 	p.t.Helper()
+	if err := p.start(); err != nil {
+		p.dumpLog()
+		p.t.Fatalf("%s: %v", p.Name, err)
+	}
+}
+
+func (p *Proc) start() error {
 	p.mu.Lock()
 	if p.cmd != nil {
 		p.mu.Unlock()
-		p.t.Fatalf("%s: restart while running", p.Name)
+		return fmt.Errorf("restart while running")
 	}
 	lf, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		p.mu.Unlock()
-		p.t.Fatal(err)
+		return err
 	}
 	fmt.Fprintf(lf, "=== start %s %s\n", p.Name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(Binary(p.t), p.Args...)
@@ -151,17 +158,44 @@ func (p *Proc) Restart() {
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		p.mu.Unlock()
-		p.t.Fatalf("%s: %v", p.Name, err)
+		return err
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); lf.Close(); close(done) }()
 	p.cmd, p.done = cmd, done
 	p.mu.Unlock()
 	if p.Addr != "" {
-		if err := WaitListening(p.Addr, 30*time.Second, done); err != nil {
-			p.dumpLog()
-			p.t.Fatalf("%s: %v", p.Name, err)
+		return WaitListening(p.Addr, 30*time.Second, done)
+	}
+	return nil
+}
+
+// StartFree starts `tnv args(addr)...` as name on a free loopback address.
+// Another process may take the port between its choice and the bind; then
+// ("address already in use" in the log) it tries again on another, up to 5
+// times. Cleanup as Start.
+func StartFree(t testing.TB, env []string, name string, args func(addr string) []string) *Proc {
+	t.Helper()
+	log := filepath.Join(t.TempDir(), name+".log")
+	for try := 1; ; try++ {
+		addr := FreeAddr(t)
+		p := &Proc{Name: name, Args: args(addr), Addr: addr, Env: env, t: t, Log: log}
+		err := p.start()
+		if err == nil {
+			t.Cleanup(func() {
+				p.Kill()
+				if t.Failed() {
+					p.dumpLog()
+				}
+			})
+			return p
 		}
+		p.Kill()
+		if b, _ := os.ReadFile(log); try < 5 && bytes.Contains(b, []byte("address already in use")) {
+			continue
+		}
+		p.dumpLog()
+		t.Fatalf("%s: %v", name, err)
 	}
 }
 
