@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 func logf(format string, a ...any) {
@@ -41,6 +43,21 @@ type options struct {
 	tnvBin   string
 	diskMiB  int
 	seekSize int64
+	only     string
+}
+
+// selected reports whether a workload (e.g. "PUT 4KiB c=8") is to run:
+// every one, or those beginning with one of -only's comma-separated prefixes.
+func (o options) selected(workload string) bool {
+	if o.only == "" {
+		return true
+	}
+	for _, p := range strings.Split(o.only, ",") {
+		if p = strings.TrimSpace(p); p != "" && strings.HasPrefix(workload, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {
@@ -55,6 +72,7 @@ func main() {
 	flag.StringVar(&o.tnvBin, "tnv", "", "tnv binary (default: go build ./cmd/tnv of this checkout)")
 	flag.IntVar(&o.diskMiB, "disk-mib", 2048, "size of the disk bandwidth test file, MiB")
 	flag.Int64Var(&o.seekSize, "seek-size", 1<<30, "size of the video-seek object, bytes")
+	flag.StringVar(&o.only, "only", "", `run only the workloads beginning with one of these comma-separated prefixes, e.g. "PUT 4KiB,GET 4KiB c=32" (for quick comparisons; the full table needs every row)`)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -255,7 +273,7 @@ type profiler struct {
 // cpu starts a CPU profile of seconds on every process; wait saves them
 // and a heap profile each.
 func (p *profiler) cpu(phase string, seconds int) (wait func()) {
-	if p == nil {
+	if p == nil || seconds == 0 {
 		return func() {}
 	}
 	done := make(chan struct{}, len(p.addrs))
@@ -318,13 +336,28 @@ func drive(ctx context.Context, sys *System, o options, prof *profiler) ([]Cell,
 		logf("%-7s %-22s %8.1f MiB/s %8.1f op/s  p50 %7.1f p99 %7.1f ms  rss %.0f MiB%s",
 			sys.Key, workload, cell.MiBs, cell.OpsPerSec, cell.P50ms, cell.P99ms, cell.PeakRSS, extra)
 	}
-	// Per cell: the duration plus the tail of operations in flight.
-	sweep := int((o.cellDur.Seconds() + 2) * float64(len(sizes)*len(concs)))
+	// A phase's profile spans its cells: each the duration plus the tail of
+	// operations in flight.
+	sweep := func(op string) int {
+		n := 0
+		for _, sz := range sizes {
+			for _, conc := range concs {
+				if o.selected(fmt.Sprintf("%s %s c=%d", op, sz.label, conc)) {
+					n++
+				}
+			}
+		}
+		return int((o.cellDur.Seconds() + 2) * float64(n))
+	}
 
 	// PUT
-	wait := prof.cpu("put", sweep)
+	wait := prof.cpu("put", sweep("PUT"))
 	for _, sz := range sizes {
 		for _, conc := range concs {
+			workload := fmt.Sprintf("PUT %s c=%d", sz.label, conc)
+			if !o.selected(workload) {
+				continue
+			}
 			keys := max(1, sz.keys/conc)
 			cell := runCell(ctx, o.cellDur, conc, sys.rssPID, func(ctx context.Context, w, i int, buf []byte) (string, int64, time.Duration, error) {
 				err := put(ctx, c, fmt.Sprintf("put-%s/w%d/%d", sz.label, w, i%keys), sz.n)
@@ -333,7 +366,7 @@ func drive(ctx context.Context, sys *System, o options, prof *profiler) ([]Cell,
 				}
 				return "PUT", sz.n, 0, nil
 			})
-			add(cell, fmt.Sprintf("PUT %s c=%d", sz.label, conc), "PUT", sz.n)
+			add(cell, workload, "PUT", sz.n)
 		}
 	}
 	wait()
@@ -343,21 +376,28 @@ func drive(ctx context.Context, sys *System, o options, prof *profiler) ([]Cell,
 
 	// GET: objects prepared first, outside the measurement.
 	for _, sz := range sizes {
+		if !o.selected("GET " + sz.label) {
+			continue
+		}
 		for k := range sz.keys {
 			if err := put(ctx, c, fmt.Sprintf("get-%s/%d", sz.label, k), sz.n); err != nil {
 				return cells, fmt.Errorf("preparing GET objects: %w", err)
 			}
 		}
 	}
-	wait = prof.cpu("get", sweep)
+	wait = prof.cpu("get", sweep("GET"))
 	for _, sz := range sizes {
 		for _, conc := range concs {
+			workload := fmt.Sprintf("GET %s c=%d", sz.label, conc)
+			if !o.selected(workload) {
+				continue
+			}
 			cell := runCell(ctx, o.cellDur, conc, sys.rssPID, func(ctx context.Context, w, i int, buf []byte) (string, int64, time.Duration, error) {
 				k := fmt.Sprintf("get-%s/%d", sz.label, (w*7+i)%sz.keys)
 				n, ttfb, err := get(ctx, c, k, "", buf)
 				return "GET", n, ttfb, err
 			})
-			add(cell, fmt.Sprintf("GET %s c=%d", sz.label, conc), "GET", sz.n)
+			add(cell, workload, "GET", sz.n)
 		}
 	}
 	wait()
@@ -365,39 +405,57 @@ func drive(ctx context.Context, sys *System, o options, prof *profiler) ([]Cell,
 		return cells, ctx.Err()
 	}
 
-	// Mixed, warp's default shares, 1 MiB objects.
+	if o.selected("MIXED") {
+		if err := mixed(ctx, c, sys, o, add); err != nil {
+			return cells, err
+		}
+	}
+	if o.selected("SEEK") {
+		if err := seek(ctx, c, sys, o, add); err != nil {
+			return cells, err
+		}
+	}
+	return cells, nil
+}
+
+// mixed runs warp's default shares on 1 MiB objects.
+func mixed(ctx context.Context, c *s3.Client, sys *System, o options, add func(Cell, string, string, int64)) error {
 	const mixedSize = 1 << 20
 	pool := &mixedPool{}
 	for k := range 100 {
 		key := fmt.Sprintf("mixed/p%d", k)
 		if err := put(ctx, c, key, mixedSize); err != nil {
-			return cells, fmt.Errorf("preparing mixed objects: %w", err)
+			return fmt.Errorf("preparing mixed objects: %w", err)
 		}
 		pool.add(key)
 	}
 	cell := runCell(ctx, o.cellDur*2, 16, sys.rssPID, mixedOp(c, pool, mixedSize))
 	add(cell, "MIXED 1MiB c=16", "MIXED", mixedSize)
+	return nil
+}
 
-	// Video seek: random 256 KiB ranges of a 1 GiB object.
+// seek reads random 256 KiB ranges of a 1 GiB object, as a video player
+// seeking does.
+func seek(ctx context.Context, c *s3.Client, sys *System, o options, add func(Cell, string, string, int64)) error {
 	if err := put(ctx, c, "seek/video", o.seekSize); err != nil {
-		return cells, fmt.Errorf("uploading the seek object: %w", err)
+		return fmt.Errorf("uploading the seek object: %w", err)
 	}
 	// First cold (just uploaded: whatever the server left in the page
 	// cache), then warm, after one whole read, as a watched video is.
 	const rangeSize = 256 << 10
-	seek := func(ctx context.Context, w, i int, buf []byte) (string, int64, time.Duration, error) {
+	op := func(ctx context.Context, w, i int, buf []byte) (string, int64, time.Duration, error) {
 		off := randInt63n(o.seekSize - rangeSize)
 		n, ttfb, err := get(ctx, c, "seek/video", fmt.Sprintf("bytes=%d-%d", off, off+rangeSize-1), buf)
 		return "GET", n, ttfb, err
 	}
-	add(runCell(ctx, o.cellDur, 32, sys.rssPID, seek), "SEEK cold 256KiB c=32", "SEEK", rangeSize)
+	add(runCell(ctx, o.cellDur, 32, sys.rssPID, op), "SEEK cold 256KiB c=32", "SEEK", rangeSize)
 	for range 2 { // both mirrors may serve
 		if _, _, err := get(ctx, c, "seek/video", "", make([]byte, 256<<10)); err != nil {
-			return cells, fmt.Errorf("reading the seek object: %w", err)
+			return fmt.Errorf("reading the seek object: %w", err)
 		}
 	}
 	for _, conc := range []int{32, 1} {
-		add(runCell(ctx, o.cellDur, conc, sys.rssPID, seek), fmt.Sprintf("SEEK 256KiB c=%d", conc), "SEEK", rangeSize)
+		add(runCell(ctx, o.cellDur, conc, sys.rssPID, op), fmt.Sprintf("SEEK 256KiB c=%d", conc), "SEEK", rangeSize)
 	}
-	return cells, nil
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -57,5 +58,52 @@ func TestDirectOK_AlignmentAndLength(t *testing.T) {
 	}
 	if directOK(nil) {
 		t.Error("empty accepted")
+	}
+}
+
+// BenchmarkTempCommit measures making a small received file durable at its
+// path: "commit" as handleUpload does (link, then fsync file and directory),
+// against "sync-link-sync", the file's fsync before the link, as reference.
+// Run with TMPDIR on the disk that matters.
+func BenchmarkTempCommit(b *testing.B) {
+	data := make([]byte, 4096)
+	for _, mode := range []string{"commit", "sync-link-sync"} {
+		b.Run(mode, func(b *testing.B) {
+			st, err := openStore(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; i < b.N; i++ {
+				rel, _ := relPath(int64(i + 1))
+				tmp, err := st.createTemp()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := tmp.Write(data); err != nil {
+					b.Fatal(err)
+				}
+				if mode == "commit" {
+					if _, err := tmp.commit(rel); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				dst, _ := st.abs(rel)
+				if err := tmp.f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				if err := mkdirAllSync(st.dir, filepath.Dir(dst)); err != nil {
+					b.Fatal(err)
+				}
+				if err := os.Link(tmp.name, dst); err != nil {
+					b.Fatal(err)
+				}
+				os.Remove(tmp.name)
+				if err := syncDir(filepath.Dir(dst)); err != nil {
+					b.Fatal(err)
+				}
+				tmp.f.Close()
+			}
+		})
 	}
 }
