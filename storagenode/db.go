@@ -143,7 +143,7 @@ const (
 )
 
 type shardStmts struct {
-	get, insert, replace, setStatus, setVctime, setCorrupt, del, scan, purgeable *sql.Stmt
+	state, get, insert, replace, setStatus, setVctime, setCorrupt, del, scan, purgeable *sql.Stmt
 }
 
 // stmts are the node's prepared statements.
@@ -175,6 +175,13 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 	for i := 1; i <= 3; i++ {
 		t := fileTable(i)
 		s.shard[i] = shardStmts{
+			// This node's row and the group log's last entry of a file, in
+			// one round trip (every read and upload needs both). The
+			// aliases keep the derived table's column names distinct, as
+			// MySQL requires.
+			state: p(`SELECT 0, ` + cols + `, '' FROM ` + t + ` WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?
+				UNION ALL SELECT * FROM (SELECT 1 AS k, seq, op, '' AS p, size, crc32c, 0 AS st, 0 AS vc, created, 0 AS dt, origin
+				FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ? ORDER BY seq DESC LIMIT 1) AS l`),
 			get: p(`SELECT ` + cols + ` FROM ` + t + ` WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?`),
 			insert: p(`INSERT INTO ` + t + ` (node, appid, userid, fileid, store, path, size, crc32c, status, vctime, created, deleted_time)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`),
@@ -220,7 +227,7 @@ func (s *stmts) close() {
 	all := []*sql.Stmt{s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
 	for i := 1; i <= 3; i++ {
 		h := s.shard[i]
-		all = append(all, h.get, h.insert, h.replace, h.setStatus, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
+		all = append(all, h.state, h.get, h.insert, h.replace, h.setStatus, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
 	}
 	for _, st := range all {
 		if st != nil {
@@ -244,6 +251,36 @@ func (s *Server) getRow(ctx context.Context, ref proto.FileRef) (*fileRow, error
 	}
 	r.crc = uint32(crc)
 	return r, nil
+}
+
+// fileState returns this node's row of the file and the group log's last
+// operation on it, each nil when there is none: getRow and latestOp in one
+// round trip.
+func (s *Server) fileState(ctx context.Context, ref proto.FileRef) (*fileRow, *logEntry, error) {
+	sh := shardOf(ref.UserID)
+	rows, err := s.st.shard[sh].state.QueryContext(ctx, s.node, ref.AppID, ref.UserID, ref.FileID,
+		s.cfg.Group, fileKey(ref), ref.AppID, ref.UserID, ref.FileID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var row *fileRow
+	var latest *logEntry
+	for rows.Next() {
+		var kind int
+		var id, size, crc, status, vctime, created, deleted int64
+		var a, b, origin string
+		if err := rows.Scan(&kind, &id, &a, &b, &size, &crc, &status, &vctime, &created, &deleted, &origin); err != nil {
+			return nil, nil, err
+		}
+		if kind == 0 {
+			row = &fileRow{shard: sh, id: id, store: a, path: b, size: size, crc: uint32(crc),
+				status: int(status), vctime: vctime, created: created, deleted: deleted}
+		} else {
+			latest = &logEntry{seq: id, op: a, ref: ref, size: size, crc: uint32(crc), origin: origin, created: created}
+		}
+	}
+	return row, latest, rows.Err()
 }
 
 // latestOp returns the group log's last operation on the file, or nil.

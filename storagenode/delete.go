@@ -39,7 +39,13 @@ func (s *Server) handleDelete(c *conn, h proto.Header, replica bool) (bool, erro
 	}
 	ctx, cancel := s.dbctx()
 	defer cancel()
-	row, err := s.getRow(ctx, ref)
+	var row *fileRow
+	var latest *logEntry
+	if replica {
+		row, err = s.getRow(ctx, ref)
+	} else {
+		row, latest, err = s.fileState(ctx, ref)
+	}
 	if err != nil {
 		return true, err
 	}
@@ -51,10 +57,6 @@ func (s *Server) handleDelete(c *conn, h proto.Header, replica bool) (bool, erro
 			}
 		}
 		return true, c.reply(nil)
-	}
-	latest, err := s.latestOp(ctx, ref)
-	if err != nil {
-		return true, err
 	}
 	exists := latest != nil && latest.op == opPut || latest == nil && row != nil && row.status == statusOK
 	if !exists {

@@ -18,11 +18,7 @@ import (
 // anywhere in the group is never ENOENT here, and a file deleted anywhere is
 // ENOENT at once.
 func (s *Server) resolve(ctx context.Context, ref proto.FileRef) (*fileRow, *logEntry, error) {
-	row, err := s.getRow(ctx, ref)
-	if err != nil {
-		return nil, nil, err
-	}
-	latest, err := s.latestOp(ctx, ref)
+	row, latest, err := s.fileState(ctx, ref)
 	if err != nil {
 		return nil, nil, err
 	}

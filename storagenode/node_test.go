@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -574,4 +575,64 @@ func TestMultipleStores(t *testing.T) {
 	if _, err := New(Config{Group: "g1", Stores: []string{d1, d1}, DB: e.db}); err == nil {
 		t.Fatal("one store twice accepted")
 	}
+}
+
+// fileState answers in one round trip what getRow and latestOp answer in
+// two, for a file with no row and no log, a row and a put, a row and a put
+// then a delete, and a row another node of the group holds.
+func TestFileState_AgreesWithRowAndLatestOp(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		n := e.start("", "", nil)
+		ctx := context.Background()
+		check := func(what string, r proto.FileRef) {
+			t.Helper()
+			row, latest, err := n.fileState(ctx, r)
+			if err != nil {
+				t.Fatalf("%s: fileState: %v", what, err)
+			}
+			wantRow, err := n.getRow(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantLatest, err := n.latestOp(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(row, wantRow) {
+				t.Errorf("%s: row %+v, want %+v", what, row, wantRow)
+			}
+			if !reflect.DeepEqual(latest, wantLatest) {
+				t.Errorf("%s: latest %+v, want %+v", what, latest, wantLatest)
+			}
+		}
+		check("nothing", ref("none"))
+		a := ref("state-a")
+		if err := upload(n.addr, a, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		check("uploaded", a)
+		if row, latest, _ := n.fileState(ctx, a); row == nil || latest == nil || latest.op != opPut || row.crc != crcOf([]byte("hello")) {
+			t.Fatalf("uploaded: row %+v latest %+v", row, latest)
+		}
+		b := ref("state-b")
+		if err := upload(n.addr, b, []byte("bye")); err != nil {
+			t.Fatal(err)
+		}
+		if err := del(n.addr, b); err != nil {
+			t.Fatal(err)
+		}
+		check("deleted", b)
+		if _, latest, _ := n.fileState(ctx, b); latest == nil || latest.op != opDel {
+			t.Fatalf("deleted: latest %+v", latest)
+		}
+		// Another node's row of the same file is not this node's.
+		if _, err := db.ExecContext(ctx, db.Q(`UPDATE `+fileTable(shardOf(a.UserID))+` SET node = ? WHERE fileid = ?`), "elsewhere:1", a.FileID); err != nil {
+			t.Fatal(err)
+		}
+		check("another node's row", a)
+		if row, _, _ := n.fileState(ctx, a); row != nil {
+			t.Fatalf("another node's row returned: %+v", row)
+		}
+	})
 }

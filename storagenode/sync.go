@@ -293,16 +293,12 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 // supersedes is left to that one.
 func (y *syncer) apply(ctx context.Context, e *logEntry) error {
 	s := y.s
-	latest, err := s.latestOp(ctx, e.ref)
+	row, latest, err := s.fileState(ctx, e.ref)
 	if err != nil {
 		return err
 	}
 	if latest != nil && latest.seq > e.seq {
 		return nil
-	}
-	row, err := s.getRow(ctx, e.ref)
-	if err != nil {
-		return err
 	}
 	if e.op == opDel {
 		// Only a readable copy: a pending one is an upload in flight that

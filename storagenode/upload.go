@@ -80,10 +80,13 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 
 	// Refusals decided from the head.
 	dctx, cancel := s.dbctx()
-	row, err := s.getRow(dctx, ref)
+	var row *fileRow
 	var latest *logEntry
-	if err == nil && !replica {
-		latest, err = s.latestOp(dctx, ref)
+	var err error
+	if replica {
+		row, err = s.getRow(dctx, ref)
+	} else {
+		row, latest, err = s.fileState(dctx, ref)
 	}
 	cancel()
 	if err != nil {
