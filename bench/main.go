@@ -319,6 +319,23 @@ var (
 	concs = []int{1, 8, 32}
 )
 
+// sweepOf counts the selected PUT and GET cells whose workload begins
+// with prefix ("PUT", "GET 4KiB ").
+func sweepOf(o options, prefix string) int {
+	n := 0
+	for _, op := range []string{"PUT", "GET"} {
+		for _, sz := range sizes {
+			for _, conc := range concs {
+				w := fmt.Sprintf("%s %s c=%d", op, sz.label, conc)
+				if strings.HasPrefix(w, prefix) && o.selected(w) {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
 // drive runs every workload on one system.
 func drive(ctx context.Context, sys *System, o options, prof *profiler) ([]Cell, error) {
 	c := newS3(sys.Endpoint, sys.AK, sys.SK)
@@ -338,17 +355,7 @@ func drive(ctx context.Context, sys *System, o options, prof *profiler) ([]Cell,
 	}
 	// A phase's profile spans its cells: each the duration plus the tail of
 	// operations in flight.
-	sweep := func(op string) int {
-		n := 0
-		for _, sz := range sizes {
-			for _, conc := range concs {
-				if o.selected(fmt.Sprintf("%s %s c=%d", op, sz.label, conc)) {
-					n++
-				}
-			}
-		}
-		return int((o.cellDur.Seconds() + 2) * float64(n))
-	}
+	sweep := func(op string) int { return int((o.cellDur.Seconds() + 2) * float64(sweepOf(o, op))) }
 
 	// PUT
 	wait := prof.cpu("put", sweep("PUT"))
@@ -376,7 +383,7 @@ func drive(ctx context.Context, sys *System, o options, prof *profiler) ([]Cell,
 
 	// GET: objects prepared first, outside the measurement.
 	for _, sz := range sizes {
-		if !o.selected("GET " + sz.label) {
+		if sweepOf(o, "GET "+sz.label+" ") == 0 {
 			continue
 		}
 		for k := range sz.keys {
