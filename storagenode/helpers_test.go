@@ -524,16 +524,33 @@ func rowOf(t testing.TB, n *testNode, r proto.FileRef) *fileRow {
 	return row
 }
 
-// tmpEntries lists what is in a store's temp directory.
+// tmpEntries lists the temp files of a store: the names in its temp
+// directory and, as the node runs in this process, the unnamed ones this
+// process holds open there (/proc/self/fd on Linux).
 func tmpEntries(t testing.TB, store string) []string {
 	t.Helper()
-	es, err := os.ReadDir(filepath.Join(store, tmpDir))
+	dir := filepath.Join(store, tmpDir)
+	es, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	seen := map[string]bool{}
 	var names []string
 	for _, e := range es {
+		seen[e.Name()] = true
 		names = append(names, e.Name())
+	}
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err != nil || !strings.HasPrefix(l, dir+"/") {
+			continue
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(l, dir+"/"), " (deleted)")
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
 	}
 	return names
 }
