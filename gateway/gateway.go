@@ -167,6 +167,7 @@ func (g *Gateway) Close() error {
 		g.cancel()
 		err = g.app.ShutdownWithTimeout(10 * time.Second)
 		g.wg.Wait()
+		g.meta.close()
 	})
 	return err
 }

@@ -263,7 +263,11 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 			used[p.Number] = true
 		}
 		o.ETag = fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(req.Part))
-		if err := g.meta.putObjectTx(r.ctx, tx, r.bucket.AppID, o, putCond{}, g.gcDue()); err != nil {
+		gone, err := g.meta.putObjectTx(r.ctx, tx, o, putCond{})
+		if err != nil {
+			return err
+		}
+		if err := gcInsert(r.ctx, tx, r.bucket.AppID, gone, g.gcDue()); err != nil {
 			return err
 		}
 		for _, p := range have {

@@ -326,3 +326,39 @@ func TestDeleteObjects_WithoutDigestRefused(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 }
+
+// An overwrite hands the replaced blobs to the collector and leaves no
+// intent behind, whatever the blob counts of the two versions (the
+// intents' rows become the queued blobs' where there are both).
+func TestObjects_OverwriteQueuesOldBlobsDropsIntents(t *testing.T) {
+	for _, my := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite", true: "mysql"}[my], func(t *testing.T) {
+			store := newMemStore()
+			e := newEnv(t, envOpt{store: store, blobSize: 1000, mysql: my})
+			e.mkBucket("bkt")
+			for i, size := range []int{10, 10, 2500, 900, 3100, 0, 1500} {
+				body := randBytes(size)
+				e.put("bkt", "k", body)
+				if !bytes.Equal(e.get("bkt", "k"), body) {
+					t.Fatalf("step %d: object differs", i)
+				}
+				want := (size + 999) / 1000
+				waitFor(t, func() bool { return store.count() == want })
+				o, err := e.g.meta.object(ctx(), "bkt", "k")
+				must(t, err)
+				for _, b := range o.Blobs {
+					var n int
+					must(t, e.db.QueryRowContext(ctx(), "SELECT COUNT(*) FROM s3_gc WHERE fileid = ?", b.FileID).Scan(&n))
+					if n != 0 {
+						t.Fatalf("step %d: a live blob is queued for collection", i)
+					}
+				}
+			}
+			waitFor(t, func() bool {
+				var n int
+				e.db.QueryRowContext(ctx(), "SELECT COUNT(*) FROM s3_gc").Scan(&n)
+				return n == 0
+			})
+		})
+	}
+}
