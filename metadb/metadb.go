@@ -68,11 +68,34 @@ func Open(dsn string) (*DB, error) {
 	db := &DB{DB: sdb, Dialect: dialect, r: replacer(dialect)}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := sdb.PingContext(ctx); err != nil {
+	if err := ping(ctx, sdb, dialect); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("metadb: connect %s: %w", redact(dsn), err)
 	}
 	return db, nil
+}
+
+// ping makes the first connection. On SQLite it is tried again while the
+// file is locked: a new connection switches the file to WAL, which needs a
+// moment alone with it, and the busy timeout does not cover that switch
+// (seen: four processes opening one new file at once, one got SQLITE_BUSY).
+func ping(ctx context.Context, sdb *sql.DB, d Dialect) error {
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		err := sdb.PingContext(ctx)
+		if err == nil || d != SQLite || !isBusy(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked")
 }
 
 func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
