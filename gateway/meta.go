@@ -96,13 +96,22 @@ type meta struct {
 // takes ~0.8x the time prepared, 32 in flight (BenchmarkBucketObject).
 func (m *meta) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if st, ok := m.stmts[q]; ok {
+	st, ok := m.stmts[q]
+	m.mu.Unlock()
+	if ok {
 		return st, nil
 	}
+	// Prepared outside the lock: a slow or unreachable database delays
+	// only the requests that need this statement.
 	st, err := m.db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if prev, ok := m.stmts[q]; ok {
+		st.Close() // another request was first
+		return prev, nil
 	}
 	if m.stmts == nil {
 		m.stmts = map[string]*sql.Stmt{}

@@ -57,6 +57,9 @@ func testTempFile(t *testing.T, unnamed bool) {
 			t.Fatal(err)
 		}
 		abs, _ := st.abs(rel)
+		if fi, err := os.Stat(abs); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("size %d: mode %v (%v), want 0600 as before", size, fi.Mode(), err)
+		}
 		got, err := os.ReadFile(abs)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("size %d: file differs (%v)", size, err)

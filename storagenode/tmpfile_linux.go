@@ -11,7 +11,7 @@ import (
 // on failure, nothing left behind by a crash, and no name to create and
 // unlink in a directory that every upload shares.
 func openTmpfile(dir string) (*os.File, error) {
-	fd, err := unix.Open(dir, unix.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, 0o644)
+	fd, err := unix.Open(dir, unix.O_RDWR|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, &os.PathError{Op: "open O_TMPFILE", Path: dir, Err: err}
 	}
