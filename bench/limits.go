@@ -25,6 +25,8 @@ type Limits struct {
 	DiskFileMiB      int     `json:"disk_file_mib"`
 	Loopback1MiBs    float64 `json:"loopback_1_stream_mib_s"`
 	Loopback8MiBs    float64 `json:"loopback_8_streams_mib_s"`
+	SendfileMiBs     float64 `json:"file_sendfile_1_stream_mib_s"`
+	RelayMiBs        float64 `json:"file_splice_relay_1_stream_mib_s"`
 	MD5MiBs          float64 `json:"md5_1core_mib_s"`
 	CRC32CMiBs       float64 `json:"crc32c_1core_mib_s"`
 	SHA256MiBs       float64 `json:"sha256_1core_mib_s"`
@@ -55,6 +57,13 @@ func measureLimits(dir string, fileMiB int, tcpDur time.Duration) (Limits, error
 		l.Loopback1MiBs, l.Loopback8MiBs = max(l.Loopback1MiBs, one), max(l.Loopback8MiBs, eight)
 	}
 	logf("limits: loopback TCP 1 stream %.0f MiB/s, 8 streams %.0f MiB/s", l.Loopback1MiBs, l.Loopback8MiBs)
+	if l.SendfileMiBs, err = fileStream(dir, false, tcpDur); err != nil {
+		return l, fmt.Errorf("file stream: %w", err)
+	}
+	if l.RelayMiBs, err = fileStream(dir, true, tcpDur); err != nil {
+		return l, fmt.Errorf("file stream through a relay: %w", err)
+	}
+	logf("limits: a cached 64 MiB file, 1 stream: sendfile to the reader %.0f MiB/s, through a splice relay %.0f MiB/s", l.SendfileMiBs, l.RelayMiBs)
 	for range 2 {
 		l.MD5MiBs = max(l.MD5MiBs, hashRate(md5.New()))
 		l.CRC32CMiBs = max(l.CRC32CMiBs, hashRate(crc32.New(crc32.MakeTable(crc32.Castagnoli))))
@@ -226,4 +235,103 @@ func hashRate(h hash.Hash) float64 {
 		}
 	}
 	return mibs(n, time.Since(t0))
+}
+
+// fileStream measures one stream of a page-cached file sent with sendfile
+// to a reader on loopback, directly or through a relay that splices one
+// socket to the other: what a GET of a large object can do at best, from
+// MinIO's shape (file → client) and from ours (file → gateway → client).
+// It returns MiB/s, the best of three runs of d each.
+func fileStream(dir string, relay bool, d time.Duration) (float64, error) {
+	const size = 64 << 20
+	path := filepath.Join(dir, "bench-stream")
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(path)
+	if _, err := f.Write(make([]byte, size)); err != nil {
+		f.Close()
+		return 0, err
+	}
+	f.Close()
+	if b, err := os.ReadFile(path); err != nil || len(b) != size { // into the page cache
+		return 0, fmt.Errorf("reading %s back: %v", path, err)
+	}
+	src, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	// One byte asks for the file; the file comes back.
+	serve := func(ln net.Listener, handle func(c net.Conn, b []byte) error) {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b := make([]byte, 1)
+				for {
+					if _, err := c.Read(b); err != nil || handle(c, b) != nil {
+						return
+					}
+				}
+			}()
+		}
+	}
+	go serve(src, func(c net.Conn, _ []byte) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(c, f) // sendfile
+		return err
+	})
+	addr := src.Addr().String()
+	if relay {
+		rl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer rl.Close()
+		upstream := addr
+		go serve(rl, func(c net.Conn, b []byte) error {
+			up, err := net.Dial("tcp", upstream)
+			if err != nil {
+				return err
+			}
+			defer up.Close()
+			if _, err := up.Write(b); err != nil {
+				return err
+			}
+			_, err = c.(*net.TCPConn).ReadFrom(&io.LimitedReader{R: up, N: size}) // splice
+			return err
+		})
+		addr = rl.Addr().String()
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	buf := make([]byte, 256<<10)
+	best := 0.0
+	for range 3 {
+		var n int64
+		t0 := time.Now()
+		for time.Since(t0) < d {
+			if _, err := c.Write([]byte{1}); err != nil {
+				return 0, err
+			}
+			if _, err := io.CopyBuffer(io.Discard, io.LimitReader(c, size), buf); err != nil {
+				return 0, err
+			}
+			n += size
+		}
+		best = max(best, mibs(n, time.Since(t0)))
+	}
+	return best, nil
 }
