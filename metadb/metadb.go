@@ -82,7 +82,7 @@ func Open(dsn string) (*DB, error) {
 func ping(ctx context.Context, sdb *sql.DB, d Dialect) error {
 	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
 		err := sdb.PingContext(ctx)
-		if err == nil || d != SQLite || !isBusy(err) {
+		if err == nil || d != SQLite || !IsBusy(err) {
 			return err
 		}
 		select {
@@ -91,11 +91,6 @@ func ping(ctx context.Context, sdb *sql.DB, d Dialect) error {
 		case <-time.After(delay):
 		}
 	}
-}
-
-func isBusy(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked")
 }
 
 func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
@@ -183,6 +178,16 @@ func replacer(d Dialect) *strings.Replacer {
 
 // Q rewrites the dialect tokens in a statement.
 func (db *DB) Q(query string) string { return db.r.Replace(query) }
+
+// IsBusy reports whether err is SQLite's "database is locked": another
+// connection holds the file; the same statement may succeed later.
+func IsBusy(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked")
+}
 
 // IsDuplicate reports whether err is a unique-key violation.
 func IsDuplicate(err error) bool {
