@@ -154,6 +154,7 @@ func (m *meta) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql
 	return st.ExecContext(ctx, args...)
 }
 
+// rowScanner is a *sql.Row, a *sql.Rows or errRow.
 type rowScanner interface{ Scan(...any) error }
 
 type errRow struct{ err error }
@@ -282,7 +283,7 @@ type Bucket struct {
 
 const bucketCols = "name, appid, owner, created, public_read, cors_xml"
 
-func scanBucket(sc interface{ Scan(...any) error }) (*Bucket, error) {
+func scanBucket(sc rowScanner) (*Bucket, error) {
 	var b Bucket
 	var created int64
 	var pub int
@@ -463,7 +464,7 @@ type object struct {
 
 const objectCols = "okey, size, etag, headers, mtime, blobs, parts, version"
 
-func scanObject(sc interface{ Scan(...any) error }, bucket string) (*object, error) {
+func scanObject(sc rowScanner, bucket string) (*object, error) {
 	var o object
 	var key []byte
 	var hdr, blobs string

@@ -110,13 +110,19 @@ func StartEnv(t testing.TB, env []string, name, addr string, args ...string) *Pr
 	t.Helper()
 	p := &Proc{Name: name, Args: args, Addr: addr, Env: env, t: t, Log: filepath.Join(t.TempDir(), name+".log")}
 	p.Restart()
-	t.Cleanup(func() {
+	p.killAtCleanup()
+	return p
+}
+
+// killAtCleanup kills p when its test ends, showing its log if the test
+// failed.
+func (p *Proc) killAtCleanup() {
+	p.t.Cleanup(func() {
 		p.Kill()
-		if t.Failed() {
+		if p.t.Failed() {
 			p.dumpLog()
 		}
 	})
-	return p
 }
 
 func (p *Proc) dumpLog() {
@@ -182,12 +188,7 @@ func StartFree(t testing.TB, env []string, name string, args func(addr string) [
 		p := &Proc{Name: name, Args: args(addr), Addr: addr, Env: env, t: t, Log: log}
 		err := p.start()
 		if err == nil {
-			t.Cleanup(func() {
-				p.Kill()
-				if t.Failed() {
-					p.dumpLog()
-				}
-			})
+			p.killAtCleanup()
 			return p
 		}
 		p.Kill()
