@@ -129,27 +129,30 @@ func (m *meta) close() {
 	m.stmts = nil
 }
 
-// queryRow runs a prepared single-row query; a failed prepare comes out of
-// Scan, as with QueryRowContext.
-func (m *meta) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) rowScanner {
+// stmtIn is q prepared, bound to tx when it is not nil.
+func (m *meta) stmtIn(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
 	st, err := m.stmt(ctx, q)
+	if err != nil || tx == nil {
+		return st, err
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// queryRow runs a prepared single-row query, in tx when it is not nil; a
+// failed prepare comes out of Scan, as with QueryRowContext.
+func (m *meta) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) rowScanner {
+	st, err := m.stmtIn(ctx, tx, q)
 	if err != nil {
 		return errRow{err}
-	}
-	if tx != nil {
-		st = tx.StmtContext(ctx, st)
 	}
 	return st.QueryRowContext(ctx, args...)
 }
 
 // exec runs a prepared statement, in tx when it is not nil.
 func (m *meta) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
-	st, err := m.stmt(ctx, q)
+	st, err := m.stmtIn(ctx, tx, q)
 	if err != nil {
 		return nil, err
-	}
-	if tx != nil {
-		st = tx.StmtContext(ctx, st)
 	}
 	return st.ExecContext(ctx, args...)
 }
