@@ -108,3 +108,38 @@ func TestOpen_BadDSN(t *testing.T) {
 		t.Errorf("Redact = %q", got)
 	}
 }
+
+// A commit must survive a power loss: SQLite's WAL is synced at every
+// commit (synchronous FULL = 2), on every connection of the pool.
+func TestOpen_SQLiteSyncsEveryCommit(t *testing.T) {
+	db, err := metadb.Open("sqlite:" + filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	var conns []interface{ Close() error }
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 4 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		var mode string
+		var sync int
+		if err := c.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+			t.Fatal(err)
+		}
+		if mode != "wal" || sync != 2 {
+			t.Fatalf("journal_mode %q, synchronous %d; want wal, 2 (FULL)", mode, sync)
+		}
+	}
+}
