@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 
 	"github.com/tnv-s3/tnv/backend/tnv"
-	"github.com/tnv-s3/tnv/metadb"
 )
 
 // BlobStore is the seam between the gateway and the bytes: a TNV cluster in
@@ -56,32 +54,25 @@ const DefaultBlobSize = 64 << 20
 // tracker routes to groups independently.
 const userShards = 16
 
-func blobUser(key string) string {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return fmt.Sprintf("owner-%d", h.Sum32()%userShards)
-}
-
 // writeBlobs stores size bytes of r as blobs of at most g.blobSize each,
-// under an intent record each, and returns them. On error the blobs written
+// under an intent record each (from the pool), and returns them. On error the blobs written
 // so far are made due for collection. r must end exactly after size bytes:
 // a verifying reader gives its verdict at EOF, so EOF is read explicitly.
-func (g *Gateway) writeBlobs(ctx context.Context, appid, key string, r io.Reader, size int64, part int) ([]blob, []int64, error) {
+func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, size int64, part int) ([]blob, []int64, error) {
 	var blobs []blob
 	var intents []int64
 	fail := func(err error) ([]blob, []int64, error) {
 		g.meta.expediteIntents(context.WithoutCancel(ctx), intents)
 		return nil, nil, err
 	}
-	userid := blobUser(key)
 	for left := size; left > 0; {
 		n := min(left, g.blobSize)
-		fileid := tnv.NewFileID()
-		id, err := g.meta.intent(ctx, appid, userid, fileid, metadb.Now()+int64(g.cfg.IntentTTL.Seconds()))
+		in, err := g.intents.take(ctx, appid)
 		if err != nil {
 			return fail(err)
 		}
-		intents = append(intents, id)
+		intents = append(intents, in.id)
+		userid, fileid := in.userid, in.fileid
 		lr := &exactReader{r: r, n: n}
 		if err := g.cfg.Blobs.Put(ctx, appid, userid, fileid, lr, n); err != nil {
 			if lr.err != nil {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"net/http"
@@ -64,6 +65,7 @@ func (g *Gateway) deleteBucket(r *request) error {
 		}
 		return errInternal(err)
 	}
+	g.intents.forget(context.WithoutCancel(r.ctx), r.bucket.AppID)
 	return r.c.Status(http.StatusNoContent).Send(nil) // SendStatus would add a text body
 }
 

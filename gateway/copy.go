@@ -122,7 +122,7 @@ func (g *Gateway) copyBytes(r *request, srcBucket *Bucket, src *object, off, n i
 	rd := newBlobReader(r.ctx, g.cfg.Blobs, srcBucket.AppID, src.Blobs, off, n)
 	defer rd.Close()
 	sum := md5.New()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, r.key, io.TeeReader(rd, sum), n, part)
+	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, io.TeeReader(rd, sum), n, part)
 	if err != nil {
 		return "", nil, nil, errInternal(fmt.Errorf("copy %s/%s: %w", src.Bucket, src.Key, err))
 	}

@@ -52,6 +52,7 @@ type Gateway struct {
 	cfg         Config
 	log         *slog.Logger
 	meta        *meta
+	intents     *intentPool
 	app         *fiber.App
 	verifier    *sigv4.Verifier
 	router      []route
@@ -102,6 +103,7 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, meta: &meta{db: cfg.DB}, blobSize: cfg.BlobSize, minPartSize: MinPartSize}
+	g.intents = newIntentPool(g.meta, int64(cfg.IntentTTL.Seconds()))
 	for _, d := range strings.Split(cfg.Domain, ",") {
 		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
 			g.domains = append(g.domains, d)
@@ -159,14 +161,17 @@ func (g *Gateway) ServeTLS(ln net.Listener, certFile, keyFile string) error {
 	return g.Serve(ln)
 }
 
-// Close stops accepting, lets requests in flight finish for a while, and
-// stops the collector.
+// Close stops accepting, lets requests in flight finish for a while, stops
+// the collector and drops the intent records it reserved and never used.
 func (g *Gateway) Close() error {
 	var err error
 	g.once.Do(func() {
 		g.cancel()
 		err = g.app.ShutdownWithTimeout(10 * time.Second)
 		g.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		g.intents.close(ctx)
+		cancel()
 		g.meta.close()
 	})
 	return err

@@ -120,6 +120,8 @@ type envOpt struct {
 	store    BlobStore
 	blobSize int64
 	domain   string
+	// intentTTL, when set, is Config.IntentTTL.
+	intentTTL time.Duration
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -147,7 +149,7 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	}
 	cfg := Config{DB: db, Blobs: o.store, Region: region, AccessKey: rootAK, SecretKey: rootSK,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BlobSize: o.blobSize, Domain: o.domain,
-		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond}
+		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond, IntentTTL: o.intentTTL}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	scheme := "http"
 	if o.tls {

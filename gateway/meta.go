@@ -571,8 +571,9 @@ func (m *meta) putObject(ctx context.Context, appid string, o *object, cond putC
 func (m *meta) release(ctx context.Context, tx *sql.Tx, appid string, gone []blob, intents []int64, gcDue int64) error {
 	for len(gone) > 0 && len(intents) > 0 {
 		b := gone[0]
-		if _, err := m.exec(ctx, tx, "UPDATE s3_gc SET appid = ?, userid = ?, fileid = ?, due = ?, tries = 0 WHERE id = ?",
-			appid, b.UserID, b.FileID, gcDue, intents[0]); err != nil {
+		res, err := m.exec(ctx, tx, "UPDATE s3_gc SET appid = ?, userid = ?, fileid = ?, due = ?, tries = 0 WHERE id = ? AND due > ?",
+			appid, b.UserID, b.FileID, gcDue, intents[0], metadb.Now())
+		if err := intentHeld(res, err); err != nil {
 			return err
 		}
 		gone, intents = gone[1:], intents[1:]
@@ -644,11 +645,27 @@ func (m *meta) putObjectTx(ctx context.Context, tx *sql.Tx, o *object, cond putC
 	return gone, nil
 }
 
+// dropIntents deletes the intent records of blobs being published, in tx.
+// A record that is gone or due means the collector may be deleting its
+// blob (a write that outlived IntentTTL): the publication fails.
 func dropIntents(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	now := metadb.Now()
 	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_gc WHERE id = ?", id); err != nil {
+		res, err := tx.ExecContext(ctx, "DELETE FROM s3_gc WHERE id = ? AND due > ?", id, now)
+		if err := intentHeld(res, err); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// intentHeld checks that a statement on an intent record found it.
+func intentHeld(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errMsg("InternalError", "The upload outlived its intent record and its data is being collected; send it again.")
 	}
 	return nil
 }
@@ -722,17 +739,6 @@ func (m *meta) scanKeys(ctx context.Context, bucket, from string, incl bool, upT
 }
 
 // ---- blob intents and the collector's queue
-
-// intent records a blob about to be written, due for deletion after ttl
-// unless the write is published (which drops the record) — so a gateway
-// that dies mid-upload leaks nothing.
-func (m *meta) intent(ctx context.Context, appid, userid, fileid string, due int64) (int64, error) {
-	res, err := m.exec(ctx, nil, "INSERT INTO s3_gc (appid, userid, fileid, due) VALUES (?, ?, ?, ?)", appid, userid, fileid, due)
-	if err != nil {
-		return 0, err
-	}
-	return res.LastInsertId()
-}
 
 // expediteIntents makes failed writes' blobs due now.
 func (m *meta) expediteIntents(ctx context.Context, ids []int64) {

@@ -207,7 +207,7 @@ func (g *Gateway) uploadPart(r *request) error {
 	}
 	tee, sum, stop := newMD5Tee(body, size)
 	defer stop()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, r.key, tee, size, n)
+	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, tee, size, n)
 	if err != nil {
 		return bodyError(err)
 	}

@@ -138,7 +138,7 @@ func (g *Gateway) putObject(r *request) error {
 	}
 	tee, sum, stop := newMD5Tee(body, size)
 	defer stop()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, r.key, tee, size, 0)
+	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, tee, size, 0)
 	if err != nil {
 		return bodyError(err)
 	}

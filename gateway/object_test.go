@@ -354,11 +354,7 @@ func TestObjects_OverwriteQueuesOldBlobsDropsIntents(t *testing.T) {
 					}
 				}
 			}
-			waitFor(t, func() bool {
-				var n int
-				e.db.QueryRowContext(ctx(), "SELECT COUNT(*) FROM s3_gc").Scan(&n)
-				return n == 0
-			})
+			waitFor(t, func() bool { return len(e.gcRowsNotHeld()) == 0 })
 		})
 	}
 }

@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/tnv-s3/tnv/backend/tnv"
+	"github.com/tnv-s3/tnv/metadb"
+)
+
+// A blob is written under an intent record (a row of s3_gc due after
+// IntentTTL) so that a gateway that dies mid-upload leaks nothing; the
+// publishing transaction drops it. Written one per blob, that record is a
+// commit of its own ahead of every PUT — on MariaDB a log flush, the
+// largest single cost of a small PUT after the storage nodes' own. The
+// pool writes them ahead, many in one transaction, and hands them out.
+//
+// A reserved record is indistinguishable from one in use, which is the
+// point: whatever happens to the gateway, every name it may have written
+// is collected unless published. Names never written cost the collector
+// one DELETE that finds nothing. Close drops the records still reserved.
+
+const (
+	intentBatchMin = 4  // first refill of a bucket: a one-off PUT wastes little
+	intentBatchMax = 64 // later refills double up to this
+)
+
+// reservedIntent is a blob name whose intent record is durable.
+type reservedIntent struct {
+	id             int64
+	userid, fileid string
+	due            int64 // the record's due time
+}
+
+type intentPool struct {
+	m   *meta
+	ttl int64 // seconds from reservation to due
+
+	mu    sync.Mutex
+	byApp map[string]*appIntents
+}
+
+type appIntents struct {
+	free  []reservedIntent
+	batch int // size of the next refill
+}
+
+func newIntentPool(m *meta, ttlSeconds int64) *intentPool {
+	return &intentPool{m: m, ttl: max(ttlSeconds, 2), byApp: map[string]*appIntents{}}
+}
+
+// take returns a name to write a blob of appid under. A reservation is
+// handed out only while more than half its TTL is left, so a write has at
+// least that long to publish; older ones are left to expire.
+func (p *intentPool) take(ctx context.Context, appid string) (reservedIntent, error) {
+	now := metadb.Now()
+	p.mu.Lock()
+	a := p.byApp[appid]
+	if a == nil {
+		a = &appIntents{batch: intentBatchMin}
+		p.byApp[appid] = a
+	}
+	for len(a.free) > 0 {
+		r := a.free[len(a.free)-1]
+		a.free = a.free[:len(a.free)-1]
+		if r.due-now > p.ttl/2 {
+			p.mu.Unlock()
+			return r, nil
+		}
+	}
+	n := a.batch
+	a.batch = min(2*a.batch, intentBatchMax)
+	p.mu.Unlock()
+
+	rs, err := p.reserve(ctx, appid, n, now+p.ttl)
+	if err != nil {
+		return reservedIntent{}, err
+	}
+	p.mu.Lock()
+	if cur := p.byApp[appid]; cur != nil {
+		cur.free = append(cur.free, rs[1:]...)
+		rs = rs[:1]
+	}
+	p.mu.Unlock()
+	if len(rs) > 1 { // the bucket was dropped meanwhile
+		p.drop(context.WithoutCancel(ctx), rs[1:])
+	}
+	return rs[0], nil
+}
+
+// reserve writes n intent records for fresh names in one transaction.
+// Names are spread over the bucket's blob users at random: which group a
+// blob lands on depends on its user ID only.
+func (p *intentPool) reserve(ctx context.Context, appid string, n int, due int64) ([]reservedIntent, error) {
+	var rs []reservedIntent
+	err := p.m.tx(ctx, func(tx *sql.Tx) error {
+		rs = rs[:0]
+		for range n {
+			r := reservedIntent{userid: fmt.Sprintf("owner-%d", rand.IntN(userShards)), fileid: tnv.NewFileID(), due: due}
+			res, err := p.m.exec(ctx, tx, "INSERT INTO s3_gc (appid, userid, fileid, due) VALUES (?, ?, ?, ?)", appid, r.userid, r.fileid, due)
+			if err != nil {
+				return err
+			}
+			if r.id, err = res.LastInsertId(); err != nil {
+				return err
+			}
+			rs = append(rs, r)
+		}
+		return nil
+	})
+	return rs, err
+}
+
+// forget drops the reservations of a bucket that is gone.
+func (p *intentPool) forget(ctx context.Context, appid string) {
+	p.mu.Lock()
+	a := p.byApp[appid]
+	delete(p.byApp, appid)
+	p.mu.Unlock()
+	if a != nil {
+		p.drop(ctx, a.free)
+	}
+}
+
+// close drops every reservation not handed out.
+func (p *intentPool) close(ctx context.Context) {
+	p.mu.Lock()
+	var all []reservedIntent
+	for _, a := range p.byApp {
+		all = append(all, a.free...)
+	}
+	p.byApp = map[string]*appIntents{}
+	p.mu.Unlock()
+	p.drop(ctx, all)
+}
+
+// held lists the record IDs reserved and not handed out (for tests).
+func (p *intentPool) held() map[int64]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := map[int64]bool{}
+	for _, a := range p.byApp {
+		for _, r := range a.free {
+			ids[r.id] = true
+		}
+	}
+	return ids
+}
+
+// drop deletes records of names never written. One that fails stays and
+// is collected when due, which costs a DELETE that finds nothing.
+func (p *intentPool) drop(ctx context.Context, rs []reservedIntent) {
+	if len(rs) == 0 {
+		return
+	}
+	ids := make([]int64, len(rs))
+	for i, r := range rs {
+		ids[i] = r.id
+	}
+	p.m.tx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			if _, err := p.m.exec(ctx, tx, "DELETE FROM s3_gc WHERE id = ?", id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
