@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -37,6 +38,11 @@ type DB struct {
 	*sql.DB
 	Dialect Dialect
 	r       *strings.Replacer
+
+	lazySource string // SQLite: the source of Unsynced's pool
+	lazyOnce   sync.Once
+	lazy       *DB
+	lazyErr    error
 }
 
 // Open connects to a DSN of the form mysql://user:pass@host:port/db[?params]
@@ -67,6 +73,9 @@ func Open(dsn string) (*DB, error) {
 		sdb.SetMaxOpenConns(4)
 	}
 	db := &DB{DB: sdb, Dialect: dialect, r: replacer(dialect)}
+	if dialect == SQLite {
+		db.lazySource = strings.Replace(source, sqliteSync("FULL"), sqliteSync("NORMAL"), 1)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := ping(ctx, sdb, dialect); err != nil {
@@ -74,6 +83,46 @@ func Open(dsn string) (*DB, error) {
 		return nil, fmt.Errorf("metadb: connect %s: %w", redact(dsn), err)
 	}
 	return db, nil
+}
+
+// Unsynced is a handle on the same database whose commits are not forced to
+// the disk one by one: a crash of the process keeps them, a power loss may
+// not. It is for records whose loss costs no acknowledged data (a storage
+// node's row of a file not yet in the group log: lost, the file's bytes
+// are left behind, nothing more). On SQLite it is a second pool on the
+// file with synchronous NORMAL; the WAL is one append-only log, so such a
+// commit is on the disk as soon as any later commit through db is. On
+// MySQL, where durability is the server's setting, it is db itself.
+func (db *DB) Unsynced() (*DB, error) {
+	if db.lazySource == "" {
+		return db, nil
+	}
+	db.lazyOnce.Do(func() {
+		sdb, err := sql.Open("sqlite", db.lazySource)
+		if err != nil {
+			db.lazyErr = err
+			return
+		}
+		sdb.SetMaxOpenConns(4)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := ping(ctx, sdb, SQLite); err != nil {
+			sdb.Close()
+			db.lazyErr = fmt.Errorf("metadb: second connection: %w", err)
+			return
+		}
+		db.lazy = &DB{DB: sdb, Dialect: SQLite, r: db.r}
+	})
+	return db.lazy, db.lazyErr
+}
+
+// Close closes the database and the Unsynced handle if one was opened.
+func (db *DB) Close() error {
+	db.lazyOnce.Do(func() {}) // none opened from here on
+	if db.lazy != nil {
+		db.lazy.Close()
+	}
+	return db.DB.Close()
 }
 
 // ping makes the first connection. On SQLite it is tried again while the
@@ -102,16 +151,7 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 		if path == "" {
 			return "", "", 0, fmt.Errorf("metadb: sqlite DSN needs a path: %q", dsn)
 		}
-		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(20000)")
-		q.Add("_pragma", "journal_mode(WAL)")
-		// FULL: a commit is on the disk when it returns. NORMAL (WAL's
-		// usual companion) syncs the log only at checkpoints, so a power
-		// loss could take back a row whose PUT was answered 200 while the
-		// file's bytes, fsynced, stay behind with no row.
-		q.Add("_pragma", "synchronous(FULL)")
-		q.Set("_txlock", "immediate")
-		return "sqlite", "file:" + path + "?" + q.Encode(), SQLite, nil
+		return "sqlite", sqliteSource(path, "FULL"), SQLite, nil
 	case strings.HasPrefix(dsn, "mysql://"):
 		u, err := url.Parse(dsn)
 		if err != nil {
@@ -142,6 +182,26 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 		return "mysql", cfg.FormatDSN(), MySQL, nil
 	}
 	return "", "", 0, fmt.Errorf("metadb: DSN must start with mysql:// or sqlite: (got %q)", redact(dsn))
+}
+
+// sqliteSource is the driver's source for a database file: WAL, a busy
+// timeout, immediate transactions, and sync (FULL or NORMAL). FULL: a
+// commit is on the disk when it returns. NORMAL (WAL's usual companion)
+// syncs the log only at checkpoints, so a power loss could take back a row
+// whose PUT was answered 200 while the file's bytes, fsynced, stay behind
+// with no row: only Unsynced uses it.
+func sqliteSource(path, sync string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(20000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// sqliteSync is the encoded synchronous pragma of sqliteSource.
+func sqliteSync(sync string) string {
+	return url.Values{"_pragma": {"synchronous(" + sync + ")"}}.Encode()
 }
 
 // redact hides a password in a DSN for messages and logs.

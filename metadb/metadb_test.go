@@ -143,3 +143,52 @@ func TestOpen_SQLiteSyncsEveryCommit(t *testing.T) {
 		}
 	}
 }
+
+// Unsynced is a second SQLite pool on the same file that does not sync at
+// each commit (synchronous NORMAL = 1); what it writes is seen through the
+// main handle at once. On MySQL it is the handle itself.
+func TestUnsynced(t *testing.T) {
+	ctx := context.Background()
+	for name, dsn := range dialects(t) {
+		t.Run(name, func(t *testing.T) {
+			db, err := metadb.Open(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			lazy, err := db.Unsynced()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "mysql" {
+				if lazy != db {
+					t.Fatal("MySQL: Unsynced is not the handle itself")
+				}
+				return
+			}
+			if lazy == db {
+				t.Fatal("SQLite: Unsynced is the synced handle")
+			}
+			var sync int
+			if err := lazy.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil || sync != 1 {
+				t.Fatalf("Unsynced: synchronous %d, %v; want 1 (NORMAL)", sync, err)
+			}
+			if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
+				t.Fatalf("main handle: synchronous %d, %v; want 2 (FULL)", sync, err)
+			}
+			if err := db.Migrate(ctx, "demo", steps); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := lazy.ExecContext(ctx, "INSERT INTO t_demo (k, v) VALUES ('a', 1)"); err != nil {
+				t.Fatal(err)
+			}
+			var v int
+			if err := db.QueryRowContext(ctx, "SELECT v FROM t_demo WHERE k = 'a'").Scan(&v); err != nil || v != 1 {
+				t.Fatalf("row written through Unsynced: %d, %v", v, err)
+			}
+			if again, _ := db.Unsynced(); again != lazy {
+				t.Fatal("a second Unsynced opened another pool")
+			}
+		})
+	}
+}

@@ -144,6 +144,12 @@ const (
 
 type shardStmts struct {
 	state, get, insert, replace, setStatus, setVctime, setCorrupt, del, scan, purgeable *sql.Stmt
+	// insert and replace on the database's Unsynced handle, for pending
+	// rows: lost to a power loss, such a row leaves only the file's bytes
+	// behind (the upload was not answered), and the group log's commit
+	// that follows puts it on the disk anyway. The same as insert and
+	// replace on MySQL.
+	insertPending, replacePending *sql.Stmt
 }
 
 // stmts are the node's prepared statements.
@@ -159,8 +165,11 @@ type stmts struct {
 
 func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 	s := &stmts{}
-	var err error
-	p := func(q string) *sql.Stmt {
+	lazy, err := db.Unsynced()
+	if err != nil {
+		return nil, err
+	}
+	on := func(db *metadb.DB, q string) *sql.Stmt {
 		if err != nil {
 			return nil
 		}
@@ -171,6 +180,7 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 		}
 		return st
 	}
+	p := func(q string) *sql.Stmt { return on(db, q) }
 	cols := `id, store, path, size, crc32c, status, vctime, created, deleted_time`
 	for i := 1; i <= 3; i++ {
 		t := fileTable(i)
@@ -182,12 +192,10 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 			state: p(`SELECT 0, ` + cols + `, '' FROM ` + t + ` WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?
 				UNION ALL SELECT * FROM (SELECT 1 AS k, seq, op, '' AS p, size, crc32c, 0 AS st, 0 AS vc, created, 0 AS dt, origin
 				FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ? ORDER BY seq DESC LIMIT 1) AS l`),
-			get: p(`SELECT ` + cols + ` FROM ` + t + ` WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?`),
-			insert: p(`INSERT INTO ` + t + ` (node, appid, userid, fileid, store, path, size, crc32c, status, vctime, created, deleted_time)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`),
+			get:    p(`SELECT ` + cols + ` FROM ` + t + ` WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?`),
+			insert: p(insertQ(t)),
 			// Replaces a deleted, pending or failed row by a new copy.
-			replace: p(`UPDATE ` + t + ` SET store = ?, path = ?, size = ?, crc32c = ?, status = ?, vctime = ?, created = ?, deleted_time = 0
-				WHERE id = ? AND status = ?`),
+			replace:    p(replaceQ(t)),
 			setStatus:  p(`UPDATE ` + t + ` SET status = ?, deleted_time = ? WHERE id = ? AND status = ?`),
 			setVctime:  p(`UPDATE ` + t + ` SET vctime = ? WHERE id = ?`),
 			setCorrupt: p(`UPDATE ` + t + ` SET vctime = -1 WHERE id = ?`),
@@ -196,6 +204,11 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 				` WHERE node = ? AND id > ? ORDER BY id LIMIT 200`),
 			purgeable: p(`SELECT id, appid, userid, fileid, store, path, status FROM ` + t +
 				` WHERE node = ? AND ((status = 1 AND deleted_time < ?) OR (status = 2 AND created < ?)) LIMIT 200`),
+		}
+		h := &s.shard[i]
+		h.insertPending, h.replacePending = h.insert, h.replace
+		if lazy != db {
+			h.insertPending, h.replacePending = on(lazy, insertQ(t)), on(lazy, replaceQ(t))
 		}
 	}
 	s.logAppend = p(`INSERT INTO t_group_log (grp, op, fkey, appid, userid, fileid, size, crc32c, origin, created)
@@ -223,11 +236,24 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 	return s, nil
 }
 
+func insertQ(t string) string {
+	return `INSERT INTO ` + t + ` (node, appid, userid, fileid, store, path, size, crc32c, status, vctime, created, deleted_time)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`
+}
+
+func replaceQ(t string) string {
+	return `UPDATE ` + t + ` SET store = ?, path = ?, size = ?, crc32c = ?, status = ?, vctime = ?, created = ?, deleted_time = 0
+		WHERE id = ? AND status = ?`
+}
+
 func (s *stmts) close() {
 	all := []*sql.Stmt{s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
 	for i := 1; i <= 3; i++ {
 		h := s.shard[i]
 		all = append(all, h.state, h.get, h.insert, h.replace, h.setStatus, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
+		if h.insertPending != h.insert {
+			all = append(all, h.insertPending, h.replacePending)
+		}
 	}
 	for _, st := range all {
 		if st != nil {
@@ -306,9 +332,13 @@ func (s *Server) latestOp(ctx context.Context, ref proto.FileRef) (*logEntry, er
 func (s *Server) putRow(ctx context.Context, ref proto.FileRef, st *store, rel string, size int64, crc uint32, status int, vctime int64) (*fileRow, *fileRow, error) {
 	sh := shardOf(ref.UserID)
 	h := s.st.shard[sh]
+	insert, replace := h.insert, h.replace
+	if status == statusPending {
+		insert, replace = h.insertPending, h.replacePending
+	}
 	now := metadb.Now()
 	for range 3 {
-		res, err := h.insert.ExecContext(ctx, s.node, ref.AppID, ref.UserID, ref.FileID, st.key, rel, size, int64(crc), status, vctime, now)
+		res, err := insert.ExecContext(ctx, s.node, ref.AppID, ref.UserID, ref.FileID, st.key, rel, size, int64(crc), status, vctime, now)
 		if err == nil {
 			id, _ := res.LastInsertId()
 			return &fileRow{shard: sh, id: id, store: st.key, path: rel, size: size, crc: crc, status: status, vctime: vctime, created: now}, nil, nil
@@ -326,7 +356,7 @@ func (s *Server) putRow(ctx context.Context, ref proto.FileRef, st *store, rel s
 		if old.status == statusOK {
 			return nil, old, errExists
 		}
-		res, err = h.replace.ExecContext(ctx, st.key, rel, size, int64(crc), status, vctime, now, old.id, old.status)
+		res, err = replace.ExecContext(ctx, st.key, rel, size, int64(crc), status, vctime, now, old.id, old.status)
 		if err != nil {
 			return nil, nil, err
 		}
