@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,21 @@ type Config struct {
 	IdleTimeout time.Duration // idle pooled connections older than this are closed, default 30s
 	LocateTTL   time.Duration // how long a SADDRS answer is reused per (appid, userid), default 2s; < 0 disables
 	Logger      *slog.Logger  // nil = slog.Default()
+	// Local, when set, returns the storage node at addr when it runs in
+	// this process (tnv up), else nil. A download from such a node opens
+	// its file directly and the bytes go from the page cache to the
+	// caller's socket with sendfile(2): no socket between the two, no
+	// second TCP stack pass.
+	Local func(addr string) LocalNode
+}
+
+// LocalNode is a storage node in this process (storagenode.Server).
+type LocalNode interface {
+	// OpenLocal decides a read as DOWNLOAD does and returns the file
+	// positioned at offset and the number of bytes to read. An
+	// *proto.ErrorReply is the node's answer; any other error means "ask
+	// over the network" (the node has no good copy of its own).
+	OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64) (*os.File, int64, error)
 }
 
 // Client talks to a TNV cluster. It is safe for concurrent use.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -99,7 +100,20 @@ func (c *Client) Download(ctx context.Context, appid, userid, fileid string, off
 		return nil, fmt.Errorf("tnv: download %s: %w: offset %d size %d", fileid, ErrInvalid, offset, size)
 	}
 	b := &body{c: c, ctx: ctx, ref: ref, off: offset}
+	var lb *localBody
 	rest, err := c.onNodes(ctx, "download", ref, true, nil, func(addr string) error {
+		if ln := c.localNode(addr); ln != nil {
+			f, n, err := ln.OpenLocal(ctx, appid, userid, fileid, offset, size)
+			if err == nil {
+				lb = &localBody{f: f, remain: n}
+				return nil
+			}
+			var re *proto.ErrorReply
+			if errors.As(err, &re) {
+				return re
+			}
+			c.log.Debug("tnv: no local copy, downloading over the network", "addr", addr, "fileid", fileid, "err", err)
+		}
 		s, n, err := c.openDownload(ctx, addr, &proto.Download{FileRef: ref, Offset: offset, Size: size}, -1)
 		if err != nil {
 			return err
@@ -109,6 +123,9 @@ func (c *Client) Download(ctx context.Context, appid, userid, fileid string, off
 	})
 	if err != nil {
 		return nil, err
+	}
+	if lb != nil {
+		return lb, nil
 	}
 	b.rest = rest
 	if b.remain == 0 {
@@ -330,4 +347,54 @@ func (c *Client) DownloadTo(ctx context.Context, appid, userid, fileid string, o
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	return io.CopyBuffer(writerOnly{w}, rc, *bp)
+}
+
+func (c *Client) localNode(addr string) LocalNode {
+	if c.cfg.Local == nil {
+		return nil
+	}
+	return c.cfg.Local(addr)
+}
+
+// localBody is a download from a storage node in this process: its file,
+// positioned, and the bytes left.
+type localBody struct {
+	f      *os.File
+	remain int64
+	once   sync.Once
+}
+
+func (b *localBody) Read(p []byte) (int, error) {
+	if b.remain <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	n, err := b.f.Read(p)
+	b.remain -= int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // shorter than the node said
+	}
+	return n, err
+}
+
+// WriteTo sends the rest to w. io.Copy hands w's ReadFrom a LimitedReader
+// around the file, which a TCP connection (or a bufio.Writer in front of
+// one, as fasthttp's) turns into sendfile(2).
+func (b *localBody) WriteTo(w io.Writer) (int64, error) {
+	lr := &io.LimitedReader{R: b.f, N: b.remain}
+	n, err := io.Copy(w, lr)
+	b.remain -= n
+	if err == nil && b.remain > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// Close closes the file; it may be called from another goroutine to abort
+// a Read.
+func (b *localBody) Close() error {
+	b.once.Do(func() { b.f.Close() })
+	return nil
 }

@@ -118,6 +118,7 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	c.run("tracker", trk)
+	var nodes []*storagenode.Server
 	for g := 1; g <= upGroups; g++ {
 		for m := 1; m <= upMembers; m++ {
 			name := fmt.Sprintf("g%d-%d", g, m)
@@ -134,9 +135,20 @@ func runUp(ctx context.Context, args []string) error {
 				return err
 			}
 			c.run(name, sn)
+			nodes = append(nodes, sn)
 		}
 	}
-	client, err := tnv.New(tnv.Config{Trackers: []string{lay.Tracker}, Logger: log.With("role", "gateway")})
+	// The storage nodes live in this process: the gateway reads their
+	// files directly (OpenLocal) and sends them with sendfile.
+	local := func(addr string) tnv.LocalNode {
+		for _, sn := range nodes {
+			if sn.Node() == addr {
+				return sn
+			}
+		}
+		return nil
+	}
+	client, err := tnv.New(tnv.Config{Trackers: []string{lay.Tracker}, Logger: log.With("role", "gateway"), Local: local})
 	if err != nil {
 		return err
 	}
