@@ -226,8 +226,15 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int) (*S
 				s.pprof["storage"] = freeAddr()
 				extra = []string{"TNV_PPROF_LISTEN=" + s.pprof["storage"]}
 			}
+			// Each node offers a local socket: the gateway, on the same
+			// machine, opens its files through it (--local-reads).
+			sock := filepath.Join(dir, name+".sock")
+			if len(sock) > 100 { // a socket path has at most 107 bytes
+				sock = filepath.Join(os.TempDir(), fmt.Sprintf("tnv-bench-%d-%s.sock", os.Getpid(), name))
+			}
 			if _, err := start(name, a, extra, "storage", "--listen", a, "--group", fmt.Sprintf("g%d", g),
-				"--trackers", tra, "--idservers", ida, "--store", filepath.Join(dir, name), "--db", dsn, "--beat", "1s"); err != nil {
+				"--trackers", tra, "--idservers", ida, "--store", filepath.Join(dir, name), "--db", dsn, "--beat", "1s",
+				"--local-socket", sock); err != nil {
 				return fail(err)
 			}
 			storage = append(storage, a)

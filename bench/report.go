@@ -377,7 +377,9 @@ func (r *Results) markdown() string {
 		}
 		fmt.Fprintf(&b, "%s", s.Label)
 	}
-	b.WriteString(". One load generator (bench/, aws-sdk-go-v2, unsigned payloads, no retries) on the same machine. " +
+	b.WriteString(". The gateways read blobs on this machine without a TCP hop: `tnv up` from its in-process storage nodes, " +
+		"the multi-process gateway through each node's --local-socket (sendfile from the node's file in both). " +
+		"One load generator (bench/, aws-sdk-go-v2, unsigned payloads, no retries) on the same machine. " +
 		"PUT/GET cells: MiB/s and objects/s; MIXED: 45 % GET, 30 % HEAD, 15 % PUT, 10 % DELETE of 1 MiB objects; " +
 		"SEEK: random 256 KiB ranges of a 1 GiB object, time to first byte p50 / p99, cold right after the upload, then warm after one whole read. ×MinIO > 1 means ours is better " +
 		"(for SEEK: MinIO's TTFB p99 over ours).\n\n")

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +94,122 @@ func TestGateway_OneGiB_StreamsWithBoundedRSS(t *testing.T) {
 		putTook.Round(time.Millisecond), 1024/putTook.Seconds(), getTook.Round(time.Millisecond), 1024/getTook.Seconds(), rss>>20, nodes)
 	if rss > 256<<20 {
 		t.Fatalf("gateway peak RSS %d MiB, want < 256 MiB", rss>>20)
+	}
+}
+
+// storageCount sums a storage node's tnv_requests_total for cmd.
+func storageCount(t *testing.T, metricsAddr, cmd string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "tnv_requests_total{") && strings.Contains(l, `cmd="`+cmd+`"`) {
+			f := strings.Fields(l)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			n += int(v)
+		}
+	}
+	return n
+}
+
+// TestGateway_LocalReads: storage nodes with --local-socket and a gateway
+// on their machine. GETs (whole and ranges) are served by opening the
+// node's file through the socket (LOCAL_OPEN) rather than by DOWNLOAD;
+// a gateway with --local-reads=false downloads over TCP; a node whose
+// socket is gone is read over TCP again.
+func TestGateway_LocalReads(t *testing.T) {
+	dsn := metadbtest.NewTestMySQL(t)
+	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2, LocalSockets: true})
+	gw := startGateway(t, c, "lrkey", "lrsecret")
+	s3c := s3Client("http://"+gw.Addr, "lrkey", "lrsecret")
+	ctx := context.Background()
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("loc")}); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 5<<20)
+	rand.NewChaCha8([32]byte{3}).Read(body)
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("loc"), Key: aws.String("k"), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(c *s3.Client, rng string) []byte {
+		t.Helper()
+		in := &s3.GetObjectInput{Bucket: aws.String("loc"), Key: aws.String("k")}
+		if rng != "" {
+			in.Range = aws.String(rng)
+		}
+		out, err := c.GetObject(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Body.Close()
+		b, err := io.ReadAll(out.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	counts := func(cmd string) int {
+		n := 0
+		for _, p := range c.Members() {
+			n += storageCount(t, c.Metrics[p], cmd)
+		}
+		return n
+	}
+	for range 3 {
+		if !bytes.Equal(get(s3c, ""), body) {
+			t.Fatal("whole GET differs")
+		}
+		if !bytes.Equal(get(s3c, "bytes=1000-200999"), body[1000:201000]) {
+			t.Fatal("range GET differs")
+		}
+	}
+	if lo, dl := counts("LOCAL_OPEN"), counts("DOWNLOAD"); lo < 6 || dl != 0 {
+		t.Fatalf("LOCAL_OPEN %d, DOWNLOAD %d; want every GET opened locally", lo, dl)
+	}
+
+	// The same cluster through a gateway that does not look for sockets.
+	tcp := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=lrkey", "TNV_SECRET_KEY=lrsecret"}, "gateway-tcp", func(addr string) []string {
+		return []string{"gateway", "--listen", addr, "--trackers", c.TrackerList(), "--db", c.Topo.DB, "--local-reads=false"}
+	})
+	waitHTTP(t, "http://"+tcp.Addr+"/_tnv/health", 30*time.Second)
+	if !bytes.Equal(get(s3Client("http://"+tcp.Addr, "lrkey", "lrsecret"), ""), body) {
+		t.Fatal("GET over TCP differs")
+	}
+	if dl := counts("DOWNLOAD"); dl != 1 {
+		t.Fatalf("DOWNLOAD %d after one GET with --local-reads=false, want 1", dl)
+	}
+
+	// Sockets gone (as seen from another machine): a gateway started now
+	// finds none and reads over TCP.
+	for _, p := range c.Members() {
+		os.Remove(c.Sockets[p])
+	}
+	other := startGateway(t, c, "lrkey", "lrsecret")
+	if !bytes.Equal(get(s3Client("http://"+other.Addr, "lrkey", "lrsecret"), "bytes=7-70000"), body[7:70001]) {
+		t.Fatal("range GET without sockets differs")
+	}
+	if dl := counts("DOWNLOAD"); dl != 2 {
+		t.Fatalf("DOWNLOAD %d after a GET through a gateway that found no socket, want 2", dl)
+	}
+
+	// The nodes restart (new sockets, counters from zero): the first
+	// gateway's idle socket connections are dead; its reads go on, locally.
+	for _, p := range c.Members() {
+		p.Kill()
+		p.Restart()
+	}
+	c.WaitActive(30 * time.Second)
+	for range 2 {
+		if !bytes.Equal(get(s3c, "bytes=7-70000"), body[7:70001]) {
+			t.Fatal("range GET after the nodes restarted differs")
+		}
+	}
+	if lo, dl := counts("LOCAL_OPEN"), counts("DOWNLOAD"); lo < 2 || dl != 0 {
+		t.Fatalf("after the restart: LOCAL_OPEN %d, DOWNLOAD %d; want the GETs local", lo, dl)
 	}
 }

@@ -14,6 +14,7 @@ const (
 	EAGAIN       int16 = 11 // no active storage node, try later
 	EACCES       int16 = 13 // group not admitted
 	EEXIST       int16 = 17 // file ID already used
+	EXDEV        int16 = 18 // (LOCAL_OPEN) no good copy on this node: use DOWNLOAD
 	EINVAL       int16 = 22 // bad field
 	ENOSPC       int16 = 28 // upload does not fit
 	ERANGE       int16 = 34 // offset/size outside the file

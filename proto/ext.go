@@ -30,6 +30,13 @@ const (
 	CmdStorageScrub uint8 = 77
 	// NODESTAT: empty body; reply NUL-terminated "key value" lines.
 	CmdStorageStat uint8 = 78
+	// LOCAL_OPEN: only on a node's Unix socket (--local-socket), for a
+	// process on its machine. Body as DOWNLOAD (416 bytes); reply the
+	// number of bytes to read (i64 BE), sent with the node's file, open and
+	// positioned at the offset, as SCM_RIGHTS. Refusals as DOWNLOAD's, and
+	// EXDEV when the node has no good copy of its own (DOWNLOAD proxies a
+	// peer's).
+	CmdStorageLocalOpen uint8 = 79
 )
 
 // Sizes of the storage extension bodies.
@@ -63,6 +70,8 @@ func extensionLimits(cmd uint8) (min, max int64, ok bool) {
 		return ScrubBodyLen, ScrubBodyLen, true
 	case CmdStorageStat:
 		return 0, 0, true
+	case CmdStorageLocalOpen:
+		return DownloadBodyLen, DownloadBodyLen, true
 	}
 	return 0, 0, false
 }

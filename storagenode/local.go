@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/tnv-s3/tnv/proto"
@@ -60,4 +62,57 @@ func (s *Server) OpenLocal(ctx context.Context, appid, userid, fileid string, of
 		return nil, 0, err
 	}
 	return f, n, nil
+}
+
+// listenLocal listens on the Unix socket path, mode 0600, replacing a
+// socket left by an earlier run (never any other kind of file).
+func listenLocal(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
+		}
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// handleLocalOpen serves LOCAL_OPEN (79) on the Unix socket: OpenLocal's
+// answer, the file passed along with the reply.
+func (s *Server) handleLocalOpen(c *conn, h proto.Header) (bool, error) {
+	b, err := c.readBody(h)
+	if err != nil {
+		return false, nil
+	}
+	uc, ok := c.nc.(*net.UnixConn)
+	if !ok {
+		return true, proto.Errorf(proto.ENOSYS, "LOCAL_OPEN is served on the node's Unix socket only")
+	}
+	d, err := proto.DecodeDownload(b)
+	if err != nil {
+		return true, decodeErr(err)
+	}
+	f, n, err := s.OpenLocal(s.ctx, d.AppID, d.UserID, d.FileID, d.Offset, d.Size)
+	if errors.Is(err, ErrNotLocal) {
+		return true, proto.Errorf(proto.EXDEV, "%v", err)
+	}
+	if err != nil {
+		return true, err
+	}
+	defer f.Close() // the receiver holds its own descriptor
+	msg := make([]byte, proto.HeaderLen, proto.HeaderLen+8)
+	proto.Header{BodyLen: 8, Cmd: proto.CmdStorageReply}.Encode(msg)
+	msg = append(msg, proto.EncodeInt64(n)...)
+	uc.SetWriteDeadline(time.Now().Add(s.cfg.IOTimeout))
+	if _, _, err := uc.WriteMsgUnix(msg, syscall.UnixRights(int(f.Fd())), nil); err != nil {
+		return false, nil
+	}
+	return true, nil
 }

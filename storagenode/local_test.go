@@ -6,6 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,4 +93,115 @@ func TestOpenLocal(t *testing.T) {
 		_, err = openLocal(c, r, 0, 0)
 		wantErrno(t, err, proto.ENOENT, "a file deleted through another member")
 	})
+}
+
+// localOpenRaw sends LOCAL_OPEN on a Unix socket and returns the file
+// passed back and the length, or the error reply.
+func localOpenRaw(t *testing.T, path string, r proto.FileRef, off, size int64) (*os.File, int64, error) {
+	t.Helper()
+	nc, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	uc := nc.(*net.UnixConn)
+	body, err := (&proto.Download{FileRef: r, Offset: off, Size: size}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.WriteFrame(uc, proto.CmdStorageLocalOpen, proto.StatusOK, body); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, proto.HeaderLen+8)
+	oob := make([]byte, syscall.CmsgSpace(4))
+	m, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f *os.File
+	if oobn > 0 {
+		msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("control messages %d, %v", len(msgs), err)
+		}
+		fds, err := syscall.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) != 1 {
+			t.Fatalf("rights %v, %v", fds, err)
+		}
+		f = os.NewFile(uintptr(fds[0]), "passed")
+	}
+	_, rb, err := proto.ReadReply(io.MultiReader(bytes.NewReader(buf[:m]), uc), proto.CmdStorageReply, 1<<16)
+	if err != nil {
+		if f != nil {
+			t.Fatal("a file passed with an error reply")
+		}
+		return nil, 0, err
+	}
+	if f == nil {
+		t.Fatal("reply without a file")
+	}
+	n, err := proto.DecodeInt64(rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, n, nil
+}
+
+// LOCAL_OPEN on the node's Unix socket passes the file positioned at the
+// offset; refusals are DOWNLOAD's, EXDEV where there is no copy here; on
+// TCP it is refused; NODESTAT names the socket, which is 0600 and goes
+// with Close.
+func TestLocalSocket(t *testing.T) {
+	db := sqliteDB(t)
+	e := newEnv(t, db)
+	sock := filepath.Join(t.TempDir(), "n.sock")
+	a := e.start("", "", func(c *Config) { c.LocalSocket = sock; c.PeerBackoff = time.Hour })
+	b := e.start("", "", func(c *Config) { c.LocalSocket = sock + "2"; c.PeerBackoff = time.Hour })
+	e.waitMembers(2)
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %v, %v", fi.Mode(), err)
+	}
+	text, err := request(a.addr, CmdNodeStat, nil, 1<<16)
+	if err != nil || !strings.Contains(string(text), "\nlocalsocket "+sock+"\n") {
+		t.Fatalf("NODESTAT %q, %v", text, err)
+	}
+	r := ref("sock")
+	data := randBytes(31, 300<<10)
+	if err := upload(a.addr, r, data); err != nil {
+		t.Fatal(err)
+	}
+	f, n, err := localOpenRaw(t, sock, r, 1000, 0)
+	if err != nil || n != int64(len(data))-1000 {
+		t.Fatalf("LOCAL_OPEN: %d, %v", n, err)
+	}
+	got, err := io.ReadAll(io.LimitReader(f, n))
+	f.Close()
+	if err != nil || !bytes.Equal(got, data[1000:]) {
+		t.Fatalf("passed file reads %d bytes, %v", len(got), err)
+	}
+	_, _, err = localOpenRaw(t, sock, r, int64(len(data))+1, 0)
+	wantErrno(t, err, proto.ERANGE, "offset beyond the end")
+	_, _, err = localOpenRaw(t, sock, ref("none"), 0, 0)
+	wantErrno(t, err, proto.ENOENT, "no such file")
+
+	// B lacks a file the log has: EXDEV (DOWNLOAD would proxy A's copy).
+	b.sync.mu.Lock()
+	a.peers.failed(b.addr, fmt.Errorf("test"))
+	r2 := ref("only-a")
+	err = upload(a.addr, r2, data[:100])
+	if err == nil {
+		_, _, err = localOpenRaw(t, sock+"2", r2, 0, 0)
+	}
+	b.sync.mu.Unlock()
+	wantErrno(t, err, proto.EXDEV, "no copy on this node")
+
+	body, _ := (&proto.Download{FileRef: r}).Encode()
+	_, err = request(a.addr, proto.CmdStorageLocalOpen, body, 1<<16)
+	wantErrno(t, err, proto.ENOSYS, "LOCAL_OPEN over TCP")
+
+	a.stop()
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("socket left after Close: %v", err)
+	}
 }

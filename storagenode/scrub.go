@@ -212,6 +212,7 @@ type Stat struct {
 	// A scrub in progress: files and bytes checked of those it found at
 	// its start. Zero when none runs.
 	ScrubFiles, ScrubTotalFiles, ScrubBytes, ScrubTotalBytes int64
+	LocalSocket                                              string // Config.LocalSocket when served
 }
 
 // Stat returns the node's state.
@@ -222,6 +223,9 @@ func (s *Server) Stat() Stat {
 	s.sync.mu.Unlock()
 	total, free := s.space()
 	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: syncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free}
+	if s.uln != nil {
+		stat.LocalSocket = s.cfg.LocalSocket
+	}
 	if s.scrub.active.Load() {
 		stat.ScrubFiles, stat.ScrubTotalFiles = s.scrub.files.Load(), s.scrub.totalFiles.Load()
 		stat.ScrubBytes, stat.ScrubTotalBytes = s.scrub.bytes.Load(), s.scrub.totalBytes.Load()
@@ -230,9 +234,13 @@ func (s *Server) Stat() Stat {
 }
 
 func (st Stat) String() string {
-	return fmt.Sprintf("node %s\ngroup %s\nsyncstate %s\nsyncpct %d\nlag %d\ncursor %d\ntotal %d\nfree %d\nscrub %d %d %d %d\n",
+	text := fmt.Sprintf("node %s\ngroup %s\nsyncstate %s\nsyncpct %d\nlag %d\ncursor %d\ntotal %d\nfree %d\nscrub %d %d %d %d\n",
 		st.Node, st.Group, st.SyncState, st.SyncPct, st.Lag, st.Cursor, st.Total, st.Free,
 		st.ScrubFiles, st.ScrubTotalFiles, st.ScrubBytes, st.ScrubTotalBytes)
+	if st.LocalSocket != "" {
+		text += "localsocket " + st.LocalSocket + "\n"
+	}
+	return text
 }
 
 func (s *Server) handleStat(c *conn, h proto.Header) (bool, error) {

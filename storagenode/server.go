@@ -58,7 +58,13 @@ type Config struct {
 	SyncInterval   time.Duration // how often the group log is read, default 1s
 	PendingTTL     time.Duration // an uncommitted copy older than this is dropped, default 10m
 	ScrubInterval  time.Duration // background scrub with repair, default 0 = off
-	SyncWorkers    int           // files fetched in parallel while catching up, default 4
+
+	// LocalSocket, when set, is a Unix socket (mode 0600) on which
+	// processes of this machine running as this user — a gateway — open
+	// the node's files directly (LOCAL_OPEN) and send them with sendfile,
+	// instead of receiving them over TCP. NODESTAT names it.
+	LocalSocket string
+	SyncWorkers int // files fetched in parallel while catching up, default 4
 
 	Metrics *rpcmetrics.Metrics // counts requests for --metrics-listen; nil = not counted
 	Logger  *slog.Logger        // nil = slog.Default()
@@ -132,6 +138,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	ln       net.Listener
+	uln      net.Listener // LocalSocket's
 	conns    map[*conn]struct{}
 	served   bool
 	closing  atomic.Bool
@@ -206,12 +213,27 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		return err
 	}
+	if s.cfg.LocalSocket != "" {
+		uln, err := listenLocal(s.cfg.LocalSocket)
+		if err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("storagenode: local socket: %w", err)
+		}
+		s.uln = uln
+	}
 	s.mu.Unlock()
 	s.log = s.log.With("node", s.node)
-	s.log.Info("storage: serving", "stores", len(s.stores))
+	s.log.Info("storage: serving", "stores", len(s.stores), "local_socket", s.cfg.LocalSocket)
 	s.trackers = newTrackerClient(s)
 	s.startBackground()
+	if s.uln != nil {
+		go s.accept(s.uln)
+	}
+	return s.accept(ln)
+}
 
+// accept serves the connections of ln until Close.
+func (s *Server) accept(ln net.Listener) error {
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -309,6 +331,9 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
+	}
+	if s.uln != nil {
+		s.uln.Close() // removes the socket file
 	}
 	for c := range s.conns {
 		c.closeIfIdle()
@@ -462,6 +487,8 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 		keep, err = s.handleScrub(c, h)
 	case CmdNodeStat:
 		keep, err = s.handleStat(c, h)
+	case proto.CmdStorageLocalOpen:
+		keep, err = s.handleLocalOpen(c, h)
 	default:
 		// A tracker or ID server command: bounded by CheckRequest, so the
 		// body can be skipped and the connection kept.

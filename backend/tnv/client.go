@@ -37,6 +37,11 @@ type Config struct {
 	// caller's socket with sendfile(2): no socket between the two, no
 	// second TCP stack pass.
 	Local func(addr string) LocalNode
+	// LocalReads makes the client look for storage nodes on its machine:
+	// a node started with a local socket names it in NODESTAT, and its
+	// files are then opened through it (LOCAL_OPEN) and sent with
+	// sendfile(2) instead of coming over TCP. Ignored when Local is set.
+	LocalReads bool
 }
 
 // LocalNode is a storage node in this process (storagenode.Server).
@@ -57,9 +62,10 @@ type Client struct {
 	next     atomic.Uint64 // rotates the first tracker tried
 	closed   atomic.Bool
 
-	mu    sync.Mutex
-	cache map[userKey]located
-	down  map[string]time.Time // storage addresses that failed recently, until when
+	mu     sync.Mutex
+	cache  map[userKey]located
+	locals map[string]localEntry // LocalReads: what each storage address offers
+	down   map[string]time.Time  // storage addresses that failed recently, until when
 }
 
 type userKey struct{ appid, userid string }
@@ -124,6 +130,13 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Close() error {
 	c.closed.Store(true)
 	c.pool.close()
+	c.mu.Lock()
+	for _, e := range c.locals {
+		if e.node != nil {
+			e.node.close()
+		}
+	}
+	c.mu.Unlock()
 	return nil
 }
 

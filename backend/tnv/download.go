@@ -112,6 +112,9 @@ func (c *Client) Download(ctx context.Context, appid, userid, fileid string, off
 			if errors.As(err, &re) {
 				return re
 			}
+			if sn, ok := ln.(*sockNode); ok && !errors.Is(err, errNoLocalCopy) {
+				c.dropLocal(addr, sn) // the socket failed: over the network until it is found again
+			}
 			c.log.Debug("tnv: no local copy, downloading over the network", "addr", addr, "fileid", fileid, "err", err)
 		}
 		s, n, err := c.openDownload(ctx, addr, &proto.Download{FileRef: ref, Offset: offset, Size: size}, -1)
@@ -350,10 +353,13 @@ func (c *Client) DownloadTo(ctx context.Context, appid, userid, fileid string, o
 }
 
 func (c *Client) localNode(addr string) LocalNode {
-	if c.cfg.Local == nil {
-		return nil
+	switch {
+	case c.cfg.Local != nil:
+		return c.cfg.Local(addr)
+	case c.cfg.LocalReads:
+		return c.discoverLocal(addr)
 	}
-	return c.cfg.Local(addr)
+	return nil
 }
 
 // localBody is a download from a storage node in this process: its file,

@@ -19,6 +19,9 @@ type Topology struct {
 	Beat      time.Duration // storage beat interval, default 1s (tests want fast state changes)
 	Offline   time.Duration // tracker --offline-after, default 5s
 	Args      []string      // extra flags for every storage node
+	// LocalSockets gives every storage node a --local-socket (Sockets) and
+	// a --metrics-listen (Metrics).
+	LocalSockets bool
 }
 
 // Cluster is a running TNV cluster of separate processes on loopback.
@@ -28,6 +31,9 @@ type Cluster struct {
 	Trackers []*Proc
 	IDs      []*Proc
 	Groups   [][]*Proc // Groups[g][m] is member m of group "g<g+1>"
+	// With Topology.LocalSockets: each member's socket path and metrics
+	// address, by its Proc.
+	Sockets, Metrics map[*Proc]string
 }
 
 // StartCluster starts ID servers, trackers and storage nodes, and waits until
@@ -52,7 +58,7 @@ func StartCluster(t testing.TB, topo Topology) *Cluster {
 	if topo.Offline == 0 {
 		topo.Offline = 5 * time.Second
 	}
-	c := &Cluster{t: t, Topo: topo}
+	c := &Cluster{t: t, Topo: topo, Sockets: map[*Proc]string{}, Metrics: map[*Proc]string{}}
 	for i := range topo.IDServers {
 		c.IDs = append(c.IDs, StartFree(t, nil, fmt.Sprintf("idserver%d", i+1), func(a string) []string {
 			return []string{"idserver", "--listen", a, "--db", topo.DB}
@@ -81,12 +87,31 @@ func GroupName(g int) string { return fmt.Sprintf("g%d", g+1) }
 func (c *Cluster) StartMember(g, m int) *Proc {
 	c.t.Helper()
 	store := filepath.Join(c.t.TempDir(), fmt.Sprintf("store-%s-%d", GroupName(g), m+1))
-	return StartFree(c.t, nil, fmt.Sprintf("storage-%s-%d", GroupName(g), m+1), func(a string) []string {
+	var sock, metrics string
+	if c.Topo.LocalSockets {
+		// A short directory: a socket path has at most 107 bytes.
+		dir, err := os.MkdirTemp("", "tnvs")
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.t.Cleanup(func() { os.RemoveAll(dir) })
+		sock = filepath.Join(dir, fmt.Sprintf("%s-%d.sock", GroupName(g), m+1))
+	}
+	p := StartFree(c.t, nil, fmt.Sprintf("storage-%s-%d", GroupName(g), m+1), func(a string) []string {
 		os.RemoveAll(store) // a failed try may have left it; node identity is its address
-		return append([]string{"storage", "--listen", a, "--group", GroupName(g),
+		args := []string{"storage", "--listen", a, "--group", GroupName(g),
 			"--trackers", c.TrackerList(), "--idservers", c.IDList(), "--store", store,
-			"--db", c.Topo.DB, "--beat", c.Topo.Beat.String()}, c.Topo.Args...)
+			"--db", c.Topo.DB, "--beat", c.Topo.Beat.String()}
+		if sock != "" {
+			metrics = FreeAddr(c.t)
+			args = append(args, "--local-socket", sock, "--metrics-listen", metrics)
+		}
+		return append(args, c.Topo.Args...)
 	})
+	if sock != "" {
+		c.Sockets[p], c.Metrics[p] = sock, metrics
+	}
+	return p
 }
 
 // TrackerList is the comma-separated tracker addresses.

@@ -64,6 +64,7 @@ var cmdNames = map[uint8]string{
 	proto.CmdStorageDownload: "DOWNLOAD", proto.CmdStorageDelete: "DELETE",
 	proto.CmdStorageReplicate: "REPLICATE", proto.CmdStorageReplicateDelete: "REPLICATE_DELETE",
 	proto.CmdStorageFetch: "FETCH", proto.CmdStorageScrub: "SCRUB", proto.CmdStorageStat: "STAT",
+	proto.CmdStorageLocalOpen: "LOCAL_OPEN",
 }
 
 // CmdName is a command's name for labels; unknown ones are their number.
@@ -76,7 +77,7 @@ func CmdName(cmd uint8) string {
 
 var errnoNames = map[int16]string{
 	0: "ok", proto.ENOENT: "ENOENT", proto.EIO: "EIO", proto.EAGAIN: "EAGAIN", proto.EACCES: "EACCES",
-	proto.EEXIST: "EEXIST", proto.EINVAL: "EINVAL", proto.ENOSPC: "ENOSPC", proto.ERANGE: "ERANGE",
+	proto.EEXIST: "EEXIST", proto.EXDEV: "EXDEV", proto.EINVAL: "EINVAL", proto.ENOSPC: "ENOSPC", proto.ERANGE: "ERANGE",
 	proto.ENAMETOOLONG: "ENAMETOOLONG", proto.ENOSYS: "ENOSYS", proto.EPROTO: "EPROTO",
 	proto.EBADMSG: "EBADMSG", proto.EMSGSIZE: "EMSGSIZE",
 }

@@ -1,0 +1,301 @@
+package tnv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// Storage nodes started with a local socket (--local-socket) name it in
+// NODESTAT. With Config.LocalReads a client on their machine opens their
+// files through it (LOCAL_OPEN: the node decides as for DOWNLOAD and passes
+// the open file back) and a download becomes sendfile from the page cache
+// to the caller's socket. A node is taken as local only when its socket
+// answers NODESTAT with the address the tracker gave: another machine's
+// socket at the same path is never mistaken for it.
+
+// localRecheck is how long "no local socket" is believed before asking the
+// node again.
+const localRecheck = time.Minute
+
+type localEntry struct {
+	node  *sockNode // nil: none
+	until time.Time // for nil entries
+}
+
+// discoverLocal returns the node at addr as a LocalNode when it serves a
+// local socket this process reaches, else nil.
+func (c *Client) discoverLocal(addr string) LocalNode {
+	c.mu.Lock()
+	e, ok := c.locals[addr]
+	c.mu.Unlock()
+	if ok && (e.node != nil || time.Now().Before(e.until)) {
+		if e.node == nil {
+			return nil
+		}
+		return e.node
+	}
+	n := c.probeLocal(addr)
+	c.mu.Lock()
+	if c.locals == nil {
+		c.locals = map[string]localEntry{}
+	}
+	c.locals[addr] = localEntry{node: n, until: time.Now().Add(localRecheck)}
+	c.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	return n
+}
+
+// dropLocal forgets a local socket that failed; the next read asks the
+// node again (a restarted node has a new socket at the same path).
+func (c *Client) dropLocal(addr string, n *sockNode) {
+	c.mu.Lock()
+	if e := c.locals[addr]; e.node == n {
+		delete(c.locals, addr)
+	}
+	c.mu.Unlock()
+	n.close()
+}
+
+func (c *Client) probeLocal(addr string) *sockNode {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.DialTimeout)
+	defer cancel()
+	var text []byte
+	err := c.with(ctx, addr, func(cn *conn) (err error) {
+		text, err = request(cn, proto.CmdStorageStat, proto.CmdStorageReply, nil, 1<<16)
+		return err
+	})
+	if err != nil {
+		return nil
+	}
+	path := statField(text, "localsocket")
+	if path == "" {
+		return nil
+	}
+	n := &sockNode{addr: addr, path: path, timeout: c.cfg.IOTimeout}
+	uc, _, err := n.dial()
+	if err != nil {
+		c.log.Debug("tnv: storage node's local socket not reachable", "addr", addr, "path", path, "err", err)
+		return nil
+	}
+	defer n.put(uc)
+	text, err = n.request(uc, proto.CmdStorageStat, nil, 1<<16)
+	if err != nil || statField(text, "node") != addr {
+		c.log.Debug("tnv: local socket belongs to another node", "addr", addr, "path", path, "node", statField(text, "node"), "err", err)
+		n.close()
+		return nil
+	}
+	c.log.Debug("tnv: storage node reachable through its local socket", "addr", addr, "path", path)
+	return n
+}
+
+// statField is the value of key in a NODESTAT text.
+func statField(text []byte, key string) string {
+	for _, l := range strings.Split(strings.TrimRight(string(text), "\x00"), "\n") {
+		if v, ok := strings.CutPrefix(l, key+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// sockNode is a storage node reached on its local socket.
+type sockNode struct {
+	addr, path string
+	timeout    time.Duration
+
+	mu     sync.Mutex
+	idle   []*net.UnixConn
+	closed bool
+}
+
+const sockIdle = 8 // idle connections kept per node
+
+// dial returns an idle connection (reused) or a new one.
+func (n *sockNode) dial() (uc *net.UnixConn, reused bool, err error) {
+	n.mu.Lock()
+	if k := len(n.idle); k > 0 {
+		uc := n.idle[k-1]
+		n.idle = n.idle[:k-1]
+		n.mu.Unlock()
+		return uc, true, nil
+	}
+	n.mu.Unlock()
+	nc, err := net.DialTimeout("unix", n.path, n.timeout)
+	if err != nil {
+		return nil, false, err
+	}
+	return nc.(*net.UnixConn), false, nil
+}
+
+func (n *sockNode) put(uc *net.UnixConn) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || len(n.idle) >= sockIdle {
+		uc.Close()
+		return
+	}
+	uc.SetDeadline(time.Time{})
+	n.idle = append(n.idle, uc)
+}
+
+func (n *sockNode) close() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.closed = true
+	for _, uc := range n.idle {
+		uc.Close()
+	}
+	n.idle = nil
+}
+
+func (n *sockNode) request(uc *net.UnixConn, cmd uint8, body []byte, max int64) ([]byte, error) {
+	uc.SetDeadline(time.Now().Add(n.timeout))
+	if err := proto.WriteFrame(uc, cmd, proto.StatusOK, body); err != nil {
+		return nil, err
+	}
+	_, b, err := proto.ReadReply(uc, proto.CmdStorageReply, max)
+	return b, err
+}
+
+// errNoLocalCopy: the node has no good copy of its own (EXDEV); DOWNLOAD
+// over the network serves a peer's.
+var errNoLocalCopy = errors.New("tnv: no local copy")
+
+// OpenLocal sends LOCAL_OPEN and receives the file with the reply. An idle
+// connection that turns out dead (the node restarted) is replaced by a new
+// one once.
+func (n *sockNode) OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64) (*os.File, int64, error) {
+	ref, err := fileRef(appid, userid, fileid)
+	if err != nil {
+		return nil, 0, err
+	}
+	body, err := (&proto.Download{FileRef: ref, Offset: offset, Size: size}).Encode()
+	if err != nil {
+		return nil, 0, err
+	}
+	for {
+		uc, reused, err := n.dial()
+		if err != nil {
+			return nil, 0, err
+		}
+		f, k, sent, err := n.open(ctx, uc, body)
+		if err != nil && !sent && reused && ctx.Err() == nil {
+			continue // a stale idle connection: the request never arrived
+		}
+		return f, k, err
+	}
+}
+
+// open runs one LOCAL_OPEN on uc; sent reports whether any reply came.
+func (n *sockNode) open(ctx context.Context, uc *net.UnixConn, body []byte) (_ *os.File, _ int64, sent bool, _ error) {
+	stop := context.AfterFunc(ctx, func() { uc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	uc.SetDeadline(time.Now().Add(n.timeout))
+	if err := proto.WriteFrame(uc, proto.CmdStorageLocalOpen, proto.StatusOK, body); err != nil {
+		uc.Close()
+		return nil, 0, false, err
+	}
+	// The descriptor comes with the reply's first bytes.
+	buf := make([]byte, proto.HeaderLen+8)
+	oob := make([]byte, syscall.CmsgSpace(4))
+	m, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+	if err != nil || m == 0 {
+		uc.Close()
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, 0, false, err
+	}
+	f, ferr := fileOf(oob[:oobn])
+	fail := func(err error) (*os.File, int64, bool, error) {
+		if f != nil {
+			f.Close()
+		}
+		uc.Close()
+		return nil, 0, true, err
+	}
+	if ferr != nil {
+		return fail(ferr)
+	}
+	if m < proto.HeaderLen {
+		if _, err := io.ReadFull(uc, buf[m:proto.HeaderLen]); err != nil {
+			return fail(err)
+		}
+		m = proto.HeaderLen
+	}
+	h, err := proto.DecodeHeader(buf[:proto.HeaderLen])
+	if err != nil {
+		return fail(err)
+	}
+	rest := io.MultiReader(bytes.NewReader(buf[proto.HeaderLen:m]), uc)
+	if h.Status != proto.StatusOK {
+		eb, err := proto.ReadBody(rest, h, proto.MaxErrorBody)
+		if err != nil {
+			return fail(err)
+		}
+		re, err := proto.DecodeError(eb)
+		if err != nil {
+			return fail(err)
+		}
+		if f != nil {
+			f.Close()
+		}
+		n.put(uc)
+		if re.Errno == proto.EXDEV {
+			return nil, 0, true, fmt.Errorf("%w: %s", errNoLocalCopy, re.Desc)
+		}
+		return nil, 0, true, re
+	}
+	if h.Cmd != proto.CmdStorageReply || h.BodyLen != 8 || f == nil {
+		return fail(fmt.Errorf("proto: LOCAL_OPEN reply cmd %d, %d bytes, file passed: %v", h.Cmd, h.BodyLen, f != nil))
+	}
+	var nb [8]byte
+	if _, err := io.ReadFull(rest, nb[:]); err != nil {
+		return fail(err)
+	}
+	k, err := proto.DecodeInt64(nb[:])
+	if err != nil || k < 0 {
+		return fail(fmt.Errorf("proto: LOCAL_OPEN length %d: %v", k, err))
+	}
+	n.put(uc)
+	return f, k, true, nil
+}
+
+// fileOf is the file passed in a control message, if any.
+func fileOf(oob []byte) (*os.File, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var f *os.File
+	for _, m := range msgs {
+		fds, err := syscall.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if f == nil {
+				f = os.NewFile(uintptr(fd), "tnv-local")
+			} else {
+				syscall.Close(fd)
+			}
+		}
+	}
+	return f, nil
+}
