@@ -58,13 +58,13 @@ type Config struct {
 	SyncInterval   time.Duration // how often the group log is read, default 1s
 	PendingTTL     time.Duration // an uncommitted copy older than this is dropped, default 10m
 	ScrubInterval  time.Duration // background scrub with repair, default 0 = off
+	SyncWorkers    int           // files fetched in parallel while catching up, default 4
 
 	// LocalSocket, when set, is a Unix socket (mode 0600) on which
 	// processes of this machine running as this user — a gateway — open
 	// the node's files directly (LOCAL_OPEN) and send them with sendfile,
 	// instead of receiving them over TCP. NODESTAT names it.
 	LocalSocket string
-	SyncWorkers int // files fetched in parallel while catching up, default 4
 
 	Metrics *rpcmetrics.Metrics // counts requests for --metrics-listen; nil = not counted
 	Logger  *slog.Logger        // nil = slog.Default()
