@@ -119,9 +119,9 @@ type Bound struct {
 // bound names the machine limit of a cell: for PUT the disk (divided by the
 // copies written), loopback and MD5 over the cores in use; for GET loopback
 // (the objects are in the page cache), and for one stream also a cached
-// file sent through a splice relay, the shape of a GET through the gateway
-// (its hop is part of the design, so its cost is the machine's). Mixed and
-// seek runs have none.
+// file sent with sendfile, the shape of a GET through a gateway that reads
+// its nodes' files (tnv up, --local-socket) as of MinIO's. Mixed and seek
+// runs have none.
 func (r *Results) bound(sys System, c Cell) (string, float64) {
 	l := r.Limits
 	net, netName := l.Loopback8MiBs, "loopback 8 streams"
@@ -145,8 +145,8 @@ func (r *Results) bound(sys System, c Cell) (string, float64) {
 		}
 		return name, v
 	case "GET":
-		if c.Conc == 1 && l.RelayMiBs > 0 && l.RelayMiBs < net {
-			return "cached file via splice relay 1 stream", l.RelayMiBs
+		if c.Conc == 1 && l.SendfileMiBs > 0 && l.SendfileMiBs < net {
+			return "cached file via sendfile 1 stream", l.SendfileMiBs
 		}
 		return netName, net
 	}
@@ -351,7 +351,7 @@ func textTable(rows [][]string) string {
 func (r *Results) limitsText() string {
 	l := r.Limits
 	return fmt.Sprintf("Machine limits: disk write+fsync %.0f MiB/s and read %.0f MiB/s (%s, %d MiB file); "+
-		"loopback TCP %.0f MiB/s with 1 stream, %.0f MiB/s with 8; a cached 64 MiB file in 1 stream: %.0f MiB/s sent to the reader with sendfile (MinIO's shape), %.0f MiB/s through a relay that splices (ours: storage node → gateway → client); one core: MD5 %.0f MiB/s, CRC32C %.0f MiB/s, SHA-256 %.0f MiB/s.",
+		"loopback TCP %.0f MiB/s with 1 stream, %.0f MiB/s with 8; a cached 64 MiB file in 1 stream: %.0f MiB/s sent to the reader with sendfile (MinIO's shape, and ours when the gateway reads its nodes' files), %.0f MiB/s through a relay that splices (ours from a node on another machine: storage node → gateway → client); one core: MD5 %.0f MiB/s, CRC32C %.0f MiB/s, SHA-256 %.0f MiB/s.",
 		l.DiskWriteMiBs, l.DiskReadMiBs, l.DiskNote, l.DiskFileMiB, l.Loopback1MiBs, l.Loopback8MiBs, l.SendfileMiBs, l.RelayMiBs, l.MD5MiBs, l.CRC32CMiBs, l.SHA256MiBs)
 }
 
