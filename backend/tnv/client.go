@@ -60,6 +60,7 @@ type Client struct {
 	pool     *pool
 	trackers []string
 	next     atomic.Uint64 // rotates the first tracker tried
+	spread   atomic.Uint64 // rotates the first storage node tried
 	closed   atomic.Bool
 
 	mu     sync.Mutex
@@ -293,13 +294,21 @@ func (c *Client) forget(appid, userid string) {
 }
 
 // order returns addrs with the nodes that failed recently moved last, so a
-// dead mirror costs one failed dial per few seconds rather than one per request.
+// dead mirror costs one failed dial per few seconds rather than one per
+// request. The list starts one place further per call: requests spread over
+// a group's members even while a cached SADDRS answer is reused (the
+// tracker's own rotation reaches a client only once per LocateTTL).
 func (c *Client) order(addrs []string) []string {
 	out := make([]string, 0, len(addrs))
 	var later []string
 	now := time.Now()
+	k := 0
+	if len(addrs) > 1 {
+		k = int(c.spread.Add(1) % uint64(len(addrs)))
+	}
 	c.mu.Lock()
-	for _, a := range addrs {
+	for i := range addrs {
+		a := addrs[(k+i)%len(addrs)]
 		if until, ok := c.down[a]; ok {
 			if now.Before(until) {
 				later = append(later, a)

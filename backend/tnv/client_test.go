@@ -396,3 +396,28 @@ func TestGroups_ReturnsTheTrackersText(t *testing.T) {
 		t.Fatalf("Groups = %q, %v", s, err)
 	}
 }
+
+// Requests spread over a group's members even while one SADDRS answer is
+// reused from the cache.
+func TestDownload_SpreadsOverMirrorsWithCachedLocate(t *testing.T) {
+	cl := newCluster(t, 2)
+	ref := proto.FileRef{AppID: "app", UserID: "u1", FileID: "f"}
+	cl.mirror(ref, []byte("hello"))
+	c, err := New(Config{Trackers: []string{cl.tracker.addr()}, DialTimeout: time.Second, IOTimeout: 5 * time.Second, LocateTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 6 {
+		var b bytes.Buffer
+		if _, err := c.DownloadTo(context.Background(), "app", "u1", "f", 0, 0, &b); err != nil || b.String() != "hello" {
+			t.Fatalf("got %q, %v", b.String(), err)
+		}
+	}
+	if a, b := cl.nodes[0].accepts.Load(), cl.nodes[1].accepts.Load(); a == 0 || b == 0 {
+		t.Fatalf("connections to the mirrors: %d and %d; want both used", a, b)
+	}
+	if n := cl.tracker.accepts.Load(); n != 1 {
+		t.Fatalf("%d tracker connections, want 1 (the answer cached)", n)
+	}
+}
