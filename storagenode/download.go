@@ -16,8 +16,13 @@ import (
 // when the group log has the file and this node lacks it (or holds an older
 // copy), from a peer (remote). Reads follow the log, so a file acknowledged
 // anywhere in the group is never ENOENT here, and a file deleted anywhere is
-// ENOENT at once.
+// ENOENT at once. The common case (this node's copy is the group's live
+// one) is settled by readableRow's two key lookups; the rest by the row and
+// the log's last entry.
 func (s *Server) resolve(ctx context.Context, ref proto.FileRef) (*fileRow, *logEntry, error) {
+	if row, err := s.readableRow(ctx, ref); err != nil || row != nil {
+		return row, nil, err
+	}
 	row, latest, err := s.fileState(ctx, ref)
 	if err != nil {
 		return nil, nil, err

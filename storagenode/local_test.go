@@ -205,3 +205,66 @@ func TestLocalSocket(t *testing.T) {
 		t.Fatalf("socket left after Close: %v", err)
 	}
 }
+
+// readableRow, the reads' shortcut, hands out a row only where the group
+// log's last entry is a put of that very copy, whatever the member has
+// missed: a replica still pending, a delete through another member, the
+// file ID uploaded again with other bytes.
+func TestReadableRow_OnlyWhereTheLogSaysPut(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		ns := e.startGroup(2, nil)
+		a, b := ns[0], ns[1]
+		ctx := context.Background()
+		check := func(what string, n *testNode, r proto.FileRef, wantServed bool) {
+			t.Helper()
+			row, err := n.readableRow(ctx, r)
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if (row != nil) != wantServed {
+				t.Fatalf("%s: readableRow %+v, want served=%v", what, row, wantServed)
+			}
+			if row == nil {
+				return
+			}
+			full, latest, err := n.fileState(ctx, r)
+			if err != nil || full == nil || latest == nil || latest.op != opPut || full.status != statusOK ||
+				latest.size != row.size || latest.crc != row.crc || full.id != row.id || full.path != row.path {
+				t.Fatalf("%s: readableRow %+v, but the row is %+v and the log's last entry %+v (%v)", what, row, full, latest, err)
+			}
+		}
+		r := ref("shortcut")
+		v1 := []byte("first version")
+		if err := upload(a.addr, r, v1); err != nil {
+			t.Fatal(err)
+		}
+		check("on the coordinator", a, r, true)
+		waitFile(t, b, r, v1, 5*time.Second)
+		check("on the mirror, once readable", b, r, true)
+		check("never stored", a, ref("none"), false)
+
+		// B's log reader is held: it misses the delete and the new upload.
+		b.sync.mu.Lock()
+		defer b.sync.mu.Unlock()
+		a.peers.failed(b.addr, fmt.Errorf("test"))
+		if err := del(a.addr, r); err != nil {
+			t.Fatal(err)
+		}
+		check("deleted through the other member", b, r, false)
+		if _, _, err := b.resolve(ctx, r); errno(err) != proto.ENOENT {
+			t.Fatalf("read of a deleted file on the lagging member: %v", err)
+		}
+		// resolve marked B's copy deleted; put it back as if it had not.
+		row, _ := b.getRow(ctx, r)
+		if _, err := b.setStatus(ctx, row, statusDeleted, statusOK, 0); err != nil {
+			t.Fatal(err)
+		}
+		v2 := []byte("second, longer version")
+		if err := upload(a.addr, r, v2); err != nil {
+			t.Fatal(err)
+		}
+		check("uploaded again with other bytes", b, r, false)
+		check("the new copy on the coordinator", a, r, true)
+	})
+}
