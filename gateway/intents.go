@@ -26,6 +26,10 @@ import (
 const (
 	intentBatchMin = 4  // first refill of a bucket: a one-off PUT wastes little
 	intentBatchMax = 64 // later refills double up to this
+	// intentMaxHeld bounds the reservations held across buckets (memory,
+	// and rows the collector works off after a crash): past it, the least
+	// recently written buckets' reservations are dropped.
+	intentMaxHeld = 1024
 )
 
 // reservedIntent is a blob name whose intent record is durable.
@@ -36,20 +40,24 @@ type reservedIntent struct {
 }
 
 type intentPool struct {
-	m   *meta
-	ttl int64 // seconds from reservation to due
+	m       *meta
+	ttl     int64 // seconds from reservation to due
+	maxHeld int   // intentMaxHeld
 
 	mu    sync.Mutex
 	byApp map[string]*appIntents
+	nheld int    // reservations in every free list
+	clock uint64 // counts takes, for appIntents.used
 }
 
 type appIntents struct {
 	free  []reservedIntent
-	batch int // size of the next refill
+	batch int    // size of the next refill
+	used  uint64 // clock at the bucket's last take
 }
 
 func newIntentPool(m *meta, ttlSeconds int64) *intentPool {
-	return &intentPool{m: m, ttl: max(ttlSeconds, 2), byApp: map[string]*appIntents{}}
+	return &intentPool{m: m, ttl: max(ttlSeconds, 2), maxHeld: intentMaxHeld, byApp: map[string]*appIntents{}}
 }
 
 // take returns a name to write a blob of appid under. A reservation is
@@ -58,14 +66,17 @@ func newIntentPool(m *meta, ttlSeconds int64) *intentPool {
 func (p *intentPool) take(ctx context.Context, appid string) (reservedIntent, error) {
 	now := metadb.Now()
 	p.mu.Lock()
+	p.clock++
 	a := p.byApp[appid]
 	if a == nil {
 		a = &appIntents{batch: intentBatchMin}
 		p.byApp[appid] = a
 	}
+	a.used = p.clock
 	for len(a.free) > 0 {
 		r := a.free[len(a.free)-1]
 		a.free = a.free[:len(a.free)-1]
+		p.nheld--
 		if r.due-now > p.ttl/2 {
 			p.mu.Unlock()
 			return r, nil
@@ -79,16 +90,43 @@ func (p *intentPool) take(ctx context.Context, appid string) (reservedIntent, er
 	if err != nil {
 		return reservedIntent{}, err
 	}
+	var evicted []reservedIntent
 	p.mu.Lock()
 	if cur := p.byApp[appid]; cur != nil {
 		cur.free = append(cur.free, rs[1:]...)
+		p.nheld += len(rs) - 1
 		rs = rs[:1]
+		evicted = p.evict(appid)
 	}
 	p.mu.Unlock()
 	if len(rs) > 1 { // the bucket was dropped meanwhile
-		p.drop(context.WithoutCancel(ctx), rs[1:])
+		evicted = append(evicted, rs[1:]...)
 	}
+	p.drop(context.WithoutCancel(ctx), evicted)
 	return rs[0], nil
+}
+
+// evict takes the reservations of the least recently written buckets
+// other than keep out of the pool while it holds more than maxHeld,
+// and returns them to be dropped. Under p.mu.
+func (p *intentPool) evict(keep string) []reservedIntent {
+	var out []reservedIntent
+	for p.nheld > p.maxHeld {
+		var lru string
+		var oldest *appIntents
+		for app, a := range p.byApp {
+			if app != keep && len(a.free) > 0 && (oldest == nil || a.used < oldest.used) {
+				lru, oldest = app, a
+			}
+		}
+		if oldest == nil {
+			return out
+		}
+		out = append(out, oldest.free...)
+		p.nheld -= len(oldest.free)
+		delete(p.byApp, lru)
+	}
+	return out
 }
 
 // reserve writes n intent records for fresh names in one transaction.
@@ -119,6 +157,9 @@ func (p *intentPool) forget(ctx context.Context, appid string) {
 	p.mu.Lock()
 	a := p.byApp[appid]
 	delete(p.byApp, appid)
+	if a != nil {
+		p.nheld -= len(a.free)
+	}
 	p.mu.Unlock()
 	if a != nil {
 		p.drop(ctx, a.free)
@@ -133,6 +174,7 @@ func (p *intentPool) close(ctx context.Context) {
 		all = append(all, a.free...)
 	}
 	p.byApp = map[string]*appIntents{}
+	p.nheld = 0
 	p.mu.Unlock()
 	p.drop(ctx, all)
 }

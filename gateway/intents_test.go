@@ -153,3 +153,32 @@ func TestIntents_PublishAfterDueRefused(t *testing.T) {
 		})
 	}
 }
+
+// The pool holds at most maxHeld reservations across buckets: past it, the
+// least recently written bucket's go, rows and all.
+func TestIntents_HeldBoundedAcrossBuckets(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	p := e.g.intents
+	p.maxHeld = 10
+	for _, app := range []string{"appa", "appb", "appc"} {
+		if _, err := p.take(ctx(), app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.take(ctx(), "appb"); err != nil { // b written again: a is the oldest
+		t.Fatal(err)
+	}
+	if n := len(p.held()); n != 8 {
+		t.Fatalf("held %d, want 3+2+3", n)
+	}
+	if _, err := p.take(ctx(), "appd"); err != nil { // 11 held: a's 3 go
+		t.Fatal(err)
+	}
+	if n := len(p.held()); n != 8 || p.byApp["appa"] != nil {
+		t.Fatalf("held %d (a's list %v), want 8 without a's", n, p.byApp["appa"])
+	}
+	// Rows: the 5 taken (never published here) and the 8 held.
+	if n := gcCount(t, e); n != 13 {
+		t.Fatalf("%d rows in s3_gc, want 13", n)
+	}
+}
