@@ -33,29 +33,45 @@ type localEntry struct {
 	until time.Time // for nil entries
 }
 
-// discoverLocal returns the node at addr as a LocalNode when it serves a
-// local socket this process reaches, else nil.
+// discoverLocal returns the node at addr as a LocalNode when it is known
+// to serve a local socket this process reaches, else nil. An address not
+// asked yet (or not for localRecheck) is asked in the background: the
+// request at hand goes over the network rather than wait for the answer
+// (or for the dial timeout of a node that is down).
 func (c *Client) discoverLocal(addr string) LocalNode {
+	now := time.Now()
 	c.mu.Lock()
 	e, ok := c.locals[addr]
-	c.mu.Unlock()
-	if ok && (e.node != nil || time.Now().Before(e.until)) {
+	if ok && (e.node != nil || now.Before(e.until)) {
+		c.mu.Unlock()
 		if e.node == nil {
 			return nil
 		}
 		return e.node
 	}
-	n := c.probeLocal(addr)
-	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		return nil
+	}
 	if c.locals == nil {
 		c.locals = map[string]localEntry{}
 	}
-	c.locals[addr] = localEntry{node: n, until: time.Now().Add(localRecheck)}
+	// Until the probe answers: none (and no second probe).
+	c.locals[addr] = localEntry{until: now.Add(localRecheck)}
 	c.mu.Unlock()
-	if n == nil {
-		return nil
-	}
-	return n
+	go func() {
+		n := c.probeLocal(addr)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed.Load() {
+			if n != nil {
+				n.close()
+			}
+			return
+		}
+		c.locals[addr] = localEntry{node: n, until: time.Now().Add(localRecheck)}
+	}()
+	return nil
 }
 
 // dropLocal forgets a local socket that failed; the next read asks the
