@@ -246,26 +246,9 @@ func (n *sockNode) open(ctx context.Context, uc *net.UnixConn, body []byte) (_ *
 	if ferr != nil {
 		return fail(ferr)
 	}
-	if m < proto.HeaderLen {
-		if _, err := io.ReadFull(uc, buf[m:proto.HeaderLen]); err != nil {
-			return fail(err)
-		}
-		m = proto.HeaderLen
-	}
-	h, err := proto.DecodeHeader(buf[:proto.HeaderLen])
-	if err != nil {
-		return fail(err)
-	}
-	rest := io.MultiReader(bytes.NewReader(buf[proto.HeaderLen:m]), uc)
-	if h.Status != proto.StatusOK {
-		eb, err := proto.ReadBody(rest, h, proto.MaxErrorBody)
-		if err != nil {
-			return fail(err)
-		}
-		re, err := proto.DecodeError(eb)
-		if err != nil {
-			return fail(err)
-		}
+	_, b, err := proto.ReadReply(io.MultiReader(bytes.NewReader(buf[:m]), uc), proto.CmdStorageReply, 8)
+	var re *proto.ErrorReply
+	if errors.As(err, &re) {
 		if f != nil {
 			f.Close()
 		}
@@ -275,16 +258,12 @@ func (n *sockNode) open(ctx context.Context, uc *net.UnixConn, body []byte) (_ *
 		}
 		return nil, 0, true, re
 	}
-	if h.Cmd != proto.CmdStorageReply || h.BodyLen != 8 || f == nil {
-		return fail(fmt.Errorf("proto: LOCAL_OPEN reply cmd %d, %d bytes, file passed: %v", h.Cmd, h.BodyLen, f != nil))
-	}
-	var nb [8]byte
-	if _, err := io.ReadFull(rest, nb[:]); err != nil {
+	if err != nil {
 		return fail(err)
 	}
-	k, err := proto.DecodeInt64(nb[:])
-	if err != nil || k < 0 {
-		return fail(fmt.Errorf("proto: LOCAL_OPEN length %d: %v", k, err))
+	k, err := proto.DecodeInt64(b)
+	if err != nil || k < 0 || f == nil {
+		return fail(fmt.Errorf("proto: LOCAL_OPEN reply of %d bytes, length %d, file passed: %v: %v", len(b), k, f != nil, err))
 	}
 	n.put(uc)
 	return f, k, true, nil
