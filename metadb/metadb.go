@@ -74,7 +74,7 @@ func Open(dsn string) (*DB, error) {
 	}
 	db := &DB{DB: sdb, Dialect: dialect, r: replacer(dialect)}
 	if dialect == SQLite {
-		db.lazySource = strings.Replace(source, sqliteSync("FULL"), sqliteSync("NORMAL"), 1)
+		db.lazySource = sqliteSource(sqlitePath(dsn), "NORMAL")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -146,8 +146,7 @@ func ping(ctx context.Context, sdb *sql.DB, d Dialect) error {
 func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		path := strings.TrimPrefix(dsn, "sqlite:")
-		path = strings.TrimPrefix(path, "//")
+		path := sqlitePath(dsn)
 		if path == "" {
 			return "", "", 0, fmt.Errorf("metadb: sqlite DSN needs a path: %q", dsn)
 		}
@@ -199,9 +198,9 @@ func sqliteSource(path, sync string) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// sqliteSync is the encoded synchronous pragma of sqliteSource.
-func sqliteSync(sync string) string {
-	return url.Values{"_pragma": {"synchronous(" + sync + ")"}}.Encode()
+// sqlitePath is the file of a sqlite:PATH (or sqlite://PATH) DSN.
+func sqlitePath(dsn string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
 }
 
 // redact hides a password in a DSN for messages and logs.
