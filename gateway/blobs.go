@@ -55,9 +55,10 @@ const DefaultBlobSize = 64 << 20
 const userShards = 16
 
 // writeBlobs stores size bytes of r as blobs of at most g.blobSize each,
-// under an intent record each (from the pool), and returns them. On error the blobs written
-// so far are made due for collection. r must end exactly after size bytes:
-// a verifying reader gives its verdict at EOF, so EOF is read explicitly.
+// under an intent record each (from the pool), and returns them. On error
+// the blobs written so far are made due for collection. r must end exactly
+// after size bytes: a verifying reader gives its verdict at EOF, so EOF is
+// read explicitly.
 func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, size int64, part int) ([]blob, []int64, error) {
 	var blobs []blob
 	var intents []int64
@@ -72,9 +73,8 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 			return fail(err)
 		}
 		intents = append(intents, in.id)
-		userid, fileid := in.userid, in.fileid
 		lr := &exactReader{r: r, n: n}
-		if err := g.cfg.Blobs.Put(ctx, appid, userid, fileid, lr, n); err != nil {
+		if err := g.cfg.Blobs.Put(ctx, appid, in.userid, in.fileid, lr, n); err != nil {
 			if lr.err != nil {
 				err = lr.err // the body's fault, not the store's
 			}
@@ -83,7 +83,7 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 		if lr.n != 0 {
 			return fail(errCode("IncompleteBody"))
 		}
-		blobs = append(blobs, blob{UserID: userid, FileID: fileid, Size: n, Part: part})
+		blobs = append(blobs, blob{UserID: in.userid, FileID: in.fileid, Size: n, Part: part})
 		left -= n
 	}
 	// The verdict of the verifying readers comes with EOF.

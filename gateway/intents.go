@@ -198,13 +198,9 @@ func (p *intentPool) drop(ctx context.Context, rs []reservedIntent) {
 	if len(rs) == 0 {
 		return
 	}
-	ids := make([]int64, len(rs))
-	for i, r := range rs {
-		ids[i] = r.id
-	}
 	p.m.tx(ctx, func(tx *sql.Tx) error {
-		for _, id := range ids {
-			if _, err := p.m.exec(ctx, tx, "DELETE FROM s3_gc WHERE id = ?", id); err != nil {
+		for _, r := range rs {
+			if _, err := p.m.exec(ctx, tx, "DELETE FROM s3_gc WHERE id = ?", r.id); err != nil {
 				return err
 			}
 		}

@@ -266,9 +266,9 @@ func (t *tempFile) Write(p []byte) (int, error) {
 // The link comes before the fsyncs, not between them: the new name then
 // rides in the journal commit that the file's fsync makes anyway, and the
 // directory's fsync finds it done (ext4 on this project's machine: about
-// 0.75x the time per small file of fsync, link, fsync; BenchmarkTempCommit). Until the row says otherwise, a file at
-// its final path is nothing: a crash before the fsyncs leaves a name no
-// committed row points to.
+// 0.75x the time per small file of fsync, link, fsync; BenchmarkTempCommit).
+// Until the row says otherwise, a file at its final path is nothing: a
+// crash before the fsyncs leaves a name no committed row points to.
 func (t *tempFile) commit(rel string) (int64, error) {
 	dst, err := t.st.abs(rel)
 	if err != nil {
