@@ -49,11 +49,23 @@ type options struct {
 // selected reports whether a workload (e.g. "PUT 4KiB c=8") is to run:
 // every one, or those beginning with one of -only's comma-separated prefixes.
 func (o options) selected(workload string) bool {
+	return o.anyOnly(func(p string) bool { return strings.HasPrefix(workload, p) })
+}
+
+// selectedGroup reports whether a group of workloads that run together
+// ("MIXED", "SEEK": its cells' names begin with it) is to run: -only names
+// the group, a prefix of it, or one of its cells ("SEEK 256KiB c=32").
+func (o options) selectedGroup(group string) bool {
+	return o.anyOnly(func(p string) bool { return strings.HasPrefix(group, p) || strings.HasPrefix(p, group+" ") })
+}
+
+// anyOnly reports whether -only is empty or one of its prefixes matches.
+func (o options) anyOnly(match func(prefix string) bool) bool {
 	if o.only == "" {
 		return true
 	}
 	for _, p := range strings.Split(o.only, ",") {
-		if p = strings.TrimSpace(p); p != "" && strings.HasPrefix(workload, p) {
+		if p = strings.TrimSpace(p); p != "" && match(p) {
 			return true
 		}
 	}
@@ -412,12 +424,12 @@ func drive(ctx context.Context, sys *System, o options, prof *profiler) ([]Cell,
 		return cells, ctx.Err()
 	}
 
-	if o.selected("MIXED") {
+	if o.selectedGroup("MIXED") {
 		if err := mixed(ctx, c, sys, o, add); err != nil {
 			return cells, err
 		}
 	}
-	if o.selected("SEEK") {
+	if o.selectedGroup("SEEK") {
 		if err := seek(ctx, c, sys, o, add); err != nil {
 			return cells, err
 		}
