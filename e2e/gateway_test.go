@@ -100,14 +100,8 @@ func TestGateway_OneGiB_StreamsWithBoundedRSS(t *testing.T) {
 // storageCount sums a storage node's tnv_requests_total for cmd.
 func storageCount(t *testing.T, metricsAddr, cmd string) int {
 	t.Helper()
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	n := 0
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(httpGet(t, "http://"+metricsAddr+"/metrics"), "\n") {
 		if strings.HasPrefix(l, "tnv_requests_total{") && strings.Contains(l, `cmd="`+cmd+`"`) {
 			f := strings.Fields(l)
 			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
