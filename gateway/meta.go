@@ -229,8 +229,8 @@ func (m *meta) secretOf(ctx context.Context, ak string) (string, bool, error) {
 
 // AddUser stores an access key and its secret; an existing key is an error.
 func AddUser(ctx context.Context, db *metadb.DB, accessKey, secret string) error {
-	if accessKey == "" || len(accessKey) > 128 || secret == "" || len(secret) > 256 {
-		return errors.New("access key (1..128 bytes) and secret (1..256 bytes) are required")
+	if accessKey == "" || len(accessKey) > 128 || len(secret) < MinSecretLen || len(secret) > 256 {
+		return fmt.Errorf("access key (1..128 bytes) and secret (%d..256 bytes) are required", MinSecretLen)
 	}
 	_, err := db.ExecContext(ctx, "INSERT INTO s3_users (access_key, secret, created) VALUES (?, ?, ?)", accessKey, secret, metadb.Now())
 	if metadb.IsDuplicate(err) {

@@ -20,7 +20,7 @@ func init() {
 }
 
 const adminUsage = `usage:
-  tnv admin user add [--access-key K] [--secret-key S] --db DSN   (generated when not given)
+  tnv admin user add [--access-key K] [--secret-key-file F] --db DSN   (generated and printed when not given)
   tnv admin user list --db DSN
   tnv admin user remove ACCESS_KEY --db DSN
   tnv admin bucket list --db DSN
@@ -37,10 +37,11 @@ func runAdmin(ctx context.Context, args []string) error {
 	what, verb, rest := args[0], args[1], args[2:]
 	f := newFlags("admin "+what+" "+verb, "[flags] [ARGS] (see tnv admin)")
 	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
-	var ak, sk *string
+	var ak *string
+	var sk *secretFlag
 	if what == "user" && verb == "add" {
 		ak = f.String("access-key", "", "access key of the new user (generated when empty)")
-		sk = f.String("secret-key", "", "secret key of the new user (generated when empty)")
+		sk = f.secret("secret-key", "secret key of the new user (generated when empty)")
 	}
 	// Positional arguments may come before the flags.
 	var pos []string
@@ -51,8 +52,15 @@ func runAdmin(ctx context.Context, args []string) error {
 		return err
 	}
 	pos = append(pos, f.Args()...)
-	if _, err := f.logger(); err != nil {
+	log, err := f.logger()
+	if err != nil {
 		return err
+	}
+	var secret string
+	if sk != nil {
+		if secret, err = sk.get(log); err != nil {
+			return err
+		}
 	}
 	db, err := metadb.Open(*dsn)
 	if err != nil {
@@ -69,13 +77,17 @@ func runAdmin(ctx context.Context, args []string) error {
 		if *ak == "" {
 			*ak = "TNV" + randomAlnum(17)
 		}
-		if *sk == "" {
-			*sk = randomAlnum(40)
+		if secret == "" {
+			secret = randomAlnum(40)
 		}
-		if err := gateway.AddUser(ctx, db, *ak, *sk); err != nil {
+		if err := gateway.AddUser(ctx, db, *ak, secret); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "access key:\t%s\nsecret key:\t%s\n", *ak, *sk)
+		if sk.given() { // the user has it; printed, it would stay in the terminal
+			fmt.Fprintf(out, "access key:\t%s\n", *ak)
+		} else {
+			fmt.Fprintf(out, "access key:\t%s\nsecret key:\t%s\n", *ak, secret)
+		}
 	case "user list":
 		users, err := gateway.ListUsers(ctx, db)
 		if err != nil {

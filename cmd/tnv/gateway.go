@@ -22,18 +22,25 @@ func runGateway(ctx context.Context, args []string) error {
 	region := f.String("region", "us-east-1", "the S3 region the gateway answers for")
 	domain := f.String("domain", "", "base domain(s) of virtual-hosted-style requests (bucket.DOMAIN), comma-separated")
 	accessKey := f.String("access-key", "", "root access key")
-	secretKey := f.String("secret-key", "", "root secret key")
+	secretKey := f.secret("secret-key", "root secret key")
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "the certificate's private key (PEM)")
 	blobSize := f.Int64("blob-size", gateway.DefaultBlobSize, "largest TNV blob an object is cut into, bytes")
 	gcDelay := f.Duration("gc-delay", 2*time.Minute, "how long replaced or deleted blobs stay readable before they are deleted")
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
-	if err := f.parse(args, "listen", "trackers", "db", "access-key", "secret-key"); err != nil {
+	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err
 	}
 	log, err := f.logger()
 	if err != nil {
 		return err
+	}
+	secret, err := secretKey.get(log)
+	if err != nil {
+		return err
+	}
+	if secret == "" {
+		return errors.New("--secret-key is required (or --secret-key-file, $TNV_SECRET_KEY, $TNV_SECRET_KEY_FILE)")
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
@@ -57,7 +64,7 @@ func runGateway(ctx context.Context, args []string) error {
 		Region:    *region,
 		Domain:    *domain,
 		AccessKey: *accessKey,
-		SecretKey: *secretKey,
+		SecretKey: secret,
 		Logger:    log,
 		BlobSize:  *blobSize,
 		GCDelay:   *gcDelay,
