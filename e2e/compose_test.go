@@ -185,11 +185,11 @@ func TestCompose_TopologyAsProcesses(t *testing.T) {
 		}
 	}
 	// The gateway's /_tnv/metrics counts requests as they come.
-	before := putCount(t, gw[0].listen)
+	before := putCount(t, gw[0].listen, access, secret)
 	if _, err := c1.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("compose"), Key: aws.String("counted"), Body: bytes.NewReader(data[:10])}); err != nil {
 		t.Fatal(err)
 	}
-	if after := putCount(t, gw[0].listen); after != before+1 {
+	if after := putCount(t, gw[0].listen, access, secret); after != before+1 {
 		t.Errorf("PutObject counter went from %v to %v after one PUT", before, after)
 	}
 	// Each server's --metrics-listen serves its own metrics.
@@ -264,10 +264,15 @@ func waitHTTP(t *testing.T, url string, timeout time.Duration) {
 
 var rePutCount = regexp.MustCompile(`(?m)^tnv_s3_requests_total\{op="PutObject",status="200"\} (\d+)$`)
 
-// putCount scrapes a gateway's successful PutObject counter.
-func putCount(t *testing.T, addr string) int {
+// putCount scrapes a gateway's successful PutObject counter, signed by the
+// root key (/_tnv/metrics needs a credential).
+func putCount(t *testing.T, addr, access, secret string) int {
 	t.Helper()
-	m := rePutCount.FindStringSubmatch(httpGet(t, "http://"+addr+"/_tnv/metrics"))
+	code, body := getWith(t, "http://"+addr+"/_tnv/metrics", access, secret)
+	if code != http.StatusOK {
+		t.Fatalf("gateway %s metrics: %d %s", addr, code, body)
+	}
+	m := rePutCount.FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("gateway %s metrics lack a PutObject counter", addr)
 	}

@@ -73,6 +73,13 @@ func TestUp_PrintsTheSecretOnlyWhenItGeneratedIt(t *testing.T) {
 		t.Fatalf("printed secret differs from the kept one")
 	}
 	u.aws(t, "s3", "mb", "s3://once")
+	// The status page needs a credential; the link tnv up prints has one.
+	if code, body := getWith(t, u.endpoint+"/_tnv/status", "", ""); code != http.StatusForbidden {
+		t.Fatalf("status page without a credential: %d %.200s", code, body)
+	}
+	if code, body := getWith(t, u.status, "", ""); code != http.StatusOK || !strings.Contains(body, "g2") {
+		t.Fatalf("status page through the printed link %s: %d %.200s", u.status, code, body)
+	}
 	u.stop(t)
 
 	os.Chmod(filepath.Join(data, "credentials.json"), 0o644)

@@ -84,14 +84,14 @@ func (s *secretFlag) onCommandLine() bool {
 // and the HMAC key is computed from), at most 256 bytes (the users table).
 func checkSecret(what, v string) error {
 	if n := len(v); n < MinSecretLen {
-		return fmt.Errorf("%s: a secret key needs at least %d characters, this one has %d", what, MinSecretLen, n)
+		return fmt.Errorf("%s: a secret needs at least %d characters, this one has %d", what, MinSecretLen, n)
 	}
 	if len(v) > 256 {
-		return fmt.Errorf("%s: a secret key has at most 256 bytes, this one has %d", what, len(v))
+		return fmt.Errorf("%s: a secret has at most 256 bytes, this one has %d", what, len(v))
 	}
 	for i := 0; i < len(v); i++ {
 		if v[i] <= ' ' || v[i] > '~' {
-			return fmt.Errorf("%s: a secret key is printable ASCII without spaces (character %d is not)", what, i+1)
+			return fmt.Errorf("%s: a secret is printable ASCII without spaces (character %d is not)", what, i+1)
 		}
 	}
 	return nil

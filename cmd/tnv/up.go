@@ -56,6 +56,7 @@ func runUp(ctx context.Context, args []string) error {
 	region := f.String("region", "us-east-1", "S3 region")
 	access := f.String("access-key", "", "root access key (default: generated at the first start and kept in DATA/credentials.json)")
 	secretKey := f.secret("secret-key", "root secret key (with --access-key)")
+	metricsToken := f.secret("metrics-token", "bearer token that opens /_tnv/metrics and /_tnv/status (they otherwise need the root key's signature)")
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
 	if err := f.parse(args); err != nil {
@@ -66,6 +67,10 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	secret, err := secretKey.get(log)
+	if err != nil {
+		return err
+	}
+	token, err := metricsToken.get(log)
 	if err != nil {
 		return err
 	}
@@ -159,7 +164,7 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	metrics, extra := gatewayObservability(client)
+	metrics, extra, _ := gatewayObservability(client)
 	gcfg := gateway.Config{
 		Metrics:   metrics,
 		DB:        db,
@@ -169,6 +174,8 @@ func runUp(ctx context.Context, args []string) error {
 		SecretKey: creds.SecretKey,
 		Logger:    log.With("role", "gateway"),
 		Extra:     extra,
+
+		MetricsToken: token,
 	}
 	if *tlsCert != "" {
 		if gcfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {
