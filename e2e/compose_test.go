@@ -37,6 +37,14 @@ type composeFile struct {
 
 var reDefault = regexp.MustCompile(`\$\{([A-Z_]+):-([^}]*)\}`)
 
+// composeSecrets stand for the secrets an operator must set (the file's
+// ${VAR:?message} references).
+var composeSecrets = map[string]string{
+	"TNV_ACCESS_KEY":     "composeroot",
+	"TNV_SECRET_KEY":     "compose-root-secret-0123456789",
+	"TNV_CLUSTER_SECRET": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+}
+
 // composeService is one service of the file, mapped onto loopback.
 type composeService struct {
 	name   string
@@ -89,6 +97,14 @@ func loadCompose(t *testing.T, dsn string) []composeService {
 	}
 	mysqlDSN := regexp.MustCompile(`mysql://[^@]*@mariadb:3306/[a-z]+`)
 	replace := func(v string) string {
+		v = reRequired.ReplaceAllStringFunc(v, func(m string) string {
+			name := reRequired.FindStringSubmatch(m)[1]
+			val, ok := composeSecrets[name]
+			if !ok {
+				t.Fatalf("docker-compose.yml requires $%s, which the test does not know", name)
+			}
+			return val
+		})
 		v = reDefault.ReplaceAllString(v, "$2")
 		v = mysqlDSN.ReplaceAllString(v, dsn)
 		for from, to := range addrOf {
@@ -115,6 +131,13 @@ func loadCompose(t *testing.T, dsn string) []composeService {
 			}
 			if a == "/data" {
 				a = data
+			}
+			if a == "--advertise" && i+1 < len(s.Command) {
+				// The container's fixed address is loopback here;
+				// the port tells the nodes apart.
+				cs.args = append(cs.args, a, "127.0.0.1")
+				i++
+				continue
 			}
 			cs.args = append(cs.args, replace(a))
 		}
