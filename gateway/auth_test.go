@@ -111,9 +111,12 @@ func TestAuth_UsersOwnTheirBuckets(t *testing.T) {
 	if string(e.get("alice-b", "k")) != "a" {
 		t.Fatal("root cannot read alice's object")
 	}
-	must(t, RemoveUser(ctx(), e.db, "ALICEKEY"))
+	_, err = RemoveUser(ctx(), e.db, "ALICEKEY", RemoveUserOptions{ReassignTo: "BOBKEY"})
+	must(t, err)
 	_, err = alice.ListBuckets(ctx(), &s3.ListBucketsInput{})
 	wantCode(t, err, "InvalidAccessKeyId")
+	_, err = bob.GetObject(ctx(), &s3.GetObjectInput{Bucket: aws.String("alice-b"), Key: aws.String("k")})
+	must(t, err)
 }
 
 func TestPut_BadDigestStoresNothing(t *testing.T) {

@@ -239,19 +239,6 @@ func AddUser(ctx context.Context, db *metadb.DB, accessKey, secret string) error
 	return err
 }
 
-// RemoveUser deletes an access key. Its buckets stay, owned by nobody who
-// can sign in until the key is added again (or the root key manages them).
-func RemoveUser(ctx context.Context, db *metadb.DB, accessKey string) error {
-	res, err := db.ExecContext(ctx, "DELETE FROM s3_users WHERE access_key = ?", accessKey)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("user %s: %w", accessKey, errNotFound)
-	}
-	return nil
-}
-
 // ListUsers returns the users, by access key.
 func ListUsers(ctx context.Context, db *metadb.DB) ([]User, error) {
 	rows, err := db.QueryContext(ctx, "SELECT access_key, secret, created FROM s3_users ORDER BY access_key")

@@ -22,8 +22,10 @@ func init() {
 const adminUsage = `usage:
   tnv admin user add [--access-key K] [--secret-key-file F] --db DSN   (generated and printed when not given)
   tnv admin user list --db DSN
-  tnv admin user remove ACCESS_KEY --db DSN
+  tnv admin user remove ACCESS_KEY [--reassign-to KEY | --delete-buckets] --db DSN
+                                     (refused while the user owns buckets, unless told what becomes of them)
   tnv admin bucket list --db DSN
+  tnv admin bucket owner NAME ACCESS_KEY --db DSN              (hand a bucket to another user)
   tnv admin bucket public NAME on|off --db DSN
   tnv admin status --trackers A,B                               (groups and nodes, as the trackers see them)`
 
@@ -42,6 +44,12 @@ func runAdmin(ctx context.Context, args []string) error {
 	if what == "user" && verb == "add" {
 		ak = f.String("access-key", "", "access key of the new user (generated when empty)")
 		sk = f.secret("secret-key", "secret key of the new user (generated when empty)")
+	}
+	var reassign *string
+	var deleteBuckets *bool
+	if what == "user" && verb == "remove" {
+		reassign = f.String("reassign-to", "", "hand the user's buckets to this user")
+		deleteBuckets = f.Bool("delete-buckets", false, "delete the user's buckets (refused if one holds objects)")
 	}
 	// Positional arguments may come before the flags.
 	var pos []string
@@ -99,9 +107,29 @@ func runAdmin(ctx context.Context, args []string) error {
 		}
 	case "user remove":
 		if len(pos) != 1 {
-			return errors.New("usage: tnv admin user remove ACCESS_KEY --db DSN")
+			return errors.New("usage: tnv admin user remove ACCESS_KEY [--reassign-to KEY | --delete-buckets] --db DSN")
 		}
-		return gateway.RemoveUser(ctx, db, pos[0])
+		opt := gateway.RemoveUserOptions{ReassignTo: *reassign, DeleteBuckets: *deleteBuckets}
+		buckets, err := gateway.RemoveUser(ctx, db, pos[0], opt)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "removed user %s\n", pos[0])
+		for _, b := range buckets {
+			if opt.ReassignTo != "" {
+				fmt.Fprintf(out, "bucket %s now owned by %s\n", b, opt.ReassignTo)
+			} else {
+				fmt.Fprintf(out, "bucket %s deleted\n", b)
+			}
+		}
+	case "bucket owner":
+		if len(pos) != 2 {
+			return errors.New("usage: tnv admin bucket owner NAME ACCESS_KEY --db DSN")
+		}
+		if err := gateway.SetBucketOwner(ctx, db, pos[0], pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "bucket %s now owned by %s\n", pos[0], pos[1])
 	case "bucket list":
 		bs, err := gateway.ListBuckets(ctx, db, "")
 		if err != nil {
