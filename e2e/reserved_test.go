@@ -63,14 +63,21 @@ func presignedGet(t *testing.T, url, ak, sk string) string {
 
 // TestReserved_StatusAndMetricsNeedACredential asks a gateway process for
 // its status page and metrics on the S3 port without a credential, with
-// the wrong one, signed by a user that is not root, signed and presigned by
-// root, and with the --metrics-token bearer; health stays public, and the
+// the wrong one, signed by a user that is not root or admin, signed and
+// presigned by root, signed by an admin user, and with the --metrics-token
+// bearer; health stays public, and the
 // --metrics-listen listener stays open.
 func TestReserved_StatusAndMetricsNeedACredential(t *testing.T) {
 	dsn := metadbtest.NewTestMySQL(t)
 	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2})
 	rootSK, userSK, token := "reserved-root-secret-0123", "reserved-user-secret-0123", "scraper-token-0123456789"
 	proctest.Run(t, "admin", "user", "add", "--access-key", "USERKEY", "--secret-key-file", writeSecret(t, userSK), "--db", dsn)
+	opsSK := "reserved-ops-secret-01234"
+	proctest.Run(t, "admin", "user", "add", "--admin", "--access-key", "OPSKEY", "--secret-key-file", writeSecret(t, opsSK), "--db", dsn)
+	if ul := proctest.Run(t, "admin", "user", "list", "--db", dsn); !regexp.MustCompile(`OPSKEY\s+\S+\s+true`).MatchString(ul) ||
+		!regexp.MustCompile(`USERKEY\s+\S+\s+false`).MatchString(ul) {
+		t.Fatalf("user list does not show who is admin:\n%s", ul)
+	}
 	metricsAddr := proctest.FreeAddr(t)
 	gw := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=ROOTKEY", "TNV_SECRET_KEY=" + rootSK, "TNV_METRICS_TOKEN=" + token}, "gateway",
 		func(addr string) []string {
@@ -111,7 +118,15 @@ func TestReserved_StatusAndMetricsNeedACredential(t *testing.T) {
 		if code != 200 || !strings.Contains(body, w) {
 			t.Errorf("bearer %s: %d, want 200 with %q:\n%.300s", path, code, w, body)
 		}
+		code, body = getWith(t, base+path, "OPSKEY", opsSK)
+		if code != 200 || !strings.Contains(body, w) {
+			t.Errorf("signed by an admin user %s: %d, want 200 with %q:\n%.300s", path, code, w, body)
+		}
 	}
+	// An admin no longer: refused again.
+	proctest.Run(t, "admin", "user", "admin", "OPSKEY", "off", "--db", dsn)
+	code, body := getWith(t, base+"/_tnv/metrics", "OPSKEY", opsSK)
+	denied("/_tnv/metrics", "signed by a former admin", code, body)
 	// The user's own S3 requests are unaffected.
 	if _, err := s3Client(base, "USERKEY", userSK).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("mine")}); err != nil {
 		t.Fatal(err)

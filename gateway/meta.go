@@ -73,6 +73,9 @@ func steps(d metadb.Dialect) []string {
 			due BIGINT NOT NULL,
 			tries INT NOT NULL DEFAULT 0) {{TABLE}}`,
 		`CREATE INDEX s3_gc_due ON s3_gc (due)`,
+		// An admin user may read the cluster's status and metrics
+		// (users.go); it is not a root key.
+		`ALTER TABLE s3_users ADD COLUMN admin INT NOT NULL DEFAULT 0`,
 	}
 }
 

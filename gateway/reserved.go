@@ -12,8 +12,9 @@ import (
 // guardReserved stands before the reserved routes under /_tnv/: the health
 // check is public (load balancers and compose ask it), everything else
 // (the status page, metrics, what is added later) shows the cluster's
-// insides and needs a credential: a request signed by the root key, or
-// "Authorization: Bearer <Config.MetricsToken>". Anything else gets S3's
+// insides and needs a credential: a request signed by the root key or an
+// admin user's (SetUserAdmin), or "Authorization: Bearer
+// <Config.MetricsToken>". Anything else gets S3's
 // AccessDenied.
 func (g *Gateway) guardReserved(c *fiber.Ctx) error {
 	// fiber matches routes without regard to case or a trailing slash.
@@ -52,5 +53,14 @@ func (r *request) reservedCredential() error {
 	if r.root {
 		return nil
 	}
-	return errMsg("AccessDenied", "The cluster's status and metrics need a request signed by the root key, or --metrics-token as a bearer token.")
+	if r.user != "" {
+		admin, err := r.g.meta.isAdmin(r.ctx, r.user)
+		if err != nil {
+			return errInternal(err)
+		}
+		if admin {
+			return nil
+		}
+	}
+	return errMsg("AccessDenied", "The cluster's status and metrics need a request signed by the root key or an admin user's, or --metrics-token as a bearer token.")
 }

@@ -160,3 +160,49 @@ func userExists(ctx context.Context, db *metadb.DB, accessKey string) error {
 	}
 	return err
 }
+
+// SetUserAdmin lets a user read the cluster's status page and metrics on
+// the S3 port (/_tnv/status, /_tnv/metrics), or no longer. It gives no
+// access to other users' buckets.
+func SetUserAdmin(ctx context.Context, db *metadb.DB, accessKey string, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	res, err := db.ExecContext(ctx, "UPDATE s3_users SET admin = ? WHERE access_key = ?", v, accessKey)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return userExists(ctx, db, accessKey) // not found, or unchanged
+	}
+	return nil
+}
+
+// Admins returns the access keys of the admin users.
+func Admins(ctx context.Context, db *metadb.DB) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, "SELECT access_key FROM s3_users WHERE admin <> 0")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out[k] = true
+	}
+	return out, rows.Err()
+}
+
+// isAdmin reports whether an access key is an admin user's.
+func (m *meta) isAdmin(ctx context.Context, accessKey string) (bool, error) {
+	var v int
+	err := m.queryRow(ctx, nil, "SELECT admin FROM s3_users WHERE access_key = ?", accessKey).Scan(&v)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	return v != 0, err
+}

@@ -22,6 +22,7 @@ func init() {
 const adminUsage = `usage:
   tnv admin user add [--access-key K] [--secret-key-file F] --db DSN   (generated and printed when not given)
   tnv admin user list --db DSN
+  tnv admin user admin ACCESS_KEY on|off --db DSN                (may read /_tnv/status and /_tnv/metrics)
   tnv admin user remove ACCESS_KEY [--reassign-to KEY | --delete-buckets] --db DSN
                                      (refused while the user owns buckets, unless told what becomes of them)
   tnv admin bucket list --db DSN
@@ -41,9 +42,11 @@ func runAdmin(ctx context.Context, args []string) error {
 	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
 	var ak *string
 	var sk *secretFlag
+	var isAdmin *bool
 	if what == "user" && verb == "add" {
 		ak = f.String("access-key", "", "access key of the new user (generated when empty)")
 		sk = f.secret("secret-key", "secret key of the new user (generated when empty)")
+		isAdmin = f.Bool("admin", false, "the user may read the cluster's status and metrics (/_tnv/status, /_tnv/metrics)")
 	}
 	var reassign *string
 	var deleteBuckets *bool
@@ -91,6 +94,11 @@ func runAdmin(ctx context.Context, args []string) error {
 		if err := gateway.AddUser(ctx, db, *ak, secret); err != nil {
 			return err
 		}
+		if *isAdmin {
+			if err := gateway.SetUserAdmin(ctx, db, *ak, true); err != nil {
+				return err
+			}
+		}
 		if sk.given() { // the user has it; printed, it would stay in the terminal
 			fmt.Fprintf(out, "access key:\t%s\n", *ak)
 		} else {
@@ -101,10 +109,19 @@ func runAdmin(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(out, "ACCESS KEY\tCREATED")
-		for _, u := range users {
-			fmt.Fprintf(out, "%s\t%s\n", u.AccessKey, u.Created.Format(time.RFC3339))
+		admins, err := gateway.Admins(ctx, db)
+		if err != nil {
+			return err
 		}
+		fmt.Fprintln(out, "ACCESS KEY\tCREATED\tADMIN")
+		for _, u := range users {
+			fmt.Fprintf(out, "%s\t%s\t%v\n", u.AccessKey, u.Created.Format(time.RFC3339), admins[u.AccessKey])
+		}
+	case "user admin":
+		if len(pos) != 2 || (pos[1] != "on" && pos[1] != "off") {
+			return errors.New("usage: tnv admin user admin ACCESS_KEY on|off --db DSN")
+		}
+		return gateway.SetUserAdmin(ctx, db, pos[0], pos[1] == "on")
 	case "user remove":
 		if len(pos) != 1 {
 			return errors.New("usage: tnv admin user remove ACCESS_KEY [--reassign-to KEY | --delete-buckets] --db DSN")
