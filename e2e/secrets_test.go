@@ -46,9 +46,11 @@ func keptSecret(t *testing.T, data string) string {
 	return c.SecretKey
 }
 
-// writeSecret writes a secret file (0600) as an operator would.
+// writeSecret writes a secret file (0600) as an operator would, and notes
+// the secret for proctest's check of every process log.
 func writeSecret(t *testing.T, value string) string {
 	t.Helper()
+	proctest.Secret(value)
 	p := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(p, []byte(value+"\n"), 0o600); err != nil {
 		t.Fatal(err)
