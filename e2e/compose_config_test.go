@@ -11,8 +11,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// reRequired is compose's ${VAR:?message}: no value, no start.
-var reRequired = regexp.MustCompile(`\$\{([A-Z0-9_]+):\?([^}]*)\}`)
+// reComposeRequired is compose's ${VAR:?message}: no value, no start.
+var reComposeRequired = regexp.MustCompile(`\$\{([A-Z0-9_]+):\?([^}]*)\}`)
 
 // reVar is any ${...} reference compose interpolates.
 var reVar = regexp.MustCompile(`\$\{([A-Z0-9_]+)(?:(:?[-?])([^}]*))?\}`)
@@ -118,12 +118,12 @@ func TestCompose_RefusesToStartWithoutSecrets(t *testing.T) {
 		if name == "mariadb" {
 			continue
 		}
-		if v := s.Environment["TNV_CLUSTER_SECRET"]; !reRequired.MatchString(v) {
+		if v := s.Environment["TNV_CLUSTER_SECRET"]; !reComposeRequired.MatchString(v) {
 			t.Errorf("%s: TNV_CLUSTER_SECRET is %q, want ${TNV_CLUSTER_SECRET:?...}", name, v)
 		}
 		if len(s.Command) > 0 && s.Command[0] == "gateway" {
 			for _, k := range []string{"TNV_ACCESS_KEY", "TNV_SECRET_KEY"} {
-				if v := s.Environment[k]; !reRequired.MatchString(v) || !strings.HasPrefix(v, "${"+k+":?") {
+				if v := s.Environment[k]; !reComposeRequired.MatchString(v) || !strings.HasPrefix(v, "${"+k+":?") {
 					t.Errorf("%s: %s is %q, want ${%s:?...}", name, k, v, k)
 				}
 			}

@@ -97,8 +97,8 @@ func loadCompose(t *testing.T, dsn string) []composeService {
 	}
 	mysqlDSN := regexp.MustCompile(`mysql://[^@]*@mariadb:3306/[a-z]+`)
 	replace := func(v string) string {
-		v = reRequired.ReplaceAllStringFunc(v, func(m string) string {
-			name := reRequired.FindStringSubmatch(m)[1]
+		v = reComposeRequired.ReplaceAllStringFunc(v, func(m string) string {
+			name := reComposeRequired.FindStringSubmatch(m)[1]
 			val, ok := composeSecrets[name]
 			if !ok {
 				t.Fatalf("docker-compose.yml requires $%s, which the test does not know", name)
