@@ -127,6 +127,7 @@ func TestSecrets_BadSecretsStopWithOneLine(t *testing.T) {
 		{nil, append(gw[:len(gw):len(gw)], "--secret-key", short+"-long-enough", "--secret-key-file", writeSecret(t, short+"-long-enough")), "give one of them"},
 		{[]string{"TNV_SECRET_KEY=" + short + " with space"}, gw, "printable ASCII"},
 		{nil, gw, "--secret-key is required"},
+		{[]string{"TNV_SECRET_KEY=" + short + "-long-enough", "TNV_METRICS_TOKEN=" + short}, gw, "--metrics-token: a secret needs at least 16 characters"},
 		{nil, []string{"up", "--data", t.TempDir(), "--access-key", "AK", "--secret-key", short}, "at least 16 characters"},
 		{nil, []string{"admin", "user", "add", "--access-key", "BOB", "--secret-key", short, "--db", db}, "at least 16 characters"},
 		{[]string{"TNV_SECRET_KEY_FILE=" + writeSecret(t, short)}, []string{"admin", "user", "add", "--access-key", "BOB", "--db", db}, "at least 16 characters"},
