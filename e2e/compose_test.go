@@ -37,6 +37,14 @@ type composeFile struct {
 
 var reDefault = regexp.MustCompile(`\$\{([A-Z_]+):-([^}]*)\}`)
 
+// composeSecrets stand for the secrets an operator must set (the file's
+// ${VAR:?message} references).
+var composeSecrets = map[string]string{
+	"TNV_ACCESS_KEY":     "composeroot",
+	"TNV_SECRET_KEY":     "compose-root-secret-0123456789",
+	"TNV_CLUSTER_SECRET": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+}
+
 // composeService is one service of the file, mapped onto loopback.
 type composeService struct {
 	name   string
@@ -89,6 +97,14 @@ func loadCompose(t *testing.T, dsn string) []composeService {
 	}
 	mysqlDSN := regexp.MustCompile(`mysql://[^@]*@mariadb:3306/[a-z]+`)
 	replace := func(v string) string {
+		v = reComposeRequired.ReplaceAllStringFunc(v, func(m string) string {
+			name := reComposeRequired.FindStringSubmatch(m)[1]
+			val, ok := composeSecrets[name]
+			if !ok {
+				t.Fatalf("docker-compose.yml requires $%s, which the test does not know", name)
+			}
+			return val
+		})
 		v = reDefault.ReplaceAllString(v, "$2")
 		v = mysqlDSN.ReplaceAllString(v, dsn)
 		for from, to := range addrOf {
@@ -115,6 +131,13 @@ func loadCompose(t *testing.T, dsn string) []composeService {
 			}
 			if a == "/data" {
 				a = data
+			}
+			if a == "--advertise" && i+1 < len(s.Command) {
+				// The container's fixed address is loopback here;
+				// the port tells the nodes apart.
+				cs.args = append(cs.args, a, "127.0.0.1")
+				i++
+				continue
 			}
 			cs.args = append(cs.args, replace(a))
 		}
@@ -185,11 +208,11 @@ func TestCompose_TopologyAsProcesses(t *testing.T) {
 		}
 	}
 	// The gateway's /_tnv/metrics counts requests as they come.
-	before := putCount(t, gw[0].listen)
+	before := putCount(t, gw[0].listen, access, secret)
 	if _, err := c1.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("compose"), Key: aws.String("counted"), Body: bytes.NewReader(data[:10])}); err != nil {
 		t.Fatal(err)
 	}
-	if after := putCount(t, gw[0].listen); after != before+1 {
+	if after := putCount(t, gw[0].listen, access, secret); after != before+1 {
 		t.Errorf("PutObject counter went from %v to %v after one PUT", before, after)
 	}
 	// Each server's --metrics-listen serves its own metrics.
@@ -264,10 +287,15 @@ func waitHTTP(t *testing.T, url string, timeout time.Duration) {
 
 var rePutCount = regexp.MustCompile(`(?m)^tnv_s3_requests_total\{op="PutObject",status="200"\} (\d+)$`)
 
-// putCount scrapes a gateway's successful PutObject counter.
-func putCount(t *testing.T, addr string) int {
+// putCount scrapes a gateway's successful PutObject counter, signed by the
+// root key (/_tnv/metrics needs a credential).
+func putCount(t *testing.T, addr, access, secret string) int {
 	t.Helper()
-	m := rePutCount.FindStringSubmatch(httpGet(t, "http://"+addr+"/_tnv/metrics"))
+	code, body := getWith(t, "http://"+addr+"/_tnv/metrics", access, secret)
+	if code != http.StatusOK {
+		t.Fatalf("gateway %s metrics: %d %s", addr, code, body)
+	}
+	m := rePutCount.FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("gateway %s metrics lack a PutObject counter", addr)
 	}

@@ -37,8 +37,8 @@ func startGateway(t *testing.T, c *proctest.Cluster, access, secret string) *pro
 func TestGateway_OneGiB_StreamsWithBoundedRSS(t *testing.T) {
 	dsn := metadbtest.NewTestMySQL(t)
 	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2})
-	gw := startGateway(t, c, "gwtestkey", "gwtestsecret")
-	s3c := s3Client("http://"+gw.Addr, "gwtestkey", "gwtestsecret")
+	gw := startGateway(t, c, "gwtestkey", "gwtestsecret-0123456")
+	s3c := s3Client("http://"+gw.Addr, "gwtestkey", "gwtestsecret-0123456")
 	ctx := context.Background()
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("big")}); err != nil {
 		t.Fatal(err)
@@ -119,8 +119,8 @@ func storageCount(t *testing.T, metricsAddr, cmd string) int {
 func TestGateway_LocalReads(t *testing.T) {
 	dsn := metadbtest.NewTestMySQL(t)
 	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2, LocalSockets: true})
-	gw := startGateway(t, c, "lrkey", "lrsecret")
-	s3c := s3Client("http://"+gw.Addr, "lrkey", "lrsecret")
+	gw := startGateway(t, c, "lrkey", "lrsecret-0123456789")
+	s3c := s3Client("http://"+gw.Addr, "lrkey", "lrsecret-0123456789")
 	ctx := context.Background()
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("loc")}); err != nil {
 		t.Fatal(err)
@@ -189,11 +189,11 @@ func TestGateway_LocalReads(t *testing.T) {
 	}
 
 	// The same cluster through a gateway that does not look for sockets.
-	tcp := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=lrkey", "TNV_SECRET_KEY=lrsecret"}, "gateway-tcp", func(addr string) []string {
+	tcp := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=lrkey", "TNV_SECRET_KEY=lrsecret-0123456789"}, "gateway-tcp", func(addr string) []string {
 		return []string{"gateway", "--listen", addr, "--trackers", c.TrackerList(), "--db", c.Topo.DB, "--local-reads=false"}
 	})
 	waitHTTP(t, "http://"+tcp.Addr+"/_tnv/health", 30*time.Second)
-	if !bytes.Equal(get(s3Client("http://"+tcp.Addr, "lrkey", "lrsecret"), ""), body) {
+	if !bytes.Equal(get(s3Client("http://"+tcp.Addr, "lrkey", "lrsecret-0123456789"), ""), body) {
 		t.Fatal("GET over TCP differs")
 	}
 	if dl := counts("DOWNLOAD") - dl0; dl != 1 {
@@ -205,7 +205,7 @@ func TestGateway_LocalReads(t *testing.T) {
 	for _, p := range c.Members() {
 		os.Remove(c.Sockets[p])
 	}
-	other := s3Client("http://"+startGateway(t, c, "lrkey", "lrsecret").Addr, "lrkey", "lrsecret")
+	other := s3Client("http://"+startGateway(t, c, "lrkey", "lrsecret-0123456789").Addr, "lrkey", "lrsecret-0123456789")
 	for range 4 {
 		if !bytes.Equal(get(other, "bytes=7-70000"), body[7:70001]) {
 			t.Fatal("range GET without sockets differs")

@@ -23,18 +23,20 @@ type upRun struct {
 	out      *bytes.Buffer
 	endpoint string
 	access   string
-	secret   string
+	secret   string // printed only at the first start; else read from credentials.json
+	status   string // the status page's link, presigned by the root key
 	done     chan struct{}
 }
 
 var (
 	reEndpoint = regexp.MustCompile(`S3 endpoint:\s+(\S+)`)
 	reAccess   = regexp.MustCompile(`Access key:\s+(\S+)`)
-	reSecret   = regexp.MustCompile(`Secret key:\s+(\S+)`)
+	reSecret   = regexp.MustCompile(`Secret key:\s+([^\s(]\S*)`) // only a generated one is shown
+	reStatus   = regexp.MustCompile(`Status page:\s+(\S+)`)
 )
 
 // startUp runs `tnv up args...` in dir, as a user would from a shell, and
-// waits for it to print the endpoint.
+// waits for it to print the endpoint and the status page's link.
 func startUp(t *testing.T, dir string, args ...string) *upRun {
 	t.Helper()
 	cmd := exec.Command(proctest.Binary(t), append([]string{"up"}, args...)...)
@@ -65,7 +67,7 @@ func startUp(t *testing.T, dir string, args ...string) *upRun {
 		}
 	})
 	deadline := time.After(90 * time.Second)
-	for u.secret == "" {
+	for u.status == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -80,6 +82,9 @@ func startUp(t *testing.T, dir string, args ...string) *upRun {
 			}
 			if m := reSecret.FindStringSubmatch(l); m != nil {
 				u.secret = m[1]
+			}
+			if m := reStatus.FindStringSubmatch(l); m != nil {
+				u.status = m[1]
 			}
 		case <-deadline:
 			t.Fatalf("tnv up printed no endpoint in 90s:\n%s", out.String())
@@ -180,13 +185,18 @@ func TestUp_AsANewUser(t *testing.T) {
 	}
 
 	// The status page lists every node, in a real browser.
-	screenshotStatus(t, u.endpoint+"/_tnv/status", 4, "status-page.png")
+	// (It needs a credential: the link tnv up prints is presigned.)
+	screenshotStatus(t, u.status, 4, "status-page.png")
 
 	u.stop(t)
 	u2 := startUp(t, home, "--s3-addr", addr)
-	if u2.access != u.access || u2.secret != u.secret {
+	if u2.secret != "" {
+		t.Fatal("tnv up printed the secret key again at the second start")
+	}
+	if u2.access != u.access || keptSecret(t, filepath.Join(home, "tnv-data")) != u.secret {
 		t.Fatal("credentials changed across a restart")
 	}
+	u2.secret = u.secret
 	ls := u2.aws(t, "s3", "ls", "--recursive", "s3://first-bucket")
 	for _, k := range []string{"small.bin", "dir/big.bin"} {
 		if !strings.Contains(ls, k) {
@@ -202,6 +212,9 @@ func TestUp_AsANewUser(t *testing.T) {
 func TestUp_MySQL(t *testing.T) {
 	dsn := metadbtest.NewTestMySQL(t)
 	u := startUp(t, t.TempDir(), "--s3-addr", proctest.FreeAddr(t), "--mysql", dsn)
+	if u.secret == "" {
+		t.Fatal("tnv up did not print the secret key it generated")
+	}
 	dir := t.TempDir()
 	p, sum := writeRandom(t, dir, "obj", 3<<20, 7)
 	u.aws(t, "s3", "mb", "s3://on-mysql")

@@ -86,9 +86,9 @@ func TestAuth_PublicReadBucket(t *testing.T) {
 
 func TestAuth_UsersOwnTheirBuckets(t *testing.T) {
 	e := newEnv(t, envOpt{})
-	must(t, AddUser(ctx(), e.db, "ALICEKEY", "alice-secret"))
-	must(t, AddUser(ctx(), e.db, "BOBKEY", "bob-secret"))
-	alice, bob := e.sdk("ALICEKEY", "alice-secret"), e.sdk("BOBKEY", "bob-secret")
+	must(t, AddUser(ctx(), e.db, "ALICEKEY", "alice-secret-0123456"))
+	must(t, AddUser(ctx(), e.db, "BOBKEY", "bob-secret-01234567"))
+	alice, bob := e.sdk("ALICEKEY", "alice-secret-0123456"), e.sdk("BOBKEY", "bob-secret-01234567")
 	_, err := alice.CreateBucket(ctx(), &s3.CreateBucketInput{Bucket: aws.String("alice-b")})
 	must(t, err)
 	_, err = alice.PutObject(ctx(), &s3.PutObjectInput{Bucket: aws.String("alice-b"), Key: aws.String("k"), Body: bytes.NewReader([]byte("a"))})
@@ -111,9 +111,12 @@ func TestAuth_UsersOwnTheirBuckets(t *testing.T) {
 	if string(e.get("alice-b", "k")) != "a" {
 		t.Fatal("root cannot read alice's object")
 	}
-	must(t, RemoveUser(ctx(), e.db, "ALICEKEY"))
+	_, err = RemoveUser(ctx(), e.db, "ALICEKEY", RemoveUserOptions{ReassignTo: "BOBKEY"})
+	must(t, err)
 	_, err = alice.ListBuckets(ctx(), &s3.ListBucketsInput{})
 	wantCode(t, err, "InvalidAccessKeyId")
+	_, err = bob.GetObject(ctx(), &s3.GetObjectInput{Bucket: aws.String("alice-b"), Key: aws.String("k")})
+	must(t, err)
 }
 
 func TestPut_BadDigestStoresNothing(t *testing.T) {

@@ -25,7 +25,7 @@ func (g *Gateway) listBuckets(r *request) error {
 }
 
 func (g *Gateway) createBucket(r *request) error {
-	if !validBucketName(r.bucketName) {
+	if !validBucketName(r.bucketName) || reservedBucketName(r.bucketName) {
 		return errCode("InvalidBucketName")
 	}
 	if strings.EqualFold(r.header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {

@@ -44,7 +44,11 @@ type Config struct {
 	// Metrics counts requests by operation and status; nil = not counted.
 	Metrics *Metrics
 	// Extra mounts routes under the reserved prefix /_tnv/ (metrics, status).
+	// All but /_tnv/health need the root key's signature or MetricsToken.
 	Extra func(r fiber.Router)
+	// MetricsToken, when set, opens the reserved routes to
+	// "Authorization: Bearer <MetricsToken>" (a Prometheus scraper).
+	MetricsToken string
 }
 
 // Gateway serves the S3 API.
@@ -125,6 +129,7 @@ func New(cfg Config) (*Gateway, error) {
 		ErrorHandler:                 g.fiberError,
 	})
 	reserved := g.app.Group("/_tnv")
+	reserved.Use(g.guardReserved)
 	if cfg.Extra != nil {
 		cfg.Extra(reserved)
 	}

@@ -73,6 +73,9 @@ func steps(d metadb.Dialect) []string {
 			due BIGINT NOT NULL,
 			tries INT NOT NULL DEFAULT 0) {{TABLE}}`,
 		`CREATE INDEX s3_gc_due ON s3_gc (due)`,
+		// An admin user may read the cluster's status and metrics
+		// (users.go); it is not a root key.
+		`ALTER TABLE s3_users ADD COLUMN admin INT NOT NULL DEFAULT 0`,
 	}
 }
 
@@ -229,27 +232,14 @@ func (m *meta) secretOf(ctx context.Context, ak string) (string, bool, error) {
 
 // AddUser stores an access key and its secret; an existing key is an error.
 func AddUser(ctx context.Context, db *metadb.DB, accessKey, secret string) error {
-	if accessKey == "" || len(accessKey) > 128 || secret == "" || len(secret) > 256 {
-		return errors.New("access key (1..128 bytes) and secret (1..256 bytes) are required")
+	if accessKey == "" || len(accessKey) > 128 || len(secret) < MinSecretLen || len(secret) > 256 {
+		return fmt.Errorf("access key (1..128 bytes) and secret (%d..256 bytes) are required", MinSecretLen)
 	}
 	_, err := db.ExecContext(ctx, "INSERT INTO s3_users (access_key, secret, created) VALUES (?, ?, ?)", accessKey, secret, metadb.Now())
 	if metadb.IsDuplicate(err) {
 		return fmt.Errorf("user %s exists", accessKey)
 	}
 	return err
-}
-
-// RemoveUser deletes an access key. Its buckets stay, owned by nobody who
-// can sign in until the key is added again (or the root key manages them).
-func RemoveUser(ctx context.Context, db *metadb.DB, accessKey string) error {
-	res, err := db.ExecContext(ctx, "DELETE FROM s3_users WHERE access_key = ?", accessKey)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("user %s: %w", accessKey, errNotFound)
-	}
-	return nil
 }
 
 // ListUsers returns the users, by access key.

@@ -135,7 +135,7 @@ func (r *request) parse() error {
 	if r.hasKey && len(r.key) > 1024 {
 		return errCode("KeyTooLongError")
 	}
-	return nil
+	return r.checkKeyUTF8()
 }
 
 // hostBucket returns the bucket of a virtual-hosted-style Host.

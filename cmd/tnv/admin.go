@@ -20,10 +20,13 @@ func init() {
 }
 
 const adminUsage = `usage:
-  tnv admin user add [--access-key K] [--secret-key S] --db DSN   (generated when not given)
+  tnv admin user add [--access-key K] [--secret-key-file F] --db DSN   (generated and printed when not given)
   tnv admin user list --db DSN
-  tnv admin user remove ACCESS_KEY --db DSN
+  tnv admin user admin ACCESS_KEY on|off --db DSN                (may read /_tnv/status and /_tnv/metrics)
+  tnv admin user remove ACCESS_KEY [--reassign-to KEY | --delete-buckets] --db DSN
+                                     (refused while the user owns buckets, unless told what becomes of them)
   tnv admin bucket list --db DSN
+  tnv admin bucket owner NAME ACCESS_KEY --db DSN              (hand a bucket to another user)
   tnv admin bucket public NAME on|off --db DSN
   tnv admin status --trackers A,B                               (groups and nodes, as the trackers see them)`
 
@@ -37,10 +40,19 @@ func runAdmin(ctx context.Context, args []string) error {
 	what, verb, rest := args[0], args[1], args[2:]
 	f := newFlags("admin "+what+" "+verb, "[flags] [ARGS] (see tnv admin)")
 	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
-	var ak, sk *string
+	var ak *string
+	var sk *secretFlag
+	var isAdmin *bool
 	if what == "user" && verb == "add" {
 		ak = f.String("access-key", "", "access key of the new user (generated when empty)")
-		sk = f.String("secret-key", "", "secret key of the new user (generated when empty)")
+		sk = f.secret("secret-key", "secret key of the new user (generated when empty)")
+		isAdmin = f.Bool("admin", false, "the user may read the cluster's status and metrics (/_tnv/status, /_tnv/metrics)")
+	}
+	var reassign *string
+	var deleteBuckets *bool
+	if what == "user" && verb == "remove" {
+		reassign = f.String("reassign-to", "", "hand the user's buckets to this user")
+		deleteBuckets = f.Bool("delete-buckets", false, "delete the user's buckets (refused if one holds objects)")
 	}
 	// Positional arguments may come before the flags.
 	var pos []string
@@ -51,8 +63,15 @@ func runAdmin(ctx context.Context, args []string) error {
 		return err
 	}
 	pos = append(pos, f.Args()...)
-	if _, err := f.logger(); err != nil {
+	log, err := f.logger()
+	if err != nil {
 		return err
+	}
+	var secret string
+	if sk != nil {
+		if secret, err = sk.get(log); err != nil {
+			return err
+		}
 	}
 	db, err := metadb.Open(*dsn)
 	if err != nil {
@@ -69,27 +88,65 @@ func runAdmin(ctx context.Context, args []string) error {
 		if *ak == "" {
 			*ak = "TNV" + randomAlnum(17)
 		}
-		if *sk == "" {
-			*sk = randomAlnum(40)
+		if secret == "" {
+			secret = randomAlnum(40)
 		}
-		if err := gateway.AddUser(ctx, db, *ak, *sk); err != nil {
+		if err := gateway.AddUser(ctx, db, *ak, secret); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "access key:\t%s\nsecret key:\t%s\n", *ak, *sk)
+		if *isAdmin {
+			if err := gateway.SetUserAdmin(ctx, db, *ak, true); err != nil {
+				return err
+			}
+		}
+		if sk.given() { // the user has it; printed, it would stay in the terminal
+			fmt.Fprintf(out, "access key:\t%s\n", *ak)
+		} else {
+			fmt.Fprintf(out, "access key:\t%s\nsecret key:\t%s\n", *ak, secret)
+		}
 	case "user list":
 		users, err := gateway.ListUsers(ctx, db)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(out, "ACCESS KEY\tCREATED")
-		for _, u := range users {
-			fmt.Fprintf(out, "%s\t%s\n", u.AccessKey, u.Created.Format(time.RFC3339))
+		admins, err := gateway.Admins(ctx, db)
+		if err != nil {
+			return err
 		}
+		fmt.Fprintln(out, "ACCESS KEY\tCREATED\tADMIN")
+		for _, u := range users {
+			fmt.Fprintf(out, "%s\t%s\t%v\n", u.AccessKey, u.Created.Format(time.RFC3339), admins[u.AccessKey])
+		}
+	case "user admin":
+		if len(pos) != 2 || (pos[1] != "on" && pos[1] != "off") {
+			return errors.New("usage: tnv admin user admin ACCESS_KEY on|off --db DSN")
+		}
+		return gateway.SetUserAdmin(ctx, db, pos[0], pos[1] == "on")
 	case "user remove":
 		if len(pos) != 1 {
-			return errors.New("usage: tnv admin user remove ACCESS_KEY --db DSN")
+			return errors.New("usage: tnv admin user remove ACCESS_KEY [--reassign-to KEY | --delete-buckets] --db DSN")
 		}
-		return gateway.RemoveUser(ctx, db, pos[0])
+		opt := gateway.RemoveUserOptions{ReassignTo: *reassign, DeleteBuckets: *deleteBuckets}
+		buckets, err := gateway.RemoveUser(ctx, db, pos[0], opt)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "removed user %s\n", pos[0])
+		for _, b := range buckets {
+			if opt.ReassignTo != "" {
+				fmt.Fprintf(out, "bucket %s now owned by %s\n", b, opt.ReassignTo)
+			} else {
+				fmt.Fprintf(out, "bucket %s deleted\n", b)
+			}
+		}
+	case "bucket owner":
+		if len(pos) != 2 {
+			return errors.New("usage: tnv admin bucket owner NAME ACCESS_KEY --db DSN")
+		}
+		if err := gateway.SetBucketOwner(ctx, db, pos[0], pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "bucket %s now owned by %s\n", pos[0], pos[1])
 	case "bucket list":
 		bs, err := gateway.ListBuckets(ctx, db, "")
 		if err != nil {

@@ -22,16 +22,29 @@ func runGateway(ctx context.Context, args []string) error {
 	region := f.String("region", "us-east-1", "the S3 region the gateway answers for")
 	domain := f.String("domain", "", "base domain(s) of virtual-hosted-style requests (bucket.DOMAIN), comma-separated")
 	accessKey := f.String("access-key", "", "root access key")
-	secretKey := f.String("secret-key", "", "root secret key")
+	secretKey := f.secret("secret-key", "root secret key")
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "the certificate's private key (PEM)")
 	blobSize := f.Int64("blob-size", gateway.DefaultBlobSize, "largest TNV blob an object is cut into, bytes")
 	gcDelay := f.Duration("gc-delay", 2*time.Minute, "how long replaced or deleted blobs stay readable before they are deleted")
+	metricsToken := f.secret("metrics-token", "bearer token that opens /_tnv/metrics and /_tnv/status on the S3 port (they otherwise need the root key's signature)")
+	metricsListen := f.String("metrics-listen", "", "also serve Prometheus metrics at http://ADDR/metrics, without a credential: for a scraper on a private address (empty = off)")
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
-	if err := f.parse(args, "listen", "trackers", "db", "access-key", "secret-key"); err != nil {
+	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err
 	}
 	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	secret, err := secretKey.get(log)
+	if err != nil {
+		return err
+	}
+	if secret == "" {
+		return errors.New("--secret-key is required (or --secret-key-file, $TNV_SECRET_KEY, $TNV_SECRET_KEY_FILE)")
+	}
+	token, err := metricsToken.get(log)
 	if err != nil {
 		return err
 	}
@@ -48,7 +61,7 @@ func runGateway(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	metrics, extra := gatewayObservability(client)
+	metrics, extra, reg := gatewayObservability(client)
 	cfg := gateway.Config{
 		Metrics:   metrics,
 		Extra:     extra,
@@ -57,10 +70,12 @@ func runGateway(ctx context.Context, args []string) error {
 		Region:    *region,
 		Domain:    *domain,
 		AccessKey: *accessKey,
-		SecretKey: *secretKey,
+		SecretKey: secret,
 		Logger:    log,
 		BlobSize:  *blobSize,
 		GCDelay:   *gcDelay,
+
+		MetricsToken: token,
 	}
 	if *tlsCert != "" {
 		if cfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {
@@ -75,7 +90,8 @@ func runGateway(ctx context.Context, args []string) error {
 	if cfg.TLS != nil {
 		scheme = "https"
 	}
-	// Its metrics are served at /_tnv/metrics on its own port.
-	return runServer(ctx, log, "gateway", gw, *addr, "", nil, "scheme", scheme, "trackers", *trackers,
+	// Its metrics are served at /_tnv/metrics on its own port (with a
+	// credential), and at --metrics-listen without.
+	return runServer(ctx, log, "gateway", gw, *addr, *metricsListen, reg, "scheme", scheme, "trackers", *trackers,
 		"db", metadb.Redact(*dsn), "region", *region, "domain", *domain, "access_key", *accessKey)
 }

@@ -52,10 +52,13 @@ func serveMetrics(ctx context.Context, log *slog.Logger, addr string, reg *prome
 	return nil
 }
 
-// gatewayObservability returns the gateway's request metrics and the
-// /_tnv/ routes (health, status page, metrics) that serve them with the
-// cluster's state as client's trackers report it.
-func gatewayObservability(client *tnv.Client) (*gateway.Metrics, func(fiber.Router)) {
+// gatewayObservability returns the gateway's request metrics, the /_tnv/
+// routes (health, status page, metrics) that serve them with the cluster's
+// state as client's trackers report it, and the registry they gather, for
+// --metrics-listen. The trackers' answer is kept a second: a scraper or a
+// reloading page costs them one GROUPS a second at most.
+func gatewayObservability(client *tnv.Client) (*gateway.Metrics, func(fiber.Router), *prometheus.Registry) {
 	reg := prometheus.NewRegistry() // status.Routes adds the Go and process collectors
-	return gateway.NewMetrics(reg), status.Routes(status.Config{Groups: client.Groups, Registry: reg})
+	groups := status.Cached(client.Groups, time.Second)
+	return gateway.NewMetrics(reg), status.Routes(status.Config{Groups: groups, Registry: reg}), reg
 }

@@ -55,7 +55,8 @@ func runUp(ctx context.Context, args []string) error {
 	mysql := f.String("mysql", "", "run on this MySQL database (mysql://user:pass@host:port/db) instead of the embedded SQLite")
 	region := f.String("region", "us-east-1", "S3 region")
 	access := f.String("access-key", "", "root access key (default: generated at the first start and kept in DATA/credentials.json)")
-	secret := f.String("secret-key", "", "root secret key (with --access-key)")
+	secretKey := f.secret("secret-key", "root secret key (with --access-key)")
+	metricsToken := f.secret("metrics-token", "bearer token that opens /_tnv/metrics and /_tnv/status (they otherwise need the root key's signature)")
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
 	if err := f.parse(args); err != nil {
@@ -65,7 +66,15 @@ func runUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if (*access == "") != (*secret == "") {
+	secret, err := secretKey.get(log)
+	if err != nil {
+		return err
+	}
+	token, err := metricsToken.get(log)
+	if err != nil {
+		return err
+	}
+	if (*access == "") != (secret == "") {
 		return errors.New("--access-key and --secret-key go together")
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
@@ -78,9 +87,11 @@ func runUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	creds := credentials{*access, *secret}
+	creds := credentials{*access, secret}
+	credsFile := filepath.Join(dir, "credentials.json")
+	generated := false
 	if creds.AccessKey == "" {
-		if creds, err = loadOrCreateCredentials(filepath.Join(dir, "credentials.json")); err != nil {
+		if creds, generated, err = loadOrCreateCredentials(log, credsFile); err != nil {
 			return err
 		}
 	}
@@ -153,7 +164,7 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	metrics, extra := gatewayObservability(client)
+	metrics, extra, _ := gatewayObservability(client)
 	gcfg := gateway.Config{
 		Metrics:   metrics,
 		DB:        db,
@@ -163,6 +174,8 @@ func runUp(ctx context.Context, args []string) error {
 		SecretKey: creds.SecretKey,
 		Logger:    log.With("role", "gateway"),
 		Extra:     extra,
+
+		MetricsToken: token,
 	}
 	if *tlsCert != "" {
 		if gcfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {
@@ -183,20 +196,10 @@ func runUp(ctx context.Context, args []string) error {
 		scheme = "https"
 	}
 	endpoint := fmt.Sprintf("%s://%s", scheme, s3ln.Addr())
-	fmt.Printf(`TNV-S3 is up: %d groups x %d mirrored storage nodes, metadata in %s
-  S3 endpoint:  %s
-  Access key:   %s
-  Secret key:   %s
-  Region:       %s
-  Status page:  %s/_tnv/status
-
-Try it:
-  AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s \
-    aws --endpoint-url %s s3 mb s3://my-bucket
-
-Ctrl-C stops the cluster; starting again with the same --data finds everything.
-`, upGroups, upMembers, metadb.Redact(dsn), endpoint, creds.AccessKey, creds.SecretKey, *region,
-		endpoint, creds.AccessKey, creds.SecretKey, *region, endpoint)
+	printUp(os.Stdout, upBanner{
+		DB: metadb.Redact(dsn), Endpoint: endpoint, Region: *region, Creds: creds,
+		Generated: generated, Given: *access != "", CredsFile: credsFile,
+	})
 
 	select {
 	case <-ctx.Done():
@@ -354,20 +357,30 @@ func openLayout(path string) (*layout, map[string]net.Listener, error) {
 	return &lay, lns, nil
 }
 
-func loadOrCreateCredentials(path string) (credentials, error) {
-	var c credentials
+// loadOrCreateCredentials reads the root credentials kept in path, or at
+// the first start generates them and writes them there (0600). generated
+// says which: only then is the secret printed.
+func loadOrCreateCredentials(log *slog.Logger, path string) (c credentials, generated bool, err error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		if err := json.Unmarshal(b, &c); err != nil || c.AccessKey == "" || c.SecretKey == "" {
-			return c, fmt.Errorf("%s: not valid credentials", path)
+			return c, false, fmt.Errorf("%s: not valid credentials", path)
 		}
-		return c, nil
+		// Copied or restored with a wider mode: readable by others is
+		// not a place for a secret.
+		if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+			log.Warn("up: credentials file was readable by others; made it 0600", "path", path, "mode", st.Mode().Perm().String())
+			if err := os.Chmod(path, 0o600); err != nil {
+				return c, false, fmt.Errorf("%s: %w", path, err)
+			}
+		}
+		return c, false, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return c, err
+		return c, false, err
 	}
 	c = credentials{AccessKey: "TNV" + strings.ToUpper(randomHex(8)), SecretKey: randomHex(20)}
-	return c, writeJSON(path, c, 0o600)
+	return c, true, writeJSON(path, c, 0o600)
 }
 
 func randomHex(n int) string {
@@ -382,8 +395,14 @@ func writeJSON(path string, v any, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
+	// A temporary file left by a crash may have any mode: start afresh,
+	// and set the mode explicitly (WriteFile keeps an existing file's).
 	tmp := path + ".tmp"
+	os.Remove(tmp)
 	if err := os.WriteFile(tmp, append(b, '\n'), mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -119,6 +119,7 @@ func StartEnv(t testing.TB, env []string, name, addr string, args ...string) *Pr
 func (p *Proc) killAtCleanup() {
 	p.t.Cleanup(func() {
 		p.Kill()
+		p.checkLogSecrets()
 		if p.t.Failed() {
 			p.dumpLog()
 		}
@@ -157,6 +158,7 @@ func (p *Proc) start() error {
 		return err
 	}
 	fmt.Fprintf(lf, "=== start %s %s\n", p.Name, time.Now().Format(time.RFC3339Nano))
+	noteSecrets(p.Env, p.Args)
 	cmd := exec.Command(Binary(p.t), p.Args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Env = append(os.Environ(), p.Env...)
