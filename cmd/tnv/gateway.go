@@ -27,6 +27,11 @@ func runGateway(ctx context.Context, args []string) error {
 	tlsKey := f.String("tls-key", "", "the certificate's private key (PEM)")
 	blobSize := f.Int64("blob-size", gateway.DefaultBlobSize, "largest TNV blob an object is cut into, bytes")
 	gcDelay := f.Duration("gc-delay", 2*time.Minute, "how long replaced or deleted blobs stay readable before they are deleted")
+	headerTimeout := f.Duration("header-timeout", 20*time.Second, "a request's headers must arrive within this (slow or stalled clients are disconnected)")
+	bodyIdle := f.Duration("body-idle-timeout", time.Minute, "a request body that sends nothing for this long fails with 400 RequestTimeout")
+	maxHeader := f.Int("max-header-bytes", 64<<10, "largest request line and headers; larger is answered 431")
+	maxConns := f.Int("max-conns-per-client", 1000, "open connections allowed per client address, 0 = no cap (behind a proxy all clients share its address)")
+	dbTimeout := f.Duration("db-timeout", 10*time.Second, "deadline of each metadata database call; past it requests fail with 503")
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key", "secret-key"); err != nil {
 		return err
@@ -48,7 +53,7 @@ func runGateway(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	metrics, extra := gatewayObservability(client)
+	metrics, extra := gatewayObservability(client, db)
 	cfg := gateway.Config{
 		Metrics:   metrics,
 		Extra:     extra,
@@ -61,6 +66,15 @@ func runGateway(ctx context.Context, args []string) error {
 		Logger:    log,
 		BlobSize:  *blobSize,
 		GCDelay:   *gcDelay,
+
+		HeaderTimeout:     *headerTimeout,
+		BodyIdleTimeout:   *bodyIdle,
+		MaxHeaderBytes:    *maxHeader,
+		MaxConnsPerClient: *maxConns,
+		DBTimeout:         *dbTimeout,
+	}
+	if *maxConns == 0 {
+		cfg.MaxConnsPerClient = -1
 	}
 	if *tlsCert != "" {
 		if cfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
 	"github.com/tnv-s3/tnv/gateway/status"
+	"github.com/tnv-s3/tnv/metadb"
 )
 
 // metricsFlag adds --metrics-listen to a server command.
@@ -55,7 +56,8 @@ func serveMetrics(ctx context.Context, log *slog.Logger, addr string, reg *prome
 // gatewayObservability returns the gateway's request metrics and the
 // /_tnv/ routes (health, status page, metrics) that serve them with the
 // cluster's state as client's trackers report it.
-func gatewayObservability(client *tnv.Client) (*gateway.Metrics, func(fiber.Router)) {
+func gatewayObservability(client *tnv.Client, db *metadb.DB) (*gateway.Metrics, func(fiber.Router)) {
 	reg := prometheus.NewRegistry() // status.Routes adds the Go and process collectors
-	return gateway.NewMetrics(reg), status.Routes(status.Config{Groups: client.Groups, Registry: reg})
+	probe := func(ctx context.Context) error { return gateway.ProbeDB(ctx, db) }
+	return gateway.NewMetrics(reg), status.Routes(status.Config{Groups: client.Groups, Registry: reg, Database: probe})
 }

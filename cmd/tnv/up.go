@@ -153,7 +153,7 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	metrics, extra := gatewayObservability(client)
+	metrics, extra := gatewayObservability(client, db)
 	gcfg := gateway.Config{
 		Metrics:   metrics,
 		DB:        db,
