@@ -323,7 +323,8 @@ func (g *Gateway) fiberError(c *fiber.Ctx, err error) error {
 	case http.StatusRequestHeaderFieldsTooLarge:
 		code, msg = "RequestHeaderSectionTooLarge", fmt.Sprintf("Your request header section exceeds the maximum allowed size (%d bytes).", g.cfg.MaxHeaderBytes)
 	case http.StatusRequestTimeout:
-		code, msg = "RequestTimeout", errorTable["RequestTimeout"].msg
+		// S3 says 400 RequestTimeout, as the handlers do for a stalled body.
+		status, code, msg = http.StatusBadRequest, "RequestTimeout", errorTable["RequestTimeout"].msg
 	}
 	if status >= 500 {
 		msg = errorTable["InternalError"].msg // internal text is logged, never sent
