@@ -332,6 +332,50 @@ func TestGatewayTrust_MembersKilledMidPut_5xxNot400(t *testing.T) {
 	t.Logf("PUT whose group died midway: %d %s", resp.StatusCode, s3Code(body))
 }
 
+// TestGatewayTrust_MembersDieBeforeAnswering_PutIs5xxNot400: one member is
+// frozen and two PUTs go out (the client spreads them over both members):
+// one waits on the frozen member, the other's node took the whole body and
+// waits to mirror it. Both members then die before answering: the storage
+// side failed, so each PUT is 5xx, never 400 IncompleteBody.
+func TestGatewayTrust_MembersDieBeforeAnswering_PutIs5xxNot400(t *testing.T) {
+	e := newTrustEnv(t)
+	e.c.Groups[0][1].Freeze() // the kernel still accepts its connections; nothing answers
+	go func() {
+		time.Sleep(2 * time.Second) // both bodies are in (or on their way to) a node
+		e.killGroup()
+	}()
+	const size = 16 << 10 // small enough for the socket buffers of a frozen node
+	var wg sync.WaitGroup
+	status := make([]int, 2)
+	codes := make([]string, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := e.presign("PUT", fmt.Sprintf("frozen%d", i))
+			req, _ := http.NewRequest("PUT", u, io.LimitReader(rand.NewChaCha8([32]byte{byte(8 + i)}), size))
+			req.ContentLength = size
+			resp, err := e.hc.Do(req)
+			if err != nil {
+				t.Errorf("PUT %d: %v", i, err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			status[i], codes[i] = resp.StatusCode, s3Code(string(b))
+		}()
+		time.Sleep(100 * time.Millisecond)
+	}
+	wg.Wait()
+	lg, _ := os.ReadFile(e.gw.Log)
+	t.Logf("PUTs whose nodes died before answering: %v %v\n%s", status, codes, grepLines(string(lg), "request failed"))
+	for i := range status {
+		if status[i] < 500 || status[i] > 599 {
+			t.Fatalf("PUT %d whose node died before answering: %d %s", i, status[i], codes[i])
+		}
+	}
+}
+
 // TestGatewayTrust_SlowClientsDisconnected: a client that never finishes
 // its headers is disconnected after --header-timeout, and one that stalls
 // its body gets 400 RequestTimeout after --body-idle-timeout.
