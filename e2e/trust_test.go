@@ -245,7 +245,7 @@ func TestGatewayTrust_MembersKilledMidGet_ConnectionReset(t *testing.T) {
 	// The metrics count it as a server error; the log line says aborted.
 	var metrics string
 	deadline := time.Now().Add(10 * time.Second)
-	re := regexp.MustCompile(`(?m)^tnv_s3_requests_total\{op="GetObject",status="5\d\d"\} (\d+)$`)
+	re := regexp.MustCompile(`(?m)^tnv_s3_requests_total\{op="GetObject",status="503"\} (\d+)$`)
 	for {
 		metrics = httpGet(t, "http://"+e.gw.Addr+"/_tnv/metrics")
 		if m := re.FindStringSubmatch(metrics); m != nil && m[1] != "0" {
