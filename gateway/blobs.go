@@ -24,11 +24,27 @@ type BlobStore interface {
 // ErrBlobNotFound is what a BlobStore returns for a blob it does not have.
 var ErrBlobNotFound = errors.New("gateway: blob not found")
 
+// ErrBlobUnavailable is what a BlobStore returns when no member of the
+// blob's group (or no tracker) could be reached: a retry may succeed.
+var ErrBlobUnavailable = errors.New("gateway: storage unavailable")
+
+// unavailable marks err as ErrBlobUnavailable when it says that nothing
+// answered (no node, no tracker, a network error), as opposed to a refusal
+// a storage node gave.
+func unavailable(err error) error {
+	var re *tnv.RemoteError
+	if err == nil || errors.Is(err, tnv.ErrNotFound) || !errors.Is(err, tnv.ErrNoNode) && errors.As(err, &re) ||
+		errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrBlobUnavailable, err)
+}
+
 // TNVStore is the BlobStore of a TNV cluster.
 type TNVStore struct{ C *tnv.Client }
 
 func (s TNVStore) Put(ctx context.Context, appid, userid, fileid string, r io.Reader, size int64) error {
-	return s.C.Upload(ctx, appid, userid, fileid, r, size)
+	return unavailable(s.C.Upload(ctx, appid, userid, fileid, r, size))
 }
 
 func (s TNVStore) Get(ctx context.Context, appid, userid, fileid string, offset, size int64) (io.ReadCloser, error) {
@@ -36,7 +52,7 @@ func (s TNVStore) Get(ctx context.Context, appid, userid, fileid string, offset,
 	if errors.Is(err, tnv.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %v", ErrBlobNotFound, err)
 	}
-	return rc, err
+	return rc, unavailable(err)
 }
 
 func (s TNVStore) Delete(ctx context.Context, appid, userid, fileid string) error {
@@ -76,9 +92,9 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 		lr := &exactReader{r: r, n: n}
 		if err := g.cfg.Blobs.Put(ctx, appid, in.userid, in.fileid, lr, n); err != nil {
 			if lr.err != nil {
-				err = lr.err // the body's fault, not the store's
+				return fail(lr.err) // the body's fault, not the store's
 			}
-			return fail(err)
+			return fail(&storeError{err})
 		}
 		if lr.n != 0 {
 			return fail(errCode("IncompleteBody"))
@@ -101,6 +117,26 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 		}
 	}
 	return blobs, intents, nil
+}
+
+// storeError is a failure of the storage side while a body was being
+// stored, as opposed to one of the body itself: the client is told 5xx,
+// never a 4xx such as IncompleteBody (SDKs do not retry those).
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return "storing the body: " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+// blobError maps a failure to read or write blobs to what the client is
+// told: nothing reachable is 503 ServiceUnavailable (retry later), anything
+// else, a blob no member has included, 500 InternalError.
+func blobError(err error) *s3Error {
+	if errors.Is(err, ErrBlobUnavailable) {
+		e := errCode("ServiceUnavailable")
+		e.cause = err
+		return e
+	}
+	return errInternal(err)
 }
 
 // exactReader hands on at most n bytes and remembers the error of the

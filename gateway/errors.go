@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -100,9 +101,15 @@ func errMsg(code, format string, args ...any) *s3Error {
 	return e
 }
 
-// errInternal hides cause from the client and keeps it for the log.
+// errInternal hides cause from the client and keeps it for the log. A
+// deadline that ran out (the database did not answer in time) is 503
+// ServiceUnavailable: the client may retry.
 func errInternal(cause error) *s3Error {
-	e := errCode("InternalError")
+	code := "InternalError"
+	if errors.Is(cause, context.DeadlineExceeded) {
+		code = "ServiceUnavailable"
+	}
+	e := errCode(code)
 	e.cause = cause
 	return e
 }

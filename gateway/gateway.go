@@ -7,6 +7,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/sigv4"
+	"github.com/valyala/fasthttp"
 )
 
 // Config configures a Gateway. Zero values take the defaults shown.
@@ -49,6 +51,18 @@ type Config struct {
 	// MetricsToken, when set, opens the reserved routes to
 	// "Authorization: Bearer <MetricsToken>" (a Prometheus scraper).
 	MetricsToken string
+
+	// Limits against slow, stalled and greedy clients.
+	HeaderTimeout   time.Duration // a request's headers must arrive within this, default 20s
+	BodyIdleTimeout time.Duration // a request body that sends nothing this long fails, default 60s
+	MaxHeaderBytes  int           // request line and headers, default 64 KiB; larger is 431
+	// MaxConnsPerClient caps the open connections of one client address,
+	// default 1000, negative: no cap. Behind a proxy every client has the
+	// proxy's address: raise it or turn it off.
+	MaxConnsPerClient int
+	// DBTimeout bounds each metadata database call, default 10s: a locked
+	// or unreachable database fails requests with 503 instead of holding them.
+	DBTimeout time.Duration
 }
 
 // Gateway serves the S3 API.
@@ -100,13 +114,28 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.IntentTTL <= 0 {
 		cfg.IntentTTL = 24 * time.Hour
 	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 20 * time.Second
+	}
+	if cfg.BodyIdleTimeout <= 0 {
+		cfg.BodyIdleTimeout = time.Minute
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 64 << 10 // long presigned URLs and many x-amz-meta-* headers
+	}
+	if cfg.MaxConnsPerClient == 0 {
+		cfg.MaxConnsPerClient = 1000
+	}
+	if cfg.DBTimeout <= 0 {
+		cfg.DBTimeout = 10 * time.Second
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	err := Migrate(ctx, cfg.DB)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, meta: &meta{db: cfg.DB}, blobSize: cfg.BlobSize, minPartSize: MinPartSize}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, meta: &meta{db: cfg.DB, timeout: cfg.DBTimeout}, blobSize: cfg.BlobSize, minPartSize: MinPartSize}
 	g.intents = newIntentPool(g.meta, int64(cfg.IntentTTL.Seconds()))
 	for _, d := range strings.Split(cfg.Domain, ",") {
 		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
@@ -122,12 +151,21 @@ func New(cfg Config) (*Gateway, error) {
 		DisableStartupMessage:        true,
 		DisableDefaultContentType:    true,
 		DisableKeepalive:             false,
-		ReadBufferSize:               64 << 10, // long presigned URLs and many x-amz-meta-* headers
+		ReadBufferSize:               cfg.MaxHeaderBytes, // fasthttp's limit on the header section
 		WriteBufferSize:              64 << 10,
 		IdleTimeout:                  2 * time.Minute,
-		ServerHeader:                 "TNV-S3",
-		ErrorHandler:                 g.fiberError,
+		// ReadTimeout runs from a connection's (or a keep-alive request's)
+		// first byte: it bounds the headers; the body has its idle timeout.
+		ReadTimeout:  cfg.HeaderTimeout,
+		ServerHeader: "TNV-S3",
+		ErrorHandler: g.fiberError,
 	})
+	g.app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		// Headers are in: the body (if any) gets the idle timeout, pushed
+		// on at each read (idleReader).
+		return fasthttp.RequestConfig{ReadTimeout: cfg.BodyIdleTimeout}
+	}
+	g.app.Use(g.recoverPanic)
 	reserved := g.app.Group("/_tnv")
 	reserved.Use(g.guardReserved)
 	if cfg.Extra != nil {
@@ -146,6 +184,9 @@ func (g *Gateway) App() *fiber.App { return g.app }
 // Serve answers S3 requests on ln (HTTPS when Config.TLS is set) until
 // Close, then returns nil.
 func (g *Gateway) Serve(ln net.Listener) error {
+	if g.cfg.MaxConnsPerClient > 0 {
+		ln = &clientLimiter{Listener: ln, max: g.cfg.MaxConnsPerClient, log: g.log, open: map[string]int{}}
+	}
 	if g.cfg.TLS != nil {
 		ln = tls.NewListener(ln, g.cfg.TLS)
 	}
@@ -179,6 +220,18 @@ func (g *Gateway) Close() error {
 		cancel()
 		g.meta.close()
 	})
+	return err
+}
+
+// ProbeDB reads the object index once, as GETs and LISTs do; the health
+// check runs it under its deadline, so a locked or unreachable database
+// makes the gateway unhealthy.
+func ProbeDB(ctx context.Context, db *metadb.DB) error {
+	var k []byte
+	err := db.QueryRowContext(ctx, "SELECT okey FROM s3_objects LIMIT 1").Scan(&k)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
 	return err
 }
 

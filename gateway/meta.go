@@ -86,7 +86,8 @@ func Migrate(ctx context.Context, db *metadb.DB) error {
 
 // meta is the object index and the rest of the gateway's SQL.
 type meta struct {
-	db *metadb.DB
+	db      *metadb.DB
+	timeout time.Duration // of each call (Config.DBTimeout); 0: none
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
@@ -122,6 +123,26 @@ func (m *meta) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// bounded gives one database call its deadline: a locked or unreachable
+// database fails the request (503) instead of holding it forever.
+func (m *meta) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, m.timeout)
+}
+
+// boundedRow ends its call's deadline once scanned.
+type boundedRow struct {
+	row    *sql.Row
+	cancel context.CancelFunc
+}
+
+func (r boundedRow) Scan(dest ...any) error {
+	defer r.cancel()
+	return r.row.Scan(dest...)
+}
+
 // close releases the prepared statements.
 func (m *meta) close() {
 	m.mu.Lock()
@@ -144,15 +165,19 @@ func (m *meta) stmtIn(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, err
 // queryRow runs a prepared single-row query, in tx when it is not nil; a
 // failed prepare comes out of Scan, as with QueryRowContext.
 func (m *meta) queryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) rowScanner {
+	ctx, cancel := m.bounded(ctx)
 	st, err := m.stmtIn(ctx, tx, q)
 	if err != nil {
+		cancel()
 		return errRow{err}
 	}
-	return st.QueryRowContext(ctx, args...)
+	return boundedRow{st.QueryRowContext(ctx, args...), cancel}
 }
 
 // exec runs a prepared statement, in tx when it is not nil.
 func (m *meta) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	ctx, cancel := m.bounded(ctx)
+	defer cancel()
 	st, err := m.stmtIn(ctx, tx, q)
 	if err != nil {
 		return nil, err
@@ -182,19 +207,9 @@ func (m *meta) forUpdate() string {
 func (m *meta) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	var err error
 	for attempt := 0; attempt < 6; attempt++ {
-		var tx *sql.Tx
-		tx, err = m.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		err = fn(tx)
+		err = m.txOnce(ctx, fn)
 		if err == nil {
-			err = tx.Commit()
-			if err == nil {
-				return nil
-			}
-		} else {
-			tx.Rollback()
+			return nil
 		}
 		if !retryable(err) {
 			return err
@@ -202,6 +217,21 @@ func (m *meta) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
 	}
 	return err
+}
+
+// txOnce is one attempt of tx, under one deadline.
+func (m *meta) txOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	ctx, cancel := m.bounded(ctx)
+	defer cancel()
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 func retryable(err error) bool {
@@ -291,6 +321,8 @@ func scanBucket(sc rowScanner) (*Bucket, error) {
 }
 
 func (m *meta) bucket(ctx context.Context, name string) (*Bucket, error) {
+	ctx, cancel := m.bounded(ctx)
+	defer cancel()
 	b, err := scanBucket(m.db.QueryRowContext(ctx, "SELECT "+bucketCols+" FROM s3_buckets WHERE name = ?", name))
 	if err == sql.ErrNoRows {
 		return nil, errNotFound
@@ -709,6 +741,8 @@ func (m *meta) scanKeys(ctx context.Context, bucket, from string, incl bool, upT
 	}
 	q += " ORDER BY okey LIMIT ?"
 	args = append(args, limit)
+	ctx, cancel := m.bounded(ctx)
+	defer cancel()
 	rows, err := m.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -180,11 +181,16 @@ func (g *Gateway) publish(r *request, o *object, cond putCond, intents []int64) 
 func bodyError(err error) error {
 	var se *s3Error
 	var ve *sigv4.Error
+	var ste *storeError
 	switch {
+	case errors.As(err, &ste):
+		return blobError(err)
 	case errors.As(err, &se), errors.As(err, &ve):
 		return err
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return errCode("IncompleteBody")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errCode("RequestTimeout") // the client stalled its body
 	}
 	return errInternal(err)
 }
@@ -328,6 +334,27 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 			r.c.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+n-1, o.Size))
 		}
 	}
+	// The first blob is opened before the status goes out: a blob no member
+	// has, or a group with no member reachable, is an error answer, not a
+	// 200 followed by a broken body.
+	var src *blobReader
+	if n > 0 {
+		src = newBlobReader(g.ctx, g.cfg.Blobs, r.bucket.AppID, o.Blobs, start, n)
+		if !withBody {
+			src.n = 1 // HEAD: one byte read proves the blob readable
+		}
+		if err := src.open(); err != nil {
+			return blobError(err)
+		}
+		if !withBody {
+			var one [1]byte
+			_, err := io.ReadFull(src, one[:])
+			src.Close()
+			if err != nil {
+				return blobError(err)
+			}
+		}
+	}
 	r.setObjectHeaders(o)
 	r.c.Status(status)
 	if !withBody {
@@ -341,7 +368,8 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 	}
 	// The body streams after this handler returns: it lives on the
 	// gateway's context, not the request's.
-	r.c.Context().SetBodyStream(newBlobReader(g.ctx, g.cfg.Blobs, r.bucket.AppID, o.Blobs, start, n), int(n))
+	r.sending = &sentBody{src: src, conn: r.c.Context().Conn(), want: n}
+	r.c.Context().SetBodyStream(r.sending, int(n))
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -50,6 +51,9 @@ type request struct {
 	objLoaded bool
 
 	bytesIn, bytesOut int64
+	// sending is the body of a GET that streams after the handler; it
+	// writes the log line when it ends.
+	sending *sentBody
 }
 
 func newRequestID() string {
@@ -76,7 +80,12 @@ func (g *Gateway) serveS3(c *fiber.Ctx) error {
 	}
 	r.applyCORS()
 	r.finishBody()
-	r.logLine(err)
+	if r.sending != nil && r.c.Response().IsBodyStream() {
+		r.sending.line = r.line(err) // written when the body has gone out
+	} else {
+		l := r.line(err)
+		l.write()
+	}
 	return nil
 }
 
@@ -186,6 +195,8 @@ func (r *request) body() (io.Reader, error) {
 	stream := r.c.Context().RequestBodyStream()
 	if stream == nil {
 		stream = bytes.NewReader(r.c.Request().Body())
+	} else {
+		stream = &idleReader{r: stream, ctx: r.c.Context(), d: r.g.cfg.BodyIdleTimeout}
 	}
 	return sigv4.NewBodyReader(r.auth, r.header, &counter{r: stream, n: &r.bytesIn})
 }
@@ -301,7 +312,7 @@ func (g *Gateway) fiberError(c *fiber.Ctx, err error) error {
 	if errors.As(err, &fe) {
 		status = fe.Code
 	}
-	code := "InternalError"
+	code, msg := "InternalError", err.Error()
 	switch status {
 	case http.StatusNotFound:
 		code = "NoSuchKey"
@@ -309,27 +320,31 @@ func (g *Gateway) fiberError(c *fiber.Ctx, err error) error {
 		code = "MethodNotAllowed"
 	case http.StatusBadRequest:
 		code = "InvalidRequest"
+	case http.StatusRequestHeaderFieldsTooLarge:
+		code, msg = "RequestHeaderSectionTooLarge", fmt.Sprintf("Your request header section exceeds the maximum allowed size (%d bytes).", g.cfg.MaxHeaderBytes)
+	case http.StatusRequestTimeout:
+		// S3 says 400 RequestTimeout, as the handlers do for a stalled body.
+		status, code, msg = http.StatusBadRequest, "RequestTimeout", errorTable["RequestTimeout"].msg
+	}
+	if status >= 500 {
+		msg = errorTable["InternalError"].msg // internal text is logged, never sent
+		g.log.Error("gateway: request failed", "path", c.Path(), "err", err)
 	}
 	id := newRequestID()
 	c.Set("x-amz-request-id", id)
 	c.Set("Content-Type", "application/xml")
-	b, _ := xml.Marshal(errorDoc{Code: code, Message: err.Error(), Resource: c.Path(), RequestID: id, HostID: id})
+	b, _ := xml.Marshal(errorDoc{Code: code, Message: msg, Resource: c.Path(), RequestID: id, HostID: id})
 	return c.Status(status).Send(append([]byte(xml.Header), b...))
 }
 
-// logLine is the one info line per request.
-func (r *request) logLine(err error) {
-	status := r.c.Response().StatusCode()
-	attrs := []any{"request_id", r.id, "method", r.method, "op", r.op, "bucket", r.bucketName, "key", r.key,
-		"status", status, "in", r.bytesIn, "out", r.bytesOut, "ms", time.Since(r.start).Milliseconds()}
-	if r.user != "" {
-		attrs = append(attrs, "user", r.user)
-	}
+// line is the request's log line as it stands.
+func (r *request) line(err error) reqLine {
+	l := reqLine{g: r.g, start: r.start, id: r.id, method: r.method, op: r.op, bucket: r.bucketName, key: r.key,
+		user: r.user, status: r.c.Response().StatusCode(), in: r.bytesIn, out: r.bytesOut}
 	if err != nil {
-		attrs = append(attrs, "code", toS3Error(err).Code)
+		l.code = toS3Error(err).Code
 	}
-	r.g.log.Info("s3", attrs...)
-	r.g.cfg.Metrics.observe(r.op, status, time.Since(r.start), r.bytesIn, r.bytesOut)
+	return l
 }
 
 // httpTime formats a time as HTTP headers want it.

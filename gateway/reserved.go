@@ -33,7 +33,8 @@ func (g *Gateway) guardReserved(c *fiber.Ctx) error {
 	}
 	c.Set("x-amz-request-id", r.id)
 	r.writeError(err)
-	r.logLine(err)
+	l := r.line(err)
+	l.write()
 	return nil
 }
 

@@ -147,6 +147,9 @@ func (r *request) dispatch() error {
 	if err := r.authorize(rt); err != nil {
 		return err
 	}
+	if h := testHandlerHook.Load(); h != nil {
+		(*h)(rt.op)
+	}
 	return rt.h(r)
 }
 

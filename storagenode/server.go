@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -420,7 +421,8 @@ func (c *conn) serve() {
 	s := c.s
 	defer func() {
 		if p := recover(); p != nil {
-			s.log.Error("storage: panic serving a request", "remote", c.nc.RemoteAddr().String(), "panic", p)
+			s.log.Error("storage: panic serving a request; connection closed", "remote", c.nc.RemoteAddr().String(),
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 		c.nc.Close()
 		s.mu.Lock()
@@ -446,6 +448,10 @@ func (c *conn) serve() {
 	}
 }
 
+// testPanicHook, set only by tests, runs before each request is served (a
+// test makes it panic to check that the node survives).
+var testPanicHook atomic.Pointer[func(h proto.Header)]
+
 // handle serves one request whose header is hb; it reports whether the
 // connection is still in sync and may carry another request.
 func (s *Server) handle(c *conn, hb []byte) bool {
@@ -453,6 +459,9 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 	if err != nil {
 		c.replyErr(proto.CmdStorageReply, proto.Errorf(proto.EMSGSIZE, "%v", err))
 		return false
+	}
+	if hook := testPanicHook.Load(); hook != nil {
+		(*hook)(h)
 	}
 	if h.Status != proto.StatusOK {
 		c.replyErr(proto.CmdStorageReply, proto.Errorf(proto.EPROTO, "request with status %d", h.Status))

@@ -29,6 +29,11 @@ func runGateway(ctx context.Context, args []string) error {
 	gcDelay := f.Duration("gc-delay", 2*time.Minute, "how long replaced or deleted blobs stay readable before they are deleted")
 	metricsToken := f.secret("metrics-token", "bearer token that opens /_tnv/metrics and /_tnv/status on the S3 port (they otherwise need the root key's signature)")
 	metricsListen := f.String("metrics-listen", "", "also serve Prometheus metrics at http://ADDR/metrics, without a credential: for a scraper on a private address (empty = off)")
+	headerTimeout := f.Duration("header-timeout", 20*time.Second, "a request's headers must arrive within this (slow or stalled clients are disconnected)")
+	bodyIdle := f.Duration("body-idle-timeout", time.Minute, "a request body that sends nothing for this long fails with 400 RequestTimeout")
+	maxHeader := f.Int("max-header-bytes", 64<<10, "largest request line and headers; larger is answered 431")
+	maxConns := f.Int("max-conns-per-client", 1000, "open connections allowed per client address, 0 = no cap (behind a proxy all clients share its address)")
+	dbTimeout := f.Duration("db-timeout", 10*time.Second, "deadline of each metadata database call; past it requests fail with 503")
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err
@@ -61,7 +66,7 @@ func runGateway(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	metrics, extra, reg := gatewayObservability(client)
+	metrics, extra, reg := gatewayObservability(client, db)
 	cfg := gateway.Config{
 		Metrics:   metrics,
 		Extra:     extra,
@@ -75,7 +80,15 @@ func runGateway(ctx context.Context, args []string) error {
 		BlobSize:  *blobSize,
 		GCDelay:   *gcDelay,
 
-		MetricsToken: token,
+		MetricsToken:      token,
+		HeaderTimeout:     *headerTimeout,
+		BodyIdleTimeout:   *bodyIdle,
+		MaxHeaderBytes:    *maxHeader,
+		MaxConnsPerClient: *maxConns,
+		DBTimeout:         *dbTimeout,
+	}
+	if *maxConns == 0 {
+		cfg.MaxConnsPerClient = -1
 	}
 	if *tlsCert != "" {
 		if cfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
 	"github.com/tnv-s3/tnv/gateway/status"
+	"github.com/tnv-s3/tnv/metadb"
 )
 
 // metricsFlag adds --metrics-listen to a server command.
@@ -57,8 +58,9 @@ func serveMetrics(ctx context.Context, log *slog.Logger, addr string, reg *prome
 // state as client's trackers report it, and the registry they gather, for
 // --metrics-listen. The trackers' answer is kept a second: a scraper or a
 // reloading page costs them one GROUPS a second at most.
-func gatewayObservability(client *tnv.Client) (*gateway.Metrics, func(fiber.Router), *prometheus.Registry) {
+func gatewayObservability(client *tnv.Client, db *metadb.DB) (*gateway.Metrics, func(fiber.Router), *prometheus.Registry) {
 	reg := prometheus.NewRegistry() // status.Routes adds the Go and process collectors
 	groups := status.Cached(client.Groups, time.Second)
-	return gateway.NewMetrics(reg), status.Routes(status.Config{Groups: groups, Registry: reg}), reg
+	probe := func(ctx context.Context) error { return gateway.ProbeDB(ctx, db) }
+	return gateway.NewMetrics(reg), status.Routes(status.Config{Groups: groups, Registry: reg, Database: probe}), reg
 }

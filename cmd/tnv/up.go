@@ -164,7 +164,7 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	metrics, extra, _ := gatewayObservability(client)
+	metrics, extra, _ := gatewayObservability(client, db)
 	gcfg := gateway.Config{
 		Metrics:   metrics,
 		DB:        db,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -22,8 +23,15 @@ type Config struct {
 	// Registry gathers the metrics served at /_tnv/metrics; the routes add
 	// the cluster's node metrics and the Go runtime's to it. nil = a new one.
 	Registry *prometheus.Registry
-	// Timeout bounds one GROUPS query, default 3s.
+	// Timeout bounds one GROUPS query and one database probe, default 3s.
 	Timeout time.Duration
+	// Database, when set, probes the metadata database for the health
+	// check (gateway.ProbeDB); an error or no answer within Timeout is
+	// not healthy.
+	Database func(ctx context.Context) error
+	// Logger receives the errors behind an unhealthy answer (which does
+	// not carry them); nil = slog.Default().
+	Logger *slog.Logger
 }
 
 // Routes returns the function that mounts health, status and metrics on the
@@ -34,6 +42,9 @@ func Routes(cfg Config) func(r fiber.Router) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	groups := func(ctx context.Context) ([]Group, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -50,18 +61,12 @@ func Routes(cfg Config) func(r fiber.Router) {
 
 	return func(r fiber.Router) {
 		r.Get("/health", func(c *fiber.Ctx) error {
-			gs, err := groups(c.UserContext())
-			if err != nil {
-				return c.Status(http.StatusServiceUnavailable).SendString("tracker unreachable: " + err.Error() + "\n")
+			h := checkHealth(c.UserContext(), cfg, groups)
+			c.Set(fiber.HeaderCacheControl, "no-store")
+			if !h.OK {
+				c.Status(http.StatusServiceUnavailable)
 			}
-			readable := 0
-			for _, g := range gs {
-				readable += g.Read
-			}
-			if readable == 0 {
-				return c.Status(http.StatusServiceUnavailable).SendString("no readable storage node\n")
-			}
-			return c.SendString("ok\n")
+			return c.JSON(h)
 		})
 		r.Get("/status", func(c *fiber.Ctx) error {
 			gs, err := groups(c.UserContext())

@@ -2,11 +2,15 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -54,8 +58,14 @@ func FuzzParse(f *testing.F) {
 
 func serve(t *testing.T, groups func(context.Context) (string, error)) *fiber.App {
 	t.Helper()
+	return serveCfg(t, Config{Groups: groups})
+}
+
+func serveCfg(t *testing.T, cfg Config) *fiber.App {
+	t.Helper()
 	app := fiber.New()
-	Routes(Config{Groups: groups})(app.Group("/_tnv"))
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	Routes(cfg)(app.Group("/_tnv"))
 	return app
 }
 
@@ -96,14 +106,45 @@ func TestStatusPage_TrackerDown_Says503(t *testing.T) {
 	}
 }
 
-func TestHealth_NeedsAReadableNode(t *testing.T) {
-	app := serve(t, func(context.Context) (string, error) { return sample, nil })
-	if code, body := get(t, app, "/_tnv/health"); code != 200 || body != "ok\n" {
-		t.Fatalf("health: %d %q", code, body)
+// TestHealth_EveryGroupReadable_DatabaseAnswers: health is 200 only when
+// every group has a readable member and the database answers in time; the
+// 503 says which group or the database, without internal error text.
+func TestHealth_EveryGroupReadable_DatabaseAnswers(t *testing.T) {
+	healthy := "group g1 nodes=2 active=2 readable=2\ngroup g2 nodes=2 active=1 readable=1\n"
+	dbOK := func(context.Context) error { return nil }
+	app := serveCfg(t, Config{Groups: func(context.Context) (string, error) { return healthy, nil }, Database: dbOK})
+	code, body := get(t, app, "/_tnv/health")
+	var h Health
+	if err := json.Unmarshal([]byte(body), &h); err != nil || code != 200 || !h.OK || !h.Groups["g2"].OK || !h.Database.OK {
+		t.Fatalf("health: %d %s (%v)", code, body, err)
 	}
-	app = serve(t, func(context.Context) (string, error) { return "group g nodes=1 active=0 readable=0\n", nil })
-	if code, _ := get(t, app, "/_tnv/health"); code != 503 {
-		t.Fatalf("health with nothing readable: %d", code)
+
+	// g2 has no readable member (g1 does): not healthy, and g2 is named.
+	app = serveCfg(t, Config{Groups: func(context.Context) (string, error) { return sample, nil }, Database: dbOK})
+	code, body = get(t, app, "/_tnv/health")
+	h = Health{}
+	json.Unmarshal([]byte(body), &h)
+	if code != 503 || h.OK || !h.Groups["g1"].OK || h.Groups["g2"].OK || h.Groups["g2"].Reason != "no readable member" {
+		t.Fatalf("health with g2 unreadable: %d %s", code, body)
+	}
+
+	// A database that does not answer within the timeout.
+	hang := func(ctx context.Context) error { <-ctx.Done(); return fmt.Errorf("select: %w", ctx.Err()) }
+	app = serveCfg(t, Config{Groups: func(context.Context) (string, error) { return healthy, nil }, Database: hang, Timeout: 200 * time.Millisecond})
+	start := time.Now()
+	code, body = get(t, app, "/_tnv/health")
+	h = Health{}
+	json.Unmarshal([]byte(body), &h)
+	if code != 503 || h.OK || h.Database.OK || !strings.Contains(h.Database.Reason, "did not answer within 200ms") || time.Since(start) > 2*time.Second {
+		t.Fatalf("health with a hanging database: %d %s after %v", code, body, time.Since(start))
+	}
+
+	// Errors are logged, never sent.
+	secret := errors.New("dial tcp 10.1.2.3:3306: secret-internal-detail")
+	app = serveCfg(t, Config{Groups: func(context.Context) (string, error) { return "", secret }, Database: func(context.Context) error { return secret }})
+	code, body = get(t, app, "/_tnv/health")
+	if code != 503 || strings.Contains(body, "secret-internal-detail") || strings.Contains(body, "10.1.2.3") {
+		t.Fatalf("health leaks internal errors: %d %s", code, body)
 	}
 }
 

@@ -7,9 +7,11 @@ package frameserver
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -87,6 +89,12 @@ func (s *Set) Serve(ln net.Listener, handle func(*Conn)) error {
 		go func() {
 			defer s.wg.Done()
 			defer func() {
+				if v := recover(); v != nil {
+					// A handler's own setup panicked (Requests recovers its
+					// requests): the connection ends, the server lives.
+					slog.Error("panic serving a connection; connection closed", "peer", nc.RemoteAddr().String(),
+						"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				}
 				s.mu.Lock()
 				delete(s.conns, c)
 				s.mu.Unlock()
@@ -151,11 +159,24 @@ func (c *Conn) Requests(idle, ioTimeout time.Duration, replyCmd uint8, log *slog
 		if !c.begin() {
 			return
 		}
-		ok := serve(h)
+		ok := c.serveOne(h, log, serve)
 		if !c.end() || !ok {
 			return
 		}
 	}
+}
+
+// serveOne runs serve for one request; a panic in it is logged with its
+// stack and ends this connection only, not the process.
+func (c *Conn) serveOne(h proto.Header, log *slog.Logger, serve func(h proto.Header) bool) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("panic serving a request; connection closed", "peer", c.RemoteAddr().String(),
+				"cmd", h.Cmd, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	return serve(h)
 }
 
 func (c *Conn) begin() bool {
