@@ -35,7 +35,7 @@ import (
 // Tests of issue 13's "reads never lie" and "timeouts and limits": a
 // `tnv gateway` process in front of a cluster of processes on MariaDB.
 
-const trustAK, trustSK = "trustkey", "trustsecret"
+const trustAK, trustSK = "trustkey", "trustsecret-0123456789"
 
 // trustEnv is a one-group cluster, a gateway with extra flags, and a bucket.
 type trustEnv struct {
@@ -247,7 +247,11 @@ func TestGatewayTrust_MembersKilledMidGet_ConnectionReset(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	re := regexp.MustCompile(`(?m)^tnv_s3_requests_total\{op="GetObject",status="503"\} (\d+)$`)
 	for {
-		metrics = httpGet(t, "http://"+e.gw.Addr+"/_tnv/metrics")
+		code, body := getWith(t, "http://"+e.gw.Addr+"/_tnv/metrics", trustAK, trustSK)
+		if code != http.StatusOK {
+			t.Fatalf("metrics signed by the root key: %d %.300s", code, body)
+		}
+		metrics = body
 		if m := re.FindStringSubmatch(metrics); m != nil && m[1] != "0" {
 			break
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ import (
 // upRun is one `tnv up` process and what it printed.
 type upRun struct {
 	cmd      *exec.Cmd
-	out      *bytes.Buffer
+	out      *lockedBuffer
 	endpoint string
 	access   string
 	secret   string // printed only at the first start; else read from credentials.json
@@ -35,6 +36,25 @@ var (
 	reStatus   = regexp.MustCompile(`Status page:\s+(\S+)`)
 )
 
+// lockedBuffer is what tnv up printed: written by the goroutine that
+// drains its output after startUp returns, read by the test meanwhile.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // startUp runs `tnv up args...` in dir, as a user would from a shell, and
 // waits for it to print the endpoint and the status page's link.
 func startUp(t *testing.T, dir string, args ...string) *upRun {
@@ -43,7 +63,7 @@ func startUp(t *testing.T, dir string, args ...string) *upRun {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TNV_LOG_LEVEL=warn")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out := &bytes.Buffer{}
+	out := &lockedBuffer{}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
