@@ -209,6 +209,10 @@ type Stat struct {
 	Cursor    int64
 	Total     int64
 	Free      int64
+	Health    string // write health: OK, READONLY, FULL, SICK
+	// UnderReplicated counts uploads acknowledged with fewer copies than
+	// the group has members.
+	UnderReplicated int64
 	// A scrub in progress: files and bytes checked of those it found at
 	// its start. Zero when none runs.
 	ScrubFiles, ScrubTotalFiles, ScrubBytes, ScrubTotalBytes int64
@@ -222,7 +226,8 @@ func (s *Server) Stat() Stat {
 	cur := s.sync.cursor
 	s.sync.mu.Unlock()
 	total, free := s.space()
-	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: syncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free}
+	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: syncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free,
+		Health: proto.HealthName(s.Health()), UnderReplicated: s.UnderReplicated()}
 	if s.uln != nil {
 		stat.LocalSocket = s.cfg.LocalSocket
 	}
@@ -240,6 +245,7 @@ func (st Stat) String() string {
 	if st.LocalSocket != "" {
 		text += "localsocket " + st.LocalSocket + "\n"
 	}
+	text += fmt.Sprintf("health %s\nunderreplicated %d\n", st.Health, st.UnderReplicated)
 	return text
 }
 

@@ -47,6 +47,11 @@ type Config struct {
 	PurgeInterval time.Duration // how often the purge runs, default min(Retention/4, 10m), at least 1s
 	Reserve       int64         // bytes left free on each store's file system, default 0
 
+	// HealthInterval is how often each store is probed (a small file
+	// written and fsynced) to learn whether it takes writes; a failed
+	// write probes at once. Default 2s.
+	HealthInterval time.Duration
+
 	IdleTimeout     time.Duration // an idle client connection is closed after it, default 5m
 	IOTimeout       time.Duration // progress deadline of a transfer, default 60s
 	ShutdownTimeout time.Duration // how long Close lets requests in flight finish, default 10s
@@ -94,6 +99,7 @@ func (c *Config) defaults() error {
 	d(&c.Beat, 10*time.Second)
 	d(&c.Retention, 24*time.Hour)
 	d(&c.PurgeInterval, min(c.Retention/4, 10*time.Minute))
+	d(&c.HealthInterval, 2*time.Second)
 	c.PurgeInterval = max(c.PurgeInterval, time.Second)
 	d(&c.IdleTimeout, 5*time.Minute)
 	d(&c.IOTimeout, 60*time.Second)
@@ -122,6 +128,9 @@ type Server struct {
 	byKey  map[string]*store
 
 	scrub scrubProgress
+
+	probeNow        chan struct{} // a write failed: probe the stores now
+	underReplicated atomic.Int64  // acknowledged uploads with fewer copies than members
 
 	node string // advertised host:port, the node's identity in SQL; set by Serve
 	host string
@@ -158,7 +167,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("group", cfg.Group), byKey: map[string]*store{}, conns: map[*conn]struct{}{},
-		inflight: map[proto.FileRef]bool{}}
+		inflight: map[proto.FileRef]bool{}, probeNow: make(chan struct{}, 1)}
 	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
 	for _, d := range cfg.Stores {
 		st, err := openStore(d)
@@ -185,6 +194,7 @@ func New(cfg Config) (*Server, error) {
 	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout)
 	s.peers = newPeerClient(s)
 	s.sync = newSyncer(s)
+	s.checkStores()
 	return s, nil
 }
 
@@ -308,6 +318,7 @@ func (s *Server) startBackground() {
 	s.go_(s.trackers.run)
 	s.go_(s.sync.run)
 	s.go_(s.purgeLoop)
+	s.go_(s.healthLoop)
 	if s.cfg.ScrubInterval > 0 {
 		s.go_(s.scrubLoop)
 	}

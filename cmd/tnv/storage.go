@@ -81,6 +81,9 @@ var (
 	descStoreFree  = prometheus.NewDesc("tnv_storage_free_bytes", "Free bytes on the node's stores.", nil, nil)
 	descStoreLag   = prometheus.NewDesc("tnv_storage_replication_lag", "Group log entries this node has yet to apply.", nil, nil)
 	descStoreSync  = prometheus.NewDesc("tnv_storage_sync_state", "1 for the node's sync state (ACTIVE, WAIT_SYNC, SYNCING).", []string{"sync"}, nil)
+	descStoreWrite = prometheus.NewDesc("tnv_storage_health", "1 for the node's write health (OK, READONLY, FULL, SICK).", []string{"health"}, nil)
+	descUnderRepl  = prometheus.NewDesc("tnv_storage_underreplicated_writes_total",
+		"Uploads this node acknowledged with fewer copies than its group has members (the others copy them from the group log).", nil, nil)
 )
 
 func (c storageCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -88,6 +91,8 @@ func (c storageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descStoreFree
 	ch <- descStoreLag
 	ch <- descStoreSync
+	ch <- descStoreWrite
+	ch <- descUnderRepl
 }
 
 func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
@@ -102,6 +107,14 @@ func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descStoreSync, prometheus.GaugeValue, v, s)
 	}
+	for _, h := range []string{"OK", "READONLY", "FULL", "SICK"} {
+		v := 0.0
+		if st.Health == h {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descStoreWrite, prometheus.GaugeValue, v, h)
+	}
+	ch <- prometheus.MustNewConstMetric(descUnderRepl, prometheus.CounterValue, float64(st.UnderReplicated))
 }
 
 // adminRequest sends an admin command to a running node and prints the text
