@@ -55,12 +55,19 @@ func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 		return rep, err
 	}
 	defer s.scrub.active.Store(false)
+	return rep, s.scrubRows(ctx, rep, repair, 0, nil, true)
+}
+
+// scrubRows checks this node's readable copies: every one with maxAge <= 0,
+// else those changed or not verified for maxAge (checkCopy); pace limits
+// the read rate. progress counts them in NODESTAT's scrub line.
+func (s *Server) scrubRows(ctx context.Context, rep *ScrubReport, repair bool, maxAge time.Duration, pace *pacer, progress bool) error {
 	for sh := 1; sh <= 3; sh++ {
 		var last int64
 		for {
 			rows, err := s.st.shard[sh].scan.QueryContext(ctx, s.node, last)
 			if err != nil {
-				return rep, err
+				return err
 			}
 			type item struct {
 				row fileRow
@@ -74,14 +81,14 @@ func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 				if err := rows.Scan(&it.row.id, &it.ref.AppID, &it.ref.UserID, &it.ref.FileID, &it.row.store, &it.row.path,
 					&it.row.size, &crc, &it.row.status, &it.row.vctime, &it.row.created, &it.row.deleted); err != nil {
 					rows.Close()
-					return rep, err
+					return err
 				}
 				it.row.crc = uint32(crc)
 				items = append(items, it)
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
-				return rep, err
+				return err
 			}
 			for _, it := range items {
 				last = it.row.id
@@ -89,20 +96,21 @@ func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 					continue
 				}
 				if err := ctx.Err(); err != nil {
-					return rep, err
+					return err
 				}
 				rep.Files++
 				rep.Bytes += it.row.size
-				s.scrub.files.Add(1)
-				s.scrub.bytes.Add(it.row.size)
+				if progress {
+					s.scrub.files.Add(1)
+					s.scrub.bytes.Add(it.row.size)
+				}
 				row := it.row
-				row.vctime = -1 // read it whatever its ctime says
-				f, bad, err := s.checkCopy(&row)
+				f, bad, err := s.checkCopy(&row, maxAge, pace)
 				if f != nil {
 					f.Close()
 				}
 				if err != nil {
-					return rep, err
+					return err
 				}
 				if bad == "" {
 					continue
@@ -124,7 +132,7 @@ func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 			}
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 // scrubProgress is what NODESTAT reports of a scrub in progress, so that
@@ -178,25 +186,6 @@ func (s *Server) handleScrub(c *conn, h proto.Header) (bool, error) {
 		return true, err
 	}
 	return true, c.reply(text)
-}
-
-// scrubLoop scrubs with repair every ScrubInterval.
-func (s *Server) scrubLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.ScrubInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rep, err := s.Scrub(ctx, true)
-		if err != nil {
-			s.log.Warn("storage: scrub", "err", err)
-			continue
-		}
-		s.log.Info("storage: scrub done", "files", rep.Files, "bytes", rep.Bytes, "bad", len(rep.Bad), "repaired", rep.Repaired)
-	}
 }
 
 // Stat is the node's state as NODESTAT (78) reports it.

@@ -62,7 +62,12 @@ type Config struct {
 	MembersTTL     time.Duration // how long the tracker's MEMBERS answer is cached, default 3s
 	SyncInterval   time.Duration // how often the group log is read, default 1s
 	PendingTTL     time.Duration // an uncommitted copy older than this is dropped, default 10m
-	ScrubInterval  time.Duration // background scrub with repair, default 0 = off
+	// Integrity (docs/replication.md, "Checksums"): every copy is verified
+	// against its CRC32C at least once per ScrubEvery by a background
+	// scrub with repair reading at most ScrubRate bytes/s, and a read
+	// verifies a copy whose last verification is older than ScrubEvery.
+	ScrubEvery time.Duration // default 7 days; negative = no background scrub (reads still verify after 7 days)
+	ScrubRate  int64         // bytes/s the background scrub reads at most, default 16 MiB/s
 	SyncWorkers    int           // files fetched in parallel while catching up, default 4
 
 	// LocalSocket, when set, is a Unix socket (mode 0600) on which
@@ -100,6 +105,12 @@ func (c *Config) defaults() error {
 	d(&c.Retention, 24*time.Hour)
 	d(&c.PurgeInterval, min(c.Retention/4, 10*time.Minute))
 	d(&c.HealthInterval, 2*time.Second)
+	if c.ScrubEvery == 0 {
+		c.ScrubEvery = DefaultScrubEvery
+	}
+	if c.ScrubRate <= 0 {
+		c.ScrubRate = DefaultScrubRate
+	}
 	c.PurgeInterval = max(c.PurgeInterval, time.Second)
 	d(&c.IdleTimeout, 5*time.Minute)
 	d(&c.IOTimeout, 60*time.Second)
@@ -319,7 +330,7 @@ func (s *Server) startBackground() {
 	s.go_(s.sync.run)
 	s.go_(s.purgeLoop)
 	s.go_(s.healthLoop)
-	if s.cfg.ScrubInterval > 0 {
+	if s.cfg.ScrubEvery > 0 {
 		s.go_(s.scrubLoop)
 	}
 }
