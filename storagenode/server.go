@@ -66,9 +66,9 @@ type Config struct {
 	// against its CRC32C at least once per ScrubEvery by a background
 	// scrub with repair reading at most ScrubRate bytes/s, and a read
 	// verifies a copy whose last verification is older than ScrubEvery.
-	ScrubEvery time.Duration // default 7 days; negative = no background scrub (reads still verify after 7 days)
-	ScrubRate  int64         // bytes/s the background scrub reads at most, default 16 MiB/s
-	SyncWorkers    int           // files fetched in parallel while catching up, default 4
+	ScrubEvery  time.Duration // default 7 days; negative = no background scrub (reads still verify after 7 days)
+	ScrubRate   int64         // bytes/s the background scrub reads at most, default 16 MiB/s
+	SyncWorkers int           // files fetched in parallel while catching up, default 4
 
 	// LocalSocket, when set, is a Unix socket (mode 0600) on which
 	// processes of this machine running as this user — a gateway — open
