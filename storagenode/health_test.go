@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,5 +73,89 @@ func TestPacer_LimitsTheRate(t *testing.T) {
 	p.wait(1 << 20) // would be 12 days
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("a cancelled pacer waited %v", d)
+	}
+}
+
+// breakStore makes a store refuse new files (its temp directory replaced by
+// a file; root ignores permissions); fixStore undoes it.
+func breakStore(t *testing.T, dir string) {
+	t.Helper()
+	tmp := filepath.Join(dir, tmpDir)
+	if err := os.RemoveAll(tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tmp, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fixStore(t *testing.T, dir string) {
+	t.Helper()
+	tmp := filepath.Join(dir, tmpDir)
+	os.Remove(tmp)
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A node with two stores: one that cannot write is skipped (the node stays
+// OK, files go to the other); with both broken the node reports SICK in its
+// BEAT and refuses an upload from its head (EROFS) leaving nothing; fixed,
+// it is OK again.
+func TestUnwritableStores_SkippedThenNodeStepsAside(t *testing.T) {
+	e := newEnv(t, sqliteDB(t))
+	d1, d2 := t.TempDir(), t.TempDir()
+	n := e.start(d1, "", func(c *Config) { c.Stores = []string{d1, d2}; c.HealthInterval = time.Hour })
+	breakStore(t, d1)
+	n.checkStores()
+	if h := n.Health(); h != proto.HealthOK {
+		t.Fatalf("health with one good store: %s", proto.HealthName(h))
+	}
+	for i := range 10 {
+		if err := upload(n.addr, ref(fmt.Sprintf("s%d", i)), []byte("data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(dataFiles(t, d1)) != 0 || len(dataFiles(t, d2)) != 10 {
+		t.Fatalf("files: %d in the broken store, %d in the good one", len(dataFiles(t, d1)), len(dataFiles(t, d2)))
+	}
+	breakStore(t, d2)
+	n.checkStores()
+	if h := n.Health(); h != proto.HealthSick {
+		t.Fatalf("health with no good store: %s", proto.HealthName(h))
+	}
+	waitBeatHealth(t, e, n, proto.HealthSick)
+	start := time.Now()
+	err := uploadFrom(n.addr, ref("refused"), zeros{}, 1<<30)
+	wantErrno(t, err, proto.EROFS, "upload to a node that cannot write")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("refusal took %v: the body was read", d)
+	}
+	if rowOf(t, n, ref("refused")) != nil {
+		t.Fatal("a row of the refused upload")
+	}
+	if st := n.Stat(); st.Health != "SICK" || !strings.Contains(st.String(), "health SICK\n") {
+		t.Fatalf("NODESTAT: %s", st.String())
+	}
+	fixStore(t, d2)
+	n.checkStores()
+	waitBeatHealth(t, e, n, proto.HealthOK)
+	if err := upload(n.addr, ref("after"), []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitBeatHealth(t *testing.T, e *env, n *testNode, want uint8) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if fn, ok := e.tracker.node(n.addr); ok && fn.beat.Health == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			fn, _ := e.tracker.node(n.addr)
+			t.Fatalf("tracker has health %s, want %s", proto.HealthName(fn.beat.Health), proto.HealthName(want))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
