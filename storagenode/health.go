@@ -122,7 +122,8 @@ func (s *Server) checkStores() {
 	}
 	if after := s.Health(); after != before {
 		if after == proto.HealthOK {
-			s.log.Info("storage: node takes uploads again", "was", proto.HealthName(before))
+			s.log.Info("storage: node takes uploads again; copying what it missed from the group log", "was", proto.HealthName(before))
+			s.sync.kick()
 		} else {
 			s.log.Warn("storage: node cannot take uploads; reads go on, uploads go to other members", "health", proto.HealthName(after))
 		}
