@@ -107,7 +107,7 @@ func TestUnwritableStores_SkippedThenNodeStepsAside(t *testing.T) {
 	d1, d2 := t.TempDir(), t.TempDir()
 	n := e.start(d1, "", func(c *Config) { c.Stores = []string{d1, d2}; c.HealthInterval = time.Hour })
 	breakStore(t, d1)
-	n.checkStores()
+	probeUntil(t, n, func() bool { return !n.stores[0].writable() })
 	if h := n.Health(); h != proto.HealthOK {
 		t.Fatalf("health with one good store: %s", proto.HealthName(h))
 	}
@@ -120,10 +120,7 @@ func TestUnwritableStores_SkippedThenNodeStepsAside(t *testing.T) {
 		t.Fatalf("files: %d in the broken store, %d in the good one", len(dataFiles(t, d1)), len(dataFiles(t, d2)))
 	}
 	breakStore(t, d2)
-	n.checkStores()
-	if h := n.Health(); h != proto.HealthSick {
-		t.Fatalf("health with no good store: %s", proto.HealthName(h))
-	}
+	probeUntil(t, n, func() bool { return n.Health() == proto.HealthSick })
 	waitBeatHealth(t, e, n, proto.HealthSick)
 	start := time.Now()
 	err := uploadFrom(n.addr, ref("refused"), zeros{}, 1<<30)
@@ -138,10 +135,26 @@ func TestUnwritableStores_SkippedThenNodeStepsAside(t *testing.T) {
 		t.Fatalf("NODESTAT: %s", st.String())
 	}
 	fixStore(t, d2)
-	n.checkStores()
+	probeUntil(t, n, func() bool { return n.Health() == proto.HealthOK })
 	waitBeatHealth(t, e, n, proto.HealthOK)
 	if err := upload(n.addr, ref("after"), []byte("data")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// probeUntil has the node's health loop probe its stores until ok.
+func probeUntil(t *testing.T, n *testNode, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("stores probed for 5 s; health %s", proto.HealthName(n.Health()))
+		}
+		select {
+		case n.probeNow <- struct{}{}:
+		default:
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
