@@ -191,7 +191,6 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	}
 
 	acked := fan.wait()
-	s.countCopies(ctx, ref, acked)
 	e := &logEntry{op: opPut, ref: ref, size: size, crc: crc, origin: s.node, created: metadb.Now()}
 	seq, err := s.appendLog(dctx, e, &rowMove{row: newRow, from: statusPending, to: statusOK, must: true})
 	if err != nil {
@@ -205,6 +204,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	if seq > 0 {
 		s.sync.noteLocal(seq)
 	}
+	s.countCopies(ctx, ref, acked)
 	log.Debug("storage: uploaded", "seq", seq, "crc32c", crc, "mirrors", acked)
 	unclaim()
 	return true, c.reply(nil)
