@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -114,7 +115,7 @@ func (s *source) Read(p []byte) (int, error) {
 	s.n += int64(n)
 	if s.replay && !s.overflow && n > 0 {
 		if len(s.kept)+n > replayMax {
-			s.overflow, s.kept = true, nil
+			s.overflow, s.kept = true, s.kept[:0]
 		} else {
 			s.kept = append(s.kept, p[:n]...)
 		}
@@ -124,6 +125,26 @@ func (s *source) Read(p []byte) (int, error) {
 		s.err = err
 	}
 	return n, err
+}
+
+// replayPool holds the kept copies of bodies of replayMax bytes or more,
+// so that big uploads do not each allocate (and grow) one.
+var replayPool = sync.Pool{New: func() any { b := make([]byte, 0, replayMax); return &b }}
+
+// keep makes s keep what it reads of a body of size bytes; release gives
+// the buffer back.
+func (s *source) keep(size int64) (release func()) {
+	s.replay = true
+	if size < replayMax {
+		s.kept = make([]byte, 0, size)
+		return func() {}
+	}
+	bp := replayPool.Get().(*[]byte)
+	s.kept = (*bp)[:0]
+	return func() {
+		*bp = (*bp)[:0]
+		replayPool.Put(bp)
+	}
 }
 
 // rewind starts the bytes over from the kept copy; false when they were
@@ -169,7 +190,9 @@ func (c *Client) Upload(ctx context.Context, appid, userid, fileid string, r io.
 			seeker = nil
 		}
 	}
-	src.replay = seeker == nil
+	if seeker == nil {
+		defer src.keep(size)()
+	}
 	again := func() bool {
 		if src.n == 0 {
 			return true
