@@ -316,6 +316,7 @@ func (r *registry) readableAddrs(group string, now time.Time) (writable, unwrita
 type groupCap struct {
 	name     string
 	readable int   // ACTIVE nodes with every file
+	writable int   // of those, the ones that take uploads
 	free     int64 // smallest free space reported by its ACTIVE nodes (mirrors: the group holds no more than its smallest member); 0 when unknown
 	total    int64
 	capKnown bool
@@ -332,6 +333,9 @@ func capacities(nodes []NodeInfo) map[string]*groupCap {
 		}
 		if n.readable() {
 			g.readable++
+			if n.writable() {
+				g.writable++
+			}
 		}
 		if n.State == Active && n.Capacity {
 			if !g.capKnown || n.Free < g.free {

@@ -543,3 +543,29 @@ func TestBeat_HealthShownAndUnwritableListedLast(t *testing.T) {
 		t.Fatalf("GROUPS:\n%s", c.groups())
 	}
 }
+
+// A new user goes to a group whose nodes can take uploads, even when a
+// group whose only node cannot write reports more free space; with no
+// writable group at all, a readable one is still chosen.
+func TestRoute_AvoidsGroupsThatCannotWrite(t *testing.T) {
+	r := start(t, Config{})
+	c := dial(t, r.addr)
+	c.join("g1", "127.0.0.1", 23000)
+	ro := extBeat("g1", "127.0.0.1", 23000, 1<<40)
+	ro.Health = proto.HealthReadOnly
+	c.beat(ro)
+	c.join("g2", "127.0.0.1", 23001)
+	c.beat(extBeat("g2", "127.0.0.1", 23001, 1<<20))
+	for i := range 10 {
+		s, err := c.saddrs("app", fmt.Sprintf("w%d", i))
+		if err != nil || s.Group != "g2" {
+			t.Fatalf("user w%d routed to %+v, %v; want g2", i, s, err)
+		}
+	}
+	full := extBeat("g2", "127.0.0.1", 23001, 0)
+	full.Health = proto.HealthFull
+	c.beat(full)
+	if s, err := c.saddrs("app", "nowhere"); err != nil || s.Group != "g1" {
+		t.Fatalf("with no writable group: %+v, %v; want the roomiest readable group g1", s, err)
+	}
+}
