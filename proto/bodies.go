@@ -61,7 +61,8 @@ func DecodeJoin(b []byte) (*Join, error) {
 
 // Beat is the body of BEAT (11). The seed's body is group and host (146
 // bytes). Our extension appends the node's port, so that two nodes on one host
-// are told apart, its capacity, and its replication state (174 bytes).
+// are told apart, its capacity, and its replication state (174 bytes), and
+// then whether it can write (175 bytes; a 174-byte one means it can).
 type Beat struct {
 	Group string
 	Host  string
@@ -73,6 +74,31 @@ type Beat struct {
 	SyncState uint8 // SyncActive, SyncWait, SyncSyncing
 	SyncPct   uint8 // catch-up progress, 0..100
 	Lag       int64 // operations of the group log not yet applied
+	Health    uint8 // HealthOK, HealthReadOnly, HealthFull, HealthSick
+}
+
+// Node write health carried by the 175-byte BEAT: whether the node can take
+// uploads. A node that cannot still serves reads of what it holds.
+const (
+	HealthOK       uint8 = 0 // its stores take writes
+	HealthReadOnly uint8 = 1 // every store is read-only (EROFS, EACCES)
+	HealthFull     uint8 = 2 // no store has room for a small file
+	HealthSick     uint8 = 3 // writes or fsyncs fail with I/O errors
+)
+
+// HealthName is the text of a node's write health in GROUPS and MEMBERS.
+func HealthName(h uint8) string {
+	switch h {
+	case HealthOK:
+		return "OK"
+	case HealthReadOnly:
+		return "READONLY"
+	case HealthFull:
+		return "FULL"
+	case HealthSick:
+		return "SICK"
+	}
+	return "UNKNOWN"
 }
 
 // Node replication states carried by an extended BEAT.
@@ -82,14 +108,18 @@ const (
 	SyncSyncing uint8 = 2 // copying what it missed
 )
 
-// BeatExtBodyLen is the length of an extended BEAT body.
-const BeatExtBodyLen = BeatBodyLen + 2 + 8 + 8 + 1 + 1 + 8 // 174
+// BeatExtBodyLen is the length of an extended BEAT body without the
+// health byte; BeatHealthBodyLen with it (what Encode writes).
+const (
+	BeatExtBodyLen    = BeatBodyLen + 2 + 8 + 8 + 1 + 1 + 8 // 174
+	BeatHealthBodyLen = BeatExtBodyLen + 1                  // 175
+)
 
-// Encode returns the body: 146 bytes, or 174 when Extended.
+// Encode returns the body: 146 bytes, or 175 when Extended.
 func (m *Beat) Encode() ([]byte, error) {
 	n := BeatBodyLen
 	if m.Extended {
-		n = BeatExtBodyLen
+		n = BeatHealthBodyLen
 	}
 	b := make([]byte, n)
 	if err := PutString(b[:GroupNameSize], m.Group); err != nil {
@@ -106,13 +136,14 @@ func (m *Beat) Encode() ([]byte, error) {
 		b[o+18] = m.SyncState
 		b[o+19] = m.SyncPct
 		putI64(b[o+20:], m.Lag)
+		b[o+28] = m.Health
 	}
 	return b, nil
 }
 
 // DecodeBeat parses a seed or extended BEAT body.
 func DecodeBeat(b []byte) (*Beat, error) {
-	if len(b) != BeatBodyLen && len(b) != BeatExtBodyLen {
+	if len(b) != BeatBodyLen && len(b) != BeatExtBodyLen && len(b) != BeatHealthBodyLen {
 		return nil, fmt.Errorf("%w: BEAT body of %d bytes", ErrBodyLen, len(b))
 	}
 	var m Beat
@@ -123,7 +154,7 @@ func DecodeBeat(b []byte) (*Beat, error) {
 	if m.Host, err = GetString(b[GroupNameSize:BeatBodyLen]); err != nil {
 		return nil, err
 	}
-	if len(b) == BeatExtBodyLen {
+	if len(b) >= BeatExtBodyLen {
 		o := BeatBodyLen
 		m.Extended = true
 		m.Port = binary.BigEndian.Uint16(b[o:])
@@ -132,7 +163,10 @@ func DecodeBeat(b []byte) (*Beat, error) {
 		m.SyncState = b[o+18]
 		m.SyncPct = b[o+19]
 		m.Lag = getI64(b[o+20:])
-		if m.Total < 0 || m.Free < 0 || m.Lag < 0 || m.SyncPct > 100 || m.SyncState > SyncSyncing {
+		if len(b) == BeatHealthBodyLen {
+			m.Health = b[o+28]
+		}
+		if m.Total < 0 || m.Free < 0 || m.Lag < 0 || m.SyncPct > 100 || m.SyncState > SyncSyncing || m.Health > HealthSick {
 			return nil, fmt.Errorf("proto: BEAT extension out of range")
 		}
 	}
@@ -259,20 +293,30 @@ func DecodeDownload(b []byte) (*Download, error) {
 }
 
 // Saddrs is the body of a SADDRS reply: group name, then "ip:port;ip:port;"
-// and a NUL.
+// and a NUL. Nodes that cannot take uploads (Unwritable) come after the
+// others, each address followed by "!" ("ip:port!;"): a client uploads to
+// the first address and still reads from any. A seed client that parses
+// the port with atoi reads such an address unchanged.
 type Saddrs struct {
-	Group string
-	Addrs []string
+	Group      string
+	Addrs      []string // writable nodes, in the tracker's order
+	Unwritable []string // readable nodes that cannot take uploads now
 }
+
+// UnwritableMark follows the address of a node that cannot take uploads.
+const UnwritableMark = "!"
 
 // Encode returns the reply body.
 func (s *Saddrs) Encode() ([]byte, error) {
 	var sb strings.Builder
-	for _, a := range s.Addrs {
-		if a == "" || strings.ContainsAny(a, ";\x00") {
+	for i, a := range append(append([]string(nil), s.Addrs...), s.Unwritable...) {
+		if a == "" || strings.ContainsAny(a, ";!\x00") {
 			return nil, fmt.Errorf("proto: bad address %q", a)
 		}
 		sb.WriteString(a)
+		if i >= len(s.Addrs) {
+			sb.WriteString(UnwritableMark)
+		}
 		sb.WriteByte(';')
 	}
 	b := make([]byte, GroupNameSize, GroupNameSize+sb.Len()+1)
@@ -285,6 +329,11 @@ func (s *Saddrs) Encode() ([]byte, error) {
 		return nil, fmt.Errorf("%w: SADDRS reply of %d bytes", ErrStringTooLong, len(b))
 	}
 	return b, nil
+}
+
+// All returns every address, writable ones first.
+func (s *Saddrs) All() []string {
+	return append(append([]string(nil), s.Addrs...), s.Unwritable...)
 }
 
 // DecodeSaddrs parses a SADDRS reply body.
@@ -302,8 +351,17 @@ func DecodeSaddrs(b []byte) (*Saddrs, error) {
 	}
 	s := &Saddrs{Group: g}
 	for _, a := range strings.Split(text, ";") {
-		if a != "" {
-			s.Addrs = append(s.Addrs, a)
+		if a == "" {
+			continue
+		}
+		u, marked := strings.CutSuffix(a, UnwritableMark)
+		if u == "" || strings.Contains(u, UnwritableMark) {
+			return nil, fmt.Errorf("proto: SADDRS: bad address %q", a)
+		}
+		if marked {
+			s.Unwritable = append(s.Unwritable, u)
+		} else {
+			s.Addrs = append(s.Addrs, u)
 		}
 	}
 	return s, nil

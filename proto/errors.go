@@ -17,6 +17,7 @@ const (
 	EXDEV        int16 = 18 // (LOCAL_OPEN) no good copy on this node: use DOWNLOAD
 	EINVAL       int16 = 22 // bad field
 	ENOSPC       int16 = 28 // upload does not fit
+	EROFS        int16 = 30 // the node cannot take uploads now (read-only, full, failing writes): use another member
 	ERANGE       int16 = 34 // offset/size outside the file
 	ENAMETOOLONG int16 = 36 // string longer than its field
 	ENOSYS       int16 = 38 // unknown command

@@ -44,13 +44,20 @@ func FuzzDecodeBeat(f *testing.F) {
 	f.Add(b)
 	b, _ = (&Beat{Group: "g", Host: "h", Extended: true, Port: 2, Free: 3}).Encode()
 	f.Add(b)
+	f.Add(b[:BeatExtBodyLen]) // without the health byte
+	b, _ = (&Beat{Group: "g", Host: "h", Extended: true, Port: 2, Health: HealthReadOnly}).Encode()
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeBeat(b)
 		if err != nil {
 			return
 		}
 		out, err := m.Encode()
-		if err != nil || len(out) != len(b) {
+		want := len(b)
+		if want == BeatExtBodyLen {
+			want = BeatHealthBodyLen // re-encoded with health OK
+		}
+		if err != nil || len(out) != want || m.Health > HealthSick {
 			t.Fatalf("decoded BEAT re-encodes to %d bytes, %v", len(out), err)
 		}
 	})
@@ -84,12 +91,19 @@ func FuzzDecodeFileBodies(f *testing.F) {
 func FuzzDecodeReplies(f *testing.F) {
 	b, _ := (&Saddrs{Group: "g", Addrs: []string{"1.2.3.4:5"}}).Encode()
 	f.Add(b)
+	b, _ = (&Saddrs{Group: "g", Addrs: []string{"1.2.3.4:5"}, Unwritable: []string{"1.2.3.4:6"}}).Encode()
+	f.Add(b)
 	f.Add((&ErrorReply{Errno: 2, Desc: "x"}).Encode())
 	f.Add([]byte("key\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if s, err := DecodeSaddrs(b); err == nil {
-			if _, err := s.Encode(); err != nil {
+			out, err := s.Encode()
+			if err != nil {
 				t.Fatalf("decoded SADDRS does not encode: %v", err)
+			}
+			again, err := DecodeSaddrs(out)
+			if err != nil || len(again.Addrs) != len(s.Addrs) || len(again.Unwritable) != len(s.Unwritable) {
+				t.Fatalf("SADDRS round trip: %+v -> %+v, %v", s, again, err)
 			}
 		}
 		if e, err := DecodeError(b); err == nil && len(e.Encode()) > MaxErrorBody {

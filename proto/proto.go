@@ -144,7 +144,7 @@ func RequestBodyLimits(cmd uint8) (min, max int64, err error) {
 	case CmdTrackerJoin:
 		return JoinBodyLen, JoinBodyLen, nil
 	case CmdTrackerBeat:
-		return BeatBodyLen, BeatExtBodyLen, nil
+		return BeatBodyLen, BeatHealthBodyLen, nil
 	case CmdTrackerSaddrs, CmdStorageFilesize, CmdStorageDelete:
 		return FileRefLen, FileRefLen, nil
 	case CmdTrackerGroups:

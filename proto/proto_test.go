@@ -37,7 +37,8 @@ func TestCheckRequest_BoundsPerCommand(t *testing.T) {
 		{"join short", Header{BodyLen: 170, Cmd: CmdTrackerJoin}, false},
 		{"beat seed", Header{BodyLen: 146, Cmd: CmdTrackerBeat}, true},
 		{"beat extended", Header{BodyLen: 174, Cmd: CmdTrackerBeat}, true},
-		{"beat too long", Header{BodyLen: 175, Cmd: CmdTrackerBeat}, false},
+		{"beat with health", Header{BodyLen: 175, Cmd: CmdTrackerBeat}, true},
+		{"beat too long", Header{BodyLen: 176, Cmd: CmdTrackerBeat}, false},
 		{"saddrs", Header{BodyLen: 400, Cmd: CmdTrackerSaddrs}, true},
 		{"groups empty", Header{BodyLen: 0, Cmd: CmdTrackerGroups}, true},
 		{"groups with body", Header{BodyLen: 1, Cmd: CmdTrackerGroups}, false},
@@ -110,13 +111,31 @@ func TestBeat_SeedAndExtended(t *testing.T) {
 	}
 	ext := &Beat{Group: "g1", Host: "h", Extended: true, Port: 23001, Total: 100, Free: 50, SyncState: SyncSyncing, SyncPct: 42, Lag: 7}
 	b, _ = ext.Encode()
-	if len(b) != BeatExtBodyLen {
+	if len(b) != BeatHealthBodyLen {
 		t.Fatalf("extended beat %d bytes", len(b))
 	}
 	got, err := DecodeBeat(b)
 	if err != nil || *got != *ext {
 		t.Fatalf("DecodeBeat = %+v, %v", got, err)
 	}
+	// The 174-byte form (no health byte) means a writable node.
+	if got, err := DecodeBeat(b[:BeatExtBodyLen]); err != nil || *got != *ext {
+		t.Fatalf("DecodeBeat(174) = %+v, %v", got, err)
+	}
+	ro := *ext
+	ro.Health = HealthReadOnly
+	b, _ = ro.Encode()
+	if b[174] != 1 {
+		t.Fatalf("health byte %d", b[174])
+	}
+	if got, err := DecodeBeat(b); err != nil || got.Health != HealthReadOnly || HealthName(got.Health) != "READONLY" {
+		t.Fatalf("DecodeBeat(read-only) = %+v, %v", got, err)
+	}
+	b[174] = HealthSick + 1
+	if _, err := DecodeBeat(b); err == nil {
+		t.Fatal("health 4: want error")
+	}
+	b[174] = 0
 	b[BeatBodyLen+19] = 101
 	if _, err := DecodeBeat(b); err == nil {
 		t.Fatal("sync pct 101: want error")
@@ -162,6 +181,19 @@ func TestSaddrs_Layout(t *testing.T) {
 	got, err := DecodeSaddrs(b)
 	if err != nil || got.Group != "group1" || len(got.Addrs) != 2 || got.Addrs[1] != "127.0.0.1:23001" {
 		t.Fatalf("DecodeSaddrs = %+v, %v", got, err)
+	}
+	// A node that cannot take uploads comes last, marked.
+	s.Unwritable = []string{"127.0.0.1:23002"}
+	b, _ = s.Encode()
+	if want := "127.0.0.1:23000;127.0.0.1:23001;127.0.0.1:23002!;\x00"; string(b[17:]) != want {
+		t.Fatalf("addresses = %q", b[17:])
+	}
+	got, err = DecodeSaddrs(b)
+	if err != nil || len(got.Addrs) != 2 || len(got.Unwritable) != 1 || got.Unwritable[0] != "127.0.0.1:23002" || len(got.All()) != 3 {
+		t.Fatalf("DecodeSaddrs = %+v, %v", got, err)
+	}
+	if _, err := (&Saddrs{Group: "g", Addrs: []string{"1.2.3.4:5!"}}).Encode(); err == nil {
+		t.Fatal("address with the mark: want error")
 	}
 }
 

@@ -135,10 +135,11 @@ type member struct {
 	Lag       int64
 	Free      int64
 	Total     int64
+	Health    string // OK, READONLY, FULL, SICK
 }
 
-// parseMembers parses `host:port state syncstate syncpct lag free total`
-// lines; malformed lines are skipped.
+// parseMembers parses `host:port state syncstate syncpct lag free total
+// health` lines (health OK when missing); malformed lines are skipped.
 func parseMembers(text string) []member {
 	var out []member
 	for _, l := range strings.Split(text, "\n") {
@@ -146,7 +147,7 @@ func parseMembers(text string) []member {
 		if len(f) < 3 {
 			continue
 		}
-		m := member{Addr: f[0], State: f[1], SyncState: f[2]}
+		m := member{Addr: f[0], State: f[1], SyncState: f[2], Health: "OK"}
 		if _, _, err := net.SplitHostPort(m.Addr); err != nil {
 			continue
 		}
@@ -155,6 +156,9 @@ func parseMembers(text string) []member {
 			m.Lag, _ = strconv.ParseInt(f[4], 10, 64)
 			m.Free, _ = strconv.ParseInt(f[5], 10, 64)
 			m.Total, _ = strconv.ParseInt(f[6], 10, 64)
+		}
+		if len(f) >= 8 {
+			m.Health = f[7]
 		}
 		out = append(out, m)
 	}
@@ -283,7 +287,7 @@ func (t *trackerClient) beat(nc net.Conn, timeout time.Duration) error {
 	total, free := s.space()
 	state, pct, lag := s.sync.stateOf()
 	b := &proto.Beat{Group: s.cfg.Group, Host: s.host, Extended: true, Port: s.port,
-		Total: total, Free: free, SyncState: state, SyncPct: pct, Lag: lag}
+		Total: total, Free: free, SyncState: state, SyncPct: pct, Lag: lag, Health: s.Health()}
 	body, err := b.Encode()
 	if err != nil {
 		return err

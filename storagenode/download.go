@@ -211,13 +211,13 @@ type writerOnly struct{ io.Writer }
 
 // openVerified opens this node's copy. Its CRC32C is checked against the row
 // unless the file's ctime is the one recorded when it was last verified
-// (written, copied or scrubbed here): nothing has written to it since. A
-// copy that fails is repaired from a peer when possible (not for a FETCH:
-// members would ask each other in circles); the error then says it could
-// not be.
+// (written, copied or scrubbed here: nothing has written to it since) and
+// that verification is recent (its mtime, checkCopy). A copy that fails is
+// repaired from a peer when possible (not for a FETCH: members would ask
+// each other in circles); the error then says it could not be.
 func (s *Server) openVerified(ctx context.Context, ref proto.FileRef, row *fileRow, repair bool) (*os.File, error) {
 	for attempt := 0; ; attempt++ {
-		f, bad, err := s.checkCopy(row)
+		f, bad, err := s.checkCopy(row, s.verifyAge(), nil)
 		if err != nil || bad == "" {
 			return f, err
 		}
@@ -236,9 +236,19 @@ func (s *Server) openVerified(ctx context.Context, ref proto.FileRef, row *fileR
 	}
 }
 
-// checkCopy opens the file of row and verifies it when needed. bad says
-// what is wrong with the copy ("" when it is good).
-func (s *Server) checkCopy(row *fileRow) (f *os.File, bad string, err error) {
+// checkCopy opens the file of row and verifies it when needed (always when
+// maxAge <= 0); pace, when set, limits the read rate. bad says what is
+// wrong with the copy ("" when it is good).
+//
+// A copy is trusted without reading it while two things hold. Its ctime is
+// the row's vctime, recorded when it was last verified: nothing has changed
+// it through the file system since. And that verification is younger than
+// maxAge (for reads the scrub period): the file's mtime is the time of its last
+// verification — set when it was written, and by checkCopy after each
+// verification, which moves the ctime it then records — so that rot below
+// the file system, which moves neither, is caught by the first read after
+// the period even before the scrub reaches the file.
+func (s *Server) checkCopy(row *fileRow, maxAge time.Duration, pace *pacer) (f *os.File, bad string, err error) {
 	st := s.byKey[row.store]
 	if st == nil {
 		return nil, "unknown store " + row.store, nil
@@ -264,11 +274,11 @@ func (s *Server) checkCopy(row *fileRow) (f *os.File, bad string, err error) {
 		return nil, fmt.Sprintf("size %d, want %d", fi.Size(), row.size), nil
 	}
 	ct := ctimeOf(fi)
-	if row.vctime == ct {
+	if maxAge > 0 && row.vctime == ct && time.Since(fi.ModTime()) < maxAge {
 		return f, "", nil
 	}
 	bp := s.getBuf()
-	crc, n, err := fileCRC(f, *bp)
+	crc, n, err := pace.fileCRC(f, *bp)
 	s.putBuf(bp)
 	if err != nil {
 		f.Close()
@@ -278,6 +288,14 @@ func (s *Server) checkCopy(row *fileRow) (f *os.File, bad string, err error) {
 		f.Close()
 		s.st.shard[row.shard].setCorrupt.ExecContext(s.ctx, row.id)
 		return nil, fmt.Sprintf("CRC32C %08x, want %08x", crc, row.crc), nil
+	}
+	// Stamp the verification: mtime now, and the ctime that moves with it
+	// recorded. A store that refuses (read-only) keeps the old mtime: the
+	// copy is verified again on its next read.
+	if now := time.Now(); os.Chtimes(p, now, now) == nil {
+		if fi, err := f.Stat(); err == nil {
+			ct = ctimeOf(fi)
+		}
 	}
 	if _, err := s.st.shard[row.shard].setVctime.ExecContext(s.ctx, ct, row.id); err == nil {
 		row.vctime = ct

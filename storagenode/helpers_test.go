@@ -235,7 +235,8 @@ func (f *fakeTracker) membersText(group string) string {
 				state = "OFFLINE"
 			}
 		}
-		lines = append(lines, fmt.Sprintf("%s %s %s %d %d %d %d\n", addr, state, syncName(n.beat.SyncState), n.beat.SyncPct, n.beat.Lag, n.beat.Free, n.beat.Total))
+		lines = append(lines, fmt.Sprintf("%s %s %s %d %d %d %d %s\n", addr, state, syncName(n.beat.SyncState), n.beat.SyncPct, n.beat.Lag,
+			n.beat.Free, n.beat.Total, proto.HealthName(n.beat.Health)))
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "")

@@ -115,12 +115,13 @@ func (p *peerClient) close() {
 }
 
 // fanoutPeers are the members an upload or delete is mirrored to at once:
-// those the tracker counts ACTIVE (beating), except this node and members
-// that failed lately.
+// those the tracker counts ACTIVE (beating) and able to write, except this
+// node and members that failed lately. The others catch up from the group
+// log once they can.
 func (s *Server) fanoutPeers(ctx context.Context) []string {
 	var out []string
 	for _, m := range s.trackers.groupMembers(ctx) {
-		if m.Addr == s.node || m.State != "ACTIVE" || s.peers.suspected(m.Addr) {
+		if m.Addr == s.node || m.State != "ACTIVE" || m.Health != "OK" || s.peers.suspected(m.Addr) {
 			continue
 		}
 		out = append(out, m.Addr)
@@ -522,6 +523,7 @@ func (s *Server) fetchFrom(ctx context.Context, addr string, ref proto.FileRef, 
 	}
 	tmp, err := st.createTemp()
 	if err != nil {
+		s.writeFailed(st, err)
 		return nil, err
 	}
 	defer tmp.abort()
@@ -540,6 +542,7 @@ func (s *Server) fetchFrom(ctx context.Context, addr string, ref proto.FileRef, 
 	}
 	rel, ctime, err := s.commitTemp(ctx, tmp, st, id)
 	if err != nil {
+		s.writeFailed(st, err)
 		return nil, err
 	}
 	abs, _ := st.abs(rel)

@@ -55,12 +55,19 @@ func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 		return rep, err
 	}
 	defer s.scrub.active.Store(false)
+	return rep, s.scrubRows(ctx, rep, repair, 0, nil, true)
+}
+
+// scrubRows checks this node's readable copies: every one with maxAge <= 0,
+// else those changed or not verified for maxAge (checkCopy); pace limits
+// the read rate. progress counts them in NODESTAT's scrub line.
+func (s *Server) scrubRows(ctx context.Context, rep *ScrubReport, repair bool, maxAge time.Duration, pace *pacer, progress bool) error {
 	for sh := 1; sh <= 3; sh++ {
 		var last int64
 		for {
 			rows, err := s.st.shard[sh].scan.QueryContext(ctx, s.node, last)
 			if err != nil {
-				return rep, err
+				return err
 			}
 			type item struct {
 				row fileRow
@@ -74,14 +81,14 @@ func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 				if err := rows.Scan(&it.row.id, &it.ref.AppID, &it.ref.UserID, &it.ref.FileID, &it.row.store, &it.row.path,
 					&it.row.size, &crc, &it.row.status, &it.row.vctime, &it.row.created, &it.row.deleted); err != nil {
 					rows.Close()
-					return rep, err
+					return err
 				}
 				it.row.crc = uint32(crc)
 				items = append(items, it)
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
-				return rep, err
+				return err
 			}
 			for _, it := range items {
 				last = it.row.id
@@ -89,20 +96,21 @@ func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 					continue
 				}
 				if err := ctx.Err(); err != nil {
-					return rep, err
+					return err
 				}
 				rep.Files++
 				rep.Bytes += it.row.size
-				s.scrub.files.Add(1)
-				s.scrub.bytes.Add(it.row.size)
+				if progress {
+					s.scrub.files.Add(1)
+					s.scrub.bytes.Add(it.row.size)
+				}
 				row := it.row
-				row.vctime = -1 // read it whatever its ctime says
-				f, bad, err := s.checkCopy(&row)
+				f, bad, err := s.checkCopy(&row, maxAge, pace)
 				if f != nil {
 					f.Close()
 				}
 				if err != nil {
-					return rep, err
+					return err
 				}
 				if bad == "" {
 					continue
@@ -124,7 +132,7 @@ func (s *Server) Scrub(ctx context.Context, repair bool) (*ScrubReport, error) {
 			}
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 // scrubProgress is what NODESTAT reports of a scrub in progress, so that
@@ -180,25 +188,6 @@ func (s *Server) handleScrub(c *conn, h proto.Header) (bool, error) {
 	return true, c.reply(text)
 }
 
-// scrubLoop scrubs with repair every ScrubInterval.
-func (s *Server) scrubLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.ScrubInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		rep, err := s.Scrub(ctx, true)
-		if err != nil {
-			s.log.Warn("storage: scrub", "err", err)
-			continue
-		}
-		s.log.Info("storage: scrub done", "files", rep.Files, "bytes", rep.Bytes, "bad", len(rep.Bad), "repaired", rep.Repaired)
-	}
-}
-
 // Stat is the node's state as NODESTAT (78) reports it.
 type Stat struct {
 	Node      string
@@ -209,6 +198,10 @@ type Stat struct {
 	Cursor    int64
 	Total     int64
 	Free      int64
+	Health    string // write health: OK, READONLY, FULL, SICK
+	// UnderReplicated counts uploads acknowledged with fewer copies than
+	// the group has members.
+	UnderReplicated int64
 	// A scrub in progress: files and bytes checked of those it found at
 	// its start. Zero when none runs.
 	ScrubFiles, ScrubTotalFiles, ScrubBytes, ScrubTotalBytes int64
@@ -222,7 +215,8 @@ func (s *Server) Stat() Stat {
 	cur := s.sync.cursor
 	s.sync.mu.Unlock()
 	total, free := s.space()
-	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: syncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free}
+	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: syncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free,
+		Health: proto.HealthName(s.Health()), UnderReplicated: s.UnderReplicated()}
 	if s.uln != nil {
 		stat.LocalSocket = s.cfg.LocalSocket
 	}
@@ -240,6 +234,7 @@ func (st Stat) String() string {
 	if st.LocalSocket != "" {
 		text += "localsocket " + st.LocalSocket + "\n"
 	}
+	text += fmt.Sprintf("health %s\nunderreplicated %d\n", st.Health, st.UnderReplicated)
 	return text
 }
 

@@ -48,6 +48,11 @@ type Config struct {
 	PurgeInterval time.Duration // how often the purge runs, default min(Retention/4, 10m), at least 1s
 	Reserve       int64         // bytes left free on each store's file system, default 0
 
+	// HealthInterval is how often each store is probed (a small file
+	// written and fsynced) to learn whether it takes writes; a failed
+	// write probes at once. Default 2s.
+	HealthInterval time.Duration
+
 	IdleTimeout     time.Duration // an idle client connection is closed after it, default 5m
 	IOTimeout       time.Duration // progress deadline of a transfer, default 60s
 	ShutdownTimeout time.Duration // how long Close lets requests in flight finish, default 10s
@@ -58,8 +63,13 @@ type Config struct {
 	MembersTTL     time.Duration // how long the tracker's MEMBERS answer is cached, default 3s
 	SyncInterval   time.Duration // how often the group log is read, default 1s
 	PendingTTL     time.Duration // an uncommitted copy older than this is dropped, default 10m
-	ScrubInterval  time.Duration // background scrub with repair, default 0 = off
-	SyncWorkers    int           // files fetched in parallel while catching up, default 4
+	// Integrity (docs/replication.md, "Checksums"): every copy is verified
+	// against its CRC32C at least once per ScrubEvery by a background
+	// scrub with repair reading at most ScrubRate bytes/s, and a read
+	// verifies a copy whose last verification is older than ScrubEvery.
+	ScrubEvery  time.Duration // default 7 days; negative = no background scrub (reads still verify after 7 days)
+	ScrubRate   int64         // bytes/s the background scrub reads at most, default 16 MiB/s
+	SyncWorkers int           // files fetched in parallel while catching up, default 4
 
 	// LocalSocket, when set, is a Unix socket (mode 0600) on which
 	// processes of this machine running as this user — a gateway — open
@@ -95,6 +105,13 @@ func (c *Config) defaults() error {
 	d(&c.Beat, 10*time.Second)
 	d(&c.Retention, 24*time.Hour)
 	d(&c.PurgeInterval, min(c.Retention/4, 10*time.Minute))
+	d(&c.HealthInterval, 2*time.Second)
+	if c.ScrubEvery == 0 {
+		c.ScrubEvery = DefaultScrubEvery
+	}
+	if c.ScrubRate <= 0 {
+		c.ScrubRate = DefaultScrubRate
+	}
 	c.PurgeInterval = max(c.PurgeInterval, time.Second)
 	d(&c.IdleTimeout, 5*time.Minute)
 	d(&c.IOTimeout, 60*time.Second)
@@ -123,6 +140,9 @@ type Server struct {
 	byKey  map[string]*store
 
 	scrub scrubProgress
+
+	probeNow        chan struct{} // a write failed: probe the stores now
+	underReplicated atomic.Int64  // acknowledged uploads with fewer copies than members
 
 	node string // advertised host:port, the node's identity in SQL; set by Serve
 	host string
@@ -159,7 +179,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("group", cfg.Group), byKey: map[string]*store{}, conns: map[*conn]struct{}{},
-		inflight: map[proto.FileRef]bool{}}
+		inflight: map[proto.FileRef]bool{}, probeNow: make(chan struct{}, 1)}
 	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
 	for _, d := range cfg.Stores {
 		st, err := openStore(d)
@@ -186,6 +206,7 @@ func New(cfg Config) (*Server, error) {
 	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout)
 	s.peers = newPeerClient(s)
 	s.sync = newSyncer(s)
+	s.checkStores()
 	return s, nil
 }
 
@@ -309,7 +330,8 @@ func (s *Server) startBackground() {
 	s.go_(s.trackers.run)
 	s.go_(s.sync.run)
 	s.go_(s.purgeLoop)
-	if s.cfg.ScrubInterval > 0 {
+	s.go_(s.healthLoop)
+	if s.cfg.ScrubEvery > 0 {
 		s.go_(s.scrubLoop)
 	}
 }

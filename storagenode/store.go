@@ -43,7 +43,8 @@ type store struct {
 	unnamed bool
 
 	mu       sync.Mutex
-	reserved int64 // bytes promised to uploads in flight
+	reserved int64      // bytes promised to uploads in flight
+	state    storeState // write health as last probed (health.go)
 }
 
 // idKey is the ID-server key of the store.

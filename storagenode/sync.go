@@ -101,8 +101,14 @@ func syncName(st uint8) string {
 }
 
 // round applies every log entry it can; the first catch-up sets the state.
+// A node caught up once that cannot write now waits (reads follow the log
+// meanwhile) instead of failing every copy: the health loop kicks it when
+// a store takes writes again.
 func (y *syncer) round(ctx context.Context) error {
 	s := y.s
+	if y.caughtUp && s.Health() != proto.HealthOK {
+		return nil
+	}
 	if !y.loaded {
 		var cur int64
 		err := s.st.cursorGet.QueryRowContext(ctx, s.node, s.cfg.Group).Scan(&cur)

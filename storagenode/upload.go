@@ -113,7 +113,8 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 
 	tmp, err := st.createTemp()
 	if err != nil {
-		return false, err
+		s.writeFailed(st, err)
+		return false, refusal(err)
 	}
 	defer func() { unclaim(); tmp.abort() }()
 	var fan *fanout
@@ -146,6 +147,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 		left -= int64(m)
 	}
 	if werr != nil {
+		s.writeFailed(st, werr)
 		return true, proto.Errorf(proto.EIO, "writing the file: %v", werr)
 	}
 	crc := tmp.crc
@@ -165,6 +167,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	// Durable here.
 	rel, ctime, err := s.commitTemp(ctx, tmp, st, id)
 	if err != nil {
+		s.writeFailed(st, err)
 		return true, err
 	}
 	abs, _ := st.abs(rel)
@@ -201,6 +204,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	if seq > 0 {
 		s.sync.noteLocal(seq)
 	}
+	s.countCopies(ctx, ref, acked)
 	log.Debug("storage: uploaded", "seq", seq, "crc32c", crc, "mirrors", acked)
 	unclaim()
 	return true, c.reply(nil)
@@ -266,12 +270,17 @@ func (s *Server) commitTemp(ctx context.Context, tmp *tempFile, st *store, id in
 	return "", 0, errors.New("file paths taken")
 }
 
-// pickStore chooses the store with the most room for size bytes and
-// reserves them until release.
+// pickStore chooses, among the stores that take writes, the one with the
+// most room for size bytes and reserves them until release. It refuses
+// at once (EROFS, ENOSPC) when none can hold them, before any byte of the
+// body is read.
 func (s *Server) pickStore(size int64) (*store, func(), error) {
 	var best *store
 	var bestFree int64 = -1
 	for _, st := range s.stores {
+		if !st.writable() {
+			continue
+		}
 		_, avail, err := st.space()
 		if err != nil {
 			s.log.Warn("storage: store unusable", "store", st.dir, "err", err)
@@ -285,7 +294,7 @@ func (s *Server) pickStore(size int64) (*store, func(), error) {
 		}
 	}
 	if best == nil {
-		return nil, nil, proto.Errorf(proto.EIO, "no usable store")
+		return nil, nil, s.unwritable()
 	}
 	// Room for the bytes plus some file system overhead.
 	need := size + size/64 + 64<<10

@@ -84,6 +84,7 @@ func TestTracker_MalformedFrames_ErrorReplyNoCrash(t *testing.T) {
 		{"BEAT syncpct 101", frame(174, proto.CmdTrackerBeat, extBeatBody("g1", "h", 1, 0, 101, 1)), proto.EPROTO, true},
 		{"BEAT syncstate 3", frame(174, proto.CmdTrackerBeat, extBeatBody("g1", "h", 1, 3, 0, 1)), proto.EPROTO, true},
 		{"BEAT negative free", frame(174, proto.CmdTrackerBeat, extBeatBody("g1", "h", 1, 0, 0, -1)), proto.EPROTO, true},
+		{"BEAT health 4", frame(175, proto.CmdTrackerBeat, append(extBeatBody("g1", "h", 1, 0, 0, 1), 4)), proto.EPROTO, true},
 		{"BEAT port 0", frame(174, proto.CmdTrackerBeat, extBeatBody("g1", "h", 0, 0, 0, 1)), proto.EINVAL, true},
 		{"seed BEAT of an unknown node", frame(146, proto.CmdTrackerBeat, append(field("g1", 17), field("nobody", 129)...)), proto.ENOENT, true},
 		{"SADDRS appid not terminated", frame(400, proto.CmdTrackerSaddrs, fileRefBody(strings.Repeat("a", 16), "u", "f")[:400]), proto.EPROTO, true},
@@ -164,7 +165,7 @@ func TestTracker_WireBytes(t *testing.T) {
 	}
 	c.Write(frame(17, 14, field("g1", 17)))
 	cmd, st, b = readFrame()
-	if cmd != 100 || st != 0 || string(b) != "127.0.0.1:23000 ACTIVE ACTIVE 100 0 0 0\n\x00" {
+	if cmd != 100 || st != 0 || string(b) != "127.0.0.1:23000 ACTIVE ACTIVE 100 0 0 0 OK\n\x00" {
 		t.Fatalf("MEMBERS reply %d %d %q", cmd, st, b)
 	}
 	// An error: status 0xFD, errno 11 (EAGAIN) for a group with no node.

@@ -110,9 +110,17 @@ func (s *Server) beat(ctx context.Context, c *conn, body []byte) *proto.ErrorRep
 	} else if !proto.ValidGroupName(b.Group) {
 		return proto.Errorf(proto.EINVAL, "BEAT: invalid group name %q", b.Group)
 	}
+	old, _ := s.nodes.health(b)
 	n, before, eb := s.nodes.beat(b, c.RemoteAddr(), c.ID, time.Now())
 	if eb != nil {
 		return proto.Errorf(eb.errno, "BEAT: %s", eb.msg)
+	}
+	if b.Extended && old != n.Health {
+		if n.Health == proto.HealthOK {
+			s.log.Info("tracker: node writable again", "group", n.Group, "addr", n.Addr, "was", proto.HealthName(old))
+		} else {
+			s.log.Warn("tracker: node cannot take uploads", "group", n.Group, "addr", n.Addr, "health", proto.HealthName(n.Health))
+		}
 	}
 	if before != Active {
 		s.log.Info("tracker: node ACTIVE", "group", n.Group, "addr", n.Addr, "host", n.Host, "was", before.String(),
@@ -140,11 +148,11 @@ func (s *Server) saddrs(ctx context.Context, body []byte) ([]byte, *proto.ErrorR
 	if e != nil {
 		return nil, e
 	}
-	addrs := s.nodes.readableAddrs(group, time.Now())
-	if len(addrs) == 0 {
+	addrs, unwritable := s.nodes.readableAddrs(group, time.Now())
+	if len(addrs)+len(unwritable) == 0 {
 		return nil, proto.Errorf(proto.EAGAIN, "group %s has no ACTIVE storage node", group)
 	}
-	out, err := (&proto.Saddrs{Group: group, Addrs: addrs}).Encode()
+	out, err := (&proto.Saddrs{Group: group, Addrs: addrs, Unwritable: unwritable}).Encode()
 	if err != nil {
 		s.log.Error("tracker: SADDRS reply", "group", group, "err", err)
 		return nil, proto.Errorf(proto.EIO, "SADDRS reply: %v", err)
@@ -221,10 +229,11 @@ func text(s string) ([]byte, *proto.ErrorReply) {
 // MembersText is the MEMBERS reply text of group: one line per node known
 // in the group, sorted by address,
 //
-//	addr state syncstate syncpct lag free total
+//	addr state syncstate syncpct lag free total health
 //
-// e.g. "10.0.0.5:23000 ACTIVE SYNCING 40 12 1000000 2000000". Nodes that never
-// sent an extended BEAT show "ACTIVE 100 0 0 0" for the last five fields.
+// e.g. "10.0.0.5:23000 ACTIVE SYNCING 40 12 1000000 2000000 OK". Nodes that
+// never sent an extended BEAT show "ACTIVE 100 0 0 0" for the syncstate to
+// total fields; health is OK, READONLY, FULL or SICK.
 func (s *Server) MembersText(group string, now time.Time) string {
 	var sb strings.Builder
 	for _, n := range s.nodes.group(group, now) {
@@ -232,7 +241,7 @@ func (s *Server) MembersText(group string, now time.Time) string {
 		if !n.Capacity {
 			pct = 100
 		}
-		fmt.Fprintf(&sb, "%s %s %s %d %d %d %d\n", n.Addr, n.State, SyncName(n.SyncState), pct, n.Lag, n.Free, n.Total)
+		fmt.Fprintf(&sb, "%s %s %s %d %d %d %d %s\n", n.Addr, n.State, SyncName(n.SyncState), pct, n.Lag, n.Free, n.Total, proto.HealthName(n.Health))
 	}
 	return sb.String()
 }
@@ -242,9 +251,10 @@ func (s *Server) MembersText(group string, now time.Time) string {
 // address:
 //
 //	group NAME nodes=N active=N readable=N free=BYTES total=BYTES
-//	  node ADDR state=STATE sync=SYNC progress=PCT% lag=N free=BYTES total=BYTES beat=AGE host=HOST version=V
+//	  node ADDR state=STATE sync=SYNC progress=PCT% lag=N free=BYTES total=BYTES beat=AGE host=HOST version=V health=H
 //
 // STATE is OFFLINE, ONLINE or ACTIVE; SYNC is ACTIVE, WAIT_SYNC or SYNCING;
+// H is OK, READONLY, FULL or SICK (whether the node can take uploads);
 // readable counts ACTIVE nodes in sync (those SADDRS hands out); the group's
 // free/total are the smallest its ACTIVE nodes report. Unknown values are
 // "-"; AGE is whole seconds since the last BEAT ("12s") or "never".
@@ -287,9 +297,9 @@ func (s *Server) GroupsText(now time.Time) string {
 			if !n.LastBeat.IsZero() {
 				beat = fmt.Sprintf("%ds", int64(now.Sub(n.LastBeat)/time.Second))
 			}
-			fmt.Fprintf(&sb, "  node %s state=%s sync=%s progress=%s lag=%s free=%s total=%s beat=%s host=%s version=%s\n",
+			fmt.Fprintf(&sb, "  node %s state=%s sync=%s progress=%s lag=%s free=%s total=%s beat=%s host=%s version=%s health=%s\n",
 				n.Addr, n.State, SyncName(n.SyncState), progress, lag, bytesOr(n.Free, n.Capacity), bytesOr(n.Total, n.Capacity),
-				beat, cleanText(n.Host), cleanText(n.Version))
+				beat, cleanText(n.Host), cleanText(n.Version), proto.HealthName(n.Health))
 		}
 	}
 	return sb.String()

@@ -70,6 +70,7 @@ type node struct {
 	syncState uint8
 	syncPct   uint8
 	lag       int64
+	health    uint8 // proto.HealthOK unless a BEAT said otherwise
 }
 
 // NodeInfo is a snapshot of a node for callers and tests.
@@ -84,6 +85,7 @@ type NodeInfo struct {
 	SyncState   uint8
 	SyncPct     uint8
 	Lag         int64
+	Health      uint8     // proto.HealthOK, or why the node cannot take uploads
 	LastBeat    time.Time // zero if it never beat
 	LastSeen    time.Time // last JOIN or BEAT
 }
@@ -91,6 +93,9 @@ type NodeInfo struct {
 // readable reports whether clients may be sent to the node: ACTIVE and
 // holding every file of its group.
 func (n NodeInfo) readable() bool { return n.State == Active && n.SyncState == proto.SyncActive }
+
+// writable reports whether the node said it can take uploads.
+func (n NodeInfo) writable() bool { return n.Health == proto.HealthOK }
 
 // registry holds the nodes. State is computed at the time of asking, so a
 // node that stopped beating is OFFLINE at once even between sweeps.
@@ -119,7 +124,7 @@ func (r *registry) info(n *node, now time.Time) NodeInfo {
 	return NodeInfo{
 		Group: n.key.group, Host: n.key.host, Port: n.key.port, Addr: n.addr, Version: n.version,
 		State: r.stateAt(n, now), Capacity: n.capacity, Total: n.total, Free: n.free,
-		SyncState: n.syncState, SyncPct: n.syncPct, Lag: n.lag, LastBeat: n.lastBeat, LastSeen: n.lastSeen,
+		SyncState: n.syncState, SyncPct: n.syncPct, Lag: n.lag, Health: n.health, LastBeat: n.lastBeat, LastSeen: n.lastSeen,
 	}
 }
 
@@ -223,7 +228,7 @@ func (r *registry) beat(b *proto.Beat, peer net.Addr, conn uint64, now time.Time
 	n.state, n.lastBeat, n.lastSeen = Active, now, now
 	if b.Extended {
 		n.capacity = true
-		n.total, n.free, n.syncState, n.syncPct, n.lag = b.Total, b.Free, b.SyncState, b.SyncPct, b.Lag
+		n.total, n.free, n.syncState, n.syncPct, n.lag, n.health = b.Total, b.Free, b.SyncState, b.SyncPct, b.Lag, b.Health
 	}
 	return r.info(n, now), before, nil
 }
@@ -280,33 +285,38 @@ func (r *registry) group(name string, now time.Time) []NodeInfo {
 	return out
 }
 
-// readableAddrs returns the addresses of the group's readable nodes, rotated
-// by one place per call so that clients taking the first address spread over
-// the group's nodes.
-func (r *registry) readableAddrs(group string, now time.Time) []string {
-	var addrs []string
+// readableAddrs returns the addresses of the group's readable nodes: those
+// that can take uploads, rotated by one place per call so that clients
+// taking the first address spread over them, and apart those that cannot
+// (read-only, full, failing writes), which still serve reads.
+func (r *registry) readableAddrs(group string, now time.Time) (writable, unwritable []string) {
 	seen := map[string]bool{}
 	for _, n := range r.group(group, now) {
 		if n.readable() && !seen[n.Addr] {
 			seen[n.Addr] = true
-			addrs = append(addrs, n.Addr)
+			if n.writable() {
+				writable = append(writable, n.Addr)
+			} else {
+				unwritable = append(unwritable, n.Addr)
+			}
 		}
 	}
-	if len(addrs) < 2 {
-		return addrs
+	if len(writable) < 2 {
+		return writable, unwritable
 	}
 	r.mu.Lock()
 	i := r.rotate[group]
 	r.rotate[group] = i + 1
 	r.mu.Unlock()
-	k := int(i % uint64(len(addrs)))
-	return append(addrs[k:], addrs[:k]...)
+	k := int(i % uint64(len(writable)))
+	return append(writable[k:], writable[:k]...), unwritable
 }
 
 // groupCap is what the router knows of a group's capacity.
 type groupCap struct {
 	name     string
 	readable int   // ACTIVE nodes with every file
+	writable int   // of those, the ones that take uploads
 	free     int64 // smallest free space reported by its ACTIVE nodes (mirrors: the group holds no more than its smallest member); 0 when unknown
 	total    int64
 	capKnown bool
@@ -323,6 +333,9 @@ func capacities(nodes []NodeInfo) map[string]*groupCap {
 		}
 		if n.readable() {
 			g.readable++
+			if n.writable() {
+				g.writable++
+			}
 		}
 		if n.State == Active && n.Capacity {
 			if !g.capKnown || n.Free < g.free {
@@ -352,3 +365,18 @@ func cleanText(s string) string {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// health returns the write health a node named by an extended BEAT had
+// before it; false for a seed BEAT or an unknown node.
+func (r *registry) health(b *proto.Beat) (uint8, bool) {
+	if !b.Extended {
+		return proto.HealthOK, false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := r.nodes[nodeKey{b.Group, b.Host, b.Port}]
+	if n == nil {
+		return proto.HealthOK, false
+	}
+	return n.health, true
+}

@@ -204,14 +204,24 @@ func (r *router) assign(ctx context.Context, k userKey, group string) (string, e
 	return g, err
 }
 
-// chooseGroup picks a new user's group: among groups with a readable node,
-// the one with the most free space (unknown counts as 0); ties are broken by
-// a hash of the user so that users spread over equal groups.
+// chooseGroup picks a new user's group: among groups with a readable node
+// that takes uploads (else, among groups with a readable node), the one
+// with the most free space (unknown counts as 0); ties are broken by a hash
+// of the user so that users spread over equal groups.
 func chooseGroup(caps map[string]*groupCap, k userKey) string {
+	if g := chooseAmong(caps, k, func(g *groupCap) bool { return g.writable > 0 }); g != "" {
+		return g
+	}
+	// No group takes uploads now: place the user anyway (reads work, and
+	// the group's nodes take uploads again when their disks do).
+	return chooseAmong(caps, k, func(g *groupCap) bool { return g.readable > 0 })
+}
+
+func chooseAmong(caps map[string]*groupCap, k userKey, ok func(*groupCap) bool) string {
 	var best []string
 	var bestFree int64 = -1
 	for name, g := range caps {
-		if g.readable == 0 {
+		if !ok(g) {
 			continue
 		}
 		switch {

@@ -398,10 +398,10 @@ func TestGroups_TextFormat(t *testing.T) {
 	want := []string{
 		`^group empty nodes=0 active=0 readable=0 free=- total=-$`,
 		`^group g1 nodes=2 active=2 readable=1 free=3000 total=9000$`,
-		`^  node 127\.0\.0\.1:23000 state=ACTIVE sync=ACTIVE progress=100% lag=0 free=5000 total=1099511627776 beat=\d+s host=127\.0\.0\.1 version=1\.0$`,
-		`^  node 127\.0\.0\.1:23001 state=ACTIVE sync=SYNCING progress=40% lag=12 free=3000 total=9000 beat=\d+s host=127\.0\.0\.1 version=-$`,
+		`^  node 127\.0\.0\.1:23000 state=ACTIVE sync=ACTIVE progress=100% lag=0 free=5000 total=1099511627776 beat=\d+s host=127\.0\.0\.1 version=1\.0 health=OK$`,
+		`^  node 127\.0\.0\.1:23001 state=ACTIVE sync=SYNCING progress=40% lag=12 free=3000 total=9000 beat=\d+s host=127\.0\.0\.1 version=- health=OK$`,
 		`^group g2 nodes=1 active=1 readable=1 free=- total=-$`,
-		`^  node 127\.0\.0\.1:23000 state=ACTIVE sync=ACTIVE progress=- lag=- free=- total=- beat=\d+s host=storage-b version=1\.0$`,
+		`^  node 127\.0\.0\.1:23000 state=ACTIVE sync=ACTIVE progress=- lag=- free=- total=- beat=\d+s host=storage-b version=1\.0 health=OK$`,
 	}
 	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 	if len(lines) != len(want) {
@@ -424,9 +424,9 @@ func TestMembers_OneLinePerNodeOfTheGroup(t *testing.T) {
 	sy.Total, sy.SyncState, sy.SyncPct, sy.Lag = 9000, proto.SyncSyncing, 40, 12
 	c.beat(sy)
 	c.beat(extBeat("other", "127.0.0.1", 23009, 1))
-	want := "127.0.0.1:23000 ONLINE ACTIVE 100 0 0 0\n" +
-		"127.0.0.1:23001 ACTIVE SYNCING 40 12 3000 9000\n" +
-		"127.0.0.1:23002 OFFLINE ACTIVE 100 0 0 0\n"
+	want := "127.0.0.1:23000 ONLINE ACTIVE 100 0 0 0 OK\n" +
+		"127.0.0.1:23001 ACTIVE SYNCING 40 12 3000 9000 OK\n" +
+		"127.0.0.1:23002 OFFLINE ACTIVE 100 0 0 0 OK\n"
 	if got := c.members("g1"); got != want {
 		t.Fatalf("MEMBERS g1:\n%s\nwant:\n%s", got, want)
 	}
@@ -489,5 +489,83 @@ func TestJoin_BeyondMaxNodes_EAGAIN(t *testing.T) {
 	}
 	if err := c.join("g1", "127.0.0.1", 2); err != nil {
 		t.Fatalf("a known node re-joining: %v", err)
+	}
+}
+
+// A node that says it cannot write stays readable but is listed after the
+// writable ones with the mark, shows its health in GROUPS and MEMBERS, and
+// is writable again when a BEAT says so; a 174-byte BEAT means writable.
+func TestBeat_HealthShownAndUnwritableListedLast(t *testing.T) {
+	r := start(t, Config{})
+	c := dial(t, r.addr)
+	for p := uint16(23000); p < 23002; p++ {
+		c.join("g1", "127.0.0.1", p)
+		c.beat(extBeat("g1", "127.0.0.1", p, 100))
+	}
+	ro := extBeat("g1", "127.0.0.1", 23001, 100)
+	ro.Health = proto.HealthReadOnly
+	if err := c.beat(ro); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		s, err := c.saddrs("app", "u1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Addrs) != 1 || s.Addrs[0] != "127.0.0.1:23000" || len(s.Unwritable) != 1 || s.Unwritable[0] != "127.0.0.1:23001" {
+			t.Fatalf("SADDRS %+v", s)
+		}
+	}
+	if g := c.groups(); !strings.Contains(g, "node 127.0.0.1:23001 state=ACTIVE") || !strings.Contains(g, "health=READONLY") ||
+		!strings.Contains(g, "127.0.0.1:23000 state=ACTIVE sync=ACTIVE") {
+		t.Fatalf("GROUPS:\n%s", g)
+	}
+	if m := c.members("g1"); !strings.Contains(m, "127.0.0.1:23001 ACTIVE ACTIVE 100 0 100 1099511627776 READONLY\n") ||
+		!strings.Contains(m, "127.0.0.1:23000 ACTIVE ACTIVE 100 0 100 1099511627776 OK\n") {
+		t.Fatalf("MEMBERS:\n%s", m)
+	}
+	// Only sick nodes: still listed (reads), all marked.
+	full := extBeat("g1", "127.0.0.1", 23000, 0)
+	full.Health = proto.HealthFull
+	c.beat(full)
+	if s, err := c.saddrs("app", "u1"); err != nil || len(s.Addrs) != 0 || len(s.Unwritable) != 2 {
+		t.Fatalf("SADDRS %+v, %v", s, err)
+	}
+	// A 174-byte BEAT (no health byte) says writable.
+	b, _ := ro.Encode()
+	if _, err := c.do(proto.CmdTrackerBeat, b[:proto.BeatExtBodyLen]); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := c.saddrs("app", "u1"); len(s.Addrs) != 1 || s.Addrs[0] != "127.0.0.1:23001" {
+		t.Fatalf("SADDRS after recovery %+v", s)
+	}
+	if !strings.Contains(c.groups(), "127.0.0.1:23001 state=ACTIVE sync=ACTIVE progress=100% lag=0 free=100 total=1099511627776 beat=0s host=127.0.0.1 version=1.0 health=OK") {
+		t.Fatalf("GROUPS:\n%s", c.groups())
+	}
+}
+
+// A new user goes to a group whose nodes can take uploads, even when a
+// group whose only node cannot write reports more free space; with no
+// writable group at all, a readable one is still chosen.
+func TestRoute_AvoidsGroupsThatCannotWrite(t *testing.T) {
+	r := start(t, Config{})
+	c := dial(t, r.addr)
+	c.join("g1", "127.0.0.1", 23000)
+	ro := extBeat("g1", "127.0.0.1", 23000, 1<<40)
+	ro.Health = proto.HealthReadOnly
+	c.beat(ro)
+	c.join("g2", "127.0.0.1", 23001)
+	c.beat(extBeat("g2", "127.0.0.1", 23001, 1<<20))
+	for i := range 10 {
+		s, err := c.saddrs("app", fmt.Sprintf("w%d", i))
+		if err != nil || s.Group != "g2" {
+			t.Fatalf("user w%d routed to %+v, %v; want g2", i, s, err)
+		}
+	}
+	full := extBeat("g2", "127.0.0.1", 23001, 0)
+	full.Health = proto.HealthFull
+	c.beat(full)
+	if s, err := c.saddrs("app", "nowhere"); err != nil || s.Group != "g1" {
+		t.Fatalf("with no writable group: %+v, %v; want the roomiest readable group g1", s, err)
 	}
 }

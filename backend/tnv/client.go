@@ -72,9 +72,10 @@ type Client struct {
 type userKey struct{ appid, userid string }
 
 type located struct {
-	group   string
-	addrs   []string
-	expires time.Time
+	group      string
+	addrs      []string // every readable node, those that take uploads first
+	unwritable int      // how many at the end of addrs cannot take uploads
+	expires    time.Time
 }
 
 const (
@@ -237,11 +238,17 @@ func (c *Client) Groups(ctx context.Context) (string, error) {
 }
 
 // Locate returns the group of (appid, userid) and the addresses of its ACTIVE
-// storage nodes, in the tracker's order. Answers are reused for LocateTTL.
+// storage nodes, in the tracker's order (those that take uploads first).
+// Answers are reused for LocateTTL.
 func (c *Client) Locate(ctx context.Context, appid, userid, fileid string) (group string, addrs []string, err error) {
+	l, err := c.locate(ctx, appid, userid, fileid)
+	return l.group, l.addrs, err
+}
+
+func (c *Client) locate(ctx context.Context, appid, userid, fileid string) (located, error) {
 	ref, err := fileRef(appid, userid, fileid)
 	if err != nil {
-		return "", nil, err
+		return located{}, err
 	}
 	key := userKey{appid, userid}
 	now := time.Now()
@@ -250,23 +257,24 @@ func (c *Client) Locate(ctx context.Context, appid, userid, fileid string) (grou
 		l, ok := c.cache[key]
 		c.mu.Unlock()
 		if ok && now.Before(l.expires) {
-			return l.group, l.addrs, nil
+			return l, nil
 		}
 	}
 	body, err := ref.Encode()
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return located{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	b, err := c.tracker(ctx, "saddrs", proto.CmdTrackerSaddrs, body, proto.MaxTextReply)
 	if err != nil {
-		return "", nil, err
+		return located{}, err
 	}
 	s, err := proto.DecodeSaddrs(b)
 	if err != nil {
-		return "", nil, fmt.Errorf("tnv: saddrs: %w", err)
+		return located{}, fmt.Errorf("tnv: saddrs: %w", err)
 	}
-	if len(s.Addrs) == 0 {
-		return "", nil, fmt.Errorf("%w: group %s has no ACTIVE node", ErrNoNode, s.Group)
+	l := located{group: s.Group, addrs: s.All(), unwritable: len(s.Unwritable), expires: now.Add(c.cfg.LocateTTL)}
+	if len(l.addrs) == 0 {
+		return located{}, fmt.Errorf("%w: group %s has no ACTIVE node", ErrNoNode, s.Group)
 	}
 	if c.cfg.LocateTTL > 0 {
 		c.mu.Lock()
@@ -280,10 +288,10 @@ func (c *Client) Locate(ctx context.Context, appid, userid, fileid string) (grou
 				clear(c.cache)
 			}
 		}
-		c.cache[key] = located{group: s.Group, addrs: s.Addrs, expires: now.Add(c.cfg.LocateTTL)}
+		c.cache[key] = l
 		c.mu.Unlock()
 	}
-	return s.Group, s.Addrs, nil
+	return l, nil
 }
 
 // forget drops a cached SADDRS answer that led nowhere.

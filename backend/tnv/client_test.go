@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -419,5 +420,63 @@ func TestDownload_SpreadsOverMirrorsWithCachedLocate(t *testing.T) {
 	}
 	if n := cl.tracker.accepts.Load(); n != 1 {
 		t.Fatalf("%d tracker connections, want 1 (the answer cached)", n)
+	}
+}
+
+// A node that refuses an upload from its head (read-only: EROFS; full:
+// ENOSPC) after the client sent the body into the socket: the upload goes
+// to the next member with the same bytes, though the reader cannot be
+// rewound (the kept copy is sent).
+func TestUpload_RefusedByASickNode_IsRetriedOnTheNext(t *testing.T) {
+	for _, errno := range []int16{proto.EROFS, proto.ENOSPC, proto.EIO} {
+		cl := newCluster(t, 2)
+		cl.tracker.set(func(f *fakeNode) { f.addrs = []string{cl.nodes[0].addr(), cl.nodes[1].addr()} })
+		cl.nodes[0].set(func(f *fakeNode) { f.refuseUpload = errno })
+		cl.nodes[1].set(func(f *fakeNode) { f.refuseUpload = 0 })
+		c := newClient(t, cl.tracker.addr())
+		for i := range 6 { // the client rotates its first choice
+			data := randBytes(4 << 10)
+			fid := fmt.Sprintf("f%d", i)
+			if err := c.Upload(context.Background(), "app", "u1", fid, io.MultiReader(bytes.NewReader(data)), int64(len(data))); err != nil {
+				t.Fatalf("errno %d: upload %d: %v", errno, i, err)
+			}
+			cl.nodes[1].mu.Lock()
+			got := cl.nodes[1].files[key(proto.FileRef{AppID: "app", UserID: "u1", FileID: fid})]
+			cl.nodes[1].mu.Unlock()
+			if !bytes.Equal(got, data) {
+				t.Fatalf("errno %d: upload %d stored %d bytes, not the body", errno, i, len(got))
+			}
+		}
+	}
+	// More than replayMax consumed from a plain reader: not sent again.
+	cl := newCluster(t, 2)
+	cl.tracker.set(func(f *fakeNode) { f.addrs = []string{cl.nodes[0].addr()}; f.unwritable = nil })
+	cl.nodes[0].set(func(f *fakeNode) { f.refuseUpload = proto.EROFS })
+	c := newClient(t, cl.tracker.addr())
+	size := int64(64 << 20)
+	if err := c.Upload(context.Background(), "app", "u1", "big", io.LimitReader(zeros{}, size), size); err == nil {
+		t.Fatal("upload to a refusing node succeeded")
+	}
+}
+
+// SADDRS marks nodes that cannot take uploads: uploads go to the others
+// first, every time, although the client rotates its choice.
+func TestUpload_UnwritableNodesLast(t *testing.T) {
+	cl := newCluster(t, 2)
+	cl.tracker.set(func(f *fakeNode) {
+		f.addrs, f.unwritable = []string{cl.nodes[1].addr()}, []string{cl.nodes[0].addr()}
+	})
+	c := newClient(t, cl.tracker.addr())
+	for i := range 8 {
+		if err := c.Upload(context.Background(), "app", "u1", fmt.Sprintf("f%d", i), bytes.NewReader([]byte("x")), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cl.nodes[0].uploads != 0 || cl.nodes[1].uploads != 8 {
+		t.Fatalf("uploads: unwritable node %d, writable node %d", cl.nodes[0].uploads, cl.nodes[1].uploads)
+	}
+	// Reads still use both (Locate lists both).
+	if _, addrs, err := c.Locate(context.Background(), "app", "u1", "f0"); err != nil || len(addrs) != 2 {
+		t.Fatalf("Locate = %v, %v", addrs, err)
 	}
 }

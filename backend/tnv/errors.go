@@ -52,12 +52,14 @@ func (e *RemoteError) Is(target error) bool {
 
 // final reports whether a remote error settles the request: another node of
 // the group would answer the same. ENOENT is not final for reads, since a
-// mirror may lag behind the member that took the upload.
+// mirror may lag behind the member that took the upload; ENOSPC and EROFS
+// are not (members differ in room and health), so a refused upload goes to
+// another member.
 func final(e *proto.ErrorReply, read bool) bool {
 	switch e.Errno {
 	case proto.ENOENT:
 		return !read
-	case proto.EINVAL, proto.ENAMETOOLONG, proto.EEXIST, proto.ENOSPC,
+	case proto.EINVAL, proto.ENAMETOOLONG, proto.EEXIST,
 		proto.ERANGE, proto.EMSGSIZE, proto.EACCES:
 		return true
 	}

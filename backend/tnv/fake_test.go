@@ -19,10 +19,11 @@ type fakeNode struct {
 	t  *testing.T
 	ln net.Listener
 
-	mu    sync.Mutex
-	files map[string][]byte
-	group string
-	addrs []string // SADDRS answer
+	mu         sync.Mutex
+	files      map[string][]byte
+	group      string
+	addrs      []string // SADDRS answer
+	unwritable []string // SADDRS answer: nodes marked unable to take uploads
 
 	accepts atomic.Int64 // connections accepted
 	// Failure knobs, read under mu.
@@ -125,7 +126,7 @@ func (f *fakeNode) handle(c net.Conn, h proto.Header) bool {
 			return f.fail(c, proto.CmdTrackerReply, saddrsErr)
 		}
 		f.mu.Lock()
-		s := proto.Saddrs{Group: f.group, Addrs: f.addrs}
+		s := proto.Saddrs{Group: f.group, Addrs: f.addrs, Unwritable: f.unwritable}
 		f.mu.Unlock()
 		out, err := s.Encode()
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,13 +26,19 @@ func (e *stopError) Unwrap() error { return e.err }
 // It returns the nodes not tried.
 func (c *Client) onNodes(ctx context.Context, op string, ref proto.FileRef, read bool,
 	again func() bool, try func(addr string) error) ([]string, error) {
-	group, addrs, err := c.Locate(ctx, ref.AppID, ref.UserID, ref.FileID)
+	l, err := c.locate(ctx, ref.AppID, ref.UserID, ref.FileID)
 	if err != nil {
 		return nil, fmt.Errorf("tnv: %s %s: %w", op, ref.FileID, err)
 	}
-	addrs = c.order(addrs)
+	group, addrs := l.group, c.order(l.addrs)
+	if op == "upload" && l.unwritable > 0 {
+		// Nodes that cannot write now (read-only, full, failing) last:
+		// tried only when every other one failed.
+		k := len(l.addrs) - l.unwritable
+		addrs = append(c.order(l.addrs[:k]), c.order(l.addrs[k:])...)
+	}
 	var errs []error
-	notFound := 0
+	notFound, noSpace := 0, 0
 	for i, addr := range addrs {
 		if i > 0 && again != nil && !again() {
 			errs = append(errs, errors.New("body partly sent and not rewindable: not retried"))
@@ -56,8 +63,11 @@ func (c *Client) onNodes(ctx context.Context, op string, ref proto.FileRef, read
 			if final(re, read) {
 				return nil, rerr
 			}
-			if re.Errno == proto.ENOENT {
+			switch re.Errno {
+			case proto.ENOENT:
 				notFound++
+			case proto.ENOSPC:
+				noSpace++
 			}
 			err = rerr
 		default:
@@ -67,27 +77,84 @@ func (c *Client) onNodes(ctx context.Context, op string, ref proto.FileRef, read
 		c.log.Debug("tnv: storage node failed, trying the next", "op", op, "addr", addr, "err", err)
 		errs = append(errs, err)
 	}
-	if len(errs) > 0 && notFound == len(errs) {
-		return nil, errs[0] // every member says so: the file is not there
+	if len(errs) > 0 && (notFound == len(errs) || noSpace == len(errs)) {
+		return nil, errs[0] // every member says so: the file is not there, or does not fit
 	}
 	c.forget(ref.AppID, ref.UserID) // the tracker may know better by now
 	return nil, fmt.Errorf("tnv: %s %s: group %s: %w: %w", op, ref.FileID, group, ErrNoNode, errors.Join(errs...))
 }
 
-// source counts what Upload took from the caller's reader and keeps its error.
+// replayMax is how much of an upload's body that cannot be rewound is kept,
+// so that the upload can go to another member when the first one refuses
+// it or fails before answering: a node that cannot write refuses from the
+// head, and by then the client has sent what the socket buffers hold.
+const replayMax = 1 << 20
+
+// source counts what Upload took from the caller's reader and keeps its
+// error. With replay set it keeps the first replayMax bytes taken, to send
+// again (rewind).
 type source struct {
 	r   io.Reader
 	n   int64
 	err error
+
+	replay   bool
+	kept     []byte
+	pos      int  // next byte of kept to give; len(kept) when reading r
+	overflow bool // more than replayMax taken: cannot rewind
 }
 
 func (s *source) Read(p []byte) (int, error) {
+	if s.pos < len(s.kept) {
+		n := copy(p, s.kept[s.pos:])
+		s.pos += n
+		s.n += int64(n)
+		return n, nil
+	}
 	n, err := s.r.Read(p)
 	s.n += int64(n)
+	if s.replay && !s.overflow && n > 0 {
+		if len(s.kept)+n > replayMax {
+			s.overflow, s.kept = true, s.kept[:0]
+		} else {
+			s.kept = append(s.kept, p[:n]...)
+		}
+		s.pos = len(s.kept)
+	}
 	if err != nil && err != io.EOF {
 		s.err = err
 	}
 	return n, err
+}
+
+// replayPool holds the kept copies of bodies of replayMax bytes or more,
+// so that big uploads do not each allocate (and grow) one.
+var replayPool = sync.Pool{New: func() any { b := make([]byte, 0, replayMax); return &b }}
+
+// keep makes s keep what it reads of a body of size bytes; release gives
+// the buffer back.
+func (s *source) keep(size int64) (release func()) {
+	s.replay = true
+	if size < replayMax {
+		s.kept = make([]byte, 0, size)
+		return func() {}
+	}
+	bp := replayPool.Get().(*[]byte)
+	s.kept = (*bp)[:0]
+	return func() {
+		*bp = (*bp)[:0]
+		replayPool.Put(bp)
+	}
+}
+
+// rewind starts the bytes over from the kept copy; false when they were
+// not all kept.
+func (s *source) rewind() bool {
+	if !s.replay || s.overflow || s.err != nil {
+		return false
+	}
+	s.pos, s.n = 0, 0
+	return true
 }
 
 // writerOnly hides io.ReaderFrom so that io.CopyBuffer uses our buffer.
@@ -95,8 +162,10 @@ type writerOnly struct{ io.Writer }
 
 // Upload stores exactly size bytes read from r as the file. The bytes are
 // streamed; if r ends early the connection is dropped, so the node discards
-// what it got. Another node of the group is tried only while nothing of r has
-// been consumed, or when r is an io.Seeker that can be rewound.
+// what it got. When a node refuses or fails, another node of the group is
+// tried (those that take uploads first) while the body can be sent again:
+// nothing of r consumed, r an io.Seeker that can be rewound, or at most
+// replayMax bytes consumed (kept for that).
 func (c *Client) Upload(ctx context.Context, appid, userid, fileid string, r io.Reader, size int64) error {
 	ref, err := fileRef(appid, userid, fileid)
 	if err != nil {
@@ -121,12 +190,15 @@ func (c *Client) Upload(ctx context.Context, appid, userid, fileid string, r io.
 			seeker = nil
 		}
 	}
+	if seeker == nil {
+		defer src.keep(size)()
+	}
 	again := func() bool {
 		if src.n == 0 {
 			return true
 		}
 		if seeker == nil {
-			return false
+			return src.rewind()
 		}
 		if _, err := seeker.Seek(start, io.SeekStart); err != nil {
 			return false

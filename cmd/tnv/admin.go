@@ -222,13 +222,17 @@ func runAdminStatus(ctx context.Context, args []string) error {
 	for _, g := range status.Parse(text) {
 		fmt.Fprintf(out, "group %s\t%d of %d nodes readable\tfree %s of %s\n", g.Name, g.Read, g.NodeCount,
 			status.HumanBytes(g.Free), status.HumanBytes(g.Total))
-		fmt.Fprintln(out, "  NODE\tSTATE\tSYNC\tPROGRESS\tLAG\tFREE\tTOTAL\tLAST BEAT")
+		fmt.Fprintln(out, "  NODE\tSTATE\tSYNC\tHEALTH\tPROGRESS\tLAG\tFREE\tTOTAL\tLAST BEAT")
 		for _, n := range g.Nodes {
 			beat := "never"
 			if n.BeatAge >= 0 {
 				beat = fmt.Sprintf("%ds ago", n.BeatAge)
 			}
-			fmt.Fprintf(out, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Addr, n.State, n.Sync,
+			health := n.Health
+			if health == "" {
+				health = "-"
+			}
+			fmt.Fprintf(out, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Addr, n.State, n.Sync, health,
 				pct(n.Progress), num(n.Lag), status.HumanBytes(n.Free), status.HumanBytes(n.Total), beat)
 		}
 	}

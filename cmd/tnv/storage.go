@@ -44,7 +44,9 @@ func runStorage(ctx context.Context, args []string) error {
 	purge := f.Duration("purge-interval", 0, "how often to purge (default min(retention/4, 10m))")
 	reserve := f.Int64("reserve", 0, "bytes to leave free on each store's file system")
 	replicaTimeout := f.Duration("replica-timeout", 5*time.Second, "a member making no progress this long is skipped for an upload (it catches up later)")
-	scrub := f.Duration("scrub-interval", 0, "scrub and repair every copy this often (0 = only on demand)")
+	scrubEvery := f.Duration("scrub-every", storagenode.DefaultScrubEvery, "verify every copy against its CRC32C (and repair a bad one from a member) at least this often, in the background; reads verify a copy last verified longer ago (0 = no background scrub)")
+	scrubRate := f.Int64("scrub-rate", storagenode.DefaultScrubRate, "bytes per second the background scrub reads at most")
+	healthEvery := f.Duration("health-interval", 2*time.Second, "how often each store is probed (a small file written and fsynced) to learn whether it takes writes")
 	localSocket := f.String("local-socket", "", "Unix socket (mode 0600) on which a gateway of this machine and user opens this node's files directly and sends them with sendfile, instead of receiving them over TCP")
 	metrics := f.metricsFlag()
 	if err := f.parse(args, "listen", "group", "trackers", "idservers", "store", "db"); err != nil {
@@ -63,7 +65,8 @@ func runStorage(ctx context.Context, args []string) error {
 	srv, err := storagenode.New(storagenode.Config{
 		Group: *group, Stores: list(*stores), Trackers: list(*trackers), IDServers: list(*idservers), DB: db,
 		Advertise: *advertise, Beat: *beat, Retention: *retention, PurgeInterval: *purge, Reserve: *reserve,
-		ReplicaTimeout: *replicaTimeout, ScrubInterval: *scrub, LocalSocket: *localSocket, Logger: log, Metrics: rpcmetrics.New("storage", reg),
+		ReplicaTimeout: *replicaTimeout, ScrubEvery: scrubFlag(*scrubEvery), ScrubRate: *scrubRate, HealthInterval: *healthEvery,
+		LocalSocket: *localSocket, Logger: log, Metrics: rpcmetrics.New("storage", reg),
 	})
 	if err != nil {
 		return err
@@ -71,6 +74,14 @@ func runStorage(ctx context.Context, args []string) error {
 	reg.MustRegister(storageCollector{srv})
 	return runServer(ctx, log, "storage", srv, *addr, *metrics, reg,
 		"group", *group, "db", metadb.Redact(*dsn))
+}
+
+// scrubFlag maps --scrub-every 0 (off) onto the Config's negative.
+func scrubFlag(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // storageCollector exports a storage node's capacity and sync state.
@@ -81,6 +92,9 @@ var (
 	descStoreFree  = prometheus.NewDesc("tnv_storage_free_bytes", "Free bytes on the node's stores.", nil, nil)
 	descStoreLag   = prometheus.NewDesc("tnv_storage_replication_lag", "Group log entries this node has yet to apply.", nil, nil)
 	descStoreSync  = prometheus.NewDesc("tnv_storage_sync_state", "1 for the node's sync state (ACTIVE, WAIT_SYNC, SYNCING).", []string{"sync"}, nil)
+	descStoreWrite = prometheus.NewDesc("tnv_storage_health", "1 for the node's write health (OK, READONLY, FULL, SICK).", []string{"health"}, nil)
+	descUnderRepl  = prometheus.NewDesc("tnv_storage_underreplicated_writes_total",
+		"Uploads this node acknowledged with fewer copies than its group has members (the others copy them from the group log).", nil, nil)
 )
 
 func (c storageCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -88,6 +102,8 @@ func (c storageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descStoreFree
 	ch <- descStoreLag
 	ch <- descStoreSync
+	ch <- descStoreWrite
+	ch <- descUnderRepl
 }
 
 func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
@@ -102,6 +118,14 @@ func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descStoreSync, prometheus.GaugeValue, v, s)
 	}
+	for _, h := range []string{"OK", "READONLY", "FULL", "SICK"} {
+		v := 0.0
+		if st.Health == h {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descStoreWrite, prometheus.GaugeValue, v, h)
+	}
+	ch <- prometheus.MustNewConstMetric(descUnderRepl, prometheus.CounterValue, float64(st.UnderReplicated))
 }
 
 // adminRequest sends an admin command to a running node and prints the text

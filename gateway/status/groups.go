@@ -25,12 +25,13 @@ type Node struct {
 	Free, Total       int64 // -1 when unknown
 	BeatAge           int64 // seconds since the last BEAT, -1 = never
 	Host, Version     string
+	Health            string // OK, READONLY, FULL, SICK; "" from a tracker that does not say
 }
 
 // Parse reads the tracker's GROUPS text:
 //
 //	group NAME nodes=N active=N readable=N free=BYTES total=BYTES
-//	  node ADDR state=STATE sync=SYNC progress=PCT% lag=N free=BYTES total=BYTES beat=AGE host=HOST version=V
+//	  node ADDR state=STATE sync=SYNC progress=PCT% lag=N free=BYTES total=BYTES beat=AGE host=HOST version=V health=H
 //
 // Unknown fields are skipped, so the tracker may add some.
 func Parse(text string) []Group {
@@ -76,6 +77,7 @@ func Parse(text string) []Group {
 				BeatAge:  beat,
 				Host:     kv["host"],
 				Version:  kv["version"],
+				Health:   kv["health"],
 			})
 		}
 	}

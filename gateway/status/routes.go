@@ -138,7 +138,7 @@ h2{font-size:1.1em;margin:0 0 .6em} table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #eee;white-space:nowrap}
 th{color:#555;font-weight:600} .state{font-weight:600;border-radius:4px;padding:.1em .45em}
 .active{background:#dff5e1;color:#17692a} .online,.syncing,.wait_sync{background:#fff4d6;color:#7a5800}
-.offline{background:#fde2e1;color:#9b1c1c} .bar{background:#eee;border-radius:3px;width:8em;height:.7em;display:inline-block}
+.offline,.readonly,.full,.sick{background:#fde2e1;color:#9b1c1c} .ok{background:#dff5e1;color:#17692a} .bar{background:#eee;border-radius:3px;width:8em;height:.7em;display:inline-block}
 .bar i{display:block;height:100%;background:#5b8def;border-radius:3px} .err{color:#9b1c1c;font-weight:600}
 </style></head><body>
 <h1>TNV-S3 cluster status</h1>
@@ -146,10 +146,11 @@ th{color:#555;font-weight:600} .state{font-weight:600;border-radius:4px;padding:
 {{if .Err}}<p class="err">Tracker unreachable: {{.Err}}</p>{{end}}
 {{range .Groups}}<section id="group-{{.Name}}">
 <h2>Group {{.Name}} &mdash; {{.Read}} of {{.NodeCount}} nodes readable, {{bytes .Free}} free of {{bytes .Total}}</h2>
-<table><thead><tr><th>Node</th><th>State</th><th>Sync</th><th>Progress</th><th>Lag</th><th>Used</th><th>Free</th><th>Total</th><th>Last beat</th><th>Version</th></tr></thead><tbody>
+<table><thead><tr><th>Node</th><th>State</th><th>Sync</th><th>Health</th><th>Progress</th><th>Lag</th><th>Used</th><th>Free</th><th>Total</th><th>Last beat</th><th>Version</th></tr></thead><tbody>
 {{range .Nodes}}<tr class="node" data-addr="{{.Addr}}">
 <td>{{.Addr}}</td><td><span class="state {{lower .State}}">{{.State}}</span></td>
 <td><span class="state {{lower .Sync}}">{{.Sync}}</span></td>
+<td>{{if .Health}}<span class="state {{lower .Health}}">{{.Health}}</span>{{else}}-{{end}}</td>
 <td>{{if ge .Progress 0}}{{.Progress}}%{{else}}-{{end}}</td>
 <td>{{if ge .Lag 0}}{{.Lag}}{{else}}-{{end}}</td>
 <td><span class="bar"><i style="width:{{used .Free .Total}}%"></i></span> {{used .Free .Total}}%</td>

@@ -18,7 +18,7 @@ import (
 // sample is GROUPS text in the tracker's documented format.
 const sample = `group g1 nodes=2 active=2 readable=1 free=1000 total=4000
   node 127.0.0.1:23001 state=ACTIVE sync=ACTIVE progress=100% lag=0 free=1000 total=4000 beat=3s host=127.0.0.1 version=1.0
-  node 127.0.0.1:23002 state=ACTIVE sync=SYNCING progress=40% lag=12 free=2000 total=4000 beat=1s host=127.0.0.1 version=1.0
+  node 127.0.0.1:23002 state=ACTIVE sync=SYNCING progress=40% lag=12 free=2000 total=4000 beat=1s host=127.0.0.1 version=1.0 health=READONLY
 group g2 nodes=1 active=0 readable=0 free=- total=-
   node 10.0.0.9:23000 state=OFFLINE sync=ACTIVE progress=- lag=- free=- total=- beat=never host=n9 version=1.0
 `
@@ -33,7 +33,7 @@ func TestParse_ReadsGroupsAndNodes(t *testing.T) {
 		t.Fatalf("g1 = %+v", g1)
 	}
 	n := g1.Nodes[1]
-	want := Node{Addr: "127.0.0.1:23002", State: "ACTIVE", Sync: "SYNCING", Progress: 40, Lag: 12, Free: 2000, Total: 4000, BeatAge: 1, Host: "127.0.0.1", Version: "1.0"}
+	want := Node{Addr: "127.0.0.1:23002", State: "ACTIVE", Sync: "SYNCING", Progress: 40, Lag: 12, Free: 2000, Total: 4000, BeatAge: 1, Host: "127.0.0.1", Version: "1.0", Health: "READONLY"}
 	if n != want {
 		t.Fatalf("node = %+v, want %+v", n, want)
 	}
@@ -85,7 +85,7 @@ func TestStatusPage_ShowsEveryNode(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("status %d", code)
 	}
-	for _, s := range []string{"127.0.0.1:23001", "127.0.0.1:23002", "10.0.0.9:23000", "SYNCING", "40%", "OFFLINE", "Group g2", "3 s ago", "never"} {
+	for _, s := range []string{"127.0.0.1:23001", "127.0.0.1:23002", "10.0.0.9:23000", "SYNCING", "40%", "OFFLINE", "READONLY", "Group g2", "3 s ago", "never"} {
 		if !strings.Contains(body, s) {
 			t.Errorf("status page lacks %q", s)
 		}
