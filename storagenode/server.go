@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/connpool"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
@@ -50,6 +51,14 @@ type Config struct {
 	IdleTimeout     time.Duration // an idle client connection is closed after it, default 5m
 	IOTimeout       time.Duration // progress deadline of a transfer, default 60s
 	ShutdownTimeout time.Duration // how long Close lets requests in flight finish, default 10s
+	// PoolIdleTimeout closes the node's idle pooled connections to ID
+	// servers, trackers and peers; it must stay below their idle timeouts
+	// (5m by default), so that a server never closes one the pool still
+	// trusts. Default 30s.
+	PoolIdleTimeout time.Duration
+	// Dial opens the node's connections to ID servers, trackers and peers
+	// (the seam for a handshake); nil = plain TCP.
+	Dial connpool.DialFunc
 
 	// Replication (docs/replication.md).
 	ReplicaTimeout time.Duration // a member that makes no progress for this long is skipped, default 5s
@@ -98,6 +107,7 @@ func (c *Config) defaults() error {
 	d(&c.IdleTimeout, 5*time.Minute)
 	d(&c.IOTimeout, 60*time.Second)
 	d(&c.ShutdownTimeout, 10*time.Second)
+	d(&c.PoolIdleTimeout, 30*time.Second)
 	d(&c.ReplicaTimeout, 5*time.Second)
 	d(&c.PeerBackoff, 10*time.Second)
 	d(&c.MembersTTL, 3*time.Second)
@@ -127,6 +137,7 @@ type Server struct {
 	host string
 	port uint16
 
+	pool     *connpool.Pool // to ID servers and trackers
 	ids      *idClient
 	trackers *trackerClient
 	peers    *peerClient
@@ -182,7 +193,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.st = st
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout)
+	s.pool = s.newPool(dialTimeout)
+	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout, s.pool)
 	s.peers = newPeerClient(s)
 	s.sync = newSyncer(s)
 	return s, nil
@@ -354,7 +366,7 @@ func (s *Server) Close() error {
 	}
 	s.cancel()
 	s.bg.Wait()
-	s.ids.close()
+	s.pool.Close()
 	s.peers.close()
 	s.st.close()
 	return nil

@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,8 +56,9 @@ type Conn struct {
 	Reused bool // it came from the pool rather than a new dial
 
 	idleSince time.Time
-	nread     int64
-	broken    bool
+	// Atomic: a reply may be read while the request is still being written.
+	nread  atomic.Int64
+	broken atomic.Bool
 }
 
 // New returns a pool dialing with cfg.Dial.
@@ -84,9 +86,11 @@ func TCP(timeout time.Duration) DialFunc {
 // Read reads from the connection; an error marks it broken.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.nread += int64(n)
+	if n > 0 {
+		c.nread.Add(int64(n))
+	}
 	if err != nil {
-		c.broken = true
+		c.broken.Store(true)
 	}
 	return n, err
 }
@@ -95,20 +99,20 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	if err != nil {
-		c.broken = true
+		c.broken.Store(true)
 	}
 	return n, err
 }
 
 // Fail marks the connection out of sync: Put closes it.
-func (c *Conn) Fail() { c.broken = true }
+func (c *Conn) Fail() { c.broken.Store(true) }
 
 // Broken reports whether the connection may not be pooled.
-func (c *Conn) Broken() bool { return c.broken }
+func (c *Conn) Broken() bool { return c.broken.Load() }
 
 // Answered reports whether any byte came back on the connection since it
 // was checked out (counted by Read).
-func (c *Conn) Answered() bool { return c.nread > 0 }
+func (c *Conn) Answered() bool { return c.nread.Load() > 0 }
 
 // Get returns an idle connection to addr that is still usable, or dials a
 // new one.
@@ -139,7 +143,8 @@ func (p *Pool) Get(ctx context.Context, addr string) (*Conn, error) {
 			s.Conn.Close()
 		}
 		if stale == nil && sockcheck.Alive(c.Conn) {
-			c.Reused, c.nread, c.broken = true, 0, false
+			c.Reused = true
+			c.nread.Store(0)
 			return c, nil
 		}
 		c.Conn.Close()
@@ -174,7 +179,7 @@ func (p *Pool) setIdle(addr string, l []*Conn) {
 // connection, one beyond MaxIdle or one put after Close is closed. Idle
 // connections of the address past IdleTimeout are closed on the way.
 func (p *Pool) Put(c *Conn) {
-	if c.broken {
+	if c.broken.Load() {
 		c.Conn.Close()
 		return
 	}
@@ -204,7 +209,7 @@ func (p *Pool) Put(c *Conn) {
 
 // Drop closes c (a request that failed or left the stream out of sync).
 func (p *Pool) Drop(c *Conn) {
-	c.broken = true
+	c.broken.Store(true)
 	c.Conn.Close()
 }
 
@@ -243,7 +248,7 @@ func (p *Pool) Do(ctx context.Context, addr string, replay func() bool, fn func(
 		return err
 	}
 	err = fn(c)
-	if err != nil && c.Reused && c.broken && !c.Answered() && ctx.Err() == nil && Dead(err) && (replay == nil || replay()) {
+	if c.Stale(ctx, err) && (replay == nil || replay()) {
 		p.Drop(c)
 		if c, err = p.Dial(ctx, addr); err != nil {
 			return err
@@ -252,6 +257,15 @@ func (p *Pool) Do(ctx context.Context, addr string, replay func() bool, fn func(
 	}
 	p.Put(c)
 	return err
+}
+
+// Stale reports whether err, from a request on c, is that of a reused
+// connection the server had closed while it sat idle: c broke before any
+// byte of the reply came, with a "connection closed" error, and ctx is
+// still live. The request was then not taken, and may be sent again on a
+// new connection.
+func (c *Conn) Stale(ctx context.Context, err error) bool {
+	return err != nil && c.Reused && c.broken.Load() && !c.Answered() && ctx.Err() == nil && Dead(err)
 }
 
 // Dead reports whether err is what a connection the server had closed
