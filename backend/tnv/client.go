@@ -175,8 +175,7 @@ func (c *Client) with(ctx context.Context, addr string, replay func() bool, fn f
 		if cn.broken {
 			cn.nc.Fail()
 		}
-		var se *stopError
-		retry := !fresh && cn.nc.Stale(ctx, err) && !errors.As(err, &se) && (replay == nil || replay())
+		retry := !fresh && cn.nc.Stale(ctx, err) && !isStop(err) && (replay == nil || replay())
 		c.put(cn)
 		if !retry {
 			return err

@@ -18,6 +18,11 @@ type stopError struct{ err error }
 func (e *stopError) Error() string { return e.err.Error() }
 func (e *stopError) Unwrap() error { return e.err }
 
+func isStop(err error) bool {
+	var se *stopError
+	return errors.As(err, &se)
+}
+
 // onNodes runs try on the storage nodes of the file's group, in the tracker's
 // order with recently failed nodes last, until one succeeds or an error
 // settles the request. read marks FILESIZE/DOWNLOAD, for which a mirror's
