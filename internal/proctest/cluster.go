@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tnv-s3/tnv/proto"
 )
 
 // Topology says what Cluster starts. Zero values take the defaults shown.
@@ -182,5 +184,6 @@ func NodeLine(text, addr string) string {
 // Readable reports whether GROUPS text shows the node at addr ACTIVE and in
 // sync, so that the tracker hands it out.
 func (c *Cluster) Readable(text, addr string) bool {
-	return strings.Contains(NodeLine(text, addr), " state=ACTIVE sync=ACTIVE ")
+	n, ok := proto.FindNode(proto.ParseGroups(text), addr)
+	return ok && n.Readable()
 }
