@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/connpool"
+	"github.com/tnv-s3/tnv/internal/frameserver"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
@@ -147,13 +148,11 @@ type Server struct {
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
 
-	mu       sync.Mutex
-	ln       net.Listener
-	uln      net.Listener // LocalSocket's
-	conns    map[*conn]struct{}
-	served   bool
-	closing  atomic.Bool
-	handlers sync.WaitGroup
+	mu      sync.Mutex
+	uln     net.Listener // LocalSocket's
+	conns   frameserver.Set
+	served  bool
+	closing atomic.Bool
 
 	bufs sync.Pool
 
@@ -168,7 +167,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("group", cfg.Group), byKey: map[string]*store{}, conns: map[*conn]struct{}{},
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("group", cfg.Group), byKey: map[string]*store{},
 		inflight: map[proto.FileRef]bool{}}
 	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
 	for _, d := range cfg.Stores {
@@ -220,7 +219,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		return errors.New("storagenode: Serve called twice")
 	}
 	s.served = true
-	s.ln = ln
 	if err := s.identify(ln); err != nil {
 		s.mu.Unlock()
 		return err
@@ -239,41 +237,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.trackers = newTrackerClient(s)
 	s.startBackground()
 	if s.uln != nil {
-		go s.accept(s.uln)
+		go s.conns.Serve(s.uln, s.serveConn)
 	}
-	return s.accept(ln)
-}
-
-// accept serves the connections of ln until Close.
-func (s *Server) accept(ln net.Listener) error {
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
-		s.mu.Lock()
-		if s.closing.Load() {
-			s.mu.Unlock()
-			nc.Close()
-			return nil
-		}
-		s.conns[c] = struct{}{}
-		s.handlers.Add(1)
-		s.mu.Unlock()
-		go c.serve()
-	}
+	return s.conns.Serve(ln, s.serveConn)
 }
 
 // identify settles the advertised host and port.
@@ -340,29 +306,10 @@ func (s *Server) Close() error {
 	if !s.closing.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.mu.Lock()
-	if s.ln != nil {
-		s.ln.Close()
-	}
-	if s.uln != nil {
-		s.uln.Close() // removes the socket file
-	}
-	for c := range s.conns {
-		c.closeIfIdle()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.handlers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(s.cfg.ShutdownTimeout):
-		s.log.Warn("storage: requests still running at shutdown; cutting them")
-		s.mu.Lock()
-		for c := range s.conns {
-			c.nc.Close()
-		}
-		s.mu.Unlock()
-		<-done
+	// The listeners close (the local socket's removes its file), idle
+	// connections close, requests in flight get ShutdownTimeout.
+	if s.conns.Close(s.cfg.ShutdownTimeout) {
+		s.log.Warn("storage: requests still running at shutdown; cut them")
 	}
 	s.cancel()
 	s.bg.Wait()
@@ -376,42 +323,14 @@ func (s *Server) getBuf() *[]byte  { return s.bufs.Get().(*[]byte) }
 func (s *Server) putBuf(b *[]byte) { s.bufs.Put(b) }
 
 // conn is one client (or peer) connection, serving requests in sequence.
+// nc is the connection itself (sendfile and descriptor passing need it);
+// its frameserver.Conn marks requests in progress for Close.
 type conn struct {
 	s  *Server
 	nc net.Conn
 	br *bufio.Reader
 
-	mu     sync.Mutex
-	busy   bool
-	closed bool
-
 	pushed time.Time
-}
-
-func (c *conn) closeIfIdle() {
-	c.mu.Lock()
-	if !c.busy && !c.closed {
-		c.closed = true
-		c.nc.Close()
-	}
-	c.mu.Unlock()
-}
-
-// begin marks a request in progress; false if the server is closing.
-func (c *conn) begin() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || c.s.closing.Load() {
-		return false
-	}
-	c.busy = true
-	return true
-}
-
-func (c *conn) end() {
-	c.mu.Lock()
-	c.busy = false
-	c.mu.Unlock()
 }
 
 // Read reads the request stream with a progress deadline.
@@ -428,17 +347,16 @@ func (c *conn) progress() {
 	}
 }
 
-func (c *conn) serve() {
-	s := c.s
+// serveConn reads requests from fc in sequence until EOF, the idle timeout,
+// Close, or a request that leaves the stream out of sync. The handler owns
+// the connection for the whole request: bodies stream through the buffered
+// reader and replies are written as they are produced.
+func (s *Server) serveConn(fc *frameserver.Conn) {
+	c := &conn{s: s, nc: fc.Conn, br: bufio.NewReaderSize(fc.Conn, 16<<10)}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("storage: panic serving a request", "remote", c.nc.RemoteAddr().String(), "panic", p)
 		}
-		c.nc.Close()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.handlers.Done()
 	}()
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
@@ -446,13 +364,12 @@ func (c *conn) serve() {
 		if _, err := io.ReadFull(c.br, hb[:]); err != nil {
 			return
 		}
-		if !c.begin() {
+		if !fc.Begin() {
 			return
 		}
 		c.pushed = time.Time{}
 		keep := s.handle(c, hb[:])
-		c.end()
-		if !keep || s.closing.Load() {
+		if !fc.End() || !keep {
 			return
 		}
 	}
