@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,39 +100,7 @@ func (c *idClient) try(ctx context.Context, addr string, body []byte) (id int64,
 }
 
 // member is a line of the tracker's MEMBERS answer.
-type member struct {
-	Addr      string
-	State     string // OFFLINE, ONLINE, ACTIVE
-	SyncState string // ACTIVE, WAIT_SYNC, SYNCING
-	SyncPct   int
-	Lag       int64
-	Free      int64
-	Total     int64
-}
-
-// parseMembers parses `host:port state syncstate syncpct lag free total`
-// lines; malformed lines are skipped.
-func parseMembers(text string) []member {
-	var out []member
-	for _, l := range strings.Split(text, "\n") {
-		f := strings.Fields(l)
-		if len(f) < 3 {
-			continue
-		}
-		m := member{Addr: f[0], State: f[1], SyncState: f[2]}
-		if _, _, err := net.SplitHostPort(m.Addr); err != nil {
-			continue
-		}
-		if len(f) >= 7 {
-			m.SyncPct, _ = strconv.Atoi(f[3])
-			m.Lag, _ = strconv.ParseInt(f[4], 10, 64)
-			m.Free, _ = strconv.ParseInt(f[5], 10, 64)
-			m.Total, _ = strconv.ParseInt(f[6], 10, 64)
-		}
-		out = append(out, m)
-	}
-	return out
-}
+type member = proto.Member
 
 // trackerClient joins the node to every tracker and beats to each; it also
 // asks them for the group's members.
@@ -351,7 +317,7 @@ func (t *trackerClient) queryMembers(ctx context.Context) ([]member, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 			continue
 		}
-		return parseMembers(text), nil
+		return proto.ParseMembers(text), nil
 	}
 	if len(errs) == 0 {
 		return nil, errors.New("no tracker configured")
