@@ -26,6 +26,8 @@ func TestConfig_BadSettingsStopStartUpWithOneLine(t *testing.T) {
 		{[]string{"TNV_OFFLINE_AFTER=soon"}, []string{"tracker", "--db", db}, "TNV_OFFLINE_AFTER"},
 		{nil, []string{"idserver", "--db", "postgres://x"}, "DSN"},
 		{nil, []string{"idserver", "--db", db, "--step", "0"}, "--step"},
+		{nil, []string{"idserver", "--db", db, "--idle-timeout", "0s"}, "--idle-timeout"},
+		{[]string{"TNV_IDLE_TIMEOUT=later"}, []string{"idserver", "--db", db}, "TNV_IDLE_TIMEOUT"},
 		{nil, []string{"storage", "--group", "g1", "--db", db}, "--trackers"},
 		{[]string{"TNV_BEAT=often"}, []string{"storage"}, "TNV_BEAT"},
 		{nil, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db}, "--access-key"},
