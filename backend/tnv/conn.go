@@ -68,7 +68,10 @@ func newPool(cfg Config) *connpool.Pool {
 			return outer(ctx, addr)
 		}
 	}
-	return connpool.New(connpool.Config{Dial: dial, MaxIdle: cfg.PoolSize, IdleTimeout: cfg.IdleTimeout})
+	// Deadlines are kept: every use moves them (progress), and IOTimeout
+	// is longer than IdleTimeout by default; one that expired while idle
+	// only costs a new connection.
+	return connpool.New(connpool.Config{Dial: dial, MaxIdle: cfg.PoolSize, IdleTimeout: cfg.IdleTimeout, KeepDeadlines: true})
 }
 
 // get checks a connection to addr out of the pool; fresh bypasses the idle
@@ -85,7 +88,13 @@ func (c *Client) get(ctx context.Context, addr string, fresh bool) (*conn, error
 		}
 		return nil, err
 	}
-	return &conn{nc: nc, timeout: c.cfg.IOTimeout}, nil
+	if cn, ok := nc.Ext.(*conn); ok {
+		cn.broken = false
+		return cn, nil
+	}
+	cn := &conn{nc: nc, timeout: c.cfg.IOTimeout}
+	nc.Ext = cn
+	return cn, nil
 }
 
 // put hands cn back: pooled unless it is out of sync.

@@ -347,3 +347,33 @@ func TestPool_DialSeam(t *testing.T) {
 		t.Fatalf("dial error not returned: %v", err)
 	}
 }
+
+// Put clears deadlines, so that one that expires while the connection is
+// idle does not fail the next request; with KeepDeadlines it leaves them,
+// and a connection whose deadline expired is replaced on checkout.
+func TestPool_Deadlines(t *testing.T) {
+	s := newServer(t, nil)
+	ctx := context.Background()
+	for _, keep := range []bool{false, true} {
+		var d dialCounter
+		p := newPool(t, &d, Config{KeepDeadlines: keep})
+		c, err := p.Get(ctx, s.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Millisecond))
+		p.Put(c)
+		time.Sleep(30 * time.Millisecond)
+		c2, err := p.Get(ctx, s.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c2.Reused == keep {
+			t.Fatalf("KeepDeadlines %v: reused %v", keep, c2.Reused)
+		}
+		if err := ask(c2); err != nil {
+			t.Fatalf("KeepDeadlines %v: %v", keep, err)
+		}
+		p.Put(c2)
+	}
+}
