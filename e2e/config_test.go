@@ -30,6 +30,7 @@ func TestConfig_BadSettingsStopStartUpWithOneLine(t *testing.T) {
 		{[]string{"TNV_IDLE_TIMEOUT=later"}, []string{"idserver", "--db", db}, "TNV_IDLE_TIMEOUT"},
 		{nil, []string{"storage", "--group", "g1", "--db", db}, "--trackers"},
 		{[]string{"TNV_BEAT=often"}, []string{"storage"}, "TNV_BEAT"},
+		{nil, []string{"storage", "--group", "g1", "--trackers", "127.0.0.1:1", "--idservers", "127.0.0.1:1", "--store", t.TempDir(), "--db", db, "--pool-idle-timeout", "-1s"}, "--pool-idle-timeout"},
 		{nil, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db}, "--access-key"},
 		{nil, []string{"up", "--data", t.TempDir(), "--access-key", "only-one"}, "--secret-key"},
 		{nil, []string{"up", "--data", t.TempDir(), "--log-level", "loud"}, "--log-level"},

@@ -45,6 +45,7 @@ func runStorage(ctx context.Context, args []string) error {
 	reserve := f.Int64("reserve", 0, "bytes to leave free on each store's file system")
 	replicaTimeout := f.Duration("replica-timeout", 5*time.Second, "a member making no progress this long is skipped for an upload (it catches up later)")
 	scrub := f.Duration("scrub-interval", 0, "scrub and repair every copy this often (0 = only on demand)")
+	poolIdle := f.Duration("pool-idle-timeout", 30*time.Second, "idle connections to ID servers, trackers and peers are closed after this; keep it below their --idle-timeout")
 	localSocket := f.String("local-socket", "", "Unix socket (mode 0600) on which a gateway of this machine and user opens this node's files directly and sends them with sendfile, instead of receiving them over TCP")
 	metrics := f.metricsFlag()
 	if err := f.parse(args, "listen", "group", "trackers", "idservers", "store", "db"); err != nil {
@@ -53,6 +54,9 @@ func runStorage(ctx context.Context, args []string) error {
 	log, err := f.logger()
 	if err != nil {
 		return err
+	}
+	if *poolIdle <= 0 {
+		return fmt.Errorf("--pool-idle-timeout must be positive, got %v", *poolIdle)
 	}
 	db, err := metadb.Open(*dsn)
 	if err != nil {
@@ -63,7 +67,7 @@ func runStorage(ctx context.Context, args []string) error {
 	srv, err := storagenode.New(storagenode.Config{
 		Group: *group, Stores: list(*stores), Trackers: list(*trackers), IDServers: list(*idservers), DB: db,
 		Advertise: *advertise, Beat: *beat, Retention: *retention, PurgeInterval: *purge, Reserve: *reserve,
-		ReplicaTimeout: *replicaTimeout, ScrubInterval: *scrub, LocalSocket: *localSocket, Logger: log, Metrics: rpcmetrics.New("storage", reg),
+		ReplicaTimeout: *replicaTimeout, PoolIdleTimeout: *poolIdle, ScrubInterval: *scrub, LocalSocket: *localSocket, Logger: log, Metrics: rpcmetrics.New("storage", reg),
 	})
 	if err != nil {
 		return err
