@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/proto"
 )
 
 // proc is a server process the bench started; it is killed at the end.
@@ -268,13 +269,10 @@ func waitActive(bin, tracker string, nodes []string, timeout time.Duration) erro
 		text = string(out)
 		if err == nil {
 			ok := 0
+			groups := proto.ParseGroups(text)
 			for _, n := range nodes {
-				for _, l := range strings.Split(text, "\n") {
-					l = strings.TrimSpace(l)
-					if strings.HasPrefix(l, "node "+n+" ") && strings.Contains(l, " state=ACTIVE sync=ACTIVE ") {
-						ok++
-						break
-					}
+				if st, found := proto.FindNode(groups, n); found && st.Readable() {
+					ok++
 				}
 			}
 			if ok == len(nodes) {

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/connpool"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -26,19 +25,37 @@ func roundTrip(nc net.Conn, timeout time.Duration, cmd, want uint8, body []byte,
 	return b, err
 }
 
-// idClient asks the ID servers for file IDs, failing over between them and
-// keeping a few connections open to each.
+// newPool is a pool of connections dialed within dial: with Config.Dial
+// (the cluster's handshake) when set, else plain TCP.
+func (s *Server) newPool(dial time.Duration) *connpool.Pool {
+	d := s.cfg.Dial
+	if d == nil {
+		d = connpool.TCP(dial)
+	} else {
+		outer := d
+		d = func(ctx context.Context, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, dial)
+			defer cancel()
+			return outer(ctx, addr)
+		}
+	}
+	return connpool.New(connpool.Config{Dial: d, MaxIdle: poolIdle, IdleTimeout: s.cfg.PoolIdleTimeout})
+}
+
+// poolIdle is how many idle connections are kept per address.
+const poolIdle = 8
+
+// idClient asks the ID servers for file IDs, failing over between them, on
+// pooled connections.
 type idClient struct {
 	addrs   []string
 	timeout time.Duration
 	next    atomic.Uint32
-
-	mu   sync.Mutex
-	idle map[string][]net.Conn
+	pool    *connpool.Pool
 }
 
-func newIDClient(addrs []string, timeout time.Duration) *idClient {
-	return &idClient{addrs: addrs, timeout: min(timeout, 10*time.Second), idle: map[string][]net.Conn{}}
+func newIDClient(addrs []string, timeout time.Duration, pool *connpool.Pool) *idClient {
+	return &idClient{addrs: addrs, timeout: min(timeout, 10*time.Second), pool: pool}
 }
 
 // get returns a new ID for key.
@@ -66,104 +83,24 @@ func (c *idClient) get(ctx context.Context, key string) (int64, error) {
 	return 0, errors.Join(errs...)
 }
 
-func (c *idClient) try(ctx context.Context, addr string, body []byte) (int64, error) {
-	for attempt := 0; ; attempt++ {
-		nc, pooled, err := c.conn(ctx, addr)
-		if err != nil {
-			return 0, err
-		}
+// try asks addr once; a pooled connection the server had closed is
+// replaced (an ID asked twice is only a number skipped).
+func (c *idClient) try(ctx context.Context, addr string, body []byte) (id int64, err error) {
+	err = c.pool.Do(ctx, addr, nil, func(nc *connpool.Conn) error {
 		b, err := roundTrip(nc, c.timeout, proto.CmdIDGet, proto.CmdIDReply, body, 8)
+		if err == nil {
+			id, err = proto.DecodeInt64(b)
+		}
 		if err != nil {
-			nc.Close()
-			var re *proto.ErrorReply
-			if pooled && attempt == 0 && !errors.As(err, &re) {
-				continue // a pooled connection the server had dropped
-			}
-			return 0, err
+			nc.Fail()
 		}
-		id, err := proto.DecodeInt64(b)
-		if err != nil {
-			nc.Close()
-			return 0, err
-		}
-		c.put(addr, nc)
-		return id, nil
-	}
-}
-
-func (c *idClient) conn(ctx context.Context, addr string) (net.Conn, bool, error) {
-	c.mu.Lock()
-	if l := c.idle[addr]; len(l) > 0 {
-		nc := l[len(l)-1]
-		c.idle[addr] = l[:len(l)-1]
-		c.mu.Unlock()
-		return nc, true, nil
-	}
-	c.mu.Unlock()
-	d := net.Dialer{Timeout: dialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", addr)
-	return nc, false, err
-}
-
-func (c *idClient) put(addr string, nc net.Conn) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.idle == nil || len(c.idle[addr]) >= 4 {
-		nc.Close()
-		return
-	}
-	c.idle[addr] = append(c.idle[addr], nc)
-}
-
-func (c *idClient) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, l := range c.idle {
-		for _, nc := range l {
-			nc.Close()
-		}
-	}
-	c.idle = nil
+		return err
+	})
+	return id, err
 }
 
 // member is a line of the tracker's MEMBERS answer.
-type member struct {
-	Addr      string
-	State     string // OFFLINE, ONLINE, ACTIVE
-	SyncState string // ACTIVE, WAIT_SYNC, SYNCING
-	SyncPct   int
-	Lag       int64
-	Free      int64
-	Total     int64
-	Health    string // OK, READONLY, FULL, SICK
-}
-
-// parseMembers parses `host:port state syncstate syncpct lag free total
-// health` lines (health OK when missing); malformed lines are skipped.
-func parseMembers(text string) []member {
-	var out []member
-	for _, l := range strings.Split(text, "\n") {
-		f := strings.Fields(l)
-		if len(f) < 3 {
-			continue
-		}
-		m := member{Addr: f[0], State: f[1], SyncState: f[2], Health: "OK"}
-		if _, _, err := net.SplitHostPort(m.Addr); err != nil {
-			continue
-		}
-		if len(f) >= 7 {
-			m.SyncPct, _ = strconv.Atoi(f[3])
-			m.Lag, _ = strconv.ParseInt(f[4], 10, 64)
-			m.Free, _ = strconv.ParseInt(f[5], 10, 64)
-			m.Total, _ = strconv.ParseInt(f[6], 10, 64)
-		}
-		if len(f) >= 8 {
-			m.Health = f[7]
-		}
-		out = append(out, m)
-	}
-	return out
-}
+type member = proto.Member
 
 // trackerClient joins the node to every tracker and beats to each; it also
 // asks them for the group's members.
@@ -248,8 +185,8 @@ func (t *trackerClient) session(ctx context.Context, addr string, kick chan stru
 	Info(string, ...any)
 }, joined *bool) error {
 	s := t.s
-	d := net.Dialer{Timeout: dialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	// A connection of its own, not pooled: it beats for as long as it lives.
+	nc, err := s.pool.Dial(ctx, addr)
 	if err != nil {
 		return err
 	}
@@ -363,14 +300,14 @@ func (t *trackerClient) queryMembers(ctx context.Context) ([]member, error) {
 	}
 	var errs []error
 	for _, addr := range t.s.cfg.Trackers {
-		d := net.Dialer{Timeout: dialTimeout}
-		nc, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		b, err := roundTrip(nc, 5*time.Second, proto.CmdTrackerMembers, proto.CmdTrackerReply, body, proto.MaxTextReply)
-		nc.Close()
+		var b []byte
+		err := t.s.pool.Do(ctx, addr, nil, func(nc *connpool.Conn) (err error) {
+			b, err = roundTrip(nc, 5*time.Second, proto.CmdTrackerMembers, proto.CmdTrackerReply, body, proto.MaxTextReply)
+			if err != nil {
+				nc.Fail()
+			}
+			return err
+		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 			continue
@@ -380,7 +317,7 @@ func (t *trackerClient) queryMembers(ctx context.Context) ([]member, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 			continue
 		}
-		return parseMembers(text), nil
+		return proto.ParseMembers(text), nil
 	}
 	if len(errs) == 0 {
 		return nil, errors.New("no tracker configured")

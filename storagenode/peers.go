@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/tnv-s3/tnv/internal/sockcheck"
+	"github.com/tnv-s3/tnv/internal/connpool"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -20,10 +19,10 @@ import (
 // peerClient holds connections to the other members of the group and
 // remembers which of them failed lately.
 type peerClient struct {
-	s *Server
+	s    *Server
+	pool *connpool.Pool
 
 	mu      sync.Mutex
-	idle    map[string][]net.Conn
 	suspect map[string]suspicion
 }
 
@@ -33,41 +32,16 @@ type suspicion struct {
 }
 
 func newPeerClient(s *Server) *peerClient {
-	return &peerClient{s: s, idle: map[string][]net.Conn{}, suspect: map[string]suspicion{}}
+	return &peerClient{s: s, pool: s.newPool(min(dialTimeout, s.cfg.ReplicaTimeout)), suspect: map[string]suspicion{}}
 }
 
 // conn returns an idle connection to addr that is still open, or dials one.
-func (p *peerClient) conn(ctx context.Context, addr string) (net.Conn, error) {
-	for {
-		p.mu.Lock()
-		l := p.idle[addr]
-		if len(l) == 0 {
-			p.mu.Unlock()
-			break
-		}
-		nc := l[len(l)-1]
-		p.idle[addr] = l[:len(l)-1]
-		p.mu.Unlock()
-		if sockcheck.Alive(nc) {
-			return nc, nil
-		}
-		nc.Close()
-	}
-	d := net.Dialer{Timeout: min(dialTimeout, p.s.cfg.ReplicaTimeout)}
-	return d.DialContext(ctx, "tcp", addr)
+func (p *peerClient) conn(ctx context.Context, addr string) (*connpool.Conn, error) {
+	return p.pool.Get(ctx, addr)
 }
 
 // put returns a connection whose last reply was read whole.
-func (p *peerClient) put(addr string, nc net.Conn) {
-	nc.SetDeadline(time.Time{})
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.idle == nil || len(p.idle[addr]) >= 8 {
-		nc.Close()
-		return
-	}
-	p.idle[addr] = append(p.idle[addr], nc)
-}
+func (p *peerClient) put(nc *connpool.Conn) { p.pool.Put(nc) }
 
 // failed leaves addr out of fan-outs for PeerBackoff, doubled for each
 // failure in a row up to 16 times that: the member catches up from the
@@ -103,16 +77,7 @@ func (p *peerClient) suspected(addr string) bool {
 	return ok && time.Now().Before(sp.until)
 }
 
-func (p *peerClient) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.idle {
-		for _, nc := range l {
-			nc.Close()
-		}
-	}
-	p.idle = nil
-}
+func (p *peerClient) close() { p.pool.Close() }
 
 // fanoutPeers are the members an upload or delete is mirrored to at once:
 // those the tracker counts ACTIVE (beating) and able to write, except this
@@ -180,7 +145,7 @@ type fanout struct {
 
 type replica struct {
 	addr   string
-	nc     net.Conn
+	nc     *connpool.Conn
 	err    error
 	pooled bool
 }
@@ -211,6 +176,13 @@ func (s *Server) startFanout(ctx context.Context, ref proto.FileRef, size int64)
 			if r.err == nil {
 				r.nc.SetWriteDeadline(time.Now().Add(s.cfg.ReplicaTimeout))
 				_, r.err = r.nc.Write(frame)
+				if r.nc.Stale(ctx, r.err) { // closed while idle: nothing was taken
+					r.nc.Close()
+					if r.nc, r.err = s.peers.pool.Dial(ctx, addr); r.err == nil {
+						r.nc.SetWriteDeadline(time.Now().Add(s.cfg.ReplicaTimeout))
+						_, r.err = r.nc.Write(frame)
+					}
+				}
 			}
 		}()
 	}
@@ -284,7 +256,7 @@ func (f *fanout) wait() []string {
 		}
 		acked = append(acked, r.addr)
 		f.s.peers.succeeded(r.addr)
-		f.s.peers.put(r.addr, r.nc)
+		f.s.peers.put(r.nc)
 		r.nc, r.pooled = nil, true
 	}
 	return acked
@@ -317,14 +289,18 @@ func (s *Server) fanoutDelete(ctx context.Context, ref proto.FileRef, deleted in
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nc, err := s.peers.conn(ctx, addr)
-			if err == nil {
-				if _, err = roundTrip(nc, s.cfg.ReplicaTimeout, CmdReplicateDelete, proto.CmdStorageReply, body, 0); err == nil {
-					s.peers.succeeded(addr)
-					s.peers.put(addr, nc)
-					return
+			// A delete told twice is applied once: a stale pooled
+			// connection may be replaced.
+			err := s.peers.pool.Do(ctx, addr, nil, func(nc *connpool.Conn) error {
+				_, err := roundTrip(nc, s.cfg.ReplicaTimeout, CmdReplicateDelete, proto.CmdStorageReply, body, 0)
+				if err != nil {
+					nc.Fail()
 				}
-				nc.Close()
+				return err
+			})
+			if err == nil {
+				s.peers.succeeded(addr)
+				return
 			}
 			s.peers.failed(addr, err)
 		}()
@@ -336,7 +312,7 @@ func (s *Server) fanoutDelete(ctx context.Context, ref proto.FileRef, deleted in
 type fetchStream struct {
 	s    *Server
 	addr string
-	nc   net.Conn
+	nc   *connpool.Conn
 	head proto.FetchReplyHead
 	left int64 // bytes of the reply not read yet
 
@@ -353,12 +329,14 @@ func (s *Server) fetch(ctx context.Context, addr string, d *proto.Download) (*fe
 	if err != nil {
 		return nil, err
 	}
-	nc.SetDeadline(time.Now().Add(s.cfg.IOTimeout))
-	if err := proto.WriteFrame(nc, CmdFetch, proto.StatusOK, body); err != nil {
+	h, err := s.fetchHeader(nc, body)
+	if nc.Stale(ctx, err) { // closed while idle: ask on a new connection
 		nc.Close()
-		return nil, err
+		if nc, err = s.peers.pool.Dial(ctx, addr); err != nil {
+			return nil, err
+		}
+		h, err = s.fetchHeader(nc, body)
 	}
-	h, err := proto.ReadHeader(nc)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -374,7 +352,7 @@ func (s *Server) fetch(ctx context.Context, addr string, d *proto.Download) (*fe
 			nc.Close()
 			return nil, err
 		}
-		s.peers.put(addr, nc)
+		s.peers.put(nc)
 		return nil, re
 	}
 	if h.Cmd != proto.CmdStorageReply || h.BodyLen < proto.FetchReplyHeadLen {
@@ -392,6 +370,15 @@ func (s *Server) fetch(ctx context.Context, addr string, d *proto.Download) (*fe
 		return nil, err
 	}
 	return &fetchStream{s: s, addr: addr, nc: nc, head: fh, left: h.BodyLen - proto.FetchReplyHeadLen}, nil
+}
+
+// fetchHeader sends FETCH on nc and reads the reply's header.
+func (s *Server) fetchHeader(nc *connpool.Conn, body []byte) (proto.Header, error) {
+	nc.SetDeadline(time.Now().Add(s.cfg.IOTimeout))
+	if err := proto.WriteFrame(nc, CmdFetch, proto.StatusOK, body); err != nil {
+		return proto.Header{}, err
+	}
+	return proto.ReadHeader(nc)
 }
 
 func (f *fetchStream) Read(p []byte) (int, error) {
@@ -419,7 +406,7 @@ func (f *fetchStream) close() {
 		return
 	}
 	if f.left == 0 {
-		f.s.peers.put(f.addr, f.nc)
+		f.s.peers.put(f.nc)
 	} else {
 		f.nc.Close()
 	}

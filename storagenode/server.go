@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/connpool"
+	"github.com/tnv-s3/tnv/internal/frameserver"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
@@ -56,6 +58,14 @@ type Config struct {
 	IdleTimeout     time.Duration // an idle client connection is closed after it, default 5m
 	IOTimeout       time.Duration // progress deadline of a transfer, default 60s
 	ShutdownTimeout time.Duration // how long Close lets requests in flight finish, default 10s
+	// PoolIdleTimeout closes the node's idle pooled connections to ID
+	// servers, trackers and peers; it must stay below their idle timeouts
+	// (5m by default), so that a server never closes one the pool still
+	// trusts. Default 30s.
+	PoolIdleTimeout time.Duration
+	// Dial opens the node's connections to ID servers, trackers and peers
+	// (the seam for a handshake); nil = plain TCP.
+	Dial connpool.DialFunc
 
 	// Replication (docs/replication.md).
 	ReplicaTimeout time.Duration // a member that makes no progress for this long is skipped, default 5s
@@ -116,6 +126,7 @@ func (c *Config) defaults() error {
 	d(&c.IdleTimeout, 5*time.Minute)
 	d(&c.IOTimeout, 60*time.Second)
 	d(&c.ShutdownTimeout, 10*time.Second)
+	d(&c.PoolIdleTimeout, 30*time.Second)
 	d(&c.ReplicaTimeout, 5*time.Second)
 	d(&c.PeerBackoff, 10*time.Second)
 	d(&c.MembersTTL, 3*time.Second)
@@ -148,6 +159,7 @@ type Server struct {
 	host string
 	port uint16
 
+	pool     *connpool.Pool // to ID servers and trackers
 	ids      *idClient
 	trackers *trackerClient
 	peers    *peerClient
@@ -157,13 +169,11 @@ type Server struct {
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
 
-	mu       sync.Mutex
-	ln       net.Listener
-	uln      net.Listener // LocalSocket's
-	conns    map[*conn]struct{}
-	served   bool
-	closing  atomic.Bool
-	handlers sync.WaitGroup
+	mu      sync.Mutex
+	uln     net.Listener // LocalSocket's
+	conns   frameserver.Set
+	served  bool
+	closing atomic.Bool
 
 	bufs sync.Pool
 
@@ -178,7 +188,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("group", cfg.Group), byKey: map[string]*store{}, conns: map[*conn]struct{}{},
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("group", cfg.Group), byKey: map[string]*store{},
 		inflight: map[proto.FileRef]bool{}, probeNow: make(chan struct{}, 1)}
 	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
 	for _, d := range cfg.Stores {
@@ -203,7 +213,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.st = st
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout)
+	s.pool = s.newPool(dialTimeout)
+	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout, s.pool)
 	s.peers = newPeerClient(s)
 	s.sync = newSyncer(s)
 	s.checkStores()
@@ -230,7 +241,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		return errors.New("storagenode: Serve called twice")
 	}
 	s.served = true
-	s.ln = ln
 	if err := s.identify(ln); err != nil {
 		s.mu.Unlock()
 		return err
@@ -249,41 +259,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.trackers = newTrackerClient(s)
 	s.startBackground()
 	if s.uln != nil {
-		go s.accept(s.uln)
+		go s.conns.Serve(s.uln, s.serveConn)
 	}
-	return s.accept(ln)
-}
-
-// accept serves the connections of ln until Close.
-func (s *Server) accept(ln net.Listener) error {
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
-		s.mu.Lock()
-		if s.closing.Load() {
-			s.mu.Unlock()
-			nc.Close()
-			return nil
-		}
-		s.conns[c] = struct{}{}
-		s.handlers.Add(1)
-		s.mu.Unlock()
-		go c.serve()
-	}
+	return s.conns.Serve(ln, s.serveConn)
 }
 
 // identify settles the advertised host and port.
@@ -351,33 +329,14 @@ func (s *Server) Close() error {
 	if !s.closing.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.mu.Lock()
-	if s.ln != nil {
-		s.ln.Close()
-	}
-	if s.uln != nil {
-		s.uln.Close() // removes the socket file
-	}
-	for c := range s.conns {
-		c.closeIfIdle()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.handlers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(s.cfg.ShutdownTimeout):
-		s.log.Warn("storage: requests still running at shutdown; cutting them")
-		s.mu.Lock()
-		for c := range s.conns {
-			c.nc.Close()
-		}
-		s.mu.Unlock()
-		<-done
+	// The listeners close (the local socket's removes its file), idle
+	// connections close, requests in flight get ShutdownTimeout.
+	if s.conns.Close(s.cfg.ShutdownTimeout) {
+		s.log.Warn("storage: requests still running at shutdown; cut them")
 	}
 	s.cancel()
 	s.bg.Wait()
-	s.ids.close()
+	s.pool.Close()
 	s.peers.close()
 	s.st.close()
 	return nil
@@ -387,42 +346,14 @@ func (s *Server) getBuf() *[]byte  { return s.bufs.Get().(*[]byte) }
 func (s *Server) putBuf(b *[]byte) { s.bufs.Put(b) }
 
 // conn is one client (or peer) connection, serving requests in sequence.
+// nc is the connection itself (sendfile and descriptor passing need it);
+// its frameserver.Conn marks requests in progress for Close.
 type conn struct {
 	s  *Server
 	nc net.Conn
 	br *bufio.Reader
 
-	mu     sync.Mutex
-	busy   bool
-	closed bool
-
 	pushed time.Time
-}
-
-func (c *conn) closeIfIdle() {
-	c.mu.Lock()
-	if !c.busy && !c.closed {
-		c.closed = true
-		c.nc.Close()
-	}
-	c.mu.Unlock()
-}
-
-// begin marks a request in progress; false if the server is closing.
-func (c *conn) begin() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || c.s.closing.Load() {
-		return false
-	}
-	c.busy = true
-	return true
-}
-
-func (c *conn) end() {
-	c.mu.Lock()
-	c.busy = false
-	c.mu.Unlock()
 }
 
 // Read reads the request stream with a progress deadline.
@@ -439,18 +370,17 @@ func (c *conn) progress() {
 	}
 }
 
-func (c *conn) serve() {
-	s := c.s
+// serveConn reads requests from fc in sequence until EOF, the idle timeout,
+// Close, or a request that leaves the stream out of sync. The handler owns
+// the connection for the whole request: bodies stream through the buffered
+// reader and replies are written as they are produced.
+func (s *Server) serveConn(fc *frameserver.Conn) {
+	c := &conn{s: s, nc: fc.Conn, br: bufio.NewReaderSize(fc.Conn, 16<<10)}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("storage: panic serving a request; connection closed", "remote", c.nc.RemoteAddr().String(),
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
-		c.nc.Close()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.handlers.Done()
 	}()
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
@@ -458,13 +388,12 @@ func (c *conn) serve() {
 		if _, err := io.ReadFull(c.br, hb[:]); err != nil {
 			return
 		}
-		if !c.begin() {
+		if !fc.Begin() {
 			return
 		}
 		c.pushed = time.Time{}
 		keep := s.handle(c, hb[:])
-		c.end()
-		if !keep || s.closing.Load() {
+		if !fc.End() || !keep {
 			return
 		}
 	}

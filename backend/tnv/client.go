@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/connpool"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -28,9 +29,13 @@ type Config struct {
 	DialTimeout time.Duration // default 5s
 	IOTimeout   time.Duration // per read/write progress deadline, default 60s
 	PoolSize    int           // idle connections kept per server address, default 8
-	IdleTimeout time.Duration // idle pooled connections older than this are closed, default 30s
-	LocateTTL   time.Duration // how long a SADDRS answer is reused per (appid, userid), default 2s; < 0 disables
-	Logger      *slog.Logger  // nil = slog.Default()
+	IdleTimeout time.Duration // idle pooled connections older than this are closed, default 30s (below the servers' 5m)
+	// Dial opens connections to trackers and storage nodes (the seam for a
+	// handshake), within DialTimeout; nil = plain TCP. Downloads splice
+	// from the connection it returns: it should be the *net.TCPConn itself.
+	Dial      connpool.DialFunc
+	LocateTTL time.Duration // how long a SADDRS answer is reused per (appid, userid), default 2s; < 0 disables
+	Logger    *slog.Logger  // nil = slog.Default()
 	// Local, when set, returns the storage node at addr when it runs in
 	// this process (tnv up), else nil. A download from such a node opens
 	// its file directly and the bytes go from the page cache to the
@@ -57,7 +62,7 @@ type LocalNode interface {
 type Client struct {
 	cfg      Config
 	log      *slog.Logger
-	pool     *pool
+	pool     *connpool.Pool
 	trackers []string
 	next     atomic.Uint64 // rotates the first tracker tried
 	spread   atomic.Uint64 // rotates the first storage node tried
@@ -131,7 +136,7 @@ func New(cfg Config) (*Client, error) {
 // connections are closed instead of pooled.
 func (c *Client) Close() error {
 	c.closed.Store(true)
-	c.pool.close()
+	c.pool.Close()
 	c.mu.Lock()
 	for _, e := range c.locals {
 		if e.node != nil {
@@ -144,28 +149,40 @@ func (c *Client) Close() error {
 
 // with runs one request on a connection to addr: ctx ending closes the
 // connection, and the connection goes back to the pool only when the request
-// left the stream in sync.
-func (c *Client) with(ctx context.Context, addr string, fn func(cn *conn) error) error {
+// left the stream in sync. A reused connection that the server had closed
+// while it sat idle (it broke before any byte of the reply) is replaced by a
+// new one once, when replay allows: nil means the request is safe to send
+// again; Upload passes whether its body can be sent again.
+func (c *Client) with(ctx context.Context, addr string, replay func() bool, fn func(cn *conn) error) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	cn, err := c.pool.get(ctx, addr)
-	if err != nil {
-		return err
-	}
-	stop := cn.watch(ctx)
-	err = fn(cn)
-	if !stop() {
-		cn.broken = true
+	for fresh := false; ; fresh = true {
+		cn, err := c.get(ctx, addr, fresh)
 		if err != nil {
-			err = ctx.Err()
+			return err
 		}
+		stop := cn.watch(ctx)
+		err = fn(cn)
+		if !stop() {
+			cn.broken = true
+			if err != nil {
+				err = ctx.Err()
+			}
+		}
+		if cn.broken {
+			cn.nc.Fail()
+		}
+		retry := !fresh && cn.nc.Stale(ctx, err) && !isStop(err) && (replay == nil || replay())
+		c.put(cn)
+		if !retry {
+			return err
+		}
+		c.log.Debug("tnv: pooled connection closed by the server; sending again on a new one", "addr", addr, "err", err)
 	}
-	c.pool.put(cn)
-	return err
 }
 
 // request writes one frame and reads the reply into at most max bytes.
@@ -190,7 +207,7 @@ func (c *Client) tracker(ctx context.Context, op string, cmd uint8, body []byte,
 	for i := range n {
 		addr := c.trackers[(first+i)%n]
 		var reply []byte
-		err := c.with(ctx, addr, func(cn *conn) (err error) {
+		err := c.with(ctx, addr, nil, func(cn *conn) (err error) {
 			reply, err = request(cn, cmd, proto.CmdTrackerReply, body, max)
 			return err
 		})

@@ -3,22 +3,20 @@ package tnv
 import (
 	"context"
 	"net"
-	"sync"
 	"time"
 
-	"github.com/tnv-s3/tnv/internal/sockcheck"
+	"github.com/tnv-s3/tnv/internal/connpool"
 )
 
-// conn is one connection to a server. Every Read and Write pushes the
-// deadline IOTimeout ahead (a progress deadline: a transfer may take any time
-// as long as bytes keep moving). A conn is used by one request at a time.
+// conn is one connection to a server, checked out of the client's
+// connpool. Every Read and Write pushes the deadline IOTimeout ahead (a
+// progress deadline: a transfer may take any time as long as bytes keep
+// moving). A conn is used by one request at a time.
 type conn struct {
-	nc      net.Conn
-	addr    string
+	nc      *connpool.Conn
 	timeout time.Duration
 
 	pushed time.Time // when the deadline was last moved
-	idle   time.Time // when it went back into the pool
 	broken bool      // the stream is out of sync or failed: never pooled
 }
 
@@ -56,87 +54,53 @@ func (c *conn) watch(ctx context.Context) (stop func() bool) {
 	return context.AfterFunc(ctx, func() { c.nc.Close() })
 }
 
-// pool keeps idle connections per server address.
-type pool struct {
-	dialer      net.Dialer
-	timeout     time.Duration // IOTimeout of new conns
-	size        int           // idle conns kept per address
-	idleTimeout time.Duration
-
-	mu     sync.Mutex
-	idle   map[string][]*conn
-	closed bool
+// newPool is the client's pool of connections to trackers and storage
+// nodes.
+func newPool(cfg Config) *connpool.Pool {
+	dial := cfg.Dial
+	if dial == nil {
+		dial = connpool.TCP(cfg.DialTimeout)
+	} else {
+		outer := dial
+		dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+			defer cancel()
+			return outer(ctx, addr)
+		}
+	}
+	// Deadlines are kept: every use moves them (progress), and IOTimeout
+	// is longer than IdleTimeout by default; one that expired while idle
+	// only costs a new connection.
+	return connpool.New(connpool.Config{Dial: dial, MaxIdle: cfg.PoolSize, IdleTimeout: cfg.IdleTimeout, KeepDeadlines: true})
 }
 
-func newPool(cfg Config) *pool {
-	return &pool{
-		dialer:      net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
-		timeout:     cfg.IOTimeout,
-		size:        cfg.PoolSize,
-		idleTimeout: cfg.IdleTimeout,
-		idle:        map[string][]*conn{},
+// get checks a connection to addr out of the pool; fresh bypasses the idle
+// ones.
+func (c *Client) get(ctx context.Context, addr string, fresh bool) (*conn, error) {
+	get := c.pool.Get
+	if fresh {
+		get = c.pool.Dial
 	}
-}
-
-// get returns an idle connection to addr that is still open, or dials one.
-func (p *pool) get(ctx context.Context, addr string) (*conn, error) {
-	for {
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			return nil, ErrClosed
-		}
-		l := p.idle[addr]
-		if len(l) == 0 {
-			p.mu.Unlock()
-			break
-		}
-		c := l[len(l)-1]
-		l[len(l)-1] = nil
-		p.idle[addr] = l[:len(l)-1]
-		p.mu.Unlock()
-		// A server drops connections idle for long; a dropped one would fail
-		// the request after the caller's body has been partly consumed.
-		if time.Since(c.idle) < p.idleTimeout && sockcheck.Alive(c.nc) {
-			return c, nil
-		}
-		c.nc.Close()
-	}
-	nc, err := p.dialer.DialContext(ctx, "tcp", addr)
+	nc, err := get(ctx, addr)
 	if err != nil {
+		if err == connpool.ErrClosed {
+			err = ErrClosed
+		}
 		return nil, err
 	}
-	return &conn{nc: nc, addr: addr, timeout: p.timeout}, nil
+	if cn, ok := nc.Ext.(*conn); ok {
+		cn.broken = false
+		return cn, nil
+	}
+	cn := &conn{nc: nc, timeout: c.cfg.IOTimeout}
+	nc.Ext = cn
+	return cn, nil
 }
 
-// put takes a connection back, or closes it when it is out of sync or the
-// address already has enough idle ones.
-func (p *pool) put(c *conn) {
-	if c.broken {
-		c.nc.Close()
-		return
+// put hands cn back: pooled unless it is out of sync.
+func (c *Client) put(cn *conn) {
+	if cn.broken {
+		cn.nc.Fail()
 	}
-	c.idle = time.Now()
-	p.mu.Lock()
-	if !p.closed && len(p.idle[c.addr]) < p.size {
-		p.idle[c.addr] = append(p.idle[c.addr], c)
-		c = nil
-	}
-	p.mu.Unlock()
-	if c != nil {
-		c.nc.Close()
-	}
-}
-
-func (p *pool) close() {
-	p.mu.Lock()
-	p.closed = true
-	all := p.idle
-	p.idle = map[string][]*conn{}
-	p.mu.Unlock()
-	for _, l := range all {
-		for _, c := range l {
-			c.nc.Close()
-		}
-	}
+	c.pool.Put(cn.nc)
 }

@@ -26,7 +26,7 @@ func (c *Client) done(s *stream, whole bool) {
 	if !s.stop() || !whole {
 		s.cn.broken = true
 	}
-	c.pool.put(s.cn)
+	c.put(s.cn)
 }
 
 // openDownload sends DOWNLOAD to addr and reads the reply header. want, if
@@ -42,26 +42,39 @@ func (c *Client) openDownload(ctx context.Context, addr string, d *proto.Downloa
 	if err != nil {
 		return nil, 0, err
 	}
-	cn, err := c.pool.get(ctx, addr)
-	if err != nil {
-		return nil, 0, err
-	}
-	s := &stream{cn: cn, stop: cn.watch(ctx)}
+	var (
+		cn *conn
+		s  *stream
+		h  proto.Header
+	)
 	fail := func(err error) (*stream, int64, error) {
 		if !s.stop() {
 			cn.broken = true
 			err = ctx.Err()
 		}
-		c.pool.put(cn)
+		c.put(cn)
 		return nil, 0, err
 	}
-	if err := proto.WriteFrame(cn, proto.CmdStorageDownload, proto.StatusOK, body); err != nil {
-		return fail(err)
-	}
-	h, err := proto.ReadHeader(cn)
-	if err != nil {
+	for fresh := false; ; fresh = true {
+		if cn, err = c.get(ctx, addr, fresh); err != nil {
+			return nil, 0, err
+		}
+		s = &stream{cn: cn, stop: cn.watch(ctx)}
+		if err = proto.WriteFrame(cn, proto.CmdStorageDownload, proto.StatusOK, body); err == nil {
+			h, err = proto.ReadHeader(cn)
+		}
+		if err == nil {
+			break
+		}
 		cn.broken = true
-		return fail(err)
+		cn.nc.Fail()
+		if fresh || !cn.nc.Stale(ctx, err) {
+			return fail(err)
+		}
+		// A pooled connection the server closed while it sat idle: the
+		// request was not taken; ask again on a new one.
+		s.stop()
+		c.put(cn)
 	}
 	if h.Status != proto.StatusOK {
 		b, err := proto.ReadBody(cn, h, proto.MaxErrorBody)
@@ -201,11 +214,11 @@ func (b *body) Read(p []byte) (int, error) {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		b.err = fmt.Errorf("tnv: download %s: storage %s: %w", b.ref.FileID, s.cn.addr, err)
+		b.err = fmt.Errorf("tnv: download %s: storage %s: %w", b.ref.FileID, s.cn.nc.Addr, err)
 	} else {
-		b.c.markDown(s.cn.addr)
+		b.c.markDown(s.cn.nc.Addr)
 		b.c.log.Debug("tnv: download broke off, resuming on another node",
-			"fileid", b.ref.FileID, "addr", s.cn.addr, "offset", b.off, "err", err)
+			"fileid", b.ref.FileID, "addr", s.cn.nc.Addr, "offset", b.off, "err", err)
 	}
 	if n > 0 {
 		return n, nil
@@ -249,8 +262,11 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 			}
 		}
 		s.cn.pushed = time.Now()
-		s.cn.nc.SetDeadline(s.cn.pushed.Add(s.cn.timeout))
-		n, err := io.Copy(w, &io.LimitedReader{R: s.cn.nc, N: chunk})
+		// The connection itself, not the pool's wrapper: splice(2) needs
+		// the *net.TCPConn.
+		raw := s.cn.nc.Conn
+		raw.SetDeadline(s.cn.pushed.Add(s.cn.timeout))
+		n, err := io.Copy(w, &io.LimitedReader{R: raw, N: chunk})
 		total += n
 
 		b.mu.Lock()
@@ -275,13 +291,13 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 		case b.ctx.Err() != nil:
 			b.err = fmt.Errorf("tnv: download %s: %w", b.ref.FileID, b.ctx.Err())
 		case err != nil:
-			b.err = fmt.Errorf("tnv: download %s: storage %s: %w", b.ref.FileID, s.cn.addr, err)
+			b.err = fmt.Errorf("tnv: download %s: storage %s: %w", b.ref.FileID, s.cn.nc.Addr, err)
 		case len(b.rest) == 0:
-			b.err = fmt.Errorf("tnv: download %s: storage %s: %w", b.ref.FileID, s.cn.addr, io.ErrUnexpectedEOF)
+			b.err = fmt.Errorf("tnv: download %s: storage %s: %w", b.ref.FileID, s.cn.nc.Addr, io.ErrUnexpectedEOF)
 		default: // the node's reply ended early: the next round resumes
-			b.c.markDown(s.cn.addr)
+			b.c.markDown(s.cn.nc.Addr)
 			b.c.log.Debug("tnv: download broke off, resuming on another node",
-				"fileid", b.ref.FileID, "addr", s.cn.addr, "offset", b.off)
+				"fileid", b.ref.FileID, "addr", s.cn.nc.Addr, "offset", b.off)
 		}
 		err = b.err
 		b.mu.Unlock()

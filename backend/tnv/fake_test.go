@@ -26,6 +26,10 @@ type fakeNode struct {
 	unwritable []string // SADDRS answer: nodes marked unable to take uploads
 
 	accepts atomic.Int64 // connections accepted
+	// dropRequests > 0: close the connection on that many requests, after
+	// their header and before any reply (a server's idle close racing the
+	// request), counting down.
+	dropRequests atomic.Int64
 	// Failure knobs, read under mu.
 	dropDownloadAfter int64 // > 0: send this many bytes of a DOWNLOAD, then close
 	refuseUpload      int16 // errno replied as soon as an UPLOAD header arrives
@@ -71,6 +75,9 @@ func (f *fakeNode) conn(c net.Conn) {
 	for {
 		h, err := proto.ReadHeader(c)
 		if err != nil {
+			return
+		}
+		if n := f.dropRequests.Load(); n > 0 && f.dropRequests.CompareAndSwap(n, n-1) {
 			return
 		}
 		if err := proto.CheckRequest(h); err != nil {

@@ -9,10 +9,10 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/connpool"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -89,7 +89,7 @@ func (c *Client) probeLocal(addr string) *sockNode {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.DialTimeout)
 	defer cancel()
 	var text []byte
-	err := c.with(ctx, addr, func(cn *conn) (err error) {
+	err := c.with(ctx, addr, nil, func(cn *conn) (err error) {
 		text, err = request(cn, proto.CmdStorageStat, proto.CmdStorageReply, nil, 1<<16)
 		return err
 	})
@@ -100,8 +100,8 @@ func (c *Client) probeLocal(addr string) *sockNode {
 	if path == "" {
 		return nil
 	}
-	n := &sockNode{addr: addr, path: path, timeout: c.cfg.IOTimeout}
-	uc, _, err := n.dial()
+	n := newSockNode(addr, path, c.cfg.IOTimeout, c.cfg.PoolSize, c.cfg.IdleTimeout)
+	uc, err := n.pool.Get(ctx, n.path)
 	if err != nil {
 		c.log.Debug("tnv: storage node's local socket not reachable", "addr", addr, "path", path, "err", err)
 		return nil
@@ -127,57 +127,28 @@ func statField(text []byte, key string) string {
 	return ""
 }
 
-// sockNode is a storage node reached on its local socket.
+// sockNode is a storage node reached on its local socket, with a pool of
+// connections to it (keyed by the socket's path).
 type sockNode struct {
 	addr, path string
 	timeout    time.Duration
-
-	mu     sync.Mutex
-	idle   []*net.UnixConn
-	closed bool
+	pool       *connpool.Pool
 }
 
-const sockIdle = 8 // idle connections kept per node
-
-// dial returns an idle connection (reused) or a new one.
-func (n *sockNode) dial() (uc *net.UnixConn, reused bool, err error) {
-	n.mu.Lock()
-	if k := len(n.idle); k > 0 {
-		uc := n.idle[k-1]
-		n.idle = n.idle[:k-1]
-		n.mu.Unlock()
-		return uc, true, nil
+func newSockNode(addr, path string, timeout time.Duration, maxIdle int, idle time.Duration) *sockNode {
+	dial := func(ctx context.Context, path string) (net.Conn, error) {
+		d := net.Dialer{Timeout: timeout}
+		return d.DialContext(ctx, "unix", path)
 	}
-	n.mu.Unlock()
-	nc, err := net.DialTimeout("unix", n.path, n.timeout)
-	if err != nil {
-		return nil, false, err
-	}
-	return nc.(*net.UnixConn), false, nil
+	return &sockNode{addr: addr, path: path, timeout: timeout,
+		pool: connpool.New(connpool.Config{Dial: dial, MaxIdle: maxIdle, IdleTimeout: idle})}
 }
 
-func (n *sockNode) put(uc *net.UnixConn) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed || len(n.idle) >= sockIdle {
-		uc.Close()
-		return
-	}
-	uc.SetDeadline(time.Time{})
-	n.idle = append(n.idle, uc)
-}
+func (n *sockNode) put(uc *connpool.Conn) { n.pool.Put(uc) }
 
-func (n *sockNode) close() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.closed = true
-	for _, uc := range n.idle {
-		uc.Close()
-	}
-	n.idle = nil
-}
+func (n *sockNode) close() { n.pool.Close() }
 
-func (n *sockNode) request(uc *net.UnixConn, cmd uint8, body []byte, max int64) ([]byte, error) {
+func (n *sockNode) request(uc *connpool.Conn, cmd uint8, body []byte, max int64) ([]byte, error) {
 	uc.SetDeadline(time.Now().Add(n.timeout))
 	if err := proto.WriteFrame(uc, cmd, proto.StatusOK, body); err != nil {
 		return nil, err
@@ -192,7 +163,7 @@ var errNoLocalCopy = errors.New("tnv: no local copy")
 
 // OpenLocal sends LOCAL_OPEN and receives the file with the reply. An idle
 // connection that turns out dead (the node restarted) is replaced by a new
-// one once.
+// one once; the pool's checkout already drops those it sees closed.
 func (n *sockNode) OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64) (*os.File, int64, error) {
 	ref, err := fileRef(appid, userid, fileid)
 	if err != nil {
@@ -202,25 +173,31 @@ func (n *sockNode) OpenLocal(ctx context.Context, appid, userid, fileid string, 
 	if err != nil {
 		return nil, 0, err
 	}
-	for {
-		uc, reused, err := n.dial()
+	for fresh := false; ; fresh = true {
+		get := n.pool.Get
+		if fresh {
+			get = n.pool.Dial
+		}
+		uc, err := get(ctx, n.path)
 		if err != nil {
 			return nil, 0, err
 		}
 		f, k, sent, err := n.open(ctx, uc, body)
-		if err != nil && !sent && reused && ctx.Err() == nil {
-			continue // a stale idle connection: the request never arrived
+		if err != nil && !sent && !fresh && uc.Stale(ctx, err) {
+			continue // closed while idle: the request never arrived
 		}
 		return f, k, err
 	}
 }
 
 // open runs one LOCAL_OPEN on uc; sent reports whether any reply came.
-func (n *sockNode) open(ctx context.Context, uc *net.UnixConn, body []byte) (_ *os.File, _ int64, sent bool, _ error) {
+func (n *sockNode) open(ctx context.Context, pc *connpool.Conn, body []byte) (_ *os.File, _ int64, sent bool, _ error) {
+	uc := pc.Conn.(*net.UnixConn)
 	stop := context.AfterFunc(ctx, func() { uc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	uc.SetDeadline(time.Now().Add(n.timeout))
-	if err := proto.WriteFrame(uc, proto.CmdStorageLocalOpen, proto.StatusOK, body); err != nil {
+	if err := proto.WriteFrame(pc, proto.CmdStorageLocalOpen, proto.StatusOK, body); err != nil {
+		pc.Fail()
 		uc.Close()
 		return nil, 0, false, err
 	}
@@ -229,6 +206,7 @@ func (n *sockNode) open(ctx context.Context, uc *net.UnixConn, body []byte) (_ *
 	oob := make([]byte, syscall.CmsgSpace(4))
 	m, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
 	if err != nil || m == 0 {
+		pc.Fail()
 		uc.Close()
 		if err == nil {
 			err = io.ErrUnexpectedEOF
@@ -240,6 +218,7 @@ func (n *sockNode) open(ctx context.Context, uc *net.UnixConn, body []byte) (_ *
 		if f != nil {
 			f.Close()
 		}
+		pc.Fail()
 		uc.Close()
 		return nil, 0, true, err
 	}
@@ -252,7 +231,7 @@ func (n *sockNode) open(ctx context.Context, uc *net.UnixConn, body []byte) (_ *
 		if f != nil {
 			f.Close()
 		}
-		n.put(uc)
+		n.put(pc)
 		if re.Errno == proto.EXDEV {
 			return nil, 0, true, fmt.Errorf("%w: %s", errNoLocalCopy, re.Desc)
 		}
@@ -265,7 +244,7 @@ func (n *sockNode) open(ctx context.Context, uc *net.UnixConn, body []byte) (_ *
 	if err != nil || k < 0 || f == nil {
 		return fail(fmt.Errorf("proto: LOCAL_OPEN reply of %d bytes, length %d, file passed: %v: %v", len(b), k, f != nil, err))
 	}
-	n.put(uc)
+	n.put(pc)
 	return f, k, true, nil
 }
 

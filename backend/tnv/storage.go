@@ -19,6 +19,11 @@ type stopError struct{ err error }
 func (e *stopError) Error() string { return e.err.Error() }
 func (e *stopError) Unwrap() error { return e.err }
 
+func isStop(err error) bool {
+	var se *stopError
+	return errors.As(err, &se)
+}
+
 // onNodes runs try on the storage nodes of the file's group, in the tracker's
 // order with recently failed nodes last, until one succeeds or an error
 // settles the request. read marks FILESIZE/DOWNLOAD, for which a mirror's
@@ -207,7 +212,7 @@ func (c *Client) Upload(ctx context.Context, appid, userid, fileid string, r io.
 		return true
 	}
 	_, err = c.onNodes(ctx, "upload", ref, false, again, func(addr string) error {
-		return c.with(ctx, addr, func(cn *conn) error { return upload(cn, frame, src, size) })
+		return c.with(ctx, addr, again, func(cn *conn) error { return upload(cn, frame, src, size) })
 	})
 	return err
 }
@@ -279,6 +284,9 @@ func upload(cn *conn, frame []byte, src *source, size int64) error {
 		if rerr == nil {
 			return errors.New("storage replied before the body was sent")
 		}
+		// The node closed the connection (the write was stopped because
+		// of it): say so, so that a stale pooled connection is known.
+		return fmt.Errorf("%w; the node closed the connection: %w", err, rerr)
 	case <-t.C:
 		cn.nc.Close()
 		<-replyc
@@ -295,7 +303,7 @@ func (c *Client) FileSize(ctx context.Context, appid, userid, fileid string) (in
 	body, _ := ref.Encode()
 	var size int64
 	_, err = c.onNodes(ctx, "filesize", ref, true, nil, func(addr string) error {
-		return c.with(ctx, addr, func(cn *conn) error {
+		return c.with(ctx, addr, nil, func(cn *conn) error {
 			b, err := request(cn, proto.CmdStorageFilesize, proto.CmdStorageReply, body, 8)
 			if err != nil {
 				return err
@@ -317,7 +325,7 @@ func (c *Client) Delete(ctx context.Context, appid, userid, fileid string) error
 	}
 	body, _ := ref.Encode()
 	_, err = c.onNodes(ctx, "delete", ref, false, nil, func(addr string) error {
-		return c.with(ctx, addr, func(cn *conn) error {
+		return c.with(ctx, addr, nil, func(cn *conn) error {
 			_, err := request(cn, proto.CmdStorageDelete, proto.CmdStorageReply, body, 0)
 			return err
 		})

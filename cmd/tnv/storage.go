@@ -47,6 +47,7 @@ func runStorage(ctx context.Context, args []string) error {
 	scrubEvery := f.Duration("scrub-every", storagenode.DefaultScrubEvery, "verify every copy against its CRC32C (and repair a bad one from a member) at least this often, in the background; reads verify a copy last verified longer ago (0 = no background scrub)")
 	scrubRate := f.Int64("scrub-rate", storagenode.DefaultScrubRate, "bytes per second the background scrub reads at most")
 	healthEvery := f.Duration("health-interval", 2*time.Second, "how often each store is probed (a small file written and fsynced) to learn whether it takes writes")
+	poolIdle := f.Duration("pool-idle-timeout", 30*time.Second, "idle connections to ID servers, trackers and peers are closed after this; keep it below their --idle-timeout")
 	localSocket := f.String("local-socket", "", "Unix socket (mode 0600) on which a gateway of this machine and user opens this node's files directly and sends them with sendfile, instead of receiving them over TCP")
 	metrics := f.metricsFlag()
 	if err := f.parse(args, "listen", "group", "trackers", "idservers", "store", "db"); err != nil {
@@ -55,6 +56,9 @@ func runStorage(ctx context.Context, args []string) error {
 	log, err := f.logger()
 	if err != nil {
 		return err
+	}
+	if *poolIdle <= 0 {
+		return fmt.Errorf("--pool-idle-timeout must be positive, got %v", *poolIdle)
 	}
 	db, err := metadb.Open(*dsn)
 	if err != nil {
@@ -66,7 +70,8 @@ func runStorage(ctx context.Context, args []string) error {
 		Group: *group, Stores: list(*stores), Trackers: list(*trackers), IDServers: list(*idservers), DB: db,
 		Advertise: *advertise, Beat: *beat, Retention: *retention, PurgeInterval: *purge, Reserve: *reserve,
 		ReplicaTimeout: *replicaTimeout, ScrubEvery: scrubFlag(*scrubEvery), ScrubRate: *scrubRate, HealthInterval: *healthEvery,
-		LocalSocket: *localSocket, Logger: log, Metrics: rpcmetrics.New("storage", reg),
+		PoolIdleTimeout: *poolIdle,
+		LocalSocket:     *localSocket, Logger: log, Metrics: rpcmetrics.New("storage", reg),
 	})
 	if err != nil {
 		return err

@@ -23,39 +23,6 @@ group g2 nodes=1 active=0 readable=0 free=- total=-
   node 10.0.0.9:23000 state=OFFLINE sync=ACTIVE progress=- lag=- free=- total=- beat=never host=n9 version=1.0
 `
 
-func TestParse_ReadsGroupsAndNodes(t *testing.T) {
-	gs := Parse(sample)
-	if len(gs) != 2 || gs[0].Name != "g1" || gs[1].Name != "g2" {
-		t.Fatalf("groups = %+v", gs)
-	}
-	g1 := gs[0]
-	if g1.NodeCount != 2 || g1.Active != 2 || g1.Read != 1 || g1.Free != 1000 || g1.Total != 4000 || len(g1.Nodes) != 2 {
-		t.Fatalf("g1 = %+v", g1)
-	}
-	n := g1.Nodes[1]
-	want := Node{Addr: "127.0.0.1:23002", State: "ACTIVE", Sync: "SYNCING", Progress: 40, Lag: 12, Free: 2000, Total: 4000, BeatAge: 1, Host: "127.0.0.1", Version: "1.0", Health: "READONLY"}
-	if n != want {
-		t.Fatalf("node = %+v, want %+v", n, want)
-	}
-	off := gs[1].Nodes[0]
-	if off.State != "OFFLINE" || off.Progress != -1 || off.Lag != -1 || off.Free != -1 || off.BeatAge != -1 || gs[1].Free != -1 {
-		t.Fatalf("unknown values not -1: %+v %+v", gs[1], off)
-	}
-}
-
-func TestParse_IgnoresNoiseAndUnknownFields(t *testing.T) {
-	gs := Parse("  node orphan state=ACTIVE\n\nsomething else\ngroup g nodes=1 future=x\n  node a:1 state=ONLINE new=1\n")
-	if len(gs) != 1 || len(gs[0].Nodes) != 1 || gs[0].Nodes[0].State != "ONLINE" {
-		t.Fatalf("got %+v", gs)
-	}
-}
-
-func FuzzParse(f *testing.F) {
-	f.Add(sample)
-	f.Add("group\nnode\n")
-	f.Fuzz(func(t *testing.T, s string) { Parse(s) })
-}
-
 func serve(t *testing.T, groups func(context.Context) (string, error)) *fiber.App {
 	t.Helper()
 	return serveCfg(t, Config{Groups: groups})

@@ -1,5 +1,5 @@
-// Package frameserver is the connection handling that the tracker and the
-// ID server share: accept with backoff, one goroutine per connection reading
+// Package frameserver is the connection handling that the tracker, the ID
+// server and the storage node share: accept with backoff, one goroutine per connection reading
 // TNV frames in sequence, replies, and a graceful Close that stops
 // accepting, closes idle connections at once and gives busy ones time to
 // finish their request.
@@ -106,13 +106,14 @@ func (s *Set) Serve(ln net.Listener, handle func(*Conn)) error {
 }
 
 // Close stops accepting, closes idle connections, waits up to timeout for
-// busy ones to finish their request, then closes the rest.
-func (s *Set) Close(timeout time.Duration) {
+// busy ones to finish their request, then closes the rest; cut reports
+// whether some had to be.
+func (s *Set) Close(timeout time.Duration) (cut bool) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		s.wg.Wait()
-		return
+		return false
 	}
 	s.closing = true
 	for ln := range s.lns {
@@ -128,7 +129,7 @@ func (s *Set) Close(timeout time.Duration) {
 	go func() { s.wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
-		return
+		return false
 	case <-time.After(timeout):
 	}
 	s.mu.Lock()
@@ -137,6 +138,7 @@ func (s *Set) Close(timeout time.Duration) {
 	}
 	s.mu.Unlock()
 	<-finished
+	return true
 }
 
 // Requests reads request headers from c in sequence until EOF, an idle
@@ -178,6 +180,18 @@ func (c *Conn) serveOne(h proto.Header, log *slog.Logger, serve func(h proto.Hea
 	}()
 	return serve(h)
 }
+
+// Begin marks a request in progress on c, so that Close gives it time to
+// finish instead of closing c at once; false means the server is closing and
+// the request must not start. It is the hook for handlers that read their
+// own requests instead of using Requests — a storage node's, which stream
+// bodies through a buffered reader and own the connection for the whole
+// request. Each true Begin is followed by End.
+func (c *Conn) Begin() bool { return c.begin() }
+
+// End marks the request done; false means the server is closing and the
+// connection must not carry another request.
+func (c *Conn) End() bool { return c.end() }
 
 func (c *Conn) begin() bool {
 	c.set.mu.Lock()

@@ -1,73 +1,100 @@
 package frameserver
 
 import (
-	"bytes"
 	"io"
-	"log/slog"
 	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/tnv-s3/tnv/proto"
 )
 
-// TestRequests_PanicEndsConnection_ServerLives: a handler that panics is
-// logged with its stack and loses its connection; the next connection is
-// served as usual.
-func TestRequests_PanicEndsConnection_ServerLives(t *testing.T) {
-	var logMu sync.Mutex
-	var logBuf bytes.Buffer
-	log := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logBuf}, nil))
+// A handler that reads its own requests (Begin/End): Close closes an idle
+// connection at once, lets a request in progress finish, and End then says
+// the connection is done.
+func TestBeginEnd_CloseWaitsForTheRequest(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var s Set
+	started := make(chan struct{})
+	ended := make(chan bool, 1)
 	go s.Serve(ln, func(c *Conn) {
-		c.Requests(time.Minute, 5*time.Second, proto.CmdTrackerReply, log, func(h proto.Header) bool {
-			body := make([]byte, h.BodyLen)
-			io.ReadFull(c, body)
-			if string(body) == "panic" {
-				panic("injected by the test")
-			}
-			return c.Reply(proto.CmdTrackerReply, 5*time.Second, nil, body)
-		})
-	})
-	t.Cleanup(func() { s.Close(time.Second) })
-
-	ask := func(body string) (string, error) {
-		nc, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
+		var b [1]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil { // the request's first byte
+			return
 		}
-		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(5 * time.Second))
-		proto.WriteFrame(nc, 1, 0, []byte(body))
-		_, b, err := proto.ReadReply(nc, proto.CmdTrackerReply, 100)
-		return string(b), err
+		if !c.Begin() {
+			return
+		}
+		close(started)
+		rest := make([]byte, 4) // the streamed body, slowly
+		_, err := io.ReadFull(c, rest)
+		ok := c.End()
+		if err == nil {
+			c.Write([]byte("done"))
+		}
+		ended <- ok
+	})
+	idle, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := ask("panic"); err == nil {
-		t.Fatal("a request that panicked was answered")
+	defer idle.Close()
+	busy, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got, err := ask("hello"); err != nil || got != "hello" {
-		t.Fatalf("the request after a panic: %q %v", got, err)
+	defer busy.Close()
+	busy.Write([]byte("x"))
+	<-started
+	closed := make(chan bool)
+	go func() { closed <- s.Close(10 * time.Second) }()
+	// The idle connection is closed while the request goes on.
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle connection: %v, want EOF", err)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	if l := logBuf.String(); !strings.Contains(l, "injected by the test") || !strings.Contains(l, "frameserver_test.go") {
-		t.Fatalf("the panic was not logged with its stack:\n%s", l)
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a request was in progress")
+	default:
+	}
+	busy.Write([]byte("body"))
+	if ok := <-ended; ok {
+		t.Fatal("End reported true after Close")
+	}
+	if cut := <-closed; cut {
+		t.Fatal("Close cut a request that finished in time")
+	}
+	b, _ := io.ReadAll(busy)
+	if string(b) != "done" {
+		t.Fatalf("reply %q", b)
 	}
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+// A request that does not finish within the timeout is cut, and Close says so.
+func TestBeginEnd_CloseCutsAfterTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Set
+	started := make(chan struct{})
+	go s.Serve(ln, func(c *Conn) {
+		if !c.Begin() {
+			return
+		}
+		close(started)
+		io.Copy(io.Discard, c) // until the connection is cut
+		c.End()
+	})
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	<-started
+	if cut := s.Close(50 * time.Millisecond); !cut {
+		t.Fatal("Close did not report the request it cut")
+	}
 }

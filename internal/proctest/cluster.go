@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tnv-s3/tnv/proto"
 )
 
 // Topology says what Cluster starts. Zero values take the defaults shown.
@@ -19,6 +21,7 @@ type Topology struct {
 	Beat      time.Duration // storage beat interval, default 1s (tests want fast state changes)
 	Offline   time.Duration // tracker --offline-after, default 5s
 	Args      []string      // extra flags for every storage node
+	IDArgs    []string      // extra flags for every ID server
 	// LocalSockets gives every storage node a --local-socket (Sockets) and
 	// a --metrics-listen (Metrics).
 	LocalSockets bool
@@ -61,7 +64,7 @@ func StartCluster(t testing.TB, topo Topology) *Cluster {
 	c := &Cluster{t: t, Topo: topo, Sockets: map[*Proc]string{}, Metrics: map[*Proc]string{}}
 	for i := range topo.IDServers {
 		c.IDs = append(c.IDs, StartFree(t, nil, fmt.Sprintf("idserver%d", i+1), func(a string) []string {
-			return []string{"idserver", "--listen", a, "--db", topo.DB}
+			return append([]string{"idserver", "--listen", a, "--db", topo.DB}, topo.IDArgs...)
 		}))
 	}
 	for i := range topo.Trackers {
@@ -181,5 +184,6 @@ func NodeLine(text, addr string) string {
 // Readable reports whether GROUPS text shows the node at addr ACTIVE and in
 // sync, so that the tracker hands it out.
 func (c *Cluster) Readable(text, addr string) bool {
-	return strings.Contains(NodeLine(text, addr), " state=ACTIVE sync=ACTIVE ")
+	n, ok := proto.FindNode(proto.ParseGroups(text), addr)
+	return ok && n.Readable()
 }
