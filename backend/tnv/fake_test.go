@@ -32,6 +32,7 @@ type fakeNode struct {
 	dropRequests atomic.Int64
 	// Failure knobs, read under mu.
 	dropDownloadAfter int64 // > 0: send this many bytes of a DOWNLOAD, then close
+	dropUploadAfter   int64 // > 0: read this many bytes of an UPLOAD's body, then close
 	refuseUpload      int16 // errno replied as soon as an UPLOAD header arrives
 	saddrsErr         int16 // errno replied to SADDRS
 	uploads           int   // completed uploads
@@ -97,7 +98,7 @@ func (f *fakeNode) fail(c net.Conn, cmd uint8, errno int16) bool {
 // handle serves one request; false closes the connection.
 func (f *fakeNode) handle(c net.Conn, h proto.Header) bool {
 	f.mu.Lock()
-	refuse, dropAfter, saddrsErr := f.refuseUpload, f.dropDownloadAfter, f.saddrsErr
+	refuse, dropAfter, saddrsErr, dropUpload := f.refuseUpload, f.dropDownloadAfter, f.saddrsErr, f.dropUploadAfter
 	f.mu.Unlock()
 	if h.Cmd == proto.CmdStorageUpload {
 		head, err := proto.ReadBody(c, proto.Header{BodyLen: proto.UploadHeadLen}, proto.UploadHeadLen)
@@ -112,6 +113,10 @@ func (f *fakeNode) handle(c net.Conn, h proto.Header) bool {
 		if refuse != 0 {
 			f.fail(c, proto.CmdStorageReply, refuse)
 			return false // the body is not read: the client must hear the reply anyway
+		}
+		if dropUpload > 0 {
+			io.CopyN(io.Discard, c, dropUpload)
+			return false
 		}
 		var buf bytes.Buffer
 		if _, err := io.CopyN(&buf, c, u.Size); err != nil {

@@ -66,23 +66,28 @@ func TestPool_StaleConnectionIsRedialed(t *testing.T) {
 	}
 }
 
-// Unhappy path: a body already consumed from a plain reader cannot be sent
-// again; the upload fails instead of sending a partial body.
-func TestPool_StaleConnectionUploadNotReplayable(t *testing.T) {
+// Unhappy path: a body consumed from a plain reader beyond what Upload
+// keeps to send again (replayMax) cannot be sent again: when the node drops
+// the connection after that much, the upload fails instead of sending a
+// partial body on a new connection.
+func TestPool_ConsumedUploadNotReplayed(t *testing.T) {
 	cl := newCluster(t, 1)
 	c := newClient(t, cl.tracker.addr())
 	ctx := context.Background()
-	data := randBytes(10 << 10)
+	data := randBytes(2 * replayMax)
 	if err := c.Upload(ctx, "app", "u1", "f", bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
-	cl.nodes[0].dropRequests.Store(1)
-	before := cl.nodes[0].accepts.Load()
+	node := cl.nodes[0]
+	node.mu.Lock()
+	node.dropUploadAfter = replayMax + replayMax/2
+	node.mu.Unlock()
+	before := node.accepts.Load()
 	err := c.Upload(ctx, "app", "u1", "g", io.MultiReader(bytes.NewReader(data)), int64(len(data)))
 	if err == nil {
-		t.Fatal("an upload whose body was consumed succeeded after the connection was dropped")
+		t.Fatal("an upload whose body was consumed past replayMax succeeded after the connection was dropped")
 	}
-	if a := cl.nodes[0].accepts.Load() - before; a != 0 {
+	if a := node.accepts.Load() - before; a != 0 {
 		t.Fatalf("%d new connections: the consumed body was sent again", a)
 	}
 }

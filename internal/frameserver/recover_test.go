@@ -56,7 +56,7 @@ func TestRequests_PanicEndsConnection_ServerLives(t *testing.T) {
 	}
 	logMu.Lock()
 	defer logMu.Unlock()
-	if l := logBuf.String(); !strings.Contains(l, "injected by the test") || !strings.Contains(l, "frameserver_test.go") {
+	if l := logBuf.String(); !strings.Contains(l, "injected by the test") || !strings.Contains(l, "recover_test.go") {
 		t.Fatalf("the panic was not logged with its stack:\n%s", l)
 	}
 }
