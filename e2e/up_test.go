@@ -170,7 +170,8 @@ func TestUp_AsANewUser(t *testing.T) {
 	if tracker == nil {
 		t.Fatalf("cluster.json names no tracker:\n%s", lay)
 	}
-	st := proctest.Run(t, "admin", "status", "--trackers", string(tracker[1]))
+	st := proctest.Run(t, "admin", "status", "--trackers", string(tracker[1]),
+		"--cluster-secret-file", filepath.Join(home, "tnv-data", "cluster-secret"))
 	if strings.Count(st, " ACTIVE ") < 4 || !strings.Contains(st, "group g1") || !strings.Contains(st, "group g2") {
 		t.Fatalf("tnv admin status:\n%s", st)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -31,14 +32,16 @@ func roundTrip(nc net.Conn, timeout time.Duration, cmd, want uint8, body []byte,
 type idClient struct {
 	addrs   []string
 	timeout time.Duration
+	dial    func(ctx context.Context, addr string) (net.Conn, error)
 	next    atomic.Uint32
 
 	mu   sync.Mutex
 	idle map[string][]net.Conn
 }
 
-func newIDClient(addrs []string, timeout time.Duration) *idClient {
-	return &idClient{addrs: addrs, timeout: min(timeout, 10*time.Second), idle: map[string][]net.Conn{}}
+func newIDClient(addrs []string, timeout time.Duration, auth *tnvauth.Key) *idClient {
+	return &idClient{addrs: addrs, timeout: min(timeout, 10*time.Second), idle: map[string][]net.Conn{},
+		dial: tnvauth.Dialer(auth, dialTimeout)}
 }
 
 // get returns a new ID for key.
@@ -100,8 +103,7 @@ func (c *idClient) conn(ctx context.Context, addr string) (net.Conn, bool, error
 		return nc, true, nil
 	}
 	c.mu.Unlock()
-	d := net.Dialer{Timeout: dialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := c.dial(ctx, addr)
 	return nc, false, err
 }
 
@@ -244,8 +246,7 @@ func (t *trackerClient) session(ctx context.Context, addr string, kick chan stru
 	Info(string, ...any)
 }, joined *bool) error {
 	s := t.s
-	d := net.Dialer{Timeout: dialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := tnvauth.Dialer(s.cfg.Auth, dialTimeout)(ctx, addr)
 	if err != nil {
 		return err
 	}
@@ -359,8 +360,7 @@ func (t *trackerClient) queryMembers(ctx context.Context) ([]member, error) {
 	}
 	var errs []error
 	for _, addr := range t.s.cfg.Trackers {
-		d := net.Dialer{Timeout: dialTimeout}
-		nc, err := d.DialContext(ctx, "tcp", addr)
+		nc, err := tnvauth.Dialer(t.s.cfg.Auth, dialTimeout)(ctx, addr)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/sockcheck"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -53,8 +54,7 @@ func (p *peerClient) conn(ctx context.Context, addr string) (net.Conn, error) {
 		}
 		nc.Close()
 	}
-	d := net.Dialer{Timeout: min(dialTimeout, p.s.cfg.ReplicaTimeout)}
-	return d.DialContext(ctx, "tcp", addr)
+	return tnvauth.Dialer(p.s.cfg.Auth, min(dialTimeout, p.s.cfg.ReplicaTimeout))(ctx, addr)
 }
 
 // put returns a connection whose last reply was read whole.

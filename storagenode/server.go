@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -65,6 +66,13 @@ type Config struct {
 	// the node's files directly (LOCAL_OPEN) and send them with sendfile,
 	// instead of receiving them over TCP. NODESTAT names it.
 	LocalSocket string
+
+	// Auth is the cluster secret: every TCP connection to the node must
+	// prove it before its first frame, and the node proves it to the
+	// trackers, ID servers and members it dials. nil = open protocol.
+	// The LocalSocket is not authenticated: its mode 0600 admits only
+	// this user, who can read the secret anyway (docs/operations.md).
+	Auth *tnvauth.Key
 
 	Metrics *rpcmetrics.Metrics // counts requests for --metrics-listen; nil = not counted
 	Logger  *slog.Logger        // nil = slog.Default()
@@ -182,7 +190,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.st = st
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout)
+	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout, cfg.Auth)
 	s.peers = newPeerClient(s)
 	s.sync = newSyncer(s)
 	return s, nil
@@ -428,6 +436,9 @@ func (c *conn) serve() {
 		s.mu.Unlock()
 		s.handlers.Done()
 	}()
+	if !s.authenticate(c.nc) {
+		return
+	}
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		var hb [proto.HeaderLen]byte

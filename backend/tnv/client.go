@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -31,6 +32,11 @@ type Config struct {
 	IdleTimeout time.Duration // idle pooled connections older than this are closed, default 30s
 	LocateTTL   time.Duration // how long a SADDRS answer is reused per (appid, userid), default 2s; < 0 disables
 	Logger      *slog.Logger  // nil = slog.Default()
+	// Auth is the cluster secret the client proves on every TCP
+	// connection (and the servers prove back) before its first frame;
+	// nil = the open protocol. Connections to a node's local socket are
+	// not authenticated: the socket's mode 0600 is their guard.
+	Auth *tnvauth.Key
 	// Local, when set, returns the storage node at addr when it runs in
 	// this process (tnv up), else nil. A download from such a node opens
 	// its file directly and the bytes go from the page cache to the

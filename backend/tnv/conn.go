@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/sockcheck"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 )
 
 // conn is one connection to a server. Every Read and Write pushes the
@@ -58,9 +59,9 @@ func (c *conn) watch(ctx context.Context) (stop func() bool) {
 
 // pool keeps idle connections per server address.
 type pool struct {
-	dialer      net.Dialer
-	timeout     time.Duration // IOTimeout of new conns
-	size        int           // idle conns kept per address
+	dial        func(ctx context.Context, addr string) (net.Conn, error) // dials and authenticates
+	timeout     time.Duration                                            // IOTimeout of new conns
+	size        int                                                      // idle conns kept per address
 	idleTimeout time.Duration
 
 	mu     sync.Mutex
@@ -70,7 +71,7 @@ type pool struct {
 
 func newPool(cfg Config) *pool {
 	return &pool{
-		dialer:      net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
+		dial:        tnvauth.Dialer(cfg.Auth, cfg.DialTimeout),
 		timeout:     cfg.IOTimeout,
 		size:        cfg.PoolSize,
 		idleTimeout: cfg.IdleTimeout,
@@ -102,7 +103,7 @@ func (p *pool) get(ctx context.Context, addr string) (*conn, error) {
 		}
 		c.nc.Close()
 	}
-	nc, err := p.dialer.DialContext(ctx, "tcp", addr)
+	nc, err := p.dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}

@@ -27,11 +27,16 @@ func runGateway(ctx context.Context, args []string) error {
 	tlsKey := f.String("tls-key", "", "the certificate's private key (PEM)")
 	blobSize := f.Int64("blob-size", gateway.DefaultBlobSize, "largest TNV blob an object is cut into, bytes")
 	gcDelay := f.Duration("gc-delay", 2*time.Minute, "how long replaced or deleted blobs stay readable before they are deleted")
+	cluster := f.clusterFlags(false)
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key", "secret-key"); err != nil {
 		return err
 	}
 	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	auth, err := cluster.key()
 	if err != nil {
 		return err
 	}
@@ -43,7 +48,7 @@ func runGateway(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	client, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, LocalReads: *localReads})
+	client, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, LocalReads: *localReads, Auth: auth})
 	if err != nil {
 		return err
 	}

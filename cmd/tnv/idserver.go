@@ -19,10 +19,15 @@ func runIDServer(ctx context.Context, args []string) error {
 	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
 	step := f.Int64("step", idserver.DefaultStep, "IDs reserved from the database per round trip")
 	metrics := f.metricsFlag()
+	cluster := f.clusterFlags(true)
 	if err := f.parse(args, "listen", "db"); err != nil {
 		return err
 	}
 	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	auth, err := cluster.key()
 	if err != nil {
 		return err
 	}
@@ -35,10 +40,10 @@ func runIDServer(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	reg := newRegistry()
-	srv, err := idserver.New(idserver.Config{DB: db, Step: *step, Logger: log, Metrics: rpcmetrics.New("idserver", reg)})
+	srv, err := idserver.New(idserver.Config{DB: db, Step: *step, Logger: log, Metrics: rpcmetrics.New("idserver", reg), Auth: auth})
 	if err != nil {
 		return err
 	}
 	return runServer(ctx, log, "idserver", srv, *addr, *metrics, reg,
-		"db", metadb.Redact(*dsn), "step", *step)
+		"db", metadb.Redact(*dsn), "step", *step, "auth", auth.String())
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tnv-s3/tnv/gateway/status"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 	"github.com/tnv-s3/tnv/storagenode"
@@ -47,10 +47,15 @@ func runStorage(ctx context.Context, args []string) error {
 	scrub := f.Duration("scrub-interval", 0, "scrub and repair every copy this often (0 = only on demand)")
 	localSocket := f.String("local-socket", "", "Unix socket (mode 0600) on which a gateway of this machine and user opens this node's files directly and sends them with sendfile, instead of receiving them over TCP")
 	metrics := f.metricsFlag()
+	cluster := f.clusterFlags(true)
 	if err := f.parse(args, "listen", "group", "trackers", "idservers", "store", "db"); err != nil {
 		return err
 	}
 	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	auth, err := cluster.key()
 	if err != nil {
 		return err
 	}
@@ -63,14 +68,14 @@ func runStorage(ctx context.Context, args []string) error {
 	srv, err := storagenode.New(storagenode.Config{
 		Group: *group, Stores: list(*stores), Trackers: list(*trackers), IDServers: list(*idservers), DB: db,
 		Advertise: *advertise, Beat: *beat, Retention: *retention, PurgeInterval: *purge, Reserve: *reserve,
-		ReplicaTimeout: *replicaTimeout, ScrubInterval: *scrub, LocalSocket: *localSocket, Logger: log, Metrics: rpcmetrics.New("storage", reg),
+		ReplicaTimeout: *replicaTimeout, ScrubInterval: *scrub, LocalSocket: *localSocket, Auth: auth, Logger: log, Metrics: rpcmetrics.New("storage", reg),
 	})
 	if err != nil {
 		return err
 	}
 	reg.MustRegister(storageCollector{srv})
 	return runServer(ctx, log, "storage", srv, *addr, *metrics, reg,
-		"group", *group, "db", metadb.Redact(*dsn))
+		"group", *group, "db", metadb.Redact(*dsn), "auth", auth.String())
 }
 
 // storageCollector exports a storage node's capacity and sync state.
@@ -106,8 +111,8 @@ func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
 
 // adminRequest sends an admin command to a running node and prints the text
 // it answers.
-func adminRequest(ctx context.Context, addr string, cmd uint8, body []byte, timeout time.Duration) error {
-	text, err := adminText(ctx, addr, cmd, body, timeout)
+func adminRequest(ctx context.Context, auth *tnvauth.Key, addr string, cmd uint8, body []byte, timeout time.Duration) error {
+	text, err := adminText(ctx, auth, addr, cmd, body, timeout)
 	if err != nil {
 		return err
 	}
@@ -117,9 +122,8 @@ func adminRequest(ctx context.Context, addr string, cmd uint8, body []byte, time
 
 // adminText sends an admin command to a running node and returns the text
 // it answers.
-func adminText(ctx context.Context, addr string, cmd uint8, body []byte, timeout time.Duration) (string, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+func adminText(ctx context.Context, auth *tnvauth.Key, addr string, cmd uint8, body []byte, timeout time.Duration) (string, error) {
+	nc, err := tnvauth.Dialer(auth, 5*time.Second)(ctx, addr)
 	if err != nil {
 		return "", err
 	}
@@ -141,7 +145,12 @@ func runStorageScrub(ctx context.Context, args []string) error {
 	f := newFlags("storage scrub", "[--repair] ADDR")
 	repair := f.Bool("repair", false, "replace bad or missing copies by a healthy member's")
 	timeout := f.Duration("timeout", 24*time.Hour, "give up after this long")
+	cluster := f.clusterFlags(false)
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	auth, err := cluster.key()
+	if err != nil {
 		return err
 	}
 	if f.NArg() != 1 {
@@ -155,12 +164,12 @@ func runStorageScrub(ctx context.Context, args []string) error {
 	// second connection, a few times a second, on stderr when it changes.
 	done := make(chan struct{})
 	defer close(done)
-	go scrubProgress(ctx, f.Arg(0), done)
-	return adminRequest(ctx, f.Arg(0), proto.CmdStorageScrub, []byte{mode}, *timeout)
+	go scrubProgress(ctx, auth, f.Arg(0), done)
+	return adminRequest(ctx, auth, f.Arg(0), proto.CmdStorageScrub, []byte{mode}, *timeout)
 }
 
 // scrubProgress prints the node's scrub progress until done is closed.
-func scrubProgress(ctx context.Context, addr string, done <-chan struct{}) {
+func scrubProgress(ctx context.Context, auth *tnvauth.Key, addr string, done <-chan struct{}) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	last := ""
@@ -172,7 +181,7 @@ func scrubProgress(ctx context.Context, addr string, done <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		text, err := adminText(ctx, addr, proto.CmdStorageStat, nil, 5*time.Second)
+		text, err := adminText(ctx, auth, addr, proto.CmdStorageStat, nil, 5*time.Second)
 		if err != nil {
 			continue
 		}
@@ -196,11 +205,16 @@ func scrubProgress(ctx context.Context, addr string, done <-chan struct{}) {
 
 func runStorageStat(ctx context.Context, args []string) error {
 	f := newFlags("storage stat", "ADDR")
+	cluster := f.clusterFlags(false)
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	auth, err := cluster.key()
+	if err != nil {
 		return err
 	}
 	if f.NArg() != 1 {
 		return fmt.Errorf("want the address of one storage node")
 	}
-	return adminRequest(ctx, f.Arg(0), proto.CmdStorageStat, nil, 10*time.Second)
+	return adminRequest(ctx, auth, f.Arg(0), proto.CmdStorageStat, nil, 10*time.Second)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
 	"github.com/tnv-s3/tnv/idserver"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/storagenode"
 	"github.com/tnv-s3/tnv/tracker"
@@ -58,6 +59,7 @@ func runUp(ctx context.Context, args []string) error {
 	secret := f.String("secret-key", "", "root secret key (with --access-key)")
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
+	cluster := f.clusterFlags(false) // default: generated at the first start and kept in DATA/cluster-secret
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -84,6 +86,20 @@ func runUp(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	auth, err := cluster.key()
+	if err != nil {
+		return err
+	}
+	secretNote := "given"
+	if auth == nil && *cluster.open {
+		secretNote = "none (--open-protocol)"
+	} else if auth == nil {
+		path := filepath.Join(dir, "cluster-secret")
+		if auth, err = loadOrCreateClusterSecret(path); err != nil {
+			return err
+		}
+		secretNote = path
+	}
 	dsn := "sqlite:" + filepath.Join(dir, "meta.db")
 	if *mysql != "" {
 		dsn = *mysql
@@ -108,12 +124,12 @@ func runUp(ctx context.Context, args []string) error {
 
 	c := &upCluster{log: log, lns: lns}
 	defer c.shutdown()
-	ids, err := idserver.New(idserver.Config{DB: db, Logger: log.With("role", "idserver")})
+	ids, err := idserver.New(idserver.Config{DB: db, Auth: auth, Logger: log.With("role", "idserver")})
 	if err != nil {
 		return err
 	}
 	c.run("idserver", ids)
-	trk, err := tracker.New(tracker.Config{DB: db, OfflineAfter: 30 * time.Second, Logger: log.With("role", "tracker")})
+	trk, err := tracker.New(tracker.Config{DB: db, OfflineAfter: 30 * time.Second, Auth: auth, Logger: log.With("role", "tracker")})
 	if err != nil {
 		return err
 	}
@@ -129,6 +145,7 @@ func runUp(ctx context.Context, args []string) error {
 				IDServers: []string{lay.IDServer},
 				DB:        db,
 				Beat:      2 * time.Second,
+				Auth:      auth,
 				Logger:    log.With("role", "storage", "name", name),
 			})
 			if err != nil {
@@ -148,7 +165,7 @@ func runUp(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	client, err := tnv.New(tnv.Config{Trackers: []string{lay.Tracker}, Logger: log.With("role", "gateway"), Local: local})
+	client, err := tnv.New(tnv.Config{Trackers: []string{lay.Tracker}, Logger: log.With("role", "gateway"), Local: local, Auth: auth})
 	if err != nil {
 		return err
 	}
@@ -189,13 +206,14 @@ func runUp(ctx context.Context, args []string) error {
   Secret key:   %s
   Region:       %s
   Status page:  %s/_tnv/status
+  TNV secret:   %s (tnv client/admin: --cluster-secret-file)
 
 Try it:
   AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s \
     aws --endpoint-url %s s3 mb s3://my-bucket
 
 Ctrl-C stops the cluster; starting again with the same --data finds everything.
-`, upGroups, upMembers, metadb.Redact(dsn), endpoint, creds.AccessKey, creds.SecretKey, *region,
+`, upGroups, upMembers, metadb.Redact(dsn), endpoint, secretNote, creds.AccessKey, creds.SecretKey, *region,
 		endpoint, creds.AccessKey, creds.SecretKey, *region, endpoint)
 
 	select {
@@ -368,6 +386,26 @@ func loadOrCreateCredentials(path string) (credentials, error) {
 	}
 	c = credentials{AccessKey: "TNV" + strings.ToUpper(randomHex(8)), SecretKey: randomHex(20)}
 	return c, writeJSON(path, c, 0o600)
+}
+
+// loadOrCreateClusterSecret reads the cluster secret kept at path, or at
+// the first start writes a new one there (32 random bytes, hex, mode 0600).
+func loadOrCreateClusterSecret(path string) (*tnvauth.Key, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		b = []byte(randomHex(32) + "\n")
+		if err = os.WriteFile(path+".tmp", b, 0o600); err == nil {
+			err = os.Rename(path+".tmp", path)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret: %w", err)
+	}
+	k, err := tnvauth.NewKey([]byte(strings.TrimRight(string(b), "\r\n")))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
 
 func randomHex(n int) string {

@@ -6,6 +6,7 @@
 package frameserver
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,11 +14,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/proto"
 )
 
-// Set tracks a server's listeners and connections. The zero value is ready.
+// Set tracks a server's listeners and connections. The zero value is ready
+// and speaks the open protocol.
 type Set struct {
+	// Auth, when set, authenticates every connection with the cluster
+	// handshake before handle sees it; a peer that fails gets one error
+	// reply with AuthReply (the server's reply command), is logged on Log
+	// (nil = slog.Default()) and closed.
+	Auth      *tnvauth.Key
+	AuthReply uint8
+	Log       *slog.Logger
+
 	mu      sync.Mutex
 	closing bool
 	lastID  uint64
@@ -92,9 +103,20 @@ func (s *Set) Serve(ln net.Listener, handle func(*Conn)) error {
 				s.mu.Unlock()
 				nc.Close()
 			}()
+			if err := tnvauth.Server(nc, s.Auth, s.AuthReply); err != nil {
+				s.logger().Log(context.Background(), tnvauth.LogLevel(err), "refused a connection", "peer", nc.RemoteAddr().String(), "err", err)
+				return
+			}
 			handle(c)
 		}()
 	}
+}
+
+func (s *Set) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
 }
 
 // Close stops accepting, closes idle connections, waits up to timeout for

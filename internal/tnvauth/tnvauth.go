@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"time"
 
@@ -26,8 +27,10 @@ const DefaultTimeout = 5 * time.Second
 // ErrShortSecret is returned for a secret under MinSecretLen bytes.
 var ErrShortSecret = fmt.Errorf("cluster secret too short: at least %d bytes are needed (e.g. `openssl rand -hex 32`)", MinSecretLen)
 
-// ErrRefused is the server's verdict on a peer that did not prove the
-// secret; ErrServerProof a client's on a server that did not.
+// ErrRefused is the server's verdict on a peer that sent something else
+// than a valid proof (it got an error reply); ErrServerProof a client's on
+// a server that did not prove the secret. A peer that only connected and
+// left (a port probe) gives another error, not worth a warning.
 var (
 	ErrRefused     = errors.New("tnvauth: peer not authenticated")
 	ErrServerProof = errors.New("tnvauth: server did not prove the cluster secret")
@@ -169,14 +172,14 @@ func Server(nc net.Conn, k *Key, replyCmd uint8) error {
 	}
 	h, err := proto.ReadHeader(nc)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrRefused, nc.RemoteAddr(), err)
+		return fmt.Errorf("tnvauth: handshake with %s: %w", nc.RemoteAddr(), err)
 	}
 	if err := proto.CheckAuthHeader(h, proto.CmdAuthHello); err != nil {
 		return refuse(replyCmd, h, err)
 	}
 	b, err := proto.ReadBody(nc, h, proto.AuthHelloLen)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrRefused, nc.RemoteAddr(), err)
+		return fmt.Errorf("tnvauth: handshake with %s: %w", nc.RemoteAddr(), err)
 	}
 	nc1, err := proto.DecodeAuthNonce(b)
 	if err != nil {
@@ -190,13 +193,13 @@ func Server(nc net.Conn, k *Key, replyCmd uint8) error {
 		return err
 	}
 	if h, err = proto.ReadHeader(nc); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrRefused, nc.RemoteAddr(), err)
+		return fmt.Errorf("tnvauth: handshake with %s: %w", nc.RemoteAddr(), err)
 	}
 	if err := proto.CheckAuthHeader(h, proto.CmdAuthProof); err != nil {
 		return refuse(proto.CmdAuthOK, h, err)
 	}
 	if b, err = proto.ReadBody(nc, h, proto.AuthProofLen); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrRefused, nc.RemoteAddr(), err)
+		return fmt.Errorf("tnvauth: handshake with %s: %w", nc.RemoteAddr(), err)
 	}
 	got, _ := proto.DecodeAuthMAC(b) // length checked with the header
 	if !got.Equal(proto.ClientMAC(k.secret, nc1, ns)) {
@@ -207,6 +210,16 @@ func Server(nc net.Conn, k *Key, replyCmd uint8) error {
 		return err
 	}
 	return nc.SetDeadline(time.Time{})
+}
+
+// LogLevel is the level at which to log err from Server: a refusal is a
+// warning (a peer without the secret tried), a peer that left without a
+// word (a port probe, a health check) is debug.
+func LogLevel(err error) slog.Level {
+	if errors.Is(err, ErrRefused) {
+		return slog.LevelWarn
+	}
+	return slog.LevelDebug
 }
 
 // drain reads what a refused peer already sent of a small body (within the
