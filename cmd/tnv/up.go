@@ -213,8 +213,8 @@ Try it:
     aws --endpoint-url %s s3 mb s3://my-bucket
 
 Ctrl-C stops the cluster; starting again with the same --data finds everything.
-`, upGroups, upMembers, metadb.Redact(dsn), endpoint, secretNote, creds.AccessKey, creds.SecretKey, *region,
-		endpoint, creds.AccessKey, creds.SecretKey, *region, endpoint)
+`, upGroups, upMembers, metadb.Redact(dsn), endpoint, creds.AccessKey, creds.SecretKey, *region,
+		endpoint, secretNote, creds.AccessKey, creds.SecretKey, *region, endpoint)
 
 	select {
 	case <-ctx.Done():
