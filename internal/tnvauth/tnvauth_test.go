@@ -294,3 +294,43 @@ func FuzzServer(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDial: a loopback TCP dial with and without the handshake, so the
+// cost of authenticating a new connection is a number (pools keep
+// connections, so it is paid once per connection, not per request).
+func BenchmarkDial(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		k    *Key
+	}{{"open", nil}, {"handshake", key(b, secretA)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					nc, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer nc.Close()
+						if Server(nc, tc.k, proto.CmdTrackerReply) == nil {
+							io.Copy(io.Discard, nc)
+						}
+					}()
+				}
+			}()
+			dial := Dialer(tc.k, time.Second)
+			for b.Loop() {
+				nc, err := dial(context.Background(), ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				nc.Close()
+			}
+		})
+	}
+}
