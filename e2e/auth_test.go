@@ -95,6 +95,19 @@ func TestAuth_EveryCommandRefusedWithoutSecret(t *testing.T) {
 	if err != nil || strings.Count(text, "  node ") != 2 {
 		t.Fatalf("GROUPS after a refused JOIN: %v\n%s", err, text)
 	}
+	// Every server logged the refusals, and none logged the secret.
+	for _, p := range append(append(c.Members(), c.Trackers...), c.IDs...) {
+		b, err := os.ReadFile(p.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(proctest.ClusterSecret)) {
+			t.Fatalf("%s logged the cluster secret", p.Name)
+		}
+		if p != c.Groups[0][1] && !bytes.Contains(b, []byte("refused a connection")) {
+			t.Fatalf("%s logged no refusal:\n%s", p.Name, b)
+		}
+	}
 }
 
 // TestAuth_RogueNodeNeverListedNeverReplicatedTo: a real storage node

@@ -40,6 +40,9 @@ func runGateway(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if auth == nil && !*cluster.open {
+		log.Warn("gateway: no cluster secret: speaking the open TNV protocol, which servers with a secret refuse")
+	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
