@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/frameserver"
-	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
