@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -201,6 +203,9 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int) (*S
 	dir := filepath.Join(dataDir, key)
 	s.cleanup = append(s.cleanup, func() { os.RemoveAll(dir) })
 	env := []string{"TNV_LOG_LEVEL=warn"}
+	if err := clusterSecretEnv(); err != nil {
+		return nil, err
+	}
 	fail := func(err error) (*System, error) { s.stop(); return nil, err }
 	start := func(name, addr string, extra []string, args ...string) (*proc, error) {
 		p, err := startProc(key+"-"+name, logDir, append(env, extra...), bin, args...)
@@ -342,4 +347,19 @@ func rssMiB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// clusterSecretEnv gives the bench's processes — servers, gateways and the
+// `tnv client` it runs — one cluster secret, through this process's
+// environment, which they inherit: TNV_CLUSTER_SECRET when set, else a
+// random one for this run.
+func clusterSecretEnv() error {
+	if os.Getenv("TNV_CLUSTER_SECRET") != "" {
+		return nil
+	}
+	b := make([]byte, 32)
+	if _, err := crand.Read(b); err != nil {
+		return err
+	}
+	return os.Setenv("TNV_CLUSTER_SECRET", hex.EncodeToString(b))
 }

@@ -35,7 +35,14 @@ type composeFile struct {
 	} `yaml:"services"`
 }
 
-var reDefault = regexp.MustCompile(`\$\{([A-Z_]+):-([^}]*)\}`)
+var (
+	reDefault  = regexp.MustCompile(`\$\{([A-Z_]+):-([^}]*)\}`)
+	reRequired = regexp.MustCompile(`\$\{([A-Z_]+):\?[^}]*\}`)
+)
+
+// composeRequired are the values this test gives the variables compose
+// requires (`${NAME:?message}`).
+var composeRequired = map[string]string{"TNV_CLUSTER_SECRET": proctest.ClusterSecret}
 
 // composeSecrets stand for the secrets an operator must set (the file's
 // ${VAR:?message} references).
@@ -106,6 +113,14 @@ func loadCompose(t *testing.T, dsn string) []composeService {
 			return val
 		})
 		v = reDefault.ReplaceAllString(v, "$2")
+		v = reRequired.ReplaceAllStringFunc(v, func(m string) string {
+			name := reRequired.FindStringSubmatch(m)[1]
+			val, ok := composeRequired[name]
+			if !ok {
+				t.Fatalf("docker-compose.yml requires $%s, which this test does not know", name)
+			}
+			return val
+		})
 		v = mysqlDSN.ReplaceAllString(v, dsn)
 		for from, to := range addrOf {
 			v = strings.ReplaceAll(v, from, to)

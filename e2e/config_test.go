@@ -34,9 +34,17 @@ func TestConfig_BadSettingsStopStartUpWithOneLine(t *testing.T) {
 		{nil, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db}, "--access-key"},
 		{nil, []string{"up", "--data", t.TempDir(), "--access-key", "only-one"}, "--secret-key"},
 		{nil, []string{"up", "--data", t.TempDir(), "--log-level", "loud"}, "--log-level"},
+		{[]string{"TNV_CLUSTER_SECRET="}, []string{"tracker", "--db", db}, "no cluster secret"},
+		{[]string{"TNV_CLUSTER_SECRET="}, []string{"storage", "--group", "g1", "--db", db, "--trackers", "127.0.0.1:1",
+			"--idservers", "127.0.0.1:1", "--store", t.TempDir()}, "--open-protocol"},
+		{[]string{"TNV_CLUSTER_SECRET=too-short"}, []string{"idserver", "--db", db}, "at least 32 bytes"},
+		{nil, []string{"tracker", "--db", db, "--open-protocol", "--cluster-secret", proctest.ClusterSecret}, "exclude each other"},
+		{nil, []string{"up", "--data", t.TempDir(), "--cluster-secret", "short"}, "at least 32 bytes"},
 	} {
 		cmd := exec.Command(proctest.Binary(t), tc.args...)
-		cmd.Env = append(os.Environ(), tc.env...)
+		// Every case has one bad setting: the cluster secret is given
+		// unless the case is about it.
+		cmd.Env = append(append(os.Environ(), proctest.ClusterEnv), tc.env...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ func TestScrub_ShowsProgress(t *testing.T) {
 		proctest.Run(t, client(c, "upload", "--appid", "app", "--userid", "u", p)...)
 	}
 	cmd := exec.Command(proctest.Binary(t), "storage", "scrub", c.Groups[0][0].Addr)
+	cmd.Env = append(os.Environ(), proctest.ClusterEnv)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -195,7 +195,8 @@ func TestUp_AsANewUser(t *testing.T) {
 	if tracker == nil {
 		t.Fatalf("cluster.json names no tracker:\n%s", lay)
 	}
-	st := proctest.Run(t, "admin", "status", "--trackers", string(tracker[1]))
+	st := proctest.Run(t, "admin", "status", "--trackers", string(tracker[1]),
+		"--cluster-secret-file", filepath.Join(home, "tnv-data", "cluster-secret"))
 	if strings.Count(st, " ACTIVE ") < 4 || !strings.Contains(st, "group g1") || !strings.Contains(st, "group g2") {
 		t.Fatalf("tnv admin status:\n%s", st)
 	}
@@ -208,6 +209,23 @@ func TestUp_AsANewUser(t *testing.T) {
 	// (It needs a credential: the link tnv up prints is presigned.)
 	screenshotStatus(t, u.status, 4, "status-page.png")
 
+	// The cluster secret: generated at the first start, 0600, kept; the
+	// internal servers listen on loopback only.
+	secretPath := filepath.Join(home, "tnv-data", "cluster-secret")
+	st1, err := os.Stat(secretPath)
+	if err != nil || st1.Mode().Perm() != 0o600 {
+		t.Fatalf("cluster secret file: %v, mode %v; want 0600", err, st1.Mode())
+	}
+	secret1, _ := os.ReadFile(secretPath)
+	for _, a := range regexp.MustCompile(`"([^"]+:[0-9]+)"`).FindAllSubmatch(lay, -1) {
+		if !strings.HasPrefix(string(a[1]), "127.0.0.1:") {
+			t.Fatalf("internal server on %s, want 127.0.0.1", a[1])
+		}
+	}
+	if _, err := proctest.RunErr(t, "admin", "status", "--trackers", string(tracker[1]), "--open-protocol"); err == nil {
+		t.Fatal("tnv up's tracker answered a client without the secret")
+	}
+
 	u.stop(t)
 	u2 := startUp(t, home, "--s3-addr", addr)
 	if u2.secret != "" {
@@ -217,6 +235,9 @@ func TestUp_AsANewUser(t *testing.T) {
 		t.Fatal("credentials changed across a restart")
 	}
 	u2.secret = u.secret
+	if secret2, _ := os.ReadFile(secretPath); !bytes.Equal(secret1, secret2) || len(secret1) < 32 {
+		t.Fatal("cluster secret changed across a restart, or is short")
+	}
 	ls := u2.aws(t, "s3", "ls", "--recursive", "s3://first-bucket")
 	for _, k := range []string{"small.bin", "dir/big.bin"} {
 		if !strings.Contains(ls, k) {

@@ -93,7 +93,7 @@ func (w *wire) errnoOf(body []byte) int16 {
 // real tracker, ID server and storage processes byte by byte.
 func TestWire_HandBuiltFramesAgainstRealServers(t *testing.T) {
 	dsn := metadbtest.NewTestMySQL(t)
-	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 1})
+	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 1, OpenProtocol: true})
 	node := c.Groups[0][0].Addr
 
 	// 40 ID_GET: key + NUL → 101, i64.
@@ -182,7 +182,7 @@ func TestWire_HandBuiltFramesAgainstRealServers(t *testing.T) {
 // to each real server, then checks it still serves a good request.
 func TestWire_BadInputLeavesNothingAndServersKeepServing(t *testing.T) {
 	dsn := metadbtest.NewTestMySQL(t)
-	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 1})
+	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 1, OpenProtocol: true})
 	node := c.Groups[0][0].Addr
 	huge := make([]byte, 10)
 	binary.BigEndian.PutUint64(huge, 1<<62)
@@ -242,7 +242,7 @@ func TestWire_BadInputLeavesNothingAndServersKeepServing(t *testing.T) {
 // --offline-after and SADDRS stops naming it; thawed, it is ACTIVE again.
 func TestTracker_SilentNodeGoesOfflineAndComesBack(t *testing.T) {
 	dsn := metadbtest.NewTestMySQL(t)
-	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2, Offline: 3 * time.Second})
+	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2, Offline: 3 * time.Second, OpenProtocol: true})
 	frozen, other := c.Groups[0][0], c.Groups[0][1]
 	saddrs := func() string {
 		_, st, body := dialWire(t, c.Trackers[0].Addr).roundTrip(frame(12, fileRefBytes("app", "someone", "f")))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tnv-s3/tnv/internal/frameserver"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -27,6 +28,8 @@ type Config struct {
 	Logger *slog.Logger // nil = slog.Default()
 	// Metrics counts requests for --metrics-listen; nil = not counted.
 	Metrics *rpcmetrics.Metrics
+	// Auth is the cluster secret every connection must prove; nil = open protocol.
+	Auth *tnvauth.Key
 
 	IdleTimeout  time.Duration // a connection idle this long is closed, default 5m
 	IOTimeout    time.Duration // deadline to read a body and write a reply, default 30s
@@ -88,6 +91,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, keys: map[string]*block{}}
+	s.conns.Auth, s.conns.AuthReply, s.conns.Log = cfg.Auth, proto.CmdIDReply, cfg.Logger
 	return s, nil
 }
 

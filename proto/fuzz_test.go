@@ -131,3 +131,37 @@ func FuzzReadReply(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeAuth(f *testing.F) {
+	f.Add(append(Header{BodyLen: AuthHelloLen, Cmd: CmdAuthHello}.Bytes(), EncodeAuthNonce(AuthNonce{1, 2, 3})...))
+	f.Add(append(Header{BodyLen: AuthProofLen, Cmd: CmdAuthProof}.Bytes(), make([]byte, AuthProofLen)...))
+	f.Add(Header{BodyLen: 0, Cmd: CmdStorageUpload}.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := DecodeHeader(b)
+		if err != nil {
+			return
+		}
+		body := b[HeaderLen:]
+		for _, cmd := range []uint8{CmdAuthHello, CmdAuthChallenge} {
+			if CheckAuthHeader(h, cmd) != nil || int64(len(body)) != h.BodyLen {
+				continue
+			}
+			n, err := DecodeAuthNonce(body)
+			if err != nil {
+				continue
+			}
+			if !bytes.Equal(EncodeAuthNonce(n), body) {
+				t.Fatalf("nonce body does not re-encode")
+			}
+		}
+		for _, cmd := range []uint8{CmdAuthProof, CmdAuthOK} {
+			if CheckAuthHeader(h, cmd) != nil || int64(len(body)) != h.BodyLen {
+				continue
+			}
+			m, err := DecodeAuthMAC(body)
+			if err != nil || !bytes.Equal(m[:], body) {
+				t.Fatalf("MAC body %x: %v", body, err)
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -265,3 +266,38 @@ func TestValidNames(t *testing.T) {
 		}
 	}
 }
+
+// The MACs of the handshake: fixed vectors (so a change of the wire format
+// shows), role labels that differ, and both nonces bound.
+func TestAuthMAC(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	nc, ns := AuthNonce{1}, AuthNonce{2}
+	c, s := ClientMAC(secret, nc, ns), ServerMAC(secret, nc, ns)
+	if c.Equal(s) {
+		t.Fatal("client and server MAC equal")
+	}
+	if c.Equal(ClientMAC(secret, ns, nc)) || c.Equal(ClientMAC(secret, nc, AuthNonce{3})) {
+		t.Fatal("client MAC does not bind both nonces in order")
+	}
+	if got := fmt.Sprintf("%x", c[:4]); got != authVectorClient {
+		t.Fatalf("client MAC starts %s, want %s", got, authVectorClient)
+	}
+	if got := fmt.Sprintf("%x", s[:4]); got != authVectorServer {
+		t.Fatalf("server MAC starts %s, want %s", got, authVectorServer)
+	}
+	if err := CheckAuthHeader(Header{BodyLen: 33, Cmd: CmdStorageUpload}, CmdAuthHello); !errors.Is(err, ErrAuthFrame) {
+		t.Fatalf("UPLOAD as hello: %v", err)
+	}
+	if err := CheckAuthHeader(Header{BodyLen: 34, Cmd: CmdAuthHello}, CmdAuthHello); !errors.Is(err, ErrBodyLen) {
+		t.Fatalf("34-byte hello: %v", err)
+	}
+	if _, err := DecodeAuthNonce(append([]byte{2}, make([]byte, 32)...)); !errors.Is(err, ErrAuthVersion) {
+		t.Fatalf("version 2: %v", err)
+	}
+}
+
+// Computed outside Go (Python's hmac) from the layout in docs/protocol.md.
+const (
+	authVectorClient = "802c2269"
+	authVectorServer = "aedae478"
+)

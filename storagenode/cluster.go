@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/connpool"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -30,7 +31,7 @@ func roundTrip(nc net.Conn, timeout time.Duration, cmd, want uint8, body []byte,
 func (s *Server) newPool(dial time.Duration) *connpool.Pool {
 	d := s.cfg.Dial
 	if d == nil {
-		d = connpool.TCP(dial)
+		d = tnvauth.Dialer(s.cfg.Auth, dial)
 	} else {
 		outer := d
 		d = func(ctx context.Context, addr string) (net.Conn, error) {

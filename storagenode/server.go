@@ -23,6 +23,7 @@ import (
 	"github.com/tnv-s3/tnv/internal/connpool"
 	"github.com/tnv-s3/tnv/internal/frameserver"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -86,6 +87,13 @@ type Config struct {
 	// the node's files directly (LOCAL_OPEN) and send them with sendfile,
 	// instead of receiving them over TCP. NODESTAT names it.
 	LocalSocket string
+
+	// Auth is the cluster secret: every TCP connection to the node must
+	// prove it before its first frame, and the node proves it to the
+	// trackers, ID servers and members it dials. nil = open protocol.
+	// The LocalSocket is not authenticated: its mode 0600 admits only
+	// this user, who can read the secret anyway (docs/operations.md).
+	Auth *tnvauth.Key
 
 	Metrics *rpcmetrics.Metrics // counts requests for --metrics-listen; nil = not counted
 	Logger  *slog.Logger        // nil = slog.Default()
@@ -213,6 +221,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.st = st
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	// The cluster handshake on each TCP connection before its first frame
+	// (not on the local socket: its mode 0600 is its guard).
+	s.conns.Auth, s.conns.AuthReply, s.conns.Log = cfg.Auth, proto.CmdStorageReply, s.log
 	s.pool = s.newPool(dialTimeout)
 	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout, s.pool)
 	s.peers = newPeerClient(s)

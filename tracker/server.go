@@ -20,6 +20,7 @@ import (
 
 	"github.com/tnv-s3/tnv/internal/frameserver"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -31,6 +32,7 @@ type Config struct {
 	RegisteredOnly bool                // admit only groups already in t_groups_info (else JOIN registers them)
 	Logger         *slog.Logger        // nil = slog.Default()
 	Metrics        *rpcmetrics.Metrics // nil = not counted
+	Auth           *tnvauth.Key        // cluster secret every connection must prove; nil = open protocol
 
 	ForgetAfter  time.Duration // an OFFLINE node is dropped from the lists after this, default 24h
 	SweepEvery   time.Duration // how often OFFLINE nodes are marked and logged, default OfflineAfter/10 within [10ms, 5s]
@@ -109,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 		router: &router{db: cfg.DB, max: cfg.RouterCache, m: map[userKey]string{}},
 		stop:   make(chan struct{}),
 	}
+	s.conns.Auth, s.conns.AuthReply, s.conns.Log = cfg.Auth, proto.CmdTrackerReply, cfg.Logger
 	if err := s.groups.refresh(ctx); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/connpool"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -30,12 +31,17 @@ type Config struct {
 	IOTimeout   time.Duration // per read/write progress deadline, default 60s
 	PoolSize    int           // idle connections kept per server address, default 8
 	IdleTimeout time.Duration // idle pooled connections older than this are closed, default 30s (below the servers' 5m)
-	// Dial opens connections to trackers and storage nodes (the seam for a
-	// handshake), within DialTimeout; nil = plain TCP. Downloads splice
+	// Dial opens connections to trackers and storage nodes, within
+	// DialTimeout; nil = TCP with the handshake of Auth. Downloads splice
 	// from the connection it returns: it should be the *net.TCPConn itself.
 	Dial      connpool.DialFunc
 	LocateTTL time.Duration // how long a SADDRS answer is reused per (appid, userid), default 2s; < 0 disables
 	Logger    *slog.Logger  // nil = slog.Default()
+	// Auth is the cluster secret the client proves on every TCP
+	// connection (and the servers prove back) before its first frame;
+	// nil = the open protocol. Connections to a node's local socket are
+	// not authenticated: the socket's mode 0600 is their guard.
+	Auth *tnvauth.Key
 	// Local, when set, returns the storage node at addr when it runs in
 	// this process (tnv up), else nil. A download from such a node opens
 	// its file directly and the bytes go from the page cache to the

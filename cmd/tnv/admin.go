@@ -187,6 +187,7 @@ func randomAlnum(n int) string {
 func runAdminStatus(ctx context.Context, args []string) error {
 	f := newFlags("admin status", "--trackers A,B")
 	trackers := f.String("trackers", "127.0.0.1:21000", "tracker addresses, comma-separated")
+	cluster := f.clusterFlags(false)
 	if err := f.parse(args, "trackers"); err != nil {
 		return err
 	}
@@ -194,7 +195,11 @@ func runAdminStatus(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log})
+	auth, err := cluster.key()
+	if err != nil {
+		return err
+	}
+	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth})
 	if err != nil {
 		return err
 	}

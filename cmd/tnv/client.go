@@ -37,6 +37,7 @@ func runClient(ctx context.Context, args []string) error {
 	size := f.Int64("size", 0, "download: bytes to read (0 = to the end); upload from stdin: the byte count")
 	out := f.String("o", "", "download: write to this file instead of stdout")
 	timeout := f.Duration("timeout", 0, "give up after this long (0 = never)")
+	cluster := f.clusterFlags(false)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -60,7 +61,11 @@ func runClient(ctx context.Context, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log})
+	auth, err := cluster.key()
+	if err != nil {
+		return err
+	}
+	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth})
 	if err != nil {
 		return err
 	}

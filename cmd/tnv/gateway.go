@@ -34,6 +34,7 @@ func runGateway(ctx context.Context, args []string) error {
 	maxHeader := f.Int("max-header-bytes", 64<<10, "largest request line and headers; larger is answered 431")
 	maxConns := f.Int("max-conns-per-client", 1000, "open connections allowed per client address, 0 = no cap (behind a proxy all clients share its address)")
 	dbTimeout := f.Duration("db-timeout", 10*time.Second, "deadline of each metadata database call; past it requests fail with 503")
+	cluster := f.clusterFlags(false)
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err
@@ -53,6 +54,13 @@ func runGateway(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	auth, err := cluster.key()
+	if err != nil {
+		return err
+	}
+	if auth == nil && !*cluster.open {
+		log.Warn("gateway: no cluster secret: speaking the open TNV protocol, which servers with a secret refuse")
+	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
@@ -61,7 +69,7 @@ func runGateway(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	client, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, LocalReads: *localReads})
+	client, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, LocalReads: *localReads, Auth: auth})
 	if err != nil {
 		return err
 	}

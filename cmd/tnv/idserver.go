@@ -21,10 +21,15 @@ func runIDServer(ctx context.Context, args []string) error {
 	step := f.Int64("step", idserver.DefaultStep, "IDs reserved from the database per round trip")
 	idle := f.Duration("idle-timeout", 5*time.Minute, "a client connection idle this long is closed (storage nodes keep theirs idle less: 30s)")
 	metrics := f.metricsFlag()
+	cluster := f.clusterFlags(true)
 	if err := f.parse(args, "listen", "db"); err != nil {
 		return err
 	}
 	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	auth, err := cluster.key()
 	if err != nil {
 		return err
 	}
@@ -40,10 +45,10 @@ func runIDServer(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	reg := newRegistry()
-	srv, err := idserver.New(idserver.Config{DB: db, Step: *step, IdleTimeout: *idle, Logger: log, Metrics: rpcmetrics.New("idserver", reg)})
+	srv, err := idserver.New(idserver.Config{DB: db, Step: *step, IdleTimeout: *idle, Logger: log, Metrics: rpcmetrics.New("idserver", reg), Auth: auth})
 	if err != nil {
 		return err
 	}
 	return runServer(ctx, log, "idserver", srv, *addr, *metrics, reg,
-		"db", metadb.Redact(*dsn), "step", *step, "idle_timeout", *idle)
+		"db", metadb.Redact(*dsn), "step", *step, "idle_timeout", *idle, "auth", auth.String())
 }

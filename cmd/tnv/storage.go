@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tnv-s3/tnv/gateway/status"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 	"github.com/tnv-s3/tnv/storagenode"
@@ -50,6 +50,7 @@ func runStorage(ctx context.Context, args []string) error {
 	poolIdle := f.Duration("pool-idle-timeout", 30*time.Second, "idle connections to ID servers, trackers and peers are closed after this; keep it below their --idle-timeout")
 	localSocket := f.String("local-socket", "", "Unix socket (mode 0600) on which a gateway of this machine and user opens this node's files directly and sends them with sendfile, instead of receiving them over TCP")
 	metrics := f.metricsFlag()
+	cluster := f.clusterFlags(true)
 	if err := f.parse(args, "listen", "group", "trackers", "idservers", "store", "db"); err != nil {
 		return err
 	}
@@ -59,6 +60,10 @@ func runStorage(ctx context.Context, args []string) error {
 	}
 	if *poolIdle <= 0 {
 		return fmt.Errorf("--pool-idle-timeout must be positive, got %v", *poolIdle)
+	}
+	auth, err := cluster.key()
+	if err != nil {
+		return err
 	}
 	db, err := metadb.Open(*dsn)
 	if err != nil {
@@ -71,14 +76,14 @@ func runStorage(ctx context.Context, args []string) error {
 		Advertise: *advertise, Beat: *beat, Retention: *retention, PurgeInterval: *purge, Reserve: *reserve,
 		ReplicaTimeout: *replicaTimeout, ScrubEvery: scrubFlag(*scrubEvery), ScrubRate: *scrubRate, HealthInterval: *healthEvery,
 		PoolIdleTimeout: *poolIdle,
-		LocalSocket:     *localSocket, Logger: log, Metrics: rpcmetrics.New("storage", reg),
+		LocalSocket:     *localSocket, Logger: log, Metrics: rpcmetrics.New("storage", reg), Auth: auth,
 	})
 	if err != nil {
 		return err
 	}
 	reg.MustRegister(storageCollector{srv})
 	return runServer(ctx, log, "storage", srv, *addr, *metrics, reg,
-		"group", *group, "db", metadb.Redact(*dsn))
+		"group", *group, "db", metadb.Redact(*dsn), "auth", auth.String())
 }
 
 // scrubFlag maps --scrub-every 0 (off) onto the Config's negative.
@@ -135,8 +140,8 @@ func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
 
 // adminRequest sends an admin command to a running node and prints the text
 // it answers.
-func adminRequest(ctx context.Context, addr string, cmd uint8, body []byte, timeout time.Duration) error {
-	text, err := adminText(ctx, addr, cmd, body, timeout)
+func adminRequest(ctx context.Context, auth *tnvauth.Key, addr string, cmd uint8, body []byte, timeout time.Duration) error {
+	text, err := adminText(ctx, auth, addr, cmd, body, timeout)
 	if err != nil {
 		return err
 	}
@@ -146,9 +151,8 @@ func adminRequest(ctx context.Context, addr string, cmd uint8, body []byte, time
 
 // adminText sends an admin command to a running node and returns the text
 // it answers.
-func adminText(ctx context.Context, addr string, cmd uint8, body []byte, timeout time.Duration) (string, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+func adminText(ctx context.Context, auth *tnvauth.Key, addr string, cmd uint8, body []byte, timeout time.Duration) (string, error) {
+	nc, err := tnvauth.Dialer(auth, 5*time.Second)(ctx, addr)
 	if err != nil {
 		return "", err
 	}
@@ -170,7 +174,12 @@ func runStorageScrub(ctx context.Context, args []string) error {
 	f := newFlags("storage scrub", "[--repair] ADDR")
 	repair := f.Bool("repair", false, "replace bad or missing copies by a healthy member's")
 	timeout := f.Duration("timeout", 24*time.Hour, "give up after this long")
+	cluster := f.clusterFlags(false)
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	auth, err := cluster.key()
+	if err != nil {
 		return err
 	}
 	if f.NArg() != 1 {
@@ -184,12 +193,12 @@ func runStorageScrub(ctx context.Context, args []string) error {
 	// second connection, a few times a second, on stderr when it changes.
 	done := make(chan struct{})
 	defer close(done)
-	go scrubProgress(ctx, f.Arg(0), done)
-	return adminRequest(ctx, f.Arg(0), proto.CmdStorageScrub, []byte{mode}, *timeout)
+	go scrubProgress(ctx, auth, f.Arg(0), done)
+	return adminRequest(ctx, auth, f.Arg(0), proto.CmdStorageScrub, []byte{mode}, *timeout)
 }
 
 // scrubProgress prints the node's scrub progress until done is closed.
-func scrubProgress(ctx context.Context, addr string, done <-chan struct{}) {
+func scrubProgress(ctx context.Context, auth *tnvauth.Key, addr string, done <-chan struct{}) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	last := ""
@@ -201,7 +210,7 @@ func scrubProgress(ctx context.Context, addr string, done <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		text, err := adminText(ctx, addr, proto.CmdStorageStat, nil, 5*time.Second)
+		text, err := adminText(ctx, auth, addr, proto.CmdStorageStat, nil, 5*time.Second)
 		if err != nil {
 			continue
 		}
@@ -225,11 +234,16 @@ func scrubProgress(ctx context.Context, addr string, done <-chan struct{}) {
 
 func runStorageStat(ctx context.Context, args []string) error {
 	f := newFlags("storage stat", "ADDR")
+	cluster := f.clusterFlags(false)
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	auth, err := cluster.key()
+	if err != nil {
 		return err
 	}
 	if f.NArg() != 1 {
 		return fmt.Errorf("want the address of one storage node")
 	}
-	return adminRequest(ctx, f.Arg(0), proto.CmdStorageStat, nil, 10*time.Second)
+	return adminRequest(ctx, auth, f.Arg(0), proto.CmdStorageStat, nil, 10*time.Second)
 }

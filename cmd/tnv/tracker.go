@@ -22,10 +22,15 @@ func runTracker(ctx context.Context, args []string) error {
 	offline := f.Duration("offline-after", tracker.DefaultOfflineAfter, "a storage node without JOIN or BEAT this long is OFFLINE")
 	registered := f.Bool("registered-groups-only", false, "refuse nodes of groups not already in t_groups_info")
 	metrics := f.metricsFlag()
+	cluster := f.clusterFlags(true)
 	if err := f.parse(args, "listen", "db"); err != nil {
 		return err
 	}
 	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	auth, err := cluster.key()
 	if err != nil {
 		return err
 	}
@@ -39,7 +44,7 @@ func runTracker(ctx context.Context, args []string) error {
 	defer db.Close()
 	reg := newRegistry()
 	srv, err := tracker.New(tracker.Config{DB: db, OfflineAfter: *offline, RegisteredOnly: *registered,
-		Logger: log, Metrics: rpcmetrics.New("tracker", reg)})
+		Logger: log, Metrics: rpcmetrics.New("tracker", reg), Auth: auth})
 	if err != nil {
 		return err
 	}
@@ -48,5 +53,5 @@ func runTracker(ctx context.Context, args []string) error {
 		return srv.GroupsText(time.Now()), nil
 	}))
 	return runServer(ctx, log, "tracker", srv, *addr, *metrics, reg,
-		"db", metadb.Redact(*dsn), "offline_after", offline.String(), "registered_groups_only", *registered)
+		"db", metadb.Redact(*dsn), "offline_after", offline.String(), "registered_groups_only", *registered, "auth", auth.String())
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
 	"github.com/tnv-s3/tnv/idserver"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/storagenode"
 	"github.com/tnv-s3/tnv/tracker"
@@ -59,6 +60,7 @@ func runUp(ctx context.Context, args []string) error {
 	metricsToken := f.secret("metrics-token", "bearer token that opens /_tnv/metrics and /_tnv/status (they otherwise need the root key's signature)")
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
+	cluster := f.clusterFlags(false) // default: generated at the first start and kept in DATA/cluster-secret
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -95,6 +97,20 @@ func runUp(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	auth, err := cluster.key()
+	if err != nil {
+		return err
+	}
+	secretNote := "given"
+	if auth == nil && *cluster.open {
+		secretNote = "none (--open-protocol)"
+	} else if auth == nil {
+		path := filepath.Join(dir, "cluster-secret")
+		if auth, err = loadOrCreateClusterSecret(path); err != nil {
+			return err
+		}
+		secretNote = path
+	}
 	dsn := "sqlite:" + filepath.Join(dir, "meta.db")
 	if *mysql != "" {
 		dsn = *mysql
@@ -119,12 +135,12 @@ func runUp(ctx context.Context, args []string) error {
 
 	c := &upCluster{log: log, lns: lns}
 	defer c.shutdown()
-	ids, err := idserver.New(idserver.Config{DB: db, Logger: log.With("role", "idserver")})
+	ids, err := idserver.New(idserver.Config{DB: db, Auth: auth, Logger: log.With("role", "idserver")})
 	if err != nil {
 		return err
 	}
 	c.run("idserver", ids)
-	trk, err := tracker.New(tracker.Config{DB: db, OfflineAfter: 30 * time.Second, Logger: log.With("role", "tracker")})
+	trk, err := tracker.New(tracker.Config{DB: db, OfflineAfter: 30 * time.Second, Auth: auth, Logger: log.With("role", "tracker")})
 	if err != nil {
 		return err
 	}
@@ -140,6 +156,7 @@ func runUp(ctx context.Context, args []string) error {
 				IDServers: []string{lay.IDServer},
 				DB:        db,
 				Beat:      2 * time.Second,
+				Auth:      auth,
 				Logger:    log.With("role", "storage", "name", name),
 			})
 			if err != nil {
@@ -159,7 +176,7 @@ func runUp(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	client, err := tnv.New(tnv.Config{Trackers: []string{lay.Tracker}, Logger: log.With("role", "gateway"), Local: local})
+	client, err := tnv.New(tnv.Config{Trackers: []string{lay.Tracker}, Logger: log.With("role", "gateway"), Local: local, Auth: auth})
 	if err != nil {
 		return err
 	}
@@ -198,7 +215,7 @@ func runUp(ctx context.Context, args []string) error {
 	endpoint := fmt.Sprintf("%s://%s", scheme, s3ln.Addr())
 	printUp(os.Stdout, upBanner{
 		DB: metadb.Redact(dsn), Endpoint: endpoint, Region: *region, Creds: creds,
-		Generated: generated, Given: *access != "", CredsFile: credsFile,
+		Generated: generated, Given: *access != "", CredsFile: credsFile, ClusterSecret: secretNote,
 	})
 
 	select {
@@ -381,6 +398,26 @@ func loadOrCreateCredentials(log *slog.Logger, path string) (c credentials, gene
 	}
 	c = credentials{AccessKey: "TNV" + strings.ToUpper(randomHex(8)), SecretKey: randomHex(20)}
 	return c, true, writeJSON(path, c, 0o600)
+}
+
+// loadOrCreateClusterSecret reads the cluster secret kept at path, or at
+// the first start writes a new one there (32 random bytes, hex, mode 0600).
+func loadOrCreateClusterSecret(path string) (*tnvauth.Key, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		b = []byte(randomHex(32) + "\n")
+		if err = os.WriteFile(path+".tmp", b, 0o600); err == nil {
+			err = os.Rename(path+".tmp", path)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret: %w", err)
+	}
+	k, err := tnvauth.NewKey([]byte(strings.TrimRight(string(b), "\r\n")))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
 
 func randomHex(n int) string {

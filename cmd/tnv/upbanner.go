@@ -20,6 +20,9 @@ type upBanner struct {
 	// a file, which the user has. Else they were read from CredsFile.
 	Generated, Given bool
 	CredsFile        string
+	// ClusterSecret says where the TNV cluster secret is (its file, or
+	// "given"), never the secret itself.
+	ClusterSecret string
 }
 
 // statusLinkTTL is how long the printed status page link works: a
@@ -50,13 +53,14 @@ func printUp(w io.Writer, b upBanner) {
   Secret key:   %s
   Region:       %s
   Status page:  %s
+  TNV secret:   %s (tnv client/admin: --cluster-secret-file)
 
 Try it:
   AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s \
     aws --endpoint-url %s s3 mb s3://my-bucket
 
 Ctrl-C stops the cluster; starting again with the same --data finds everything.
-`, upGroups, upMembers, b.DB, b.Endpoint, b.Creds.AccessKey, secret, b.Region, status,
+`, upGroups, upMembers, b.DB, b.Endpoint, b.Creds.AccessKey, secret, b.Region, status, b.ClusterSecret,
 		b.Creds.AccessKey, trySecret, b.Region, b.Endpoint)
 }
 

@@ -6,6 +6,7 @@
 package frameserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,11 +16,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/proto"
 )
 
-// Set tracks a server's listeners and connections. The zero value is ready.
+// Set tracks a server's listeners and connections. The zero value is ready
+// and speaks the open protocol.
 type Set struct {
+	// Auth, when set, authenticates every TCP connection with the cluster
+	// handshake before handle sees it; a peer that fails gets one error
+	// reply with AuthReply (the server's reply command), is logged on Log
+	// (nil = slog.Default()) and closed.
+	Auth      *tnvauth.Key
+	AuthReply uint8
+	Log       *slog.Logger
+
 	mu      sync.Mutex
 	closing bool
 	lastID  uint64
@@ -100,9 +111,31 @@ func (s *Set) Serve(ln net.Listener, handle func(*Conn)) error {
 				s.mu.Unlock()
 				nc.Close()
 			}()
+			if err := s.authenticate(nc); err != nil {
+				s.logger().Log(context.Background(), tnvauth.LogLevel(err), "refused a connection", "peer", nc.RemoteAddr().String(), "err", err)
+				return
+			}
 			handle(c)
 		}()
 	}
+}
+
+// authenticate runs the cluster handshake on a TCP connection. A Unix
+// socket is not authenticated: its file mode (0600) admits only the
+// server's own user, who can read the secret anyway (a storage node's
+// --local-socket; docs/operations.md, "Trust model").
+func (s *Set) authenticate(nc net.Conn) error {
+	if _, local := nc.(*net.UnixConn); local {
+		return nil
+	}
+	return tnvauth.Server(nc, s.Auth, s.AuthReply)
+}
+
+func (s *Set) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
 }
 
 // Close stops accepting, closes idle connections, waits up to timeout for

@@ -25,6 +25,10 @@ type Topology struct {
 	// LocalSockets gives every storage node a --local-socket (Sockets) and
 	// a --metrics-listen (Metrics).
 	LocalSockets bool
+	// OpenProtocol runs every server with --open-protocol (the seed's
+	// unauthenticated protocol, for tests that speak it by hand), and
+	// GroupsText's client too; default: every process proves ClusterSecret.
+	OpenProtocol bool
 }
 
 // Cluster is a running TNV cluster of separate processes on loopback.
@@ -64,12 +68,12 @@ func StartCluster(t testing.TB, topo Topology) *Cluster {
 	c := &Cluster{t: t, Topo: topo, Sockets: map[*Proc]string{}, Metrics: map[*Proc]string{}}
 	for i := range topo.IDServers {
 		c.IDs = append(c.IDs, StartFree(t, nil, fmt.Sprintf("idserver%d", i+1), func(a string) []string {
-			return append([]string{"idserver", "--listen", a, "--db", topo.DB}, topo.IDArgs...)
+			return c.open(append([]string{"idserver", "--listen", a, "--db", topo.DB}, topo.IDArgs...))
 		}))
 	}
 	for i := range topo.Trackers {
 		c.Trackers = append(c.Trackers, StartFree(t, nil, fmt.Sprintf("tracker%d", i+1), func(a string) []string {
-			return []string{"tracker", "--listen", a, "--db", topo.DB, "--offline-after", topo.Offline.String()}
+			return c.open([]string{"tracker", "--listen", a, "--db", topo.DB, "--offline-after", topo.Offline.String()})
 		}))
 	}
 	for g := range topo.Groups {
@@ -109,7 +113,7 @@ func (c *Cluster) StartMember(g, m int) *Proc {
 			metrics = FreeAddr(c.t)
 			args = append(args, "--local-socket", sock, "--metrics-listen", metrics)
 		}
-		return append(args, c.Topo.Args...)
+		return c.open(append(args, c.Topo.Args...))
 	})
 	if sock != "" {
 		c.Sockets[p], c.Metrics[p] = sock, metrics
@@ -142,7 +146,16 @@ func (c *Cluster) Members() []*Proc {
 
 // Groups text of the first tracker, through `tnv client groups`.
 func (c *Cluster) GroupsText() (string, error) {
-	return RunErr(c.t, "client", "--trackers", c.TrackerList(), "groups")
+	return RunErr(c.t, c.open([]string{"client", "--trackers", c.TrackerList(), "groups"})...)
+}
+
+// open adds --open-protocol to a command's args when the topology asks for
+// the open protocol.
+func (c *Cluster) open(args []string) []string {
+	if c.Topo.OpenProtocol {
+		return append(args, "--open-protocol")
+	}
+	return args
 }
 
 // WaitActive waits until the GROUPS text shows every storage node ACTIVE and

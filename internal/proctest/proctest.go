@@ -26,8 +26,25 @@ var (
 	once   sync.Once
 )
 
+// ClusterSecret is the cluster secret every process started here gets in
+// its environment (TNV_CLUSTER_SECRET), so that servers and clients of a
+// test authenticate each other. A process given --open-protocol on its
+// command line speaks the open protocol regardless (the command line
+// replaces the environment's secret).
+const ClusterSecret = "proctest-cluster-secret-0123456789abcdef"
+
+// ClusterEnv is the environment entry that carries ClusterSecret.
+const ClusterEnv = "TNV_CLUSTER_SECRET=" + ClusterSecret
+
+// environ is the environment of a process started here: this process's,
+// the cluster secret, then extra (which may override it).
+func environ(extra []string) []string {
+	return append(append(os.Environ(), ClusterEnv), extra...)
+}
+
 // Main builds the tnv binary, runs the tests and removes the binary.
 func Main(m *testing.M) {
+	Secret(ClusterSecret) // no log may hold it
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -161,7 +178,7 @@ func (p *Proc) start() error {
 	noteSecrets(p.Env, p.Args)
 	cmd := exec.Command(Binary(p.t), p.Args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.Env = append(os.Environ(), p.Env...)
+	cmd.Env = environ(p.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
@@ -313,6 +330,7 @@ func Run(t testing.TB, args ...string) string {
 func RunErr(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = environ(nil)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -330,6 +348,7 @@ func RunErr(t testing.TB, args ...string) (string, error) {
 func RunRSS(t testing.TB, args ...string) (string, int64) {
 	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = environ(nil)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
