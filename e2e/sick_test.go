@@ -71,8 +71,8 @@ func TestGateway_ReadOnlyMember_PutsSucceed(t *testing.T) {
 	})
 	sick.Restart()
 	c.WaitActive(30 * time.Second)
-	gw := startGateway(t, c, "sickkey", "sicksecret")
-	s3c := noRetryS3("http://"+gw.Addr, "sickkey", "sicksecret")
+	gw := startGateway(t, c, "sickkey", "sicksecret-0123456789")
+	s3c := noRetryS3("http://"+gw.Addr, "sickkey", "sicksecret-0123456789")
 	ctx := context.Background()
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("sick")}); err != nil {
 		t.Fatal(err)
