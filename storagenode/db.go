@@ -104,6 +104,24 @@ func migrations() []string {
 			crc32c BIGINT NOT NULL,
 			PRIMARY KEY (grp, appid, userid, fileid)) {{TABLE}}`,
 	)
+	// Per-group sequence numbers (docs/replication.md, "Catch-up"): seq is
+	// one auto-increment shared by every group, so a group's entries had
+	// holes that were other groups' entries, each waited for. gseq counts
+	// per group, taken from t_group_seq inside the appending transaction.
+	// Existing entries keep their numbers (gseq = seq), so the members'
+	// cursors stay valid, and each group's counter starts above its
+	// entries and its cursors.
+	m = append(m,
+		`ALTER TABLE t_group_log ADD COLUMN gseq BIGINT NOT NULL DEFAULT 0`,
+		`UPDATE t_group_log SET gseq = seq`,
+		`CREATE UNIQUE INDEX ix_t_group_log_gseq ON t_group_log (grp, gseq)`,
+		`CREATE TABLE IF NOT EXISTS t_group_seq (
+			grp VARCHAR(16) NOT NULL PRIMARY KEY,
+			last_seq BIGINT NOT NULL) {{TABLE}}`,
+		`INSERT INTO t_group_seq (grp, last_seq) SELECT grp, MAX(s) FROM (
+			SELECT grp, MAX(seq) AS s FROM t_group_log GROUP BY grp
+			UNION ALL SELECT grp, MAX(applied_seq) AS s FROM t_sync_cursor GROUP BY grp) AS x GROUP BY grp`,
+	)
 	return m
 }
 
@@ -126,9 +144,13 @@ type fileRow struct {
 	deleted int64
 }
 
-// logEntry is a row of t_group_log.
+// logEntry is a row of t_group_log. seq orders the entries of one file
+// (and of one group: a group's appends are serialised by its counter, so
+// its seqs and gseqs rise together); gseq is the group's own number, what
+// cursors count.
 type logEntry struct {
 	seq     int64
+	gseq    int64
 	op      string // "put" or "del"
 	ref     proto.FileRef
 	size    int64
@@ -160,6 +182,7 @@ type stmts struct {
 	shard                   [4]shardStmts // 1..3
 	logAppend, logLatest    *sql.Stmt
 	logAfter, logMax        *sql.Stmt
+	seqNext, seqSeed        *sql.Stmt
 	cursorGet, cursorSet    *sql.Stmt
 	cursorMin, logCompactAt *sql.Stmt
 	liveInsert, liveGet     *sql.Stmt
@@ -217,18 +240,32 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 			h.insertPending, h.replacePending = on(lazy, insertQ(t)), on(lazy, replaceQ(t))
 		}
 	}
-	s.logAppend = p(`INSERT INTO t_group_log (grp, op, fkey, appid, userid, fileid, size, crc32c, origin, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	logCols := `seq, op, appid, userid, fileid, size, crc32c, origin, created`
+	s.logAppend = p(`INSERT INTO t_group_log (grp, gseq, op, fkey, appid, userid, fileid, size, crc32c, origin, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	// The group's next number. The row stays locked until the appending
+	// transaction ends, so a group's numbers are taken and become visible
+	// in order, and a rolled-back append gives its number back: a reader
+	// never sees a hole that a writer will fill later. MySQL hands the
+	// value back as the insert ID (one round trip under the lock).
+	if db.Dialect == metadb.MySQL {
+		s.seqNext = p(`UPDATE t_group_seq SET last_seq = LAST_INSERT_ID(last_seq + 1) WHERE grp = ?`)
+	} else {
+		s.seqNext = p(`UPDATE t_group_seq SET last_seq = last_seq + 1 WHERE grp = ? RETURNING last_seq`)
+	}
+	// A new group's counter, above anything of the group already there.
+	s.seqSeed = p(`{{INSERT_IGNORE}} INTO t_group_seq (grp, last_seq) SELECT ?, COALESCE(MAX(s), 0) FROM (
+		SELECT MAX(gseq) AS s FROM t_group_log WHERE grp = ?
+		UNION ALL SELECT MAX(applied_seq) AS s FROM t_sync_cursor WHERE grp = ?) AS x`)
+	logCols := `seq, gseq, op, appid, userid, fileid, size, crc32c, origin, created`
 	s.logLatest = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ?
 		ORDER BY seq DESC LIMIT 1`)
-	s.logAfter = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND seq > ? ORDER BY seq LIMIT 100`)
-	s.logMax = p(`SELECT COALESCE(MAX(seq), 0) FROM t_group_log WHERE grp = ?`)
+	s.logAfter = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND gseq > ? ORDER BY gseq LIMIT ` + fmt.Sprint(syncBatch))
+	s.logMax = p(`SELECT COALESCE(MAX(gseq), 0) FROM t_group_log WHERE grp = ?`)
 	s.cursorGet = p(`SELECT applied_seq FROM t_sync_cursor WHERE node = ? AND grp = ?`)
 	s.cursorSet = p(db.Upsert("t_sync_cursor", []string{"node", "grp"}, []string{"node", "grp", "applied_seq", "update_time"}))
 	s.cursorMin = p(`SELECT COALESCE(MIN(applied_seq), 0) FROM t_sync_cursor WHERE grp = ?`)
-	s.logOldDels = p(`SELECT seq, appid, userid, fileid FROM t_group_log WHERE grp = ? AND op = 'del' AND created < ? AND seq <= ?
-		ORDER BY seq LIMIT 200`)
+	s.logOldDels = p(`SELECT seq, appid, userid, fileid FROM t_group_log WHERE grp = ? AND op = 'del' AND created < ? AND gseq <= ?
+		ORDER BY gseq LIMIT 200`)
 	// Log compaction: the entries of a file whose last operation is a delete
 	// older than the retention that every member has applied.
 	s.logCompactAt = p(`DELETE FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ? AND seq <= ?`)
@@ -253,7 +290,7 @@ func replaceQ(t string) string {
 }
 
 func (s *stmts) close() {
-	all := []*sql.Stmt{s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
+	all := []*sql.Stmt{s.seqNext, s.seqSeed, s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
 	for i := 1; i <= 3; i++ {
 		h := s.shard[i]
 		all = append(all, h.state, h.get, h.readable, h.insert, h.replace, h.setStatus, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
@@ -347,7 +384,7 @@ func (s *Server) latestOp(ctx context.Context, ref proto.FileRef) (*logEntry, er
 	e := &logEntry{}
 	var crc int64
 	err := s.st.logLatest.QueryRowContext(ctx, s.cfg.Group, fileKey(ref), ref.AppID, ref.UserID, ref.FileID).
-		Scan(&e.seq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created)
+		Scan(&e.seq, &e.gseq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -426,7 +463,7 @@ type rowMove struct {
 // has live with other contents (two uploads of one file ID raced).
 var errLogConflict = errors.New("the group has another upload of this file")
 
-// appendLog adds an operation to the group log and, in the same
+// appendLog adds an operation to the group log, returning its gseq, and, in the same
 // transaction, moves the node's own row: a put commits the pending row
 // (readable exactly when the group has the operation), a del marks it
 // deleted.
@@ -461,7 +498,6 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (i
 		return 0, err
 	}
 	defer tx.Rollback()
-	var seq int64
 	appendIt := true
 	r := e.ref
 	switch e.op {
@@ -484,16 +520,6 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (i
 			return 0, err
 		}
 	}
-	if appendIt {
-		res, err := tx.StmtContext(ctx, s.st.logAppend).ExecContext(ctx, s.cfg.Group, e.op, fileKey(e.ref),
-			e.ref.AppID, e.ref.UserID, e.ref.FileID, e.size, int64(e.crc), e.origin, e.created)
-		if err != nil {
-			return 0, err
-		}
-		if seq, err = res.LastInsertId(); err != nil {
-			return 0, err
-		}
-	}
 	if mv != nil {
 		res, err := tx.StmtContext(ctx, s.st.shard[mv.row.shard].setStatus).ExecContext(ctx, mv.to, mv.deleted, mv.row.id, mv.from)
 		if err != nil {
@@ -503,5 +529,46 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (i
 			return 0, errors.New("row changed before the log commit")
 		}
 	}
-	return seq, tx.Commit()
+	var gseq int64
+	if appendIt {
+		// Last: the group's counter stays locked from here to the commit.
+		if gseq, err = s.nextSeq(ctx, tx); err != nil {
+			return 0, err
+		}
+		_, err := tx.StmtContext(ctx, s.st.logAppend).ExecContext(ctx, s.cfg.Group, gseq, e.op, fileKey(e.ref),
+			e.ref.AppID, e.ref.UserID, e.ref.FileID, e.size, int64(e.crc), e.origin, e.created)
+		if err != nil {
+			return 0, err
+		}
+	}
+	return gseq, tx.Commit()
+}
+
+// nextSeq takes the group's next log number in tx, making the group's
+// counter first if it has none.
+func (s *Server) nextSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
+	for range 2 {
+		var n int64
+		if s.db.Dialect == metadb.MySQL {
+			res, err := tx.StmtContext(ctx, s.st.seqNext).ExecContext(ctx, s.cfg.Group)
+			if err != nil {
+				return 0, fmt.Errorf("group log number: %w", err)
+			}
+			if k, _ := res.RowsAffected(); k == 1 {
+				return res.LastInsertId()
+			}
+		} else {
+			err := tx.StmtContext(ctx, s.st.seqNext).QueryRowContext(ctx, s.cfg.Group).Scan(&n)
+			if err == nil {
+				return n, nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return 0, fmt.Errorf("group log number: %w", err)
+			}
+		}
+		if _, err := tx.StmtContext(ctx, s.st.seqSeed).ExecContext(ctx, s.cfg.Group, s.cfg.Group, s.cfg.Group); err != nil {
+			return 0, fmt.Errorf("group log counter: %w", err)
+		}
+	}
+	return 0, errors.New("group log counter missing")
 }

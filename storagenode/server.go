@@ -58,7 +58,7 @@ type Config struct {
 	SyncInterval   time.Duration // how often the group log is read, default 1s
 	PendingTTL     time.Duration // an uncommitted copy older than this is dropped, default 10m
 	ScrubInterval  time.Duration // background scrub with repair, default 0 = off
-	SyncWorkers    int           // files fetched in parallel while catching up, default 4
+	SyncWorkers    int           // files fetched in parallel while catching up, default 16
 
 	// LocalSocket, when set, is a Unix socket (mode 0600) on which
 	// processes of this machine running as this user — a gateway — open
@@ -104,7 +104,7 @@ func (c *Config) defaults() error {
 	d(&c.SyncInterval, time.Second)
 	d(&c.PendingTTL, 10*time.Minute)
 	if c.SyncWorkers <= 0 {
-		c.SyncWorkers = 4
+		c.SyncWorkers = 16
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

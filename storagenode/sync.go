@@ -11,11 +11,8 @@ import (
 	"github.com/tnv-s3/tnv/proto"
 )
 
-// gapGrace is how long a hole in the log's sequence numbers is waited for:
-// on MySQL an auto-increment value is taken when a transaction inserts and
-// becomes visible when it commits, so a later seq can be seen first; a
-// rolled-back insert leaves a hole for good.
-const gapGrace = 30 * time.Second
+// syncBatch is how many log entries a catch-up round reads at once.
+const syncBatch = 256
 
 // syncer applies the group log to this node: on start (WAIT_SYNC, then
 // SYNCING until caught up, then ACTIVE) and every SyncInterval after.
@@ -27,9 +24,8 @@ type syncer struct {
 	state    uint8
 	pct      uint8
 	lag      int64
-	cursor   int64
-	done     map[int64]bool      // applied entries above cursor
-	gaps     map[int64]time.Time // holes above cursor, first seen
+	cursor   int64          // gseq: every entry up to it is applied
+	done     map[int64]bool // applied entries (gseq) above cursor
 	caughtUp bool
 	loaded   bool
 	target   int64 // log end when the catch-up started
@@ -37,7 +33,7 @@ type syncer struct {
 }
 
 func newSyncer(s *Server) *syncer {
-	return &syncer{s: s, kickc: make(chan struct{}, 1), state: proto.SyncWait, done: map[int64]bool{}, gaps: map[int64]time.Time{}}
+	return &syncer{s: s, kickc: make(chan struct{}, 1), state: proto.SyncWait, done: map[int64]bool{}}
 }
 
 // state is what the node beats: sync state, progress and lag.
@@ -54,11 +50,12 @@ func (y *syncer) kick() {
 	}
 }
 
-// noteLocal records a log entry this node wrote itself (and so applied).
-func (y *syncer) noteLocal(seq int64) {
+// noteLocal records a log entry (gseq) this node wrote itself (and so
+// applied).
+func (y *syncer) noteLocal(gseq int64) {
 	y.mu.Lock()
-	if seq > y.cursor && y.loaded {
-		y.done[seq] = true
+	if gseq > y.cursor && y.loaded {
+		y.done[gseq] = true
 	}
 	y.mu.Unlock()
 }
@@ -167,10 +164,14 @@ func (y *syncer) progress(cursor int64) uint8 {
 	return uint8(min(max(p, 0), 99))
 }
 
-// batch reads up to 100 entries after the cursor, applies those not yet
-// applied (different files in parallel, one file's entries in order) and
-// moves the cursor over what is applied without a hole before it. It
-// reports whether the cursor moved.
+// batch reads up to syncBatch entries after the cursor, applies those not
+// yet applied (different files in parallel, one file's entries in order)
+// and moves the cursor over what is applied. It reports whether the
+// cursor moved.
+//
+// A group's numbers become visible in order (appendLogOnce), so a number
+// missing below a visible one will never appear: its entries were
+// compacted away. The cursor passes such a hole at once.
 func (y *syncer) batch(ctx context.Context) (bool, error) {
 	s := y.s
 	y.mu.Lock()
@@ -184,7 +185,7 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 	for rows.Next() {
 		e := &logEntry{}
 		var crc int64
-		if err := rows.Scan(&e.seq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created); err != nil {
+		if err := rows.Scan(&e.seq, &e.gseq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created); err != nil {
 			rows.Close()
 			return false, err
 		}
@@ -204,7 +205,7 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 	byFile := map[proto.FileRef][]*logEntry{}
 	var order []proto.FileRef
 	for _, e := range es {
-		if y.done[e.seq] {
+		if y.done[e.gseq] {
 			continue
 		}
 		if _, ok := byFile[e.ref]; !ok {
@@ -232,7 +233,7 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 						break // later entries of this file wait for this one
 					}
 					y.mu.Lock()
-					y.done[e.seq] = true
+					y.done[e.gseq] = true
 					y.mu.Unlock()
 				}
 			}
@@ -244,39 +245,18 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 	close(work)
 	wg.Wait()
 
-	// Move the cursor.
+	// Move the cursor over the applied entries, up to the first that is not.
 	y.mu.Lock()
-	present := map[int64]bool{}
-	for _, e := range es {
-		present[e.seq] = true
-	}
-	last := es[len(es)-1].seq
-	now := time.Now()
-	for q := y.cursor + 1; q < last; q++ {
-		if !present[q] {
-			if _, ok := y.gaps[q]; !ok {
-				y.gaps[q] = now
-			}
-		}
-	}
 	old := y.cursor
-	for {
-		next := y.cursor + 1
-		if y.done[next] {
-			delete(y.done, next)
-			y.cursor = next
-			continue
+	for _, e := range es {
+		if !y.done[e.gseq] {
+			break
 		}
-		if t, ok := y.gaps[next]; ok && !present[next] && now.Sub(t) > gapGrace {
-			delete(y.gaps, next)
-			y.cursor = next
-			continue
-		}
-		break
+		y.cursor = e.gseq
 	}
-	for q := range y.gaps {
+	for q := range y.done {
 		if q <= y.cursor {
-			delete(y.gaps, q)
+			delete(y.done, q)
 		}
 	}
 	cur := y.cursor
