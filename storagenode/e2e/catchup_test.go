@@ -138,7 +138,8 @@ func waitCaughtUp(t *testing.T, nodes []string, timeout time.Duration) time.Dura
 // ~100 entries per 30 s), and reports lag 0 when done. Then one member of
 // each group is killed and restarted while the load runs: every member is
 // caught up well within 60 s of the load's end, and holds its own copy of
-// every acknowledged file of its group.
+// every acknowledged file of its group. Last, every node is restarted at
+// once right after writes: all are handed out again within seconds.
 func TestRestartCatchUpTwoGroups(t *testing.T) {
 	perGroup := 2000
 	if raceEnabled {
@@ -168,15 +169,15 @@ func TestRestartCatchUpTwoGroups(t *testing.T) {
 		return
 	}
 	loadTook := time.Since(start)
-	behind, bytes := len(l.files[0]), l.bytes[0]
-	t.Logf("%d uploads (%d to g1, %.1f MiB) in %v while %s was down", n, behind, float64(bytes)/(1<<20), loadTook.Round(time.Millisecond), g1[1].Addr)
+	behind, size := len(l.files[0]), l.bytes[0]
+	t.Logf("%d uploads (%d to g1, %.1f MiB) in %v while %s was down", n, behind, float64(size)/(1<<20), loadTook.Round(time.Millisecond), g1[1].Addr)
 
 	start = time.Now()
 	g1[1].Restart()
 	took := waitCaughtUp(t, []string{g1[1].Addr}, 60*time.Second)
 	t.Logf("restarted member caught up %d entries (%.1f MiB) in %v: %.0f entries/s, %.1f MiB/s",
-		behind, float64(bytes)/(1<<20), took.Round(time.Millisecond),
-		float64(behind)/took.Seconds(), float64(bytes)/(1<<20)/took.Seconds())
+		behind, float64(size)/(1<<20), took.Round(time.Millisecond),
+		float64(behind)/took.Seconds(), float64(size)/(1<<20)/took.Seconds())
 	if took > 30*time.Second {
 		t.Errorf("catch-up of %d entries took %v", behind, took)
 	}
@@ -229,4 +230,49 @@ func TestRestartCatchUpTwoGroups(t *testing.T) {
 	}
 	checkAllCopies(t, db, g1, l.files[0])
 	checkAllCopies(t, db, g2, l.files[1])
+
+	// Phase 3: every storage node killed right after writes to both groups
+	// and restarted (what `tnv up` does): the tracker hands every node out
+	// again within seconds (before per-group numbers, both members of a
+	// group sat in SYNCING for 30 s on the other group's numbers, and the
+	// group's reads failed meanwhile).
+	interleave(t, l, "c", 200, nil, func(g, i int) string { return c.Groups[g][i/2%2].Addr })
+	for _, p := range c.Members() {
+		p.Kill()
+	}
+	start = time.Now()
+	for _, p := range c.Members() {
+		p.Restart()
+	}
+	for {
+		text, err := groupsText(c.Trackers[0].Addr)
+		ready := err == nil
+		for _, a := range all {
+			ready = ready && c.Readable(text, a)
+		}
+		if ready {
+			break
+		}
+		if time.Since(start) > 60*time.Second {
+			t.Fatalf("nodes not readable 60 s after a restart of every node: %v\n%s", err, text)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	took = time.Since(start)
+	t.Logf("every node restarted and handed out by the tracker again in %v", took.Round(time.Millisecond))
+	if took > 10*time.Second {
+		t.Errorf("nodes unreadable for %v after a restart", took)
+	}
+	for g, ms := range [][]*proctest.Proc{g1, g2} {
+		for name, data := range l.files[g] {
+			if !strings.HasPrefix(name, "c") {
+				continue
+			}
+			for _, a := range addrs(ms) {
+				if got, err := download(a, fref(name), 0, 0); err != nil || !bytes.Equal(got, data) {
+					t.Errorf("%s from %s after the restart: %v", name, a, err)
+				}
+			}
+		}
+	}
 }
