@@ -15,6 +15,7 @@ import (
 	"github.com/tnv-s3/tnv/internal/proctest"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/metadb/metadbtest"
+	"github.com/tnv-s3/tnv/proto"
 )
 
 // ledger is what a load acknowledged, per group index.
@@ -105,21 +106,30 @@ func checkAllCopies(t *testing.T, db *metadb.DB, ps []*proctest.Proc, files map[
 	}
 }
 
-// caughtUp reports whether a node says ACTIVE with nothing left to apply.
-func caughtUp(addr string) (bool, map[string]string) {
-	st, err := nodeStat(addr)
-	return err == nil && st["syncstate"] == "ACTIVE" && st["lag"] == "0", st
-}
-
-// waitCaughtUp waits until every node is ACTIVE with lag 0 and returns when
-// the last one got there.
-func waitCaughtUp(t *testing.T, nodes []string, timeout time.Duration) time.Duration {
+// waitCaughtUp waits until every node is ACTIVE, says it has nothing left
+// to apply (lag 0), and has applied its group's log up to its end as of the
+// call.
+func waitCaughtUp(t *testing.T, db *metadb.DB, nodes []string, timeout time.Duration) {
 	t.Helper()
 	start := time.Now()
+	ends := map[string]int64{}
+	rows, err := db.Query("SELECT grp, MAX(gseq) FROM t_group_log GROUP BY grp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var g string
+		var end int64
+		if err := rows.Scan(&g, &end); err != nil {
+			t.Fatal(err)
+		}
+		ends[g] = end
+	}
+	rows.Close()
 	for _, a := range nodes {
 		for {
-			ok, st := caughtUp(a)
-			if ok {
+			st, err := nodeStat(a)
+			if err == nil && st["syncstate"] == "ACTIVE" && st["lag"] == "0" && atoi(st["cursor"]) >= ends[st["group"]] {
 				break
 			}
 			if time.Since(start) > timeout {
@@ -128,7 +138,16 @@ func waitCaughtUp(t *testing.T, nodes []string, timeout time.Duration) time.Dura
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return time.Since(start)
+}
+
+// remove deletes a file on the node at addr.
+func remove(addr string, r proto.FileRef) error {
+	body, err := r.Encode()
+	if err != nil {
+		return err
+	}
+	_, err = request(addr, proto.CmdStorageDelete, body, 0)
+	return err
 }
 
 // Two groups written alternately share one log table. A member of group 1
@@ -156,7 +175,18 @@ func TestRestartCatchUpTwoGroups(t *testing.T) {
 	g1, g2 := c.Groups[0], c.Groups[1]
 	l := newLedger()
 
-	// Phase 1: g1's second member away for the whole load.
+	// Phase 1: g1's second member away for the whole load. Files both
+	// members of g1 hold are deleted meanwhile.
+	gone := map[string][]byte{}
+	for i := range 40 {
+		name := fmt.Sprintf("p%02d", i)
+		gone[name] = randData(uint64(i)+1<<20, 3000)
+		if err := upload(g1[0].Addr, fref(name), gone[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCaughtUp(t, db, addrs(g1), 10*time.Second)
+	checkAllCopies(t, db, g1, gone)
 	g1[1].Kill()
 	start := time.Now()
 	n := interleave(t, l, "a", 2*perGroup, nil, func(g, i int) string {
@@ -165,6 +195,11 @@ func TestRestartCatchUpTwoGroups(t *testing.T) {
 		}
 		return g2[i/2%2].Addr
 	})
+	for name := range gone {
+		if err := remove(g1[0].Addr, fref(name)); err != nil {
+			t.Fatalf("delete %s: %v", name, err)
+		}
+	}
 	if t.Failed() {
 		return
 	}
@@ -174,7 +209,36 @@ func TestRestartCatchUpTwoGroups(t *testing.T) {
 
 	start = time.Now()
 	g1[1].Restart()
-	took := waitCaughtUp(t, []string{g1[1].Addr}, 60*time.Second)
+	// While it catches up, the member serves every file of its group (its
+	// peer's bytes for what it lacks) and none of those deleted while it
+	// was away, although it still holds them.
+	var readErrs atomic.Int64
+	reads := make(chan string, 1)
+	go func() {
+		st, _ := nodeStat(g1[1].Addr)
+		k := 0
+		for name, data := range l.files[0] {
+			if k++; k > 50 {
+				break
+			}
+			if got, err := download(g1[1].Addr, fref(name), 0, 0); err != nil || !bytes.Equal(got, data) {
+				if readErrs.Add(1) <= 3 {
+					t.Errorf("%s from the restarted member: %v", name, err)
+				}
+			}
+		}
+		for name := range gone {
+			if _, err := download(g1[1].Addr, fref(name), 0, 0); errno(err) != proto.ENOENT {
+				if readErrs.Add(1) <= 3 {
+					t.Errorf("deleted %s from the restarted member: %v, want ENOENT", name, err)
+				}
+			}
+		}
+		reads <- st["syncstate"]
+	}()
+	waitCaughtUp(t, db, []string{g1[1].Addr}, 60*time.Second)
+	took := time.Since(start)
+	t.Logf("reads from the restarted member began in state %s; %d wrong", <-reads, readErrs.Load())
 	t.Logf("restarted member caught up %d entries (%.1f MiB) in %v: %.0f entries/s, %.1f MiB/s",
 		behind, float64(size)/(1<<20), took.Round(time.Millisecond),
 		float64(behind)/took.Seconds(), float64(size)/(1<<20)/took.Seconds())
@@ -203,7 +267,9 @@ func TestRestartCatchUpTwoGroups(t *testing.T) {
 	close(stop)
 	<-done
 	all := addrs(c.Members())
-	took = waitCaughtUp(t, all, 60*time.Second)
+	start = time.Now()
+	waitCaughtUp(t, db, all, 60*time.Second)
+	took = time.Since(start)
 	t.Logf("every member caught up %v after the load's end (g1 %d files, g2 %d files in all)",
 		took.Round(time.Millisecond), len(l.files[0]), len(l.files[1]))
 	if took > 30*time.Second {
