@@ -181,6 +181,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("storagenode: %w", err)
 	}
 	s.st = st
+	// The group's log counter, made now rather than by the first appends
+	// racing to make it.
+	if _, err := st.seqSeed.ExecContext(ctx, cfg.Group, cfg.Group, cfg.Group); err != nil {
+		st.close()
+		return nil, fmt.Errorf("storagenode: group log counter: %w", err)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout)
 	s.peers = newPeerClient(s)
