@@ -257,6 +257,29 @@ func TestRestartCatchUpTwoGroups(t *testing.T) {
 			return c.Groups[g][0].Addr
 		})
 	}()
+	// Lag counts the group's own entries only: under the writes, the
+	// members that stay up report 0 between rounds (with the shared
+	// sequence it never got there, other groups' numbers counted).
+	var lagMu sync.Mutex
+	lags := map[string][]string{}
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			for _, p := range []*proctest.Proc{g1[0], g2[0]} {
+				if st, err := nodeStat(p.Addr); err == nil {
+					lagMu.Lock()
+					lags[p.Addr] = append(lags[p.Addr], st["lag"])
+					lagMu.Unlock()
+				}
+			}
+		}
+	}()
 	time.Sleep(2 * time.Second)
 	g1[1].Kill()
 	g2[1].Kill()
@@ -266,6 +289,19 @@ func TestRestartCatchUpTwoGroups(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	close(stop)
 	<-done
+	<-sampled
+	for _, p := range []*proctest.Proc{g1[0], g2[0]} {
+		zero := 0
+		for _, v := range lags[p.Addr] {
+			if v == "0" {
+				zero++
+			}
+		}
+		t.Logf("lag of %s under load: 0 in %d of %d samples", p.Addr, zero, len(lags[p.Addr]))
+		if zero == 0 {
+			t.Errorf("lag of %s never 0 under load: %v", p.Addr, lags[p.Addr])
+		}
+	}
 	all := addrs(c.Members())
 	start = time.Now()
 	waitCaughtUp(t, db, all, 60*time.Second)
