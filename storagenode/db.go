@@ -214,9 +214,9 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 			// This node's row and the group log's last entry of a file, in
 			// one round trip (every read and upload needs both). The
 			// aliases keep the derived table's column names distinct, as
-			// MySQL requires.
+			// MySQL requires; the entry's gseq rides in vctime's column.
 			state: p(`SELECT 0, ` + cols + `, '' FROM ` + t + ` WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?
-				UNION ALL SELECT * FROM (SELECT 1 AS k, seq, op, '' AS p, size, crc32c, 0 AS st, 0 AS vc, created, 0 AS dt, origin
+				UNION ALL SELECT * FROM (SELECT 1 AS k, seq, op, '' AS p, size, crc32c, 0 AS st, gseq AS vc, created, 0 AS dt, origin
 				FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ? ORDER BY seq DESC LIMIT 1) AS l`),
 			get: p(`SELECT ` + cols + ` FROM ` + t + ` WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?`),
 			readable: p(`SELECT f.id, f.store, f.path, f.size, f.crc32c, f.status, f.vctime, f.created, f.deleted_time, l.size, l.crc32c
@@ -346,7 +346,7 @@ func (s *Server) fileState(ctx context.Context, ref proto.FileRef) (*fileRow, *l
 			row = &fileRow{shard: sh, id: id, store: a, path: b, size: size, crc: uint32(crc),
 				status: int(status), vctime: vctime, created: created, deleted: deleted}
 		} else {
-			latest = &logEntry{seq: id, op: a, ref: ref, size: size, crc: uint32(crc), origin: origin, created: created}
+			latest = &logEntry{seq: id, gseq: vctime, op: a, ref: ref, size: size, crc: uint32(crc), origin: origin, created: created}
 		}
 	}
 	return row, latest, rows.Err()
