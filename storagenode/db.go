@@ -104,21 +104,23 @@ func migrations() []string {
 			crc32c BIGINT NOT NULL,
 			PRIMARY KEY (grp, appid, userid, fileid)) {{TABLE}}`,
 	)
-	// Per-group sequence numbers (docs/replication.md, "Catch-up"): seq is
-	// one auto-increment shared by every group, so a group's entries had
-	// holes that were other groups' entries, each waited for. gseq counts
-	// per group, taken from t_group_seq inside the appending transaction.
-	// Existing entries keep their numbers (gseq = seq), so the members'
-	// cursors stay valid, and each group's counter starts above its
-	// entries and its cursors.
+	// Per-group sequence numbers (docs/replication.md, "Per-group
+	// numbers"): seq is one auto-increment shared by every group, so a
+	// group's entries had holes that were other groups' entries, each
+	// waited for. gseq counts per group, taken from t_group_seq. Existing
+	// entries keep their numbers (gseq = seq), so the members' cursors stay
+	// valid; each group's counter starts above its entries and its cursors,
+	// and the holes below it (other groups' numbers) are final: compacted
+	// marks the number up to which a hole is never filled.
 	m = append(m,
 		`ALTER TABLE t_group_log ADD COLUMN gseq BIGINT NOT NULL DEFAULT 0`,
 		`UPDATE t_group_log SET gseq = seq`,
 		`CREATE UNIQUE INDEX ix_t_group_log_gseq ON t_group_log (grp, gseq)`,
 		`CREATE TABLE IF NOT EXISTS t_group_seq (
 			grp VARCHAR(16) NOT NULL PRIMARY KEY,
-			last_seq BIGINT NOT NULL) {{TABLE}}`,
-		`INSERT INTO t_group_seq (grp, last_seq) SELECT grp, MAX(s) FROM (
+			last_seq BIGINT NOT NULL,
+			compacted BIGINT NOT NULL DEFAULT 0) {{TABLE}}`,
+		`INSERT INTO t_group_seq (grp, last_seq, compacted) SELECT grp, MAX(s), MAX(s) FROM (
 			SELECT grp, MAX(seq) AS s FROM t_group_log GROUP BY grp
 			UNION ALL SELECT grp, MAX(applied_seq) AS s FROM t_sync_cursor GROUP BY grp) AS x GROUP BY grp`,
 	)
@@ -162,6 +164,7 @@ type logEntry struct {
 const (
 	opPut = "put"
 	opDel = "del"
+	opNop = "nop" // a log number given up (voidSeq)
 )
 
 type shardStmts struct {
@@ -183,6 +186,8 @@ type stmts struct {
 	logAppend, logLatest    *sql.Stmt
 	logAfter, logMax        *sql.Stmt
 	seqNext, seqSeed        *sql.Stmt
+	seqVoid, seqFloor       *sql.Stmt
+	seqCompacted            *sql.Stmt
 	cursorGet, cursorSet    *sql.Stmt
 	cursorMin, logCompactAt *sql.Stmt
 	liveInsert, liveGet     *sql.Stmt
@@ -242,20 +247,25 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 	}
 	s.logAppend = p(`INSERT INTO t_group_log (grp, gseq, op, fkey, appid, userid, fileid, size, crc32c, origin, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	// The group's next number. The row stays locked until the appending
-	// transaction ends, so a group's numbers are taken and become visible
-	// in order, and a rolled-back append gives its number back: a reader
-	// never sees a hole that a writer will fill later. MySQL hands the
-	// value back as the insert ID (one round trip under the lock).
+	// The group's next number (reserveSeq). MySQL hands the value back as
+	// the insert ID: one statement, the row locked only inside it.
 	if db.Dialect == metadb.MySQL {
 		s.seqNext = p(`UPDATE t_group_seq SET last_seq = LAST_INSERT_ID(last_seq + 1) WHERE grp = ?`)
 	} else {
 		s.seqNext = p(`UPDATE t_group_seq SET last_seq = last_seq + 1 WHERE grp = ? RETURNING last_seq`)
 	}
 	// A new group's counter, above anything of the group already there.
-	s.seqSeed = p(`{{INSERT_IGNORE}} INTO t_group_seq (grp, last_seq) SELECT ?, COALESCE(MAX(s), 0) FROM (
+	s.seqSeed = p(`{{INSERT_IGNORE}} INTO t_group_seq (grp, last_seq, compacted) SELECT ?, COALESCE(MAX(s), 0), COALESCE(MAX(s), 0) FROM (
 		SELECT MAX(gseq) AS s FROM t_group_log WHERE grp = ?
 		UNION ALL SELECT MAX(applied_seq) AS s FROM t_sync_cursor WHERE grp = ?) AS x`)
+	// A number given up: by its writer when its append failed, by a member
+	// that waited for it long enough. The unique (grp, gseq) makes this and
+	// the writer's own insert exclusive: a writer that comes later fails
+	// and appends again under a new number.
+	s.seqVoid = p(`{{INSERT_IGNORE}} INTO t_group_log (grp, gseq, op, fkey, appid, userid, fileid, size, crc32c, origin, created)
+		VALUES (?, ?, 'nop', 0, '', '', '', 0, 0, ?, ?)`)
+	s.seqFloor = p(`SELECT compacted FROM t_group_seq WHERE grp = ?`)
+	s.seqCompacted = p(`UPDATE t_group_seq SET compacted = ? WHERE grp = ? AND compacted < ?`)
 	logCols := `seq, gseq, op, appid, userid, fileid, size, crc32c, origin, created`
 	s.logLatest = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ?
 		ORDER BY seq DESC LIMIT 1`)
@@ -290,7 +300,7 @@ func replaceQ(t string) string {
 }
 
 func (s *stmts) close() {
-	all := []*sql.Stmt{s.seqNext, s.seqSeed, s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
+	all := []*sql.Stmt{s.seqNext, s.seqSeed, s.seqVoid, s.seqFloor, s.seqCompacted, s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
 	for i := 1; i <= 3; i++ {
 		h := s.shard[i]
 		all = append(all, h.state, h.get, h.readable, h.insert, h.replace, h.setStatus, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
@@ -463,21 +473,25 @@ type rowMove struct {
 // has live with other contents (two uploads of one file ID raced).
 var errLogConflict = errors.New("the group has another upload of this file")
 
-// appendLog adds an operation to the group log, returning its gseq, and, in the same
-// transaction, moves the node's own row: a put commits the pending row
-// (readable exactly when the group has the operation), a del marks it
-// deleted.
+// errSeqVoided: the number reserved for an append was given up by a member
+// that waited for it too long; the append is tried again under a new one.
+var errSeqVoided = errors.New("log number given up by a member")
+
+// appendLog adds an operation to the group log, returning its gseq, and,
+// in the same transaction, moves the node's own row: a put commits the
+// pending row (readable exactly when the group has the operation), a del
+// marks it deleted.
 //
 // A put is conditional on t_group_live, whose row it inserts in the same
 // transaction: if the file is live already with the same contents, nothing
-// is appended and seq is 0 (an upload retried after a lost answer); with
-// other contents, errLogConflict. A del removes the live row.
+// is appended and the gseq is 0 (an upload retried after a lost answer);
+// with other contents, errLogConflict. A del removes the live row.
 func (s *Server) appendLog(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
 	var err error
 	for range 5 {
 		var seq int64
 		seq, err = s.appendLogOnce(ctx, e, mv)
-		if err == nil || !isDeadlock(err) {
+		if err == nil || !(isDeadlock(err) || errors.Is(err, errSeqVoided)) {
 			return seq, err
 		}
 		time.Sleep(time.Duration(rand.IntN(20)+1) * time.Millisecond)
@@ -492,7 +506,32 @@ func isDeadlock(err error) bool {
 	return strings.Contains(s, "Error 1213") || strings.Contains(s, "Error 1205")
 }
 
-func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
+// appendLogOnce runs one try of appendLog.
+//
+// The entry's gseq: on MySQL a number reserved before the transaction, in
+// a statement of its own, so that no transaction holds the group's counter
+// (a writer that stalls — frozen, cut off from the database — would stop
+// every append of the group until the server drops it). A number reserved
+// and then not used is given up (seqVoid). Such numbers are the only holes
+// a reader can see above the compacted floor; the syncer waits for them
+// (holeGrace) and then gives them up itself, which makes a writer that
+// comes even later fail on the unique key and append again. On SQLite the
+// number is taken inside the transaction, which holds the database's write
+// lock anyway: no holes there.
+func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (gseq int64, err error) {
+	var reserved int64
+	if s.db.Dialect == metadb.MySQL {
+		if reserved, err = s.reserveSeq(ctx, nil); err != nil {
+			return 0, err
+		}
+		used := false
+		defer func() {
+			if !used {
+				s.voidSeq(reserved) // after the rollback (deferred later, run first)
+			}
+		}()
+		defer func() { used = err == nil && gseq == reserved }()
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -529,28 +568,48 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (i
 			return 0, errors.New("row changed before the log commit")
 		}
 	}
-	var gseq int64
-	if appendIt {
-		// Last: the group's counter stays locked from here to the commit.
-		if gseq, err = s.nextSeq(ctx, tx); err != nil {
-			return 0, err
+	for try := 1; appendIt; try++ {
+		gseq = reserved
+		if gseq == 0 {
+			if gseq, err = s.reserveSeq(ctx, tx); err != nil {
+				return 0, err
+			}
 		}
 		_, err := tx.StmtContext(ctx, s.st.logAppend).ExecContext(ctx, s.cfg.Group, gseq, e.op, fileKey(e.ref),
 			e.ref.AppID, e.ref.UserID, e.ref.FileID, e.size, int64(e.crc), e.origin, e.created)
+		if metadb.IsDuplicate(err) {
+			// Only (grp, gseq) can collide: a member gave the number up.
+			// In a transaction (SQLite) the next number is taken at once;
+			// a number reserved outside it, by the next try.
+			if reserved != 0 || try == 3 {
+				return 0, fmt.Errorf("%w: %d", errSeqVoided, gseq)
+			}
+			continue
+		}
 		if err != nil {
 			return 0, err
 		}
+		break
 	}
-	return gseq, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return gseq, nil
 }
 
-// nextSeq takes the group's next log number in tx, making the group's
-// counter first if it has none.
-func (s *Server) nextSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
+// reserveSeq takes the group's next log number: in tx if given, else in a
+// statement of its own. It makes the group's counter first if it has none.
+func (s *Server) reserveSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
+	stmt := func(st *sql.Stmt) *sql.Stmt {
+		if tx != nil {
+			return tx.StmtContext(ctx, st)
+		}
+		return st
+	}
 	for range 2 {
 		var n int64
 		if s.db.Dialect == metadb.MySQL {
-			res, err := tx.StmtContext(ctx, s.st.seqNext).ExecContext(ctx, s.cfg.Group)
+			res, err := stmt(s.st.seqNext).ExecContext(ctx, s.cfg.Group)
 			if err != nil {
 				return 0, fmt.Errorf("group log number: %w", err)
 			}
@@ -558,7 +617,7 @@ func (s *Server) nextSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
 				return res.LastInsertId()
 			}
 		} else {
-			err := tx.StmtContext(ctx, s.st.seqNext).QueryRowContext(ctx, s.cfg.Group).Scan(&n)
+			err := stmt(s.st.seqNext).QueryRowContext(ctx, s.cfg.Group).Scan(&n)
 			if err == nil {
 				return n, nil
 			}
@@ -566,9 +625,20 @@ func (s *Server) nextSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
 				return 0, fmt.Errorf("group log number: %w", err)
 			}
 		}
-		if _, err := tx.StmtContext(ctx, s.st.seqSeed).ExecContext(ctx, s.cfg.Group, s.cfg.Group, s.cfg.Group); err != nil {
+		if _, err := stmt(s.st.seqSeed).ExecContext(ctx, s.cfg.Group, s.cfg.Group, s.cfg.Group); err != nil {
 			return 0, fmt.Errorf("group log counter: %w", err)
 		}
 	}
 	return 0, errors.New("group log counter missing")
+}
+
+// voidSeq gives up a log number: a no-op entry takes it unless its entry
+// is there already. Best effort: a number left is given up by the members
+// after holeGrace.
+func (s *Server) voidSeq(gseq int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.st.seqVoid.ExecContext(ctx, s.cfg.Group, gseq, s.node, metadb.Now()); err != nil {
+		s.log.Warn("storage: giving up a group log number", "gseq", gseq, "err", err)
+	}
 }
