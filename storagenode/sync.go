@@ -212,11 +212,12 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 	y.mu.Lock()
 	cursor, scan := y.cursor, y.scan
 	y.mu.Unlock()
-	es, err := y.read(ctx, cursor)
+	first, err := y.read(ctx, cursor)
 	if err != nil {
 		return false, err
 	}
-	last := cursor // (cursor, last] is complete in es
+	es := first
+	last := cursor // (cursor, last] is complete in first
 	if len(es) > 0 {
 		last = es[len(es)-1].gseq
 	}
@@ -236,7 +237,8 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 		delete(y.holes, e.gseq)
 		y.scan = max(y.scan, e.gseq)
 	}
-	for q := cursor + 1; q < last; q++ {
+	// Holes above the floor (below it they are final, passed below).
+	for q := max(cursor, y.floor) + 1; q < last; q++ {
 		if _, ok := y.holes[q]; !ok && !present[q] && !y.done[q] {
 			y.holes[q] = now
 		}
@@ -292,22 +294,22 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 	close(work)
 	wg.Wait()
 
-	// Move the cursor over applied entries and final holes.
+	// Move the cursor over applied entries and final holes, in first's
+	// order (it holds every entry of its range).
 	y.mu.Lock()
 	old := y.cursor
-	for {
-		next := y.cursor + 1
-		if y.done[next] {
-			delete(y.done, next)
-			y.cursor = next
-			continue
+	for _, e := range first {
+		if e.gseq > y.cursor+1 { // a hole before e
+			if e.gseq-1 > y.floor {
+				y.cursor = max(y.cursor, y.floor) // the final part of it
+				break
+			}
+			y.cursor = e.gseq - 1
 		}
-		if _, ok := y.holes[next]; ok && next <= y.floor {
-			delete(y.holes, next)
-			y.cursor = next
-			continue
+		if !y.done[e.gseq] {
+			break
 		}
-		break
+		y.cursor = e.gseq
 	}
 	var giveUp []int64
 	for q, t := range y.holes {
