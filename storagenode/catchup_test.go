@@ -369,3 +369,45 @@ func TestGroupSeqRowRemade(t *testing.T) {
 		}
 	})
 }
+
+// Past a hole that stays (its writer is slow), a member reads on: more
+// entries than one batch beyond it are all applied long before the hole
+// is given up, and the member reports lag 0.
+func TestReadAheadPastHole(t *testing.T) {
+	defer func(g time.Duration) { holeGrace = g }(holeGrace)
+	holeGrace = time.Minute
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		ns := e.startGroup(2, func(c *Config) { c.PeerBackoff = time.Hour })
+		a, b := ns[0], ns[1]
+		if _, err := db.Exec("UPDATE t_group_seq SET last_seq = last_seq + 1 WHERE grp = 'g1'"); err != nil {
+			t.Fatal(err)
+		}
+		a.peers.failed(b.addr, fmt.Errorf("test")) // b gets them from the log only
+		n := syncBatch + 60
+		for i := range n {
+			if err := upload(a.addr, ref(fmt.Sprintf("ra%03d", i)), randBytes(uint64(i), 10)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range n {
+			waitFile(t, b, ref(fmt.Sprintf("ra%03d", i)), randBytes(uint64(i), 10), 10*time.Second)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			st, _, lag := b.sync.stateOf()
+			if st == proto.SyncActive && lag == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("b: %s lag %d", syncName(st), lag)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		var cur int64
+		db.QueryRow("SELECT applied_seq FROM t_sync_cursor WHERE node = ?", b.addr).Scan(&cur)
+		if cur != 0 {
+			t.Errorf("cursor %d passed the hole at 1", cur)
+		}
+	})
+}

@@ -221,8 +221,8 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 	if len(es) > 0 {
 		last = es[len(es)-1].gseq
 	}
-	if len(es) == syncBatch && scan > last {
-		more, err := y.read(ctx, scan)
+	if len(es) == syncBatch { // more after it, maybe past a hole
+		more, err := y.read(ctx, max(scan, last))
 		if err != nil {
 			return false, err
 		}
