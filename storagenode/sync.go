@@ -67,6 +67,7 @@ func (y *syncer) noteLocal(gseq int64) {
 	y.mu.Lock()
 	if gseq > y.cursor && y.loaded {
 		y.done[gseq] = true
+		delete(y.holes, gseq) // committed after a read that missed it
 	}
 	y.mu.Unlock()
 }
@@ -299,6 +300,9 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 	y.mu.Lock()
 	old := y.cursor
 	for _, e := range first {
+		for y.cursor+1 < e.gseq && y.done[y.cursor+1] { // this node's own, committed after the read
+			y.cursor++
+		}
 		if e.gseq > y.cursor+1 { // a hole before e
 			if e.gseq-1 > y.floor {
 				y.cursor = max(y.cursor, y.floor) // the final part of it
