@@ -146,10 +146,11 @@ type fileRow struct {
 	deleted int64
 }
 
-// logEntry is a row of t_group_log. seq orders the entries of one file
-// (and of one group: a group's appends are serialised by its counter, so
-// its seqs and gseqs rise together); gseq is the group's own number, what
-// cursors count.
+// logEntry is a row of t_group_log. seq orders the entries of one file:
+// their appends are serialised by the file's t_group_live row, so seq (an
+// auto-increment taken at insert) follows their commits, while gseq (taken
+// before the transaction, docs/replication.md "Per-group numbers") need
+// not. gseq is the group's own number, what cursors count.
 type logEntry struct {
 	seq     int64
 	gseq    int64
