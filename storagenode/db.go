@@ -104,6 +104,26 @@ func migrations() []string {
 			crc32c BIGINT NOT NULL,
 			PRIMARY KEY (grp, appid, userid, fileid)) {{TABLE}}`,
 	)
+	// Per-group sequence numbers (docs/replication.md, "Per-group
+	// numbers"): seq is one auto-increment shared by every group, so a
+	// group's entries had holes that were other groups' entries, each
+	// waited for. gseq counts per group, taken from t_group_seq. Existing
+	// entries keep their numbers (gseq = seq), so the members' cursors stay
+	// valid; each group's counter starts above its entries and its cursors,
+	// and the holes below it (other groups' numbers) are final: compacted
+	// marks the number up to which a hole is never filled.
+	m = append(m,
+		`ALTER TABLE t_group_log ADD COLUMN gseq BIGINT NOT NULL DEFAULT 0`,
+		`UPDATE t_group_log SET gseq = seq`,
+		`CREATE UNIQUE INDEX ix_t_group_log_gseq ON t_group_log (grp, gseq)`,
+		`CREATE TABLE IF NOT EXISTS t_group_seq (
+			grp VARCHAR(16) NOT NULL PRIMARY KEY,
+			last_seq BIGINT NOT NULL,
+			compacted BIGINT NOT NULL DEFAULT 0) {{TABLE}}`,
+		`INSERT INTO t_group_seq (grp, last_seq, compacted) SELECT grp, MAX(s), MAX(s) FROM (
+			SELECT grp, MAX(seq) AS s FROM t_group_log GROUP BY grp
+			UNION ALL SELECT grp, MAX(applied_seq) AS s FROM t_sync_cursor GROUP BY grp) AS x GROUP BY grp`,
+	)
 	return m
 }
 
@@ -126,9 +146,14 @@ type fileRow struct {
 	deleted int64
 }
 
-// logEntry is a row of t_group_log.
+// logEntry is a row of t_group_log. seq orders the entries of one file:
+// their appends are serialised by the file's t_group_live row, so seq (an
+// auto-increment taken at insert) follows their commits, while gseq (taken
+// before the transaction, docs/replication.md "Per-group numbers") need
+// not. gseq is the group's own number, what cursors count.
 type logEntry struct {
 	seq     int64
+	gseq    int64
 	op      string // "put" or "del"
 	ref     proto.FileRef
 	size    int64
@@ -140,6 +165,7 @@ type logEntry struct {
 const (
 	opPut = "put"
 	opDel = "del"
+	opNop = "nop" // a log number given up (voidSeq)
 )
 
 type shardStmts struct {
@@ -160,6 +186,9 @@ type stmts struct {
 	shard                   [4]shardStmts // 1..3
 	logAppend, logLatest    *sql.Stmt
 	logAfter, logMax        *sql.Stmt
+	seqNext, seqSeed        *sql.Stmt
+	seqVoid, seqFloor       *sql.Stmt
+	seqCompacted            *sql.Stmt
 	cursorGet, cursorSet    *sql.Stmt
 	cursorMin, logCompactAt *sql.Stmt
 	liveInsert, liveGet     *sql.Stmt
@@ -191,9 +220,9 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 			// This node's row and the group log's last entry of a file, in
 			// one round trip (every read and upload needs both). The
 			// aliases keep the derived table's column names distinct, as
-			// MySQL requires.
+			// MySQL requires; the entry's gseq rides in vctime's column.
 			state: p(`SELECT 0, ` + cols + `, '' FROM ` + t + ` WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?
-				UNION ALL SELECT * FROM (SELECT 1 AS k, seq, op, '' AS p, size, crc32c, 0 AS st, 0 AS vc, created, 0 AS dt, origin
+				UNION ALL SELECT * FROM (SELECT 1 AS k, seq, op, '' AS p, size, crc32c, 0 AS st, gseq AS vc, created, 0 AS dt, origin
 				FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ? ORDER BY seq DESC LIMIT 1) AS l`),
 			get: p(`SELECT ` + cols + ` FROM ` + t + ` WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?`),
 			readable: p(`SELECT f.id, f.store, f.path, f.size, f.crc32c, f.status, f.vctime, f.created, f.deleted_time, l.size, l.crc32c
@@ -217,18 +246,37 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 			h.insertPending, h.replacePending = on(lazy, insertQ(t)), on(lazy, replaceQ(t))
 		}
 	}
-	s.logAppend = p(`INSERT INTO t_group_log (grp, op, fkey, appid, userid, fileid, size, crc32c, origin, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	logCols := `seq, op, appid, userid, fileid, size, crc32c, origin, created`
+	s.logAppend = p(`INSERT INTO t_group_log (grp, gseq, op, fkey, appid, userid, fileid, size, crc32c, origin, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	// The group's next number (reserveSeq). MySQL hands the value back as
+	// the insert ID: one statement, the row locked only inside it.
+	if db.Dialect == metadb.MySQL {
+		s.seqNext = p(`UPDATE t_group_seq SET last_seq = LAST_INSERT_ID(last_seq + 1) WHERE grp = ?`)
+	} else {
+		s.seqNext = p(`UPDATE t_group_seq SET last_seq = last_seq + 1 WHERE grp = ? RETURNING last_seq`)
+	}
+	// A new group's counter, above anything of the group already there.
+	s.seqSeed = p(`{{INSERT_IGNORE}} INTO t_group_seq (grp, last_seq, compacted) SELECT ?, COALESCE(MAX(s), 0), COALESCE(MAX(s), 0) FROM (
+		SELECT MAX(gseq) AS s FROM t_group_log WHERE grp = ?
+		UNION ALL SELECT MAX(applied_seq) AS s FROM t_sync_cursor WHERE grp = ?) AS x`)
+	// A number given up: by its writer when its append failed, by a member
+	// that waited for it long enough. The unique (grp, gseq) makes this and
+	// the writer's own insert exclusive: a writer that comes later fails
+	// and appends again under a new number.
+	s.seqVoid = p(`{{INSERT_IGNORE}} INTO t_group_log (grp, gseq, op, fkey, appid, userid, fileid, size, crc32c, origin, created)
+		VALUES (?, ?, 'nop', 0, '', '', '', 0, 0, ?, ?)`)
+	s.seqFloor = p(`SELECT compacted FROM t_group_seq WHERE grp = ?`)
+	s.seqCompacted = p(`UPDATE t_group_seq SET compacted = ? WHERE grp = ? AND compacted < ?`)
+	logCols := `seq, gseq, op, appid, userid, fileid, size, crc32c, origin, created`
 	s.logLatest = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ?
 		ORDER BY seq DESC LIMIT 1`)
-	s.logAfter = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND seq > ? ORDER BY seq LIMIT 100`)
-	s.logMax = p(`SELECT COALESCE(MAX(seq), 0) FROM t_group_log WHERE grp = ?`)
+	s.logAfter = p(`SELECT ` + logCols + ` FROM t_group_log WHERE grp = ? AND gseq > ? ORDER BY gseq LIMIT ` + fmt.Sprint(syncBatch))
+	s.logMax = p(`SELECT COALESCE(MAX(gseq), 0) FROM t_group_log WHERE grp = ?`)
 	s.cursorGet = p(`SELECT applied_seq FROM t_sync_cursor WHERE node = ? AND grp = ?`)
 	s.cursorSet = p(db.Upsert("t_sync_cursor", []string{"node", "grp"}, []string{"node", "grp", "applied_seq", "update_time"}))
 	s.cursorMin = p(`SELECT COALESCE(MIN(applied_seq), 0) FROM t_sync_cursor WHERE grp = ?`)
-	s.logOldDels = p(`SELECT seq, appid, userid, fileid FROM t_group_log WHERE grp = ? AND op = 'del' AND created < ? AND seq <= ?
-		ORDER BY seq LIMIT 200`)
+	s.logOldDels = p(`SELECT seq, appid, userid, fileid FROM t_group_log WHERE grp = ? AND op = 'del' AND created < ? AND gseq <= ?
+		ORDER BY gseq LIMIT 200`)
 	// Log compaction: the entries of a file whose last operation is a delete
 	// older than the retention that every member has applied.
 	s.logCompactAt = p(`DELETE FROM t_group_log WHERE grp = ? AND fkey = ? AND appid = ? AND userid = ? AND fileid = ? AND seq <= ?`)
@@ -253,7 +301,7 @@ func replaceQ(t string) string {
 }
 
 func (s *stmts) close() {
-	all := []*sql.Stmt{s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
+	all := []*sql.Stmt{s.seqNext, s.seqSeed, s.seqVoid, s.seqFloor, s.seqCompacted, s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
 	for i := 1; i <= 3; i++ {
 		h := s.shard[i]
 		all = append(all, h.state, h.get, h.readable, h.insert, h.replace, h.setStatus, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
@@ -309,7 +357,7 @@ func (s *Server) fileState(ctx context.Context, ref proto.FileRef) (*fileRow, *l
 			row = &fileRow{shard: sh, id: id, store: a, path: b, size: size, crc: uint32(crc),
 				status: int(status), vctime: vctime, created: created, deleted: deleted}
 		} else {
-			latest = &logEntry{seq: id, op: a, ref: ref, size: size, crc: uint32(crc), origin: origin, created: created}
+			latest = &logEntry{seq: id, gseq: vctime, op: a, ref: ref, size: size, crc: uint32(crc), origin: origin, created: created}
 		}
 	}
 	return row, latest, rows.Err()
@@ -347,7 +395,7 @@ func (s *Server) latestOp(ctx context.Context, ref proto.FileRef) (*logEntry, er
 	e := &logEntry{}
 	var crc int64
 	err := s.st.logLatest.QueryRowContext(ctx, s.cfg.Group, fileKey(ref), ref.AppID, ref.UserID, ref.FileID).
-		Scan(&e.seq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created)
+		Scan(&e.seq, &e.gseq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -426,21 +474,25 @@ type rowMove struct {
 // has live with other contents (two uploads of one file ID raced).
 var errLogConflict = errors.New("the group has another upload of this file")
 
-// appendLog adds an operation to the group log and, in the same
-// transaction, moves the node's own row: a put commits the pending row
-// (readable exactly when the group has the operation), a del marks it
-// deleted.
+// errSeqVoided: the number reserved for an append was given up by a member
+// that waited for it too long; the append is tried again under a new one.
+var errSeqVoided = errors.New("log number given up by a member")
+
+// appendLog adds an operation to the group log, returning its gseq, and,
+// in the same transaction, moves the node's own row: a put commits the
+// pending row (readable exactly when the group has the operation), a del
+// marks it deleted.
 //
 // A put is conditional on t_group_live, whose row it inserts in the same
 // transaction: if the file is live already with the same contents, nothing
-// is appended and seq is 0 (an upload retried after a lost answer); with
-// other contents, errLogConflict. A del removes the live row.
+// is appended and the gseq is 0 (an upload retried after a lost answer);
+// with other contents, errLogConflict. A del removes the live row.
 func (s *Server) appendLog(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
 	var err error
 	for range 5 {
 		var seq int64
 		seq, err = s.appendLogOnce(ctx, e, mv)
-		if err == nil || !isDeadlock(err) {
+		if err == nil || !(isDeadlock(err) || errors.Is(err, errSeqVoided)) {
 			return seq, err
 		}
 		time.Sleep(time.Duration(rand.IntN(20)+1) * time.Millisecond)
@@ -455,13 +507,37 @@ func isDeadlock(err error) bool {
 	return strings.Contains(s, "Error 1213") || strings.Contains(s, "Error 1205")
 }
 
-func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
+// appendLogOnce runs one try of appendLog.
+//
+// The entry's gseq: on MySQL a number reserved before the transaction, in
+// a statement of its own, so that no transaction holds the group's counter
+// (a writer that stalls — frozen, cut off from the database — would stop
+// every append of the group until the server drops it). A number reserved
+// and then not used is given up (seqVoid). Such numbers are the only holes
+// a reader can see above the compacted floor; the syncer waits for them
+// (holeGrace) and then gives them up itself, which makes a writer that
+// comes even later fail on the unique key and append again. On SQLite the
+// number is taken inside the transaction, which holds the database's write
+// lock anyway: no holes there.
+func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (gseq int64, err error) {
+	var reserved int64
+	if s.db.Dialect == metadb.MySQL {
+		if reserved, err = s.reserveSeq(ctx, nil); err != nil {
+			return 0, err
+		}
+		used := false
+		defer func() {
+			if !used {
+				s.voidSeq(reserved) // after the rollback (deferred later, run first)
+			}
+		}()
+		defer func() { used = err == nil && gseq == reserved }()
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
-	var seq int64
 	appendIt := true
 	r := e.ref
 	switch e.op {
@@ -484,16 +560,6 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (i
 			return 0, err
 		}
 	}
-	if appendIt {
-		res, err := tx.StmtContext(ctx, s.st.logAppend).ExecContext(ctx, s.cfg.Group, e.op, fileKey(e.ref),
-			e.ref.AppID, e.ref.UserID, e.ref.FileID, e.size, int64(e.crc), e.origin, e.created)
-		if err != nil {
-			return 0, err
-		}
-		if seq, err = res.LastInsertId(); err != nil {
-			return 0, err
-		}
-	}
 	if mv != nil {
 		res, err := tx.StmtContext(ctx, s.st.shard[mv.row.shard].setStatus).ExecContext(ctx, mv.to, mv.deleted, mv.row.id, mv.from)
 		if err != nil {
@@ -503,5 +569,77 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (i
 			return 0, errors.New("row changed before the log commit")
 		}
 	}
-	return seq, tx.Commit()
+	for try := 1; appendIt; try++ {
+		gseq = reserved
+		if gseq == 0 {
+			if gseq, err = s.reserveSeq(ctx, tx); err != nil {
+				return 0, err
+			}
+		}
+		_, err := tx.StmtContext(ctx, s.st.logAppend).ExecContext(ctx, s.cfg.Group, gseq, e.op, fileKey(e.ref),
+			e.ref.AppID, e.ref.UserID, e.ref.FileID, e.size, int64(e.crc), e.origin, e.created)
+		if metadb.IsDuplicate(err) {
+			// Only (grp, gseq) can collide: a member gave the number up.
+			// In a transaction (SQLite) the next number is taken at once;
+			// a number reserved outside it, by the next try.
+			if reserved != 0 || try == 3 {
+				return 0, fmt.Errorf("%w: %d", errSeqVoided, gseq)
+			}
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		break
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return gseq, nil
+}
+
+// reserveSeq takes the group's next log number: in tx if given, else in a
+// statement of its own. It makes the group's counter first if it has none.
+func (s *Server) reserveSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
+	stmt := func(st *sql.Stmt) *sql.Stmt {
+		if tx != nil {
+			return tx.StmtContext(ctx, st)
+		}
+		return st
+	}
+	for range 2 {
+		var n int64
+		if s.db.Dialect == metadb.MySQL {
+			res, err := stmt(s.st.seqNext).ExecContext(ctx, s.cfg.Group)
+			if err != nil {
+				return 0, fmt.Errorf("group log number: %w", err)
+			}
+			if k, _ := res.RowsAffected(); k == 1 {
+				return res.LastInsertId()
+			}
+		} else {
+			err := stmt(s.st.seqNext).QueryRowContext(ctx, s.cfg.Group).Scan(&n)
+			if err == nil {
+				return n, nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return 0, fmt.Errorf("group log number: %w", err)
+			}
+		}
+		if _, err := stmt(s.st.seqSeed).ExecContext(ctx, s.cfg.Group, s.cfg.Group, s.cfg.Group); err != nil {
+			return 0, fmt.Errorf("group log counter: %w", err)
+		}
+	}
+	return 0, errors.New("group log counter missing")
+}
+
+// voidSeq gives up a log number: a no-op entry takes it unless its entry
+// is there already. Best effort: a number left is given up by the members
+// after holeGrace.
+func (s *Server) voidSeq(gseq int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.st.seqVoid.ExecContext(ctx, s.cfg.Group, gseq, s.node, metadb.Now()); err != nil {
+		s.log.Warn("storage: giving up a group log number", "gseq", gseq, "err", err)
+	}
 }

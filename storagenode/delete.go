@@ -212,6 +212,14 @@ func (s *Server) compactLog(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// Every number up to upto is resolved (every member with a cursor has
+	// passed it), so the holes left below it are final: the syncers pass
+	// them without waiting. Recorded before the entries go.
+	if len(ds) > 0 {
+		if _, err := s.st.seqCompacted.ExecContext(ctx, upto, s.cfg.Group, upto); err != nil {
+			return err
+		}
+	}
 	for _, d := range ds {
 		latest, err := s.latestOp(ctx, d.ref)
 		if err != nil {

@@ -150,7 +150,7 @@ func TestCatchUpAfterRestart(t *testing.T) {
 		var cur int64
 		db.QueryRow("SELECT applied_seq FROM t_sync_cursor WHERE node = ?", c2.addr).Scan(&cur)
 		var end int64
-		db.QueryRow("SELECT MAX(seq) FROM t_group_log").Scan(&end)
+		db.QueryRow("SELECT MAX(gseq) FROM t_group_log WHERE grp = ?", e.group).Scan(&end)
 		if cur != end {
 			t.Fatalf("cursor %d, log end %d", cur, end)
 		}

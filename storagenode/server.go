@@ -80,7 +80,7 @@ type Config struct {
 	// verifies a copy whose last verification is older than ScrubEvery.
 	ScrubEvery  time.Duration // default 7 days; negative = no background scrub (reads still verify after 7 days)
 	ScrubRate   int64         // bytes/s the background scrub reads at most, default 16 MiB/s
-	SyncWorkers int           // files fetched in parallel while catching up, default 4
+	SyncWorkers int           // files fetched in parallel while catching up, default 16
 
 	// LocalSocket, when set, is a Unix socket (mode 0600) on which
 	// processes of this machine running as this user — a gateway — open
@@ -141,7 +141,7 @@ func (c *Config) defaults() error {
 	d(&c.SyncInterval, time.Second)
 	d(&c.PendingTTL, 10*time.Minute)
 	if c.SyncWorkers <= 0 {
-		c.SyncWorkers = 4
+		c.SyncWorkers = 16
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -220,6 +220,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("storagenode: %w", err)
 	}
 	s.st = st
+	// The group's log counter, made now rather than by the first appends
+	// racing to make it.
+	if _, err := st.seqSeed.ExecContext(ctx, cfg.Group, cfg.Group, cfg.Group); err != nil {
+		st.close()
+		return nil, fmt.Errorf("storagenode: group log counter: %w", err)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	// The cluster handshake on each TCP connection before its first frame
 	// (not on the local socket: its mode 0600 is its guard).

@@ -11,11 +11,16 @@ import (
 	"github.com/tnv-s3/tnv/proto"
 )
 
-// gapGrace is how long a hole in the log's sequence numbers is waited for:
-// on MySQL an auto-increment value is taken when a transaction inserts and
-// becomes visible when it commits, so a later seq can be seen first; a
-// rolled-back insert leaves a hole for good.
-const gapGrace = 30 * time.Second
+// syncBatch is how many log entries a catch-up round reads at once.
+const syncBatch = 256
+
+// holeGrace is how long a number missing from the group's log above its
+// compacted floor is waited for before this member gives it up (voidSeq).
+// A writer reserves its number just before its transaction, so such a hole
+// normally lives for milliseconds; one whose writer died or stalls stays
+// until given up. Entries beyond a hole are applied meanwhile; only the
+// cursor waits. A variable for tests.
+var holeGrace = 5 * time.Second
 
 // syncer applies the group log to this node: on start (WAIT_SYNC, then
 // SYNCING until caught up, then ACTIVE) and every SyncInterval after.
@@ -27,9 +32,11 @@ type syncer struct {
 	state    uint8
 	pct      uint8
 	lag      int64
-	cursor   int64
-	done     map[int64]bool      // applied entries above cursor
-	gaps     map[int64]time.Time // holes above cursor, first seen
+	cursor   int64               // gseq: every entry up to it is applied
+	done     map[int64]bool      // applied entries (gseq) above cursor
+	scan     int64               // the highest gseq read
+	holes    map[int64]time.Time // numbers missing above cursor, first seen
+	floor    int64               // holes up to here are final (compacted)
 	caughtUp bool
 	loaded   bool
 	target   int64 // log end when the catch-up started
@@ -37,7 +44,7 @@ type syncer struct {
 }
 
 func newSyncer(s *Server) *syncer {
-	return &syncer{s: s, kickc: make(chan struct{}, 1), state: proto.SyncWait, done: map[int64]bool{}, gaps: map[int64]time.Time{}}
+	return &syncer{s: s, kickc: make(chan struct{}, 1), state: proto.SyncWait, done: map[int64]bool{}, holes: map[int64]time.Time{}}
 }
 
 // state is what the node beats: sync state, progress and lag.
@@ -54,11 +61,13 @@ func (y *syncer) kick() {
 	}
 }
 
-// noteLocal records a log entry this node wrote itself (and so applied).
-func (y *syncer) noteLocal(seq int64) {
+// noteLocal records a log entry (gseq) this node wrote itself (and so
+// applied).
+func (y *syncer) noteLocal(gseq int64) {
 	y.mu.Lock()
-	if seq > y.cursor && y.loaded {
-		y.done[seq] = true
+	if gseq > y.cursor && y.loaded {
+		y.done[gseq] = true
+		delete(y.holes, gseq) // committed after a read that missed it
 	}
 	y.mu.Unlock()
 }
@@ -116,22 +125,28 @@ func (y *syncer) round(ctx context.Context) error {
 			return err
 		}
 		y.mu.Lock()
-		y.cursor, y.start, y.loaded = cur, cur, true
+		y.cursor, y.start, y.scan, y.loaded = cur, cur, cur, true
 		y.mu.Unlock()
 	}
-	var end int64
+	var end, floor int64
 	if err := s.st.logMax.QueryRowContext(ctx, s.cfg.Group).Scan(&end); err != nil {
 		return err
 	}
+	if err := s.st.seqFloor.QueryRowContext(ctx, s.cfg.Group).Scan(&floor); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
 	y.mu.Lock()
+	y.floor = max(y.floor, floor)
 	if !y.caughtUp && y.target == 0 {
 		y.target = end
 	}
-	cursor := y.cursor
 	y.mu.Unlock()
-	if !y.caughtUp && cursor < end {
-		y.setState(proto.SyncSyncing, y.progress(cursor), end-cursor)
+	syncing := func() {
+		if pending := y.pending(end); !y.caughtUp && pending > 0 {
+			y.setState(proto.SyncSyncing, y.progress(), pending)
+		}
 	}
+	syncing()
 	var failed error
 	for ctx.Err() == nil {
 		moved, err := y.batch(ctx)
@@ -139,78 +154,113 @@ func (y *syncer) round(ctx context.Context) error {
 			failed = err
 			break
 		}
-		y.mu.Lock()
-		cursor = y.cursor
-		y.mu.Unlock()
-		if !y.caughtUp && cursor < end {
-			y.setState(proto.SyncSyncing, y.progress(cursor), end-cursor)
-		}
+		syncing()
 		if !moved {
 			break
 		}
 	}
 	y.mu.Lock()
-	cursor = y.cursor
-	lag := max(end-cursor, 0)
+	target := y.target
 	y.mu.Unlock()
-	if failed == nil && !y.caughtUp && cursor >= y.target {
+	if failed == nil && !y.caughtUp && y.pending(target) == 0 {
 		y.caughtUp = true
-		s.log.Info("storage: caught up with the group log", "seq", cursor)
+		s.log.Info("storage: caught up with the group log", "gseq", target)
 	}
 	if y.caughtUp {
-		y.setState(proto.SyncActive, 100, lag)
+		y.setState(proto.SyncActive, 100, y.pending(end))
 	}
 	return failed
 }
 
-func (y *syncer) progress(cursor int64) uint8 {
+// pending is how many of the group's entries up to gseq end this node has
+// not applied: the numbers above the cursor less those applied and the
+// holes.
+func (y *syncer) pending(end int64) int64 {
 	y.mu.Lock()
 	defer y.mu.Unlock()
-	if y.target <= y.start {
+	n := end - y.cursor
+	for q := range y.done {
+		if q <= end {
+			n--
+		}
+	}
+	for q := range y.holes {
+		if q <= end {
+			n--
+		}
+	}
+	return max(n, 0)
+}
+
+func (y *syncer) progress() uint8 {
+	y.mu.Lock()
+	total := y.target - y.start
+	y.mu.Unlock()
+	if total <= 0 {
 		return 100
 	}
-	p := (cursor - y.start) * 100 / (y.target - y.start)
+	p := (total - y.pending(y.target)) * 100 / total
 	return uint8(min(max(p, 0), 99))
 }
 
-// batch reads up to 100 entries after the cursor, applies those not yet
-// applied (different files in parallel, one file's entries in order) and
-// moves the cursor over what is applied without a hole before it. It
-// reports whether the cursor moved.
+// batch reads up to syncBatch entries after the cursor and as many after
+// the highest one read so far, applies those not yet applied (different
+// files in parallel, one file's entries in order) and moves the cursor
+// over what is applied. It reports whether anything moved.
+//
+// A number missing between entries is a hole: below the group's compacted
+// floor an entry compacted away, passed at once; above it the number of a
+// writer that has not committed yet (or died): entries beyond it are
+// applied, the cursor waits for it up to holeGrace, and then the member
+// gives it up (voidSeq) — the no-op entry that takes the number, or the
+// writer's entry if it won, is read and applied like any other.
 func (y *syncer) batch(ctx context.Context) (bool, error) {
 	s := y.s
 	y.mu.Lock()
-	cursor := y.cursor
+	cursor, scan := y.cursor, y.scan
 	y.mu.Unlock()
-	rows, err := s.st.logAfter.QueryContext(ctx, s.cfg.Group, cursor)
+	first, err := y.read(ctx, cursor)
 	if err != nil {
 		return false, err
 	}
-	var es []*logEntry
-	for rows.Next() {
-		e := &logEntry{}
-		var crc int64
-		if err := rows.Scan(&e.seq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created); err != nil {
-			rows.Close()
+	es := first
+	last := cursor // (cursor, last] is complete in first
+	if len(es) > 0 {
+		last = es[len(es)-1].gseq
+	}
+	if len(es) == syncBatch { // more after it, maybe past a hole
+		more, err := y.read(ctx, max(scan, last))
+		if err != nil {
 			return false, err
 		}
-		e.crc = uint32(crc)
-		es = append(es, e)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, err
-	}
-	if len(es) == 0 {
-		return false, nil
+		es = append(es, more...)
 	}
 
-	// Entries per file, in order; files in parallel.
+	now := time.Now()
 	y.mu.Lock()
+	present := map[int64]bool{}
+	for _, e := range es {
+		present[e.gseq] = true
+		delete(y.holes, e.gseq)
+		y.scan = max(y.scan, e.gseq)
+	}
+	// Holes above the floor (below it they are final, passed below).
+	for q := max(cursor, y.floor) + 1; q < last; q++ {
+		if _, ok := y.holes[q]; !ok && !present[q] && !y.done[q] {
+			y.holes[q] = now
+		}
+	}
+	// Entries per file, in order; files in parallel.
 	byFile := map[proto.FileRef][]*logEntry{}
 	var order []proto.FileRef
+	applied := 0
 	for _, e := range es {
-		if y.done[e.seq] {
+		if y.done[e.gseq] {
+			continue
+		}
+		if e.op == opNop {
+			y.done[e.gseq] = true
+			applied++
 			continue
 		}
 		if _, ok := byFile[e.ref]; !ok {
@@ -238,7 +288,8 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 						break // later entries of this file wait for this one
 					}
 					y.mu.Lock()
-					y.done[e.seq] = true
+					y.done[e.gseq] = true
+					applied++
 					y.mu.Unlock()
 				}
 			}
@@ -250,49 +301,71 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 	close(work)
 	wg.Wait()
 
-	// Move the cursor.
+	// Move the cursor over applied entries and final holes, in first's
+	// order (it holds every entry of its range).
 	y.mu.Lock()
-	present := map[int64]bool{}
-	for _, e := range es {
-		present[e.seq] = true
-	}
-	last := es[len(es)-1].seq
-	now := time.Now()
-	for q := y.cursor + 1; q < last; q++ {
-		if !present[q] {
-			if _, ok := y.gaps[q]; !ok {
-				y.gaps[q] = now
-			}
-		}
-	}
 	old := y.cursor
-	for {
-		next := y.cursor + 1
-		if y.done[next] {
-			delete(y.done, next)
-			y.cursor = next
-			continue
+	for _, e := range first {
+		for y.cursor+1 < e.gseq && y.done[y.cursor+1] { // this node's own, committed after the read
+			y.cursor++
 		}
-		if t, ok := y.gaps[next]; ok && !present[next] && now.Sub(t) > gapGrace {
-			delete(y.gaps, next)
-			y.cursor = next
-			continue
+		if e.gseq > y.cursor+1 { // a hole before e
+			if e.gseq-1 > y.floor {
+				y.cursor = max(y.cursor, y.floor) // the final part of it
+				break
+			}
+			y.cursor = e.gseq - 1
 		}
-		break
+		if !y.done[e.gseq] {
+			break
+		}
+		y.cursor = e.gseq
 	}
-	for q := range y.gaps {
+	var giveUp []int64
+	for q, t := range y.holes {
 		if q <= y.cursor {
-			delete(y.gaps, q)
+			delete(y.holes, q)
+		} else if q > y.floor && now.Sub(t) >= holeGrace {
+			giveUp = append(giveUp, q)
+		}
+	}
+	for q := range y.done {
+		if q <= y.cursor {
+			delete(y.done, q)
 		}
 	}
 	cur := y.cursor
 	y.mu.Unlock()
+	for _, q := range giveUp {
+		s.log.Info("storage: giving up a group log number not committed in time", "gseq", q, "waited", holeGrace)
+		s.voidSeq(q)
+	}
 	if cur != old {
 		if _, err := s.st.cursorSet.ExecContext(ctx, s.node, s.cfg.Group, cur, metadb.Now()); err != nil {
 			return false, err
 		}
 	}
-	return cur != old, firstErr
+	return cur != old || applied > 0 || len(giveUp) > 0, firstErr
+}
+
+// read returns up to syncBatch of the group's entries after gseq from.
+func (y *syncer) read(ctx context.Context, from int64) ([]*logEntry, error) {
+	rows, err := y.s.st.logAfter.QueryContext(ctx, y.s.cfg.Group, from)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var es []*logEntry
+	for rows.Next() {
+		e := &logEntry{}
+		var crc int64
+		if err := rows.Scan(&e.seq, &e.gseq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created); err != nil {
+			return nil, err
+		}
+		e.crc = uint32(crc)
+		es = append(es, e)
+	}
+	return es, rows.Err()
 }
 
 // apply makes this node agree with one log entry. An entry that a later one

@@ -121,23 +121,34 @@ func groupsText(addr string) (string, error) {
 	return proto.DecodeText(b)
 }
 
-// waitSynced waits until every node says ACTIVE and has applied the group
-// log up to its end as of the call.
+// waitSynced waits until every node says ACTIVE and has applied its group's
+// log up to its end as of the call (cursors count the group's own entries,
+// gseq).
 func waitSynced(t testing.TB, db *metadb.DB, addrs []string, timeout time.Duration) {
 	t.Helper()
-	var end int64
-	if err := db.QueryRow("SELECT COALESCE(MAX(seq), 0) FROM t_group_log").Scan(&end); err != nil {
+	ends := map[string]int64{}
+	rows, err := db.Query("SELECT grp, MAX(gseq) FROM t_group_log GROUP BY grp")
+	if err != nil {
 		t.Fatal(err)
 	}
+	for rows.Next() {
+		var g string
+		var end int64
+		if err := rows.Scan(&g, &end); err != nil {
+			t.Fatal(err)
+		}
+		ends[g] = end
+	}
+	rows.Close()
 	deadline := time.Now().Add(timeout)
 	for _, a := range addrs {
 		for {
 			st, err := nodeStat(a)
-			if err == nil && st["syncstate"] == "ACTIVE" && atoi(st["cursor"]) >= end {
+			if err == nil && st["syncstate"] == "ACTIVE" && atoi(st["cursor"]) >= ends[st["group"]] {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s not in sync (log end %d) after %v: %v %v", a, end, timeout, st, err)
+				t.Fatalf("%s not in sync (log ends %v) after %v: %v %v", a, ends, timeout, st, err)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
