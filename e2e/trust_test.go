@@ -156,7 +156,7 @@ func TestGatewayTrust_BlobGoneFromEveryMember_500NotA200(t *testing.T) {
 	if err := json.Unmarshal([]byte(blobsJSON), &blobs); err != nil || len(blobs) == 0 {
 		t.Fatalf("blobs %q: %v", blobsJSON, err)
 	}
-	cl, err := tnv.New(tnv.Config{Trackers: strings.Split(e.c.TrackerList(), ",")})
+	cl, err := tnv.New(tnv.Config{Trackers: strings.Split(e.c.TrackerList(), ","), Auth: e.c.Key()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,10 +77,20 @@ var slowDown = func() []byte {
 	return []byte(fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s", len(body), body))
 }()
 
+// refuseConn answers SlowDown and closes. The request is read (briefly,
+// and at most 64 KiB) after the answer: closing a socket with unread bytes
+// makes the kernel send RST, which can reach the client before it has read
+// the answer (seen: "connection reset" instead of the 503).
 func refuseConn(nc net.Conn) {
-	nc.SetWriteDeadline(time.Now().Add(time.Second))
-	nc.Write(slowDown)
-	nc.Close()
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(time.Second))
+	if _, err := nc.Write(slowDown); err != nil {
+		return
+	}
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	io.CopyN(io.Discard, nc, 64<<10)
 }
 
 // limitedConn gives its slot back on Close.

@@ -2,6 +2,7 @@ package proctest
 
 import (
 	"fmt"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,4 +200,23 @@ func NodeLine(text, addr string) string {
 func (c *Cluster) Readable(text, addr string) bool {
 	n, ok := proto.FindNode(proto.ParseGroups(text), addr)
 	return ok && n.Readable()
+}
+
+// Key is the cluster key a client in the test process (backend/tnv,
+// tnvauth) proves to the cluster's servers: ClusterSecret's, or nil when
+// the topology runs the open protocol.
+func (c *Cluster) Key() *tnvauth.Key {
+	if c.Topo.OpenProtocol {
+		return nil
+	}
+	return ClusterKey()
+}
+
+// ClusterKey is ClusterSecret as a tnvauth key.
+func ClusterKey() *tnvauth.Key {
+	k, err := tnvauth.NewKey([]byte(ClusterSecret))
+	if err != nil {
+		panic(err) // a constant of this package
+	}
+	return k
 }

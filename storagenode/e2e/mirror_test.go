@@ -234,7 +234,7 @@ func startGroup(t *testing.T, members int, extra ...string) (*proctest.Cluster, 
 }
 
 func newClient(t testing.TB, c *proctest.Cluster) *tnv.Client {
-	cl, err := tnv.New(tnv.Config{Trackers: strings.Split(c.TrackerList(), ","), IOTimeout: 8 * time.Second, LocateTTL: 500 * time.Millisecond})
+	cl, err := tnv.New(tnv.Config{Trackers: strings.Split(c.TrackerList(), ","), IOTimeout: 8 * time.Second, LocateTTL: 500 * time.Millisecond, Auth: c.Key()})
 	if err != nil {
 		t.Fatal(err)
 	}
