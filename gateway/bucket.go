@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 func (g *Gateway) listBuckets(r *request) error {
@@ -26,10 +28,10 @@ func (g *Gateway) listBuckets(r *request) error {
 
 func (g *Gateway) createBucket(r *request) error {
 	if !validBucketName(r.bucketName) {
-		return errCode("InvalidBucketName")
+		return errCode(s3err.InvalidBucketName)
 	}
 	if strings.EqualFold(r.header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {
-		return errMsg("NotImplemented", "Object Lock is not implemented by this gateway.")
+		return errMsg(s3err.NotImplemented, "Object Lock is not implemented by this gateway.")
 	}
 	body, err := r.readXML(64 << 10)
 	if err != nil {
@@ -38,7 +40,7 @@ func (g *Gateway) createBucket(r *request) error {
 	if len(strings.TrimSpace(string(body))) > 0 {
 		var cfg createBucketConfiguration
 		if err := xml.Unmarshal(body, &cfg); err != nil {
-			return errCode("MalformedXML")
+			return errCode(s3err.MalformedXML)
 		}
 		// Any region is accepted: the gateway has one, and clients
 		// configured for another still mean this one.
@@ -49,9 +51,9 @@ func (g *Gateway) createBucket(r *request) error {
 	}
 	if existing != nil {
 		if existing.Owner == r.user {
-			return errCode("BucketAlreadyOwnedByYou")
+			return errCode(s3err.BucketAlreadyOwnedByYou)
 		}
-		return errCode("BucketAlreadyExists")
+		return errCode(s3err.BucketAlreadyExists)
 	}
 	r.c.Set("Location", "/"+r.bucketName)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
@@ -91,7 +93,7 @@ func (g *Gateway) getBucketVersioning(r *request) error {
 func (g *Gateway) getACL(r *request) error {
 	if r.hasKey {
 		if _, err := g.meta.object(r.ctx, r.bucketName, r.key); errors.Is(err, errNotFound) {
-			return errCode("NoSuchKey")
+			return errCode(s3err.NoSuchKey)
 		} else if err != nil {
 			return errInternal(err)
 		}

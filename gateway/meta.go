@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // Component is the name of the gateway's migrations in tnv_schema.
@@ -396,7 +397,7 @@ func (m *meta) deleteBucket(ctx context.Context, b *Bucket, gcDue int64) error {
 		var x int
 		err := tx.QueryRowContext(ctx, "SELECT 1 FROM s3_objects WHERE bucket = ? LIMIT 1", b.Name).Scan(&x)
 		if err == nil {
-			return errCode("BucketNotEmpty")
+			return errCode(s3err.BucketNotEmpty)
 		}
 		if err != sql.ErrNoRows {
 			return err
@@ -598,15 +599,15 @@ func (m *meta) putObjectTx(ctx context.Context, tx *sql.Tx, o *object, cond putC
 	switch {
 	case err == sql.ErrNoRows:
 		if cond.ifVersion > 0 {
-			return nil, errCode("ConditionalRequestConflict")
+			return nil, errCode(s3err.ConditionalRequestConflict)
 		}
 		_, err = m.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
 			o.Bucket, []byte(o.Key), o.Size, o.ETag, string(hdr), o.MTime.UnixMilli(), string(blobs), o.Parts)
 		if metadb.IsDuplicate(err) {
 			if cond.ifNoneMatchStar {
-				return nil, errCode("PreconditionFailed")
+				return nil, errCode(s3err.PreconditionFailed)
 			}
-			return nil, errCode("ConditionalRequestConflict")
+			return nil, errCode(s3err.ConditionalRequestConflict)
 		}
 		if err != nil {
 			return nil, err
@@ -617,10 +618,10 @@ func (m *meta) putObjectTx(ctx context.Context, tx *sql.Tx, o *object, cond putC
 		return nil, err
 	}
 	if cond.ifNoneMatchStar {
-		return nil, errCode("PreconditionFailed")
+		return nil, errCode(s3err.PreconditionFailed)
 	}
 	if cond.ifVersion > 0 && cond.ifVersion != version {
-		return nil, errCode("ConditionalRequestConflict")
+		return nil, errCode(s3err.ConditionalRequestConflict)
 	}
 	if _, err := m.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ? WHERE bucket = ? AND okey = ?",
 		o.Size, o.ETag, string(hdr), o.MTime.UnixMilli(), string(blobs), o.Parts, version+1, o.Bucket, []byte(o.Key)); err != nil {
@@ -665,7 +666,7 @@ func intentHeld(res sql.Result, err error) error {
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return errMsg("InternalError", "The upload outlived its intent record and its data is being collected; send it again.")
+		return errMsg(s3err.InternalError, "The upload outlived its intent record and its data is being collected; send it again.")
 	}
 	return nil
 }

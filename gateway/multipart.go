@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // MinPartSize is the smallest a part other than the last may be.
@@ -66,14 +68,14 @@ func (m *meta) upload(ctx context.Context, q querier, id, bucket, key, lock stri
 	err := q.QueryRowContext(ctx, "SELECT bucket, okey, initiated, owner, headers FROM s3_multipart WHERE upload_id = ?"+lock, id).
 		Scan(&u.Bucket, &k, &init, &u.Owner, &hdr)
 	if err == sql.ErrNoRows {
-		return nil, errCode("NoSuchUpload")
+		return nil, errCode(s3err.NoSuchUpload)
 	}
 	if err != nil {
 		return nil, err
 	}
 	u.Key, u.Initiated = string(k), time.UnixMilli(init).UTC()
 	if u.Bucket != bucket || u.Key != key {
-		return nil, errCode("NoSuchUpload")
+		return nil, errCode(s3err.NoSuchUpload)
 	}
 	if err := json.Unmarshal([]byte(hdr), &u.Headers); err != nil {
 		return nil, err
@@ -180,7 +182,7 @@ func (g *Gateway) createMultipartUpload(r *request) error {
 func partNumber(r *request) (int, error) {
 	n, err := strconv.Atoi(r.query.Get("partNumber"))
 	if err != nil || n < 1 || n > 10000 {
-		return 0, errMsg("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+		return 0, errMsg(s3err.InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
 	}
 	return n, nil
 }
@@ -199,7 +201,7 @@ func (g *Gateway) uploadPart(r *request) error {
 		return err
 	}
 	if size > MaxPutSize {
-		return errCode("EntityTooLarge")
+		return errCode(s3err.EntityTooLarge)
 	}
 	body, err := r.body()
 	if err != nil {
@@ -251,10 +253,10 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 		for i, rp := range req.Part {
 			p := byNum[rp.PartNumber]
 			if p == nil || strings.Trim(strings.TrimSpace(rp.ETag), `"`) != p.ETag {
-				return errCode("InvalidPart")
+				return errCode(s3err.InvalidPart)
 			}
 			if i < len(req.Part)-1 && p.Size < g.minPartSize {
-				return errMsg("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size. Part %d is %d bytes.", p.Number, p.Size)
+				return errMsg(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size. Part %d is %d bytes.", p.Number, p.Size)
 			}
 			raw, _ := hex.DecodeString(p.ETag)
 			sums.Write(raw)
@@ -314,7 +316,7 @@ func (g *Gateway) listParts(r *request) error {
 	if s := r.query.Get("max-parts"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			return errMsg("InvalidArgument", "Provided max-parts not an integer or within integer range")
+			return errMsg(s3err.InvalidArgument, "Provided max-parts not an integer or within integer range")
 		}
 		max = min(n, 1000)
 	}
@@ -322,7 +324,7 @@ func (g *Gateway) listParts(r *request) error {
 	if s := r.query.Get("part-number-marker"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			return errMsg("InvalidArgument", "Provided part-number-marker not an integer or within integer range")
+			return errMsg(s3err.InvalidArgument, "Provided part-number-marker not an integer or within integer range")
 		}
 		marker = n
 	}
@@ -351,7 +353,7 @@ func (g *Gateway) listMultipartUploads(r *request) error {
 	if s := r.query.Get("max-uploads"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			return errMsg("InvalidArgument", "Provided max-uploads not an integer or within integer range")
+			return errMsg(s3err.InvalidArgument, "Provided max-uploads not an integer or within integer range")
 		}
 		max = min(n, 1000)
 	}
@@ -359,7 +361,7 @@ func (g *Gateway) listMultipartUploads(r *request) error {
 	if v := r.query.Get("encoding-type"); v == "url" {
 		encode, et = s3URLEncode, "url"
 	} else if v != "" {
-		return errMsg("InvalidArgument", "Invalid Encoding Method specified in Request")
+		return errMsg(s3err.InvalidArgument, "Invalid Encoding Method specified in Request")
 	}
 	// Uploads after (key-marker, upload-id-marker), in key then ID order.
 	rows, err := g.cfg.DB.QueryContext(r.ctx,

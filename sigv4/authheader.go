@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // Authorization is a parsed SigV4 Authorization header.
@@ -22,7 +24,7 @@ func (a *Authorization) Scope() string {
 }
 
 func errHeaderMalformed(detail string) *Error {
-	return newError(CodeAuthorizationHeaderMalformed, "The authorization header is malformed; "+detail)
+	return newError(s3err.AuthorizationHeaderMalformed, "The authorization header is malformed; "+detail)
 }
 
 // ParseAuthorization parses
@@ -119,13 +121,13 @@ func (v *Verifier) verifyHeaderV4(req *Request, header string, now time.Time) (*
 	}
 	t, dateHeader, ok := requestTime(req.Header)
 	if !ok {
-		return nil, newError(CodeAccessDenied, msgNeedDate)
+		return nil, newError(s3err.AccessDenied, msgNeedDate)
 	}
 	if t.Format(dateStampFmt) != a.Date {
 		return nil, errHeaderMalformed("Invalid credential date. Date is not the same as X-Amz-Date.")
 	}
 	if d := now.Sub(t); d > v.maxSkew() || d < -v.maxSkew() {
-		return nil, newError(CodeRequestTimeTooSkewed, msgTooSkewed).
+		return nil, errDefault(s3err.RequestTimeTooSkewed).
 			with("RequestTime", t.UTC().Format(time.RFC1123)).
 			with("ServerTime", now.UTC().Format(time.RFC1123)).
 			with("MaxAllowedSkewMilliseconds", "900000")
@@ -134,11 +136,11 @@ func (v *Verifier) verifyHeaderV4(req *Request, header string, now time.Time) (*
 		return nil, e
 	}
 	if dateHeader == "date" && !contains(a.SignedHeaders, "date") {
-		return nil, newError(CodeAccessDenied, msgUnsignedHeaders).with("HeadersNotSigned", "date")
+		return nil, newError(s3err.AccessDenied, msgUnsignedHeaders).with("HeadersNotSigned", "date")
 	}
 	declared := req.Header.Get("X-Amz-Content-Sha256")
 	if declared == "" {
-		return nil, newError(CodeInvalidRequest, "Missing required header for this request: x-amz-content-sha256")
+		return nil, newError(s3err.InvalidRequest, "Missing required header for this request: x-amz-content-sha256")
 	}
 	mode, err := parsePayloadMode(declared)
 	if err != nil {

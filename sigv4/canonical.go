@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 const (
@@ -122,7 +124,7 @@ func checkSignedHeaders(req *Request, signed []string) *Error {
 		return nil
 	}
 	sort.Strings(missing)
-	return newError(CodeAccessDenied, msgUnsignedHeaders).with("HeadersNotSigned", strings.Join(missing, ", "))
+	return newError(s3err.AccessDenied, msgUnsignedHeaders).with("HeadersNotSigned", strings.Join(missing, ", "))
 }
 
 // canonicalHeaders renders "name:value\n" for each signed header, values

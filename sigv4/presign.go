@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // Presigned is a parsed SigV4 presigned query.
@@ -22,7 +24,7 @@ type Presigned struct {
 }
 
 func errQueryParams(msg string) *Error {
-	return newError(CodeAuthorizationQueryParametersError, msg)
+	return newError(s3err.AuthorizationQueryParametersError, msg)
 }
 
 // presignParams are the parameters a SigV4 presigned URL must carry once.
@@ -106,13 +108,13 @@ func (v *Verifier) verifyPresignedV4(req *Request, now time.Time) (*Result, erro
 	// A URL signed for the future is refused like AWS does; the clock
 	// skew allowance keeps a client a little ahead of us working.
 	if p.Time.Sub(now) > v.maxSkew() {
-		return nil, newError(CodeAccessDenied, msgNotYetValid).
+		return nil, newError(s3err.AccessDenied, msgNotYetValid).
 			with("X-Amz-Date", p.Time.Format(amzDateFormat)).
 			with("ServerTime", now.UTC().Format(time.RFC3339))
 	}
 	expires := p.Time.Add(p.Expires)
 	if now.After(expires) {
-		return nil, newError(CodeAccessDenied, msgExpired).
+		return nil, newError(s3err.AccessDenied, msgExpired).
 			with("X-Amz-Expires", strconv.FormatInt(int64(p.Expires/time.Second), 10)).
 			with("Expires", expires.UTC().Format(time.RFC3339)).
 			with("ServerTime", now.UTC().Format(time.RFC3339))
@@ -134,7 +136,7 @@ func (v *Verifier) verifyPresignedV4(req *Request, now time.Time) (*Result, erro
 			return nil, err
 		}
 		if m != PayloadUnsigned && m != PayloadSHA256 {
-			return nil, newErrorf(CodeInvalidRequest, "A presigned URL cannot use %s", declared)
+			return nil, newErrorf(s3err.InvalidRequest, "A presigned URL cannot use %s", declared)
 		}
 		payload, mode = declared, m
 	}
