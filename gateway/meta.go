@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/s3err"
 )
@@ -176,38 +175,10 @@ func (m *meta) forUpdate() string {
 	return ""
 }
 
-// tx runs fn in a transaction, retrying deadlocks a few times.
+// tx runs fn in a transaction, run again when the database gave up on it
+// (metadb.RetryTx).
 func (m *meta) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	var err error
-	for attempt := 0; attempt < 6; attempt++ {
-		var tx *sql.Tx
-		tx, err = m.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		err = fn(tx)
-		if err == nil {
-			err = tx.Commit()
-			if err == nil {
-				return nil
-			}
-		} else {
-			tx.Rollback()
-		}
-		if !retryable(err) {
-			return err
-		}
-		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
-	}
-	return err
-}
-
-func retryable(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == 1213 || me.Number == 1205 // deadlock, lock wait timeout
-	}
-	return metadb.IsBusy(err)
+	return m.db.RetryTx(ctx, fn)
 }
 
 // ---- users

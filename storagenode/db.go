@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
-	"strings"
-	"time"
 
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
@@ -436,31 +433,15 @@ var errLogConflict = errors.New("the group has another upload of this file")
 // is appended and seq is 0 (an upload retried after a lost answer); with
 // other contents, errLogConflict. A del removes the live row.
 func (s *Server) appendLog(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
-	var err error
-	for range 5 {
-		var seq int64
-		seq, err = s.appendLogOnce(ctx, e, mv)
-		if err == nil || !isDeadlock(err) {
-			return seq, err
-		}
-		time.Sleep(time.Duration(rand.IntN(20)+1) * time.Millisecond)
-	}
-	return 0, err
+	var seq int64
+	err := s.db.RetryTx(ctx, func(tx *sql.Tx) (err error) {
+		seq, err = s.appendLogTx(ctx, tx, e, mv)
+		return err
+	})
+	return seq, err
 }
 
-// isDeadlock reports a MySQL deadlock (1213) or lock wait timeout (1205):
-// the transaction was rolled back and may be run again.
-func isDeadlock(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "Error 1213") || strings.Contains(s, "Error 1205")
-}
-
-func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
+func (s *Server) appendLogTx(ctx context.Context, tx *sql.Tx, e *logEntry, mv *rowMove) (int64, error) {
 	var seq int64
 	appendIt := true
 	r := e.ref
@@ -503,5 +484,5 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (i
 			return 0, errors.New("row changed before the log commit")
 		}
 	}
-	return seq, tx.Commit()
+	return seq, nil
 }
