@@ -64,7 +64,7 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 	var blobs []blob
 	var intents []int64
 	fail := func(err error) ([]blob, []int64, error) {
-		g.meta.expediteIntents(context.WithoutCancel(ctx), intents)
+		g.expediteIntents(context.WithoutCancel(ctx), intents)
 		return nil, nil, err
 	}
 	for left := size; left > 0; {

@@ -15,7 +15,7 @@ func (g *Gateway) listBuckets(r *request) error {
 	if r.root {
 		filter = ""
 	}
-	bs, err := ListBuckets(r.ctx, g.cfg.DB, filter)
+	bs, err := g.idx.Buckets(r.ctx, filter)
 	if err != nil {
 		return errInternal(err)
 	}
@@ -45,7 +45,7 @@ func (g *Gateway) createBucket(r *request) error {
 		// Any region is accepted: the gateway has one, and clients
 		// configured for another still mean this one.
 	}
-	existing, err := g.meta.createBucket(r.ctx, r.bucketName, r.user)
+	existing, err := g.idx.CreateBucket(r.ctx, r.bucketName, r.user)
 	if err != nil {
 		return errInternal(err)
 	}
@@ -60,12 +60,8 @@ func (g *Gateway) createBucket(r *request) error {
 }
 
 func (g *Gateway) deleteBucket(r *request) error {
-	if err := g.meta.deleteBucket(r.ctx, r.bucket, g.gcDue()); err != nil {
-		var se *s3Error
-		if errors.As(err, &se) {
-			return se
-		}
-		return errInternal(err)
+	if err := g.idx.DeleteBucket(r.ctx, r.bucket, g.gcDue()); err != nil {
+		return toS3Error(err) // an index refusal as S3 answers it, anything else InternalError
 	}
 	g.intents.forget(context.WithoutCancel(r.ctx), r.bucket.AppID)
 	return r.c.Status(http.StatusNoContent).Send(nil) // SendStatus would add a text body
@@ -92,7 +88,7 @@ func (g *Gateway) getBucketVersioning(r *request) error {
 // getACL answers the canned private ACL: the owner has full control.
 func (g *Gateway) getACL(r *request) error {
 	if r.hasKey {
-		if _, err := g.meta.object(r.ctx, r.bucketName, r.key); errors.Is(err, errNotFound) {
+		if _, err := g.idx.Object(r.ctx, r.bucketName, r.key); errors.Is(err, errNotFound) {
 			return errCode(s3err.NoSuchKey)
 		} else if err != nil {
 			return errInternal(err)

@@ -33,7 +33,7 @@ func (g *Gateway) copySource(r *request) (*Bucket, *object, error) {
 	if !ok || bucket == "" || key == "" {
 		return nil, nil, errMsg(s3err.InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
 	}
-	b, err := g.meta.bucket(r.ctx, bucket)
+	b, err := g.idx.Bucket(r.ctx, bucket)
 	if errors.Is(err, errNotFound) {
 		return nil, nil, errCode(s3err.NoSuchBucket)
 	}
@@ -43,7 +43,7 @@ func (g *Gateway) copySource(r *request) (*Bucket, *object, error) {
 	if !(r.root || r.user == b.Owner || b.PublicRead) {
 		return nil, nil, errCode(s3err.AccessDenied)
 	}
-	o, err := g.meta.object(r.ctx, bucket, key)
+	o, err := g.idx.Object(r.ctx, bucket, key)
 	if errors.Is(err, errNotFound) {
 		e := errCode(s3err.NoSuchKey)
 		return nil, nil, e
@@ -99,7 +99,7 @@ func (g *Gateway) copyObject(r *request) error {
 		// publish collects none of them), and the source must not have
 		// changed meanwhile.
 		o.Size, o.ETag, o.Blobs, o.Parts = src.Size, src.ETag, src.Blobs, src.Parts
-		if err := g.publish(r, o, putCond{ifVersion: src.Version}, nil); err != nil {
+		if err := g.publish(r, o, putCond{IfVersion: src.Version}, nil); err != nil {
 			return err
 		}
 	} else {
@@ -137,7 +137,7 @@ func (g *Gateway) uploadPartCopy(r *request) error {
 		return err
 	}
 	id := r.query.Get("uploadId")
-	if _, err := g.meta.upload(r.ctx, g.cfg.DB, id, r.bucketName, r.key, ""); err != nil {
+	if _, err := g.idx.Upload(r.ctx, id, r.bucketName, r.key); err != nil {
 		return toS3Error(err)
 	}
 	srcBucket, src, err := g.copySource(r)
@@ -162,8 +162,8 @@ func (g *Gateway) uploadPartCopy(r *request) error {
 		return err
 	}
 	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
-	if err := g.meta.putPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
-		g.meta.expediteIntents(g.ctx, intents)
+	if err := g.idx.PutPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
+		g.expediteIntents(g.ctx, intents)
 		return toS3Error(err)
 	}
 	return r.sendXML(http.StatusOK, copyPartResult{Xmlns: xmlns, LastModified: isoTime(p.MTime), ETag: `"` + etag + `"`})

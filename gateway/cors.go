@@ -25,7 +25,7 @@ func (g *Gateway) putBucketCors(r *request) error {
 	if _, err := parseCORS(b); err != nil {
 		return err
 	}
-	if err := g.meta.setCORS(r.ctx, r.bucketName, string(b)); err != nil {
+	if err := g.idx.SetCORS(r.ctx, r.bucketName, string(b)); err != nil {
 		return errInternal(err)
 	}
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
@@ -45,7 +45,7 @@ func (g *Gateway) getBucketCors(r *request) error {
 }
 
 func (g *Gateway) deleteBucketCors(r *request) error {
-	if err := g.meta.setCORS(r.ctx, r.bucketName, ""); err != nil {
+	if err := g.idx.SetCORS(r.ctx, r.bucketName, ""); err != nil {
 		return errInternal(err)
 	}
 	return r.c.Status(http.StatusNoContent).Send(nil) // SendStatus would add a text body
@@ -162,7 +162,7 @@ func (r *request) applyCORS() {
 	b := r.bucket
 	if b == nil {
 		var err error
-		if b, err = r.g.meta.bucket(r.ctx, r.bucketName); err != nil {
+		if b, err = r.g.idx.Bucket(r.ctx, r.bucketName); err != nil {
 			return
 		}
 	}
@@ -187,7 +187,7 @@ func (g *Gateway) preflight(r *request) error {
 	if r.bucketName == "" || !validBucketName(r.bucketName) {
 		return errCode(s3err.AccessForbidden)
 	}
-	b, err := g.meta.bucket(r.ctx, r.bucketName)
+	b, err := g.idx.Bucket(r.ctx, r.bucketName)
 	if errors.Is(err, errNotFound) {
 		return errCode(s3err.NoSuchBucket)
 	}

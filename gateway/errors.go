@@ -53,6 +53,9 @@ func toS3Error(err error) *s3Error {
 	if errors.As(err, &se) {
 		return se
 	}
+	if e := fromIndex(err); e != nil {
+		return e
+	}
 	var ve *sigv4.Error
 	if errors.As(err, &ve) {
 		return &s3Error{Code: ve.Code, Status: ve.Status, Message: ve.Message, Extra: ve.Extra, cause: err}

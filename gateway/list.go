@@ -65,7 +65,7 @@ func (g *Gateway) list(ctx context.Context, bucket, prefix, delim, after string,
 	batch := min(max+1, 1001)
 	count := 0
 	for {
-		rows, err := g.meta.scanKeys(ctx, bucket, from, incl, upTo, batch)
+		rows, err := g.idx.ScanKeys(ctx, bucket, from, incl, upTo, batch)
 		if err != nil {
 			return nil, err
 		}

@@ -110,12 +110,12 @@ func (g *Gateway) putObject(r *request) error {
 	cond := putCond{}
 	switch inm := r.header.Get("If-None-Match"); {
 	case inm == "*":
-		cond.ifNoneMatchStar = true
+		cond.IfNoneMatchStar = true
 	case inm != "":
 		return errMsg(s3err.NotImplemented, "If-None-Match on PUT supports only *.")
 	}
 	if im := r.header.Get("If-Match"); im != "" {
-		cur, err := g.meta.object(r.ctx, r.bucketName, r.key)
+		cur, err := g.idx.Object(r.ctx, r.bucketName, r.key)
 		if errors.Is(err, errNotFound) {
 			return errCode(s3err.NoSuchKey)
 		}
@@ -125,11 +125,11 @@ func (g *Gateway) putObject(r *request) error {
 		if !etagMatches(im, cur.ETag) {
 			return errCode(s3err.PreconditionFailed)
 		}
-		cond.ifVersion = cur.Version
+		cond.IfVersion = cur.Version
 	}
-	if cond.ifNoneMatchStar {
+	if cond.IfNoneMatchStar {
 		// Fail early without reading the body; the publish re-checks.
-		if _, err := g.meta.object(r.ctx, r.bucketName, r.key); err == nil {
+		if _, err := g.idx.Object(r.ctx, r.bucketName, r.key); err == nil {
 			return errCode(s3err.PreconditionFailed)
 		}
 	}
@@ -164,14 +164,10 @@ func echoChecksum(r *request) {
 
 // publish writes the index row; on failure the new blobs are collected.
 func (g *Gateway) publish(r *request, o *object, cond putCond, intents []int64) error {
-	err := g.meta.putObject(r.ctx, r.bucket.AppID, o, cond, intents, g.gcDue())
+	err := g.idx.PutObject(r.ctx, r.bucket.AppID, o, cond, intents, g.gcDue())
 	if err != nil {
-		g.meta.expediteIntents(g.ctx, intents)
-		var se *s3Error
-		if errors.As(err, &se) {
-			return se
-		}
-		return errInternal(err)
+		g.expediteIntents(g.ctx, intents)
+		return toS3Error(err) // an index refusal as S3 answers it, anything else InternalError
 	}
 	return nil
 }
@@ -283,7 +279,7 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 	o, err := r.obj, error(nil)
 	switch {
 	case !r.objLoaded:
-		o, err = g.meta.object(r.ctx, r.bucketName, r.key)
+		o, err = g.idx.Object(r.ctx, r.bucketName, r.key)
 	case o == nil:
 		err = errNotFound
 	}
@@ -365,7 +361,7 @@ func partSpan(o *object, p int) (start, size int64, ok bool) {
 }
 
 func (g *Gateway) deleteObject(r *request) error {
-	if _, err := g.meta.deleteObject(r.ctx, r.bucket.AppID, r.bucketName, r.key, g.gcDue()); err != nil {
+	if _, err := g.idx.DeleteObject(r.ctx, r.bucket.AppID, r.bucketName, r.key, g.gcDue()); err != nil {
 		return errInternal(err)
 	}
 	return r.c.Status(http.StatusNoContent).Send(nil) // SendStatus would add a text body
@@ -392,7 +388,7 @@ func (g *Gateway) deleteObjects(r *request) error {
 			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: s3err.NotImplemented.String(), Message: "Object versions are not implemented."})
 			continue
 		}
-		if _, err := g.meta.deleteObject(r.ctx, r.bucket.AppID, r.bucketName, obj.Key, g.gcDue()); err != nil {
+		if _, err := g.idx.DeleteObject(r.ctx, r.bucket.AppID, r.bucketName, obj.Key, g.gcDue()); err != nil {
 			g.log.Error("gateway: delete", "request_id", r.id, "bucket", r.bucketName, "key", obj.Key, "err", err)
 			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: s3err.InternalError.String(), Message: s3err.InternalError.Message()})
 			continue

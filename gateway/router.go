@@ -173,10 +173,10 @@ func (r *request) authorize(rt *route) error {
 	var b *Bucket
 	var err error
 	if rt.op == "GetObject" || rt.op == "HeadObject" {
-		b, r.obj, err = r.g.meta.bucketObject(r.ctx, r.bucketName, r.key)
+		b, r.obj, err = r.g.idx.BucketObject(r.ctx, r.bucketName, r.key)
 		r.objLoaded = err == nil
 	} else {
-		b, err = r.g.meta.bucket(r.ctx, r.bucketName)
+		b, err = r.g.idx.Bucket(r.ctx, r.bucketName)
 	}
 	if errors.Is(err, errNotFound) {
 		return errCode(s3err.NoSuchBucket)
