@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -16,8 +17,10 @@ import (
 type SQL struct {
 	db *metadb.DB
 
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+	mu        sync.Mutex
+	stmts     map[string]*sql.Stmt
+	preparing map[string]bool // being prepared by prepareLater
+	closed    bool
 }
 
 // NewSQL returns the index in db, whose tables Migrate has made.
@@ -44,6 +47,10 @@ func (s *SQL) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed { // a prepareLater that outlived Close
+		st.Close()
+		return nil, errClosed
+	}
 	if prev, ok := s.stmts[q]; ok {
 		st.Close() // another request was first
 		return prev, nil
@@ -55,24 +62,57 @@ func (s *SQL) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// Close releases the prepared statements.
+var errClosed = errors.New("index: closed")
+
+// Close releases the prepared statements. The index is not used after.
 func (s *SQL) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.stmts {
 		st.Close()
 	}
-	s.stmts = nil
+	s.stmts, s.closed = nil, true
 	return nil
 }
 
 // stmtIn is q prepared, bound to tx when it is not nil.
+//
+// In a transaction, a statement not in the cache yet is prepared on the
+// transaction's own connection, and cached for later by a goroutine:
+// preparing it on the pool would wait for a free connection while holding
+// one, and with every connection in such a transaction none is ever freed
+// (TestPreparedStatements_FirstUseInEveryConnectionAtOnce).
 func (s *SQL) stmtIn(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
-	st, err := s.stmt(ctx, q)
-	if err != nil || tx == nil {
-		return st, err
+	if tx == nil {
+		return s.stmt(ctx, q)
 	}
-	return tx.StmtContext(ctx, st), nil
+	s.mu.Lock()
+	st, ok := s.stmts[q]
+	later := !ok && !s.preparing[q]
+	if later {
+		if s.preparing == nil {
+			s.preparing = map[string]bool{}
+		}
+		s.preparing[q] = true
+	}
+	s.mu.Unlock()
+	if ok {
+		return tx.StmtContext(ctx, st), nil
+	}
+	if later {
+		go s.prepareLater(q)
+	}
+	return tx.PrepareContext(ctx, q) // closed with tx
+}
+
+// prepareLater puts q in the cache once a connection is free.
+func (s *SQL) prepareLater(q string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s.stmt(ctx, q) // on failure the next transaction tries again
+	s.mu.Lock()
+	delete(s.preparing, q)
+	s.mu.Unlock()
 }
 
 // queryRow runs a prepared single-row query, in tx when it is not nil; a
