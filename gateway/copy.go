@@ -132,13 +132,9 @@ func (g *Gateway) copyBytes(r *request, srcBucket *Bucket, src *object, off, n i
 }
 
 func (g *Gateway) uploadPartCopy(r *request) error {
-	n, err := partNumber(r)
+	n, id, err := g.partTarget(r)
 	if err != nil {
 		return err
-	}
-	id := r.query.Get("uploadId")
-	if _, err := g.idx.Upload(r.ctx, id, r.bucketName, r.key); err != nil {
-		return toS3Error(err)
 	}
 	srcBucket, src, err := g.copySource(r)
 	if err != nil {

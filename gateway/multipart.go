@@ -45,14 +45,23 @@ func partNumber(r *request) (int, error) {
 	return n, nil
 }
 
+// partTarget is the part number and the upload of an UploadPart or
+// UploadPartCopy, checked before any byte is read.
+func (g *Gateway) partTarget(r *request) (n int, id string, err error) {
+	if n, err = partNumber(r); err != nil {
+		return 0, "", err
+	}
+	id = r.query.Get("uploadId")
+	if _, err := g.idx.Upload(r.ctx, id, r.bucketName, r.key); err != nil {
+		return 0, "", toS3Error(err)
+	}
+	return n, id, nil
+}
+
 func (g *Gateway) uploadPart(r *request) error {
-	n, err := partNumber(r)
+	n, id, err := g.partTarget(r)
 	if err != nil {
 		return err
-	}
-	id := r.query.Get("uploadId")
-	if _, err := g.idx.Upload(r.ctx, id, r.bucketName, r.key); err != nil {
-		return toS3Error(err)
 	}
 	size, err := r.contentLength()
 	if err != nil {

@@ -150,26 +150,13 @@ func (v *Verifier) verifyHeaderV4(req *Request, header string, now time.Time) (*
 	if !ok {
 		return nil, errSignatureMismatch()
 	}
-	amzDate := t.Format(amzDateFormat)
-	uri, alt := canonicalURIs(req.Path)
-	in := &v4Input{
-		method: req.Method, uri: uri, altURI: alt, query: query,
-		headers:       canonicalHeaders(req, a.SignedHeaders),
-		signedHeaders: strings.Join(a.SignedHeaders, ";"),
-		payload:       declared,
-		amzDate:       amzDate, scope: a.Scope(),
+	res, err := checkV4(req, credential{a.AccessKey, a.Date, a.Region, a.Service}, a.SignedHeaders, a.Signature,
+		declared, query, t.Format(amzDateFormat), secret)
+	if err != nil {
+		return nil, err
 	}
-	key := SigningKey(secret, a.Date, a.Region, a.Service)
-	if e := in.check(key, a.Signature, a.AccessKey); e != nil {
-		return nil, e
-	}
-	return &Result{
-		Kind: AuthV4Header, AccessKey: a.AccessKey,
-		Payload: mode, ContentSHA256: declared,
-		SignedHeaders: a.SignedHeaders, Time: t,
-		Signature: a.Signature, SigningKey: key, Scope: in.scope, AmzDate: amzDate,
-		Region: a.Region, Service: a.Service,
-	}, nil
+	res.Kind, res.Payload, res.ContentSHA256, res.Time = AuthV4Header, mode, declared, t
+	return res, nil
 }
 
 func contains(list []string, s string) bool {

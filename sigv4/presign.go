@@ -144,25 +144,11 @@ func (v *Verifier) verifyPresignedV4(req *Request, now time.Time) (*Result, erro
 	if !ok {
 		return nil, errSignatureMismatch()
 	}
-	amzDate := p.Time.Format(amzDateFormat)
-	scope := credential{p.AccessKey, p.Date, p.Region, p.Service}.scope()
-	uri, alt := canonicalURIs(req.Path)
-	in := &v4Input{
-		method: req.Method, uri: uri, altURI: alt, query: query,
-		headers:       canonicalHeaders(req, p.SignedHeaders),
-		signedHeaders: strings.Join(p.SignedHeaders, ";"),
-		payload:       payload,
-		amzDate:       amzDate, scope: scope,
+	res, err := checkV4(req, credential{p.AccessKey, p.Date, p.Region, p.Service}, p.SignedHeaders, p.Signature,
+		payload, query, p.Time.Format(amzDateFormat), secret)
+	if err != nil {
+		return nil, err
 	}
-	key := SigningKey(secret, p.Date, p.Region, p.Service)
-	if e := in.check(key, p.Signature, p.AccessKey); e != nil {
-		return nil, e
-	}
-	return &Result{
-		Kind: AuthV4Presigned, AccessKey: p.AccessKey,
-		Payload: mode, ContentSHA256: declared,
-		SignedHeaders: p.SignedHeaders, Time: p.Time, Expires: expires,
-		Signature: p.Signature, SigningKey: key, Scope: scope, AmzDate: amzDate,
-		Region: p.Region, Service: p.Service,
-	}, nil
+	res.Kind, res.Payload, res.ContentSHA256, res.Time, res.Expires = AuthV4Presigned, mode, declared, p.Time, expires
+	return res, nil
 }
