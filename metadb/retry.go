@@ -14,22 +14,29 @@ const retryAttempts = 6
 
 // RetryTx runs fn in a transaction and commits it. When the database gives
 // up on the transaction (IsRetryable: a deadlock, a lock wait timeout,
-// SQLite busy) it is rolled back and fn runs again in a new one, after a
-// short random pause that grows with each attempt, so two transactions that
-// deadlocked do not meet again in step. fn must therefore do nothing
-// outside tx that cannot be done twice. Any other error of fn or of the
-// commit rolls back and is returned as it is.
+// SQLite busy) it is rolled back and fn runs again in a new one (Retry), so
+// fn must do nothing outside tx that cannot be done twice. Any other error
+// of fn or of the commit rolls back and is returned as it is.
 func (db *DB) RetryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = db.tryTx(ctx, fn)
-		if err == nil || !IsRetryable(err) {
+	return Retry(ctx, IsRetryable, func() error { return db.tryTx(ctx, fn) })
+}
+
+// Retry runs attempt until it succeeds, fails with an error retryable does
+// not accept, or has failed retryAttempts times; between attempts it
+// pauses a short random time that grows with each, so that two
+// transactions that deadlocked do not meet again in step. It is RetryTx
+// for work whose attempt is more than one transaction; retryable is
+// IsRetryable or a superset of it.
+func Retry(ctx context.Context, retryable func(error) bool, attempt func() error) error {
+	for n := 1; ; n++ {
+		err := attempt()
+		if err == nil || !retryable(err) {
 			return err
 		}
-		if attempt == retryAttempts {
-			return fmt.Errorf("metadb: transaction gave up after %d attempts: %w", attempt, err)
+		if n == retryAttempts {
+			return fmt.Errorf("metadb: gave up after %d attempts: %w", n, err)
 		}
-		pause := time.Duration(rand.Int64N(int64(attempt)*int64(10*time.Millisecond))) + time.Millisecond
+		pause := time.Duration(rand.Int64N(int64(n)*int64(10*time.Millisecond))) + time.Millisecond
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():

@@ -214,3 +214,26 @@ func TestRetryTx_GivesUpAfterBoundedAttemptsAndOnCancel(t *testing.T) {
 		t.Fatalf("cancelled: err %v after %d attempts; want the deadlock after 1", err, attempts)
 	}
 }
+
+// Retry takes the caller's notion of retryable: a storage node also runs
+// an append again when its reserved log number was given up.
+func TestRetry_CallerPredicate(t *testing.T) {
+	voided := errors.New("number given up")
+	attempts := 0
+	err := metadb.Retry(context.Background(), func(err error) bool { return metadb.IsRetryable(err) || errors.Is(err, voided) },
+		func() error {
+			attempts++
+			if attempts < 3 {
+				return voided
+			}
+			return nil
+		})
+	if err != nil || attempts != 3 {
+		t.Fatalf("err %v after %d attempts; want success after 3", err, attempts)
+	}
+	attempts = 0
+	err = metadb.Retry(context.Background(), metadb.IsRetryable, func() error { attempts++; return voided })
+	if !errors.Is(err, voided) || attempts != 1 {
+		t.Fatalf("IsRetryable alone: err %v after %d attempts; want voided after 1", err, attempts)
+	}
+}

@@ -434,14 +434,19 @@ var errLogConflict = errors.New("the group has another upload of this file")
 // other contents, errLogConflict. A del removes the live row.
 func (s *Server) appendLog(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
 	var seq int64
-	err := s.db.RetryTx(ctx, func(tx *sql.Tx) (err error) {
-		seq, err = s.appendLogTx(ctx, tx, e, mv)
+	err := metadb.Retry(ctx, metadb.IsRetryable, func() (err error) {
+		seq, err = s.appendLogOnce(ctx, e, mv)
 		return err
 	})
 	return seq, err
 }
 
-func (s *Server) appendLogTx(ctx context.Context, tx *sql.Tx, e *logEntry, mv *rowMove) (int64, error) {
+func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
 	var seq int64
 	appendIt := true
 	r := e.ref
@@ -484,5 +489,5 @@ func (s *Server) appendLogTx(ctx context.Context, tx *sql.Tx, e *logEntry, mv *r
 			return 0, errors.New("row changed before the log commit")
 		}
 	}
-	return seq, nil
+	return seq, tx.Commit()
 }
