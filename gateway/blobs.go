@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/tnv-s3/tnv/backend/tnv"
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // BlobStore is the seam between the gateway and the bytes: a TNV cluster in
@@ -79,7 +80,7 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 	var blobs []blob
 	var intents []int64
 	fail := func(err error) ([]blob, []int64, error) {
-		g.meta.expediteIntents(context.WithoutCancel(ctx), intents)
+		g.expediteIntents(context.WithoutCancel(ctx), intents)
 		return nil, nil, err
 	}
 	for left := size; left > 0; {
@@ -97,7 +98,7 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 			return fail(&storeError{err})
 		}
 		if lr.n != 0 {
-			return fail(errCode("IncompleteBody"))
+			return fail(errCode(s3err.IncompleteBody))
 		}
 		blobs = append(blobs, blob{UserID: in.userid, FileID: in.fileid, Size: n, Part: part})
 		left -= n
@@ -107,7 +108,7 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 	for {
 		m, err := r.Read(one[:])
 		if m > 0 {
-			return fail(errMsg("IncompleteBody", "The request body is longer than its declared length."))
+			return fail(errMsg(s3err.IncompleteBody, "The request body is longer than its declared length."))
 		}
 		if err == io.EOF {
 			break
@@ -132,7 +133,7 @@ func (e *storeError) Unwrap() error { return e.err }
 // else, a blob no member has included, 500 InternalError.
 func blobError(err error) *s3Error {
 	if errors.Is(err, ErrBlobUnavailable) {
-		e := errCode("ServiceUnavailable")
+		e := errCode(s3err.ServiceUnavailable)
 		e.cause = err
 		return e
 	}
@@ -159,7 +160,7 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		if e.n > 0 {
 			err = io.ErrUnexpectedEOF
-			e.err = errCode("IncompleteBody")
+			e.err = errCode(s3err.IncompleteBody)
 		} else {
 			// EOF exactly at the end: the verdict is read again later
 			// by writeBlobs; hand on what we have.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 func (g *Gateway) listBuckets(r *request) error {
@@ -13,7 +15,7 @@ func (g *Gateway) listBuckets(r *request) error {
 	if r.root {
 		filter = ""
 	}
-	bs, err := ListBuckets(r.ctx, g.cfg.DB, filter)
+	bs, err := g.idx.Buckets(r.ctx, filter)
 	if err != nil {
 		return errInternal(err)
 	}
@@ -26,10 +28,10 @@ func (g *Gateway) listBuckets(r *request) error {
 
 func (g *Gateway) createBucket(r *request) error {
 	if !validBucketName(r.bucketName) || reservedBucketName(r.bucketName) {
-		return errCode("InvalidBucketName")
+		return errCode(s3err.InvalidBucketName)
 	}
 	if strings.EqualFold(r.header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {
-		return errMsg("NotImplemented", "Object Lock is not implemented by this gateway.")
+		return errMsg(s3err.NotImplemented, "Object Lock is not implemented by this gateway.")
 	}
 	body, err := r.readXML(64 << 10)
 	if err != nil {
@@ -38,32 +40,28 @@ func (g *Gateway) createBucket(r *request) error {
 	if len(strings.TrimSpace(string(body))) > 0 {
 		var cfg createBucketConfiguration
 		if err := xml.Unmarshal(body, &cfg); err != nil {
-			return errCode("MalformedXML")
+			return errCode(s3err.MalformedXML)
 		}
 		// Any region is accepted: the gateway has one, and clients
 		// configured for another still mean this one.
 	}
-	existing, err := g.meta.createBucket(r.ctx, r.bucketName, r.user)
+	existing, err := g.idx.CreateBucket(r.ctx, r.bucketName, r.user)
 	if err != nil {
 		return errInternal(err)
 	}
 	if existing != nil {
 		if existing.Owner == r.user {
-			return errCode("BucketAlreadyOwnedByYou")
+			return errCode(s3err.BucketAlreadyOwnedByYou)
 		}
-		return errCode("BucketAlreadyExists")
+		return errCode(s3err.BucketAlreadyExists)
 	}
 	r.c.Set("Location", "/"+r.bucketName)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
 
 func (g *Gateway) deleteBucket(r *request) error {
-	if err := g.meta.deleteBucket(r.ctx, r.bucket, g.gcDue()); err != nil {
-		var se *s3Error
-		if errors.As(err, &se) {
-			return se
-		}
-		return errInternal(err)
+	if err := g.idx.DeleteBucket(r.ctx, r.bucket, g.gcDue()); err != nil {
+		return toS3Error(err) // an index refusal as S3 answers it, anything else InternalError
 	}
 	g.intents.forget(context.WithoutCancel(r.ctx), r.bucket.AppID)
 	return r.c.Status(http.StatusNoContent).Send(nil) // SendStatus would add a text body
@@ -90,8 +88,8 @@ func (g *Gateway) getBucketVersioning(r *request) error {
 // getACL answers the canned private ACL: the owner has full control.
 func (g *Gateway) getACL(r *request) error {
 	if r.hasKey {
-		if _, err := g.meta.object(r.ctx, r.bucketName, r.key); errors.Is(err, errNotFound) {
-			return errCode("NoSuchKey")
+		if _, err := g.idx.Object(r.ctx, r.bucketName, r.key); errors.Is(err, errNotFound) {
+			return errCode(s3err.NoSuchKey)
 		} else if err != nil {
 			return errInternal(err)
 		}

@@ -159,9 +159,9 @@ func TestCluster_RoundTrips(t *testing.T) {
 		multi>>20, upTime.Round(time.Millisecond), downTime.Round(time.Millisecond), float64(peak)/(1<<20))
 
 	// blobs of replaced and deleted objects leave the cluster
-	b, err := e.g.meta.bucket(ctx(), "clu")
+	b, err := e.g.idx.Bucket(ctx(), "clu")
 	must(t, err)
-	old, err := e.g.meta.object(ctx(), "clu", "single")
+	old, err := e.g.idx.Object(ctx(), "clu", "single")
 	must(t, err)
 	e.put("clu", "single", []byte("small now"))
 	_, err = c.DeleteObject(ctx(), &s3.DeleteObjectInput{Bucket: aws.String("clu"), Key: aws.String("multi")})
@@ -203,7 +203,7 @@ func TestCluster_CrashedWriteCollected(t *testing.T) {
 		bodies[k] = randBytes(5000)
 		e.put("gcb", k, bodies[k])
 	}
-	b, err := e.g.meta.bucket(ctx(), "gcb")
+	b, err := e.g.idx.Bucket(ctx(), "gcb")
 	must(t, err)
 	in, err := e.g.intents.take(ctx(), b.AppID)
 	must(t, err)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // copySource resolves x-amz-copy-source to a readable object.
@@ -20,30 +22,30 @@ func (g *Gateway) copySource(r *request) (*Bucket, *object, error) {
 	if q != "" {
 		v, _ := url.ParseQuery(q)
 		if id := v.Get("versionId"); id != "" && id != "null" {
-			return nil, nil, errMsg("NotImplemented", "Object versions are not implemented by this gateway.")
+			return nil, nil, errMsg(s3err.NotImplemented, "Object versions are not implemented by this gateway.")
 		}
 	}
 	p, err := url.PathUnescape(strings.TrimPrefix(path, "/"))
 	if err != nil {
-		return nil, nil, errMsg("InvalidArgument", "Invalid copy source encoding.")
+		return nil, nil, errMsg(s3err.InvalidArgument, "Invalid copy source encoding.")
 	}
 	bucket, key, ok := strings.Cut(p, "/")
 	if !ok || bucket == "" || key == "" {
-		return nil, nil, errMsg("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+		return nil, nil, errMsg(s3err.InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
 	}
-	b, err := g.meta.bucket(r.ctx, bucket)
+	b, err := g.idx.Bucket(r.ctx, bucket)
 	if errors.Is(err, errNotFound) {
-		return nil, nil, errCode("NoSuchBucket")
+		return nil, nil, errCode(s3err.NoSuchBucket)
 	}
 	if err != nil {
 		return nil, nil, errInternal(err)
 	}
 	if !(r.root || r.user == b.Owner || b.PublicRead) {
-		return nil, nil, errCode("AccessDenied")
+		return nil, nil, errCode(s3err.AccessDenied)
 	}
-	o, err := g.meta.object(r.ctx, bucket, key)
+	o, err := g.idx.Object(r.ctx, bucket, key)
 	if errors.Is(err, errNotFound) {
-		e := errCode("NoSuchKey")
+		e := errCode(s3err.NoSuchKey)
 		return nil, nil, e
 	}
 	if err != nil {
@@ -64,7 +66,7 @@ func copyConditions(h http.Header, o *object) error {
 		}
 	}
 	if err := checkConditions(c, o); err != nil {
-		return errCode("PreconditionFailed")
+		return errCode(s3err.PreconditionFailed)
 	}
 	return nil
 }
@@ -79,11 +81,11 @@ func (g *Gateway) copyObject(r *request) error {
 		directive = "COPY"
 	}
 	if directive != "COPY" && directive != "REPLACE" {
-		return errMsg("InvalidArgument", "Unknown metadata directive.")
+		return errMsg(s3err.InvalidArgument, "Unknown metadata directive.")
 	}
 	same := srcBucket.Name == r.bucketName && src.Key == r.key
 	if same && directive == "COPY" {
-		return errMsg("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+		return errMsg(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	hdr := src.Headers
 	if directive == "REPLACE" {
@@ -97,12 +99,12 @@ func (g *Gateway) copyObject(r *request) error {
 		// publish collects none of them), and the source must not have
 		// changed meanwhile.
 		o.Size, o.ETag, o.Blobs, o.Parts = src.Size, src.ETag, src.Blobs, src.Parts
-		if err := g.publish(r, o, putCond{ifVersion: src.Version}, nil); err != nil {
+		if err := g.publish(r, o, putCond{IfVersion: src.Version}, nil); err != nil {
 			return err
 		}
 	} else {
 		if src.Size > MaxPutSize {
-			return errMsg("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxPutSize))
+			return errMsg(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxPutSize))
 		}
 		etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, 0, src.Size, 0)
 		if err != nil {
@@ -130,13 +132,9 @@ func (g *Gateway) copyBytes(r *request, srcBucket *Bucket, src *object, off, n i
 }
 
 func (g *Gateway) uploadPartCopy(r *request) error {
-	n, err := partNumber(r)
+	n, id, err := g.partTarget(r)
 	if err != nil {
 		return err
-	}
-	id := r.query.Get("uploadId")
-	if _, err := g.meta.upload(r.ctx, g.cfg.DB, id, r.bucketName, r.key, ""); err != nil {
-		return toS3Error(err)
 	}
 	srcBucket, src, err := g.copySource(r)
 	if err != nil {
@@ -148,20 +146,20 @@ func (g *Gateway) uploadPartCopy(r *request) error {
 		first, e1 := strconv.ParseInt(a, 10, 64)
 		last, e2 := strconv.ParseInt(b, 10, 64)
 		if !strings.HasPrefix(rg, "bytes=") || !ok || e1 != nil || e2 != nil || first < 0 || last < first || last >= src.Size {
-			return errMsg("InvalidArgument", "Range specified is not valid for source object of size: %d", src.Size)
+			return errMsg(s3err.InvalidArgument, "Range specified is not valid for source object of size: %d", src.Size)
 		}
 		off, size = first, last-first+1
 	}
 	if size > MaxPutSize {
-		return errCode("EntityTooLarge")
+		return errCode(s3err.EntityTooLarge)
 	}
 	etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, off, size, n)
 	if err != nil {
 		return err
 	}
 	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
-	if err := g.meta.putPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
-		g.meta.expediteIntents(g.ctx, intents)
+	if err := g.idx.PutPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
+		g.expediteIntents(g.ctx, intents)
 		return toS3Error(err)
 	}
 	return r.sendXML(http.StatusOK, copyPartResult{Xmlns: xmlns, LastModified: isoTime(p.MTime), ETag: `"` + etag + `"`})

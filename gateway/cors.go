@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // Headers every CORS response exposes to scripts, on top of the rule's
@@ -14,7 +16,7 @@ var exposeAlways = []string{"Content-Range", "Accept-Ranges", "Content-Length", 
 
 func (g *Gateway) putBucketCors(r *request) error {
 	if r.header.Get("Content-Md5") == "" && !hasChecksumHeader(r.header) {
-		return errMsg("InvalidRequest", "Missing required header for this request: Content-MD5")
+		return errMsg(s3err.InvalidRequest, "Missing required header for this request: Content-MD5")
 	}
 	b, err := r.readXML(64 << 10)
 	if err != nil {
@@ -23,7 +25,7 @@ func (g *Gateway) putBucketCors(r *request) error {
 	if _, err := parseCORS(b); err != nil {
 		return err
 	}
-	if err := g.meta.setCORS(r.ctx, r.bucketName, string(b)); err != nil {
+	if err := g.idx.SetCORS(r.ctx, r.bucketName, string(b)); err != nil {
 		return errInternal(err)
 	}
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
@@ -31,11 +33,11 @@ func (g *Gateway) putBucketCors(r *request) error {
 
 func (g *Gateway) getBucketCors(r *request) error {
 	if r.bucket.CORS == "" {
-		return errCode("NoSuchCORSConfiguration")
+		return errCode(s3err.NoSuchCORSConfiguration)
 	}
 	c, err := g.corsOf(r.bucket)
 	if err != nil || c == nil {
-		return errCode("NoSuchCORSConfiguration")
+		return errCode(s3err.NoSuchCORSConfiguration)
 	}
 	out := *c
 	out.Xmlns = xmlns
@@ -43,7 +45,7 @@ func (g *Gateway) getBucketCors(r *request) error {
 }
 
 func (g *Gateway) deleteBucketCors(r *request) error {
-	if err := g.meta.setCORS(r.ctx, r.bucketName, ""); err != nil {
+	if err := g.idx.SetCORS(r.ctx, r.bucketName, ""); err != nil {
 		return errInternal(err)
 	}
 	return r.c.Status(http.StatusNoContent).Send(nil) // SendStatus would add a text body
@@ -160,7 +162,7 @@ func (r *request) applyCORS() {
 	b := r.bucket
 	if b == nil {
 		var err error
-		if b, err = r.g.meta.bucket(r.ctx, r.bucketName); err != nil {
+		if b, err = r.g.idx.Bucket(r.ctx, r.bucketName); err != nil {
 			return
 		}
 	}
@@ -180,14 +182,14 @@ func (g *Gateway) preflight(r *request) error {
 	origin := r.header.Get("Origin")
 	method := r.header.Get("Access-Control-Request-Method")
 	if origin == "" || method == "" {
-		return errMsg("BadRequest", "Insufficient information. Origin request header needed.")
+		return errMsg(s3err.BadRequest, "Insufficient information. Origin request header needed.")
 	}
 	if r.bucketName == "" || !validBucketName(r.bucketName) {
-		return errCode("AccessForbidden")
+		return errCode(s3err.AccessForbidden)
 	}
-	b, err := g.meta.bucket(r.ctx, r.bucketName)
+	b, err := g.idx.Bucket(r.ctx, r.bucketName)
 	if errors.Is(err, errNotFound) {
-		return errCode("NoSuchBucket")
+		return errCode(s3err.NoSuchBucket)
 	}
 	if err != nil {
 		return errInternal(err)
@@ -195,7 +197,7 @@ func (g *Gateway) preflight(r *request) error {
 	r.bucket = b
 	c, err := g.corsOf(b)
 	if err != nil || c == nil {
-		return errCode("AccessForbidden")
+		return errCode(s3err.AccessForbidden)
 	}
 	var hdrs []string
 	for _, h := range strings.Split(r.header.Get("Access-Control-Request-Headers"), ",") {
@@ -205,7 +207,7 @@ func (g *Gateway) preflight(r *request) error {
 	}
 	rule, allow := c.matchRule(origin, method, hdrs)
 	if rule == nil {
-		return errCode("AccessForbidden")
+		return errCode(s3err.AccessForbidden)
 	}
 	r.setCORSHeaders(rule, allow)
 	if len(hdrs) > 0 {

@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"testing"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // The XML parsers take whatever a client sends: they must answer with an
@@ -101,7 +103,7 @@ func FuzzParseRange(f *testing.F) {
 		}
 		br, ok, err := parseRange(h, size)
 		if err != nil {
-			if toS3Error(err).Code != "InvalidRange" {
+			if toS3Error(err).Code != s3err.InvalidRange {
 				t.Fatalf("error %v", err)
 			}
 			return

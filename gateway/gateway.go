@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/tnv-s3/tnv/gateway/index"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/sigv4"
 	"github.com/valyala/fasthttp"
@@ -63,13 +64,18 @@ type Config struct {
 	// DBTimeout bounds each metadata database call, default 10s: a locked
 	// or unreachable database fails requests with 503 instead of holding them.
 	DBTimeout time.Duration
+
+	// Index, when set, is the object index instead of the SQL one in DB
+	// (index.NewMemory in tests); the caller closes it.
+	Index index.Index
 }
 
 // Gateway serves the S3 API.
 type Gateway struct {
 	cfg         Config
 	log         *slog.Logger
-	meta        *meta
+	idx         index.Index
+	ownIdx      bool // built from DB by New, closed by Close
 	intents     *intentPool
 	app         *fiber.App
 	verifier    *sigv4.Verifier
@@ -87,8 +93,8 @@ type Gateway struct {
 // New checks cfg, migrates the gateway's tables and builds the HTTP app.
 // Nothing listens until Serve.
 func New(cfg Config) (*Gateway, error) {
-	if cfg.DB == nil {
-		return nil, errors.New("gateway: Config.DB is required")
+	if cfg.DB == nil && cfg.Index == nil {
+		return nil, errors.New("gateway: Config.DB (or Config.Index) is required")
 	}
 	if cfg.Blobs == nil {
 		return nil, errors.New("gateway: Config.Blobs is required")
@@ -129,14 +135,21 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.DBTimeout <= 0 {
 		cfg.DBTimeout = 10 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	err := Migrate(ctx, cfg.DB)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
+	g := &Gateway{cfg: cfg, log: cfg.Logger, idx: cfg.Index, blobSize: cfg.BlobSize, minPartSize: MinPartSize}
+	if g.idx == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := index.Migrate(ctx, cfg.DB)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		g.idx, g.ownIdx = index.NewSQL(cfg.DB), true
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, meta: &meta{db: cfg.DB, timeout: cfg.DBTimeout}, blobSize: cfg.BlobSize, minPartSize: MinPartSize}
-	g.intents = newIntentPool(g.meta, int64(cfg.IntentTTL.Seconds()))
+	// Every index call has a deadline: a locked or unreachable database
+	// fails the request (503) instead of holding it.
+	g.idx = index.WithTimeout(g.idx, cfg.DBTimeout)
+	g.intents = newIntentPool(g.idx, int64(cfg.IntentTTL.Seconds()))
+	g.intents.log = g.log
 	for _, d := range strings.Split(cfg.Domain, ",") {
 		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
 			g.domains = append(g.domains, d)
@@ -218,7 +231,9 @@ func (g *Gateway) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		g.intents.close(ctx)
 		cancel()
-		g.meta.close()
+		if g.ownIdx {
+			g.idx.Close()
+		}
 	})
 	return err
 }
@@ -242,7 +257,7 @@ func (g *Gateway) secretFor(ak string) (string, bool) {
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, 10*time.Second)
 	defer cancel()
-	s, ok, err := g.meta.secretOf(ctx, ak)
+	s, ok, err := g.idx.Secret(ctx, ak)
 	if err != nil {
 		g.log.Warn("gateway: user lookup failed", "access_key", ak, "err", err)
 	}
@@ -268,7 +283,7 @@ func (g *Gateway) collect() {
 
 // collectOnce deletes up to 100 due blobs and returns how many rows it saw.
 func (g *Gateway) collectOnce(ctx context.Context) int {
-	rows, err := g.meta.dueBlobs(ctx, metadb.Now(), 100)
+	rows, err := g.idx.DueBlobs(ctx, metadb.Now(), 100)
 	if err != nil {
 		if ctx.Err() == nil {
 			g.log.Warn("gateway: gc: query", "err", err)
@@ -278,7 +293,11 @@ func (g *Gateway) collectOnce(ctx context.Context) int {
 	for _, r := range rows {
 		err := g.cfg.Blobs.Delete(ctx, r.AppID, r.UserID, r.FileID)
 		if err == nil || errors.Is(err, ErrBlobNotFound) {
-			g.cfg.DB.ExecContext(ctx, "DELETE FROM s3_gc WHERE id = ?", r.ID)
+			// A row that stays is deleted again next time: the blob is
+			// gone, so that finds nothing and removes the row then.
+			if err := g.idx.Collected(ctx, r.ID); err != nil && ctx.Err() == nil {
+				g.log.Warn("gateway: gc: forget collected blob", "fileid", r.FileID, "err", err)
+			}
 			continue
 		}
 		if ctx.Err() != nil {
@@ -286,7 +305,9 @@ func (g *Gateway) collectOnce(ctx context.Context) int {
 		}
 		backoff := min(int64(60)<<min(r.Tries, 6), 3600)
 		g.log.Warn("gateway: gc: delete blob", "appid", r.AppID, "userid", r.UserID, "fileid", r.FileID, "tries", r.Tries+1, "err", err)
-		g.cfg.DB.ExecContext(ctx, "UPDATE s3_gc SET due = ?, tries = tries + 1 WHERE id = ?", metadb.Now()+backoff, r.ID)
+		if err := g.idx.Postpone(ctx, r.ID, metadb.Now()+backoff); err != nil && ctx.Err() == nil {
+			g.log.Warn("gateway: gc: postpone", "fileid", r.FileID, "err", err)
+		}
 	}
 	return len(rows)
 }

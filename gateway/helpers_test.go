@@ -33,6 +33,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/tnv-s3/tnv/gateway/index"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/metadb/metadbtest"
 )
@@ -122,6 +123,8 @@ type envOpt struct {
 	domain   string
 	// intentTTL, when set, is Config.IntentTTL.
 	intentTTL time.Duration
+	// memory runs the gateway on index.Memory instead of the SQL index.
+	memory bool
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -150,6 +153,9 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	cfg := Config{DB: db, Blobs: o.store, Region: region, AccessKey: rootAK, SecretKey: rootSK,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BlobSize: o.blobSize, Domain: o.domain,
 		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond, IntentTTL: o.intentTTL}
+	if o.memory {
+		cfg.DB, cfg.Index = nil, index.NewMemory()
+	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	scheme := "http"
 	if o.tls {

@@ -2,12 +2,13 @@ package gateway
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 
 	"github.com/tnv-s3/tnv/backend/tnv"
+	"github.com/tnv-s3/tnv/gateway/index"
 	"github.com/tnv-s3/tnv/metadb"
 )
 
@@ -40,9 +41,10 @@ type reservedIntent struct {
 }
 
 type intentPool struct {
-	m       *meta
-	ttl     int64 // seconds from reservation to due
-	maxHeld int   // intentMaxHeld
+	idx     index.Index
+	log     *slog.Logger // nil: not logged
+	ttl     int64        // seconds from reservation to due
+	maxHeld int          // intentMaxHeld
 
 	mu    sync.Mutex
 	byApp map[string]*appIntents
@@ -56,8 +58,8 @@ type appIntents struct {
 	used  uint64 // clock at the bucket's last take
 }
 
-func newIntentPool(m *meta, ttlSeconds int64) *intentPool {
-	return &intentPool{m: m, ttl: max(ttlSeconds, 2), maxHeld: intentMaxHeld, byApp: map[string]*appIntents{}}
+func newIntentPool(idx index.Index, ttlSeconds int64) *intentPool {
+	return &intentPool{idx: idx, ttl: max(ttlSeconds, 2), maxHeld: intentMaxHeld, byApp: map[string]*appIntents{}}
 }
 
 // take returns a name to write a blob of appid under. A reservation is
@@ -133,23 +135,19 @@ func (p *intentPool) evict(keep string) []reservedIntent {
 // Names are spread over the bucket's blob users at random: which group a
 // blob lands on depends on its user ID only.
 func (p *intentPool) reserve(ctx context.Context, appid string, n int, due int64) ([]reservedIntent, error) {
-	var rs []reservedIntent
-	err := p.m.tx(ctx, func(tx *sql.Tx) error {
-		rs = rs[:0]
-		for range n {
-			r := reservedIntent{userid: fmt.Sprintf("owner-%d", rand.IntN(userShards)), fileid: tnv.NewFileID(), due: due}
-			res, err := p.m.exec(ctx, tx, "INSERT INTO s3_gc (appid, userid, fileid, due) VALUES (?, ?, ?, ?)", appid, r.userid, r.fileid, due)
-			if err != nil {
-				return err
-			}
-			if r.id, err = res.LastInsertId(); err != nil {
-				return err
-			}
-			rs = append(rs, r)
-		}
-		return nil
-	})
-	return rs, err
+	names := make([]index.BlobName, n)
+	for i := range names {
+		names[i] = index.BlobName{UserID: fmt.Sprintf("owner-%d", rand.IntN(userShards)), FileID: tnv.NewFileID()}
+	}
+	ids, err := p.idx.ReserveIntents(ctx, appid, names, due)
+	if err != nil {
+		return nil, err
+	}
+	rs := make([]reservedIntent, n)
+	for i, nm := range names {
+		rs[i] = reservedIntent{id: ids[i], userid: nm.UserID, fileid: nm.FileID, due: due}
+	}
+	return rs, nil
 }
 
 // forget drops the reservations of a bucket that is gone.
@@ -192,18 +190,27 @@ func (p *intentPool) held() map[int64]bool {
 	return ids
 }
 
-// drop deletes records of names never written. One that fails stays and
-// is collected when due, which costs a DELETE that finds nothing.
+// drop deletes records of names never written. Records that fail to go
+// stay and are collected when due, which costs a DELETE that finds
+// nothing each.
 func (p *intentPool) drop(ctx context.Context, rs []reservedIntent) {
 	if len(rs) == 0 {
 		return
 	}
-	p.m.tx(ctx, func(tx *sql.Tx) error {
-		for _, r := range rs {
-			if _, err := p.m.exec(ctx, tx, "DELETE FROM s3_gc WHERE id = ?", r.id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	ids := make([]int64, len(rs))
+	for i, r := range rs {
+		ids[i] = r.id
+	}
+	if err := p.idx.DropIntents(ctx, ids); err != nil && p.log != nil {
+		p.log.Warn("gateway: drop unused intent records (collected when due)", "n", len(ids), "err", err)
+	}
+}
+
+// expediteIntents makes the intent records of a failed write due now, so
+// that its blobs go without waiting out IntentTTL. Records left as they
+// are go when due.
+func (g *Gateway) expediteIntents(ctx context.Context, ids []int64) {
+	if err := g.idx.ExpediteIntents(ctx, ids); err != nil {
+		g.log.Warn("gateway: expedite intent records (collected when due)", "n", len(ids), "err", err)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // successor returns the smallest string greater than every string with
@@ -63,7 +65,7 @@ func (g *Gateway) list(ctx context.Context, bucket, prefix, delim, after string,
 	batch := min(max+1, 1001)
 	count := 0
 	for {
-		rows, err := g.meta.scanKeys(ctx, bucket, from, incl, upTo, batch)
+		rows, err := g.idx.ScanKeys(ctx, bucket, from, incl, upTo, batch)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +140,7 @@ func (r *request) listParams() (listParams, error) {
 	if s := r.query.Get("max-keys"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			return p, errMsg("InvalidArgument", "Provided max-keys not an integer or within integer range")
+			return p, errMsg(s3err.InvalidArgument, "Provided max-keys not an integer or within integer range")
 		}
 		p.max = min(n, 1000)
 	}
@@ -147,7 +149,7 @@ func (r *request) listParams() (listParams, error) {
 	case "url":
 		p.encode, p.encodingType = s3URLEncode, "url"
 	default:
-		return p, errMsg("InvalidArgument", "Invalid Encoding Method specified in Request")
+		return p, errMsg(s3err.InvalidArgument, "Invalid Encoding Method specified in Request")
 	}
 	return p, nil
 }
@@ -189,7 +191,7 @@ func (g *Gateway) listObjectsV1(r *request) error {
 
 func (g *Gateway) listObjectsV2(r *request) error {
 	if r.query.Get("list-type") != "2" {
-		return errMsg("InvalidArgument", "Invalid list-type")
+		return errMsg(s3err.InvalidArgument, "Invalid list-type")
 	}
 	p, err := r.listParams()
 	if err != nil {
@@ -200,7 +202,7 @@ func (g *Gateway) listObjectsV2(r *request) error {
 	if r.query.Has("continuation-token") {
 		b, err := base64.RawURLEncoding.DecodeString(token)
 		if err != nil || token == "" {
-			return errMsg("InvalidArgument", "The continuation token provided is incorrect")
+			return errMsg(s3err.InvalidArgument, "The continuation token provided is incorrect")
 		}
 		after = string(b)
 	}

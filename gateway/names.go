@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/tnv-s3/tnv/s3err"
 	"strings"
 	"unicode/utf8"
 )
@@ -38,7 +39,7 @@ func reservedBucketName(name string) bool {
 // cannot carry such bytes.
 func (r *request) checkKeyUTF8() error {
 	if r.hasKey && !utf8.ValidString(r.key) {
-		return errMsg("InvalidURI", "Couldn't parse the specified URI: the object key is not valid UTF-8.")
+		return errMsg(s3err.InvalidURI, "Couldn't parse the specified URI: the object key is not valid UTF-8.")
 	}
 	return nil
 }

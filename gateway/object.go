@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/s3err"
 	"github.com/tnv-s3/tnv/sigv4"
 )
 
@@ -50,11 +51,11 @@ func requestHeaders(h http.Header) (headers, error) {
 		size += len(name) + len(val)
 	}
 	if size > maxMetaSize {
-		return o, errCode("MetadataTooLarge")
+		return o, errCode(s3err.MetadataTooLarge)
 	}
 	for _, k := range []string{"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Legal-Hold"} {
 		if h.Get(k) != "" {
-			return o, errMsg("NotImplemented", "%s is not implemented by this gateway.", k)
+			return o, errMsg(s3err.NotImplemented, "%s is not implemented by this gateway.", k)
 		}
 	}
 	return o, nil
@@ -105,32 +106,32 @@ func (g *Gateway) putObject(r *request) error {
 		return err
 	}
 	if size > MaxPutSize {
-		return errCode("EntityTooLarge")
+		return errCode(s3err.EntityTooLarge)
 	}
 	cond := putCond{}
 	switch inm := r.header.Get("If-None-Match"); {
 	case inm == "*":
-		cond.ifNoneMatchStar = true
+		cond.IfNoneMatchStar = true
 	case inm != "":
-		return errMsg("NotImplemented", "If-None-Match on PUT supports only *.")
+		return errMsg(s3err.NotImplemented, "If-None-Match on PUT supports only *.")
 	}
 	if im := r.header.Get("If-Match"); im != "" {
-		cur, err := g.meta.object(r.ctx, r.bucketName, r.key)
+		cur, err := g.idx.Object(r.ctx, r.bucketName, r.key)
 		if errors.Is(err, errNotFound) {
-			return errCode("NoSuchKey")
+			return errCode(s3err.NoSuchKey)
 		}
 		if err != nil {
 			return errInternal(err)
 		}
 		if !etagMatches(im, cur.ETag) {
-			return errCode("PreconditionFailed")
+			return errCode(s3err.PreconditionFailed)
 		}
-		cond.ifVersion = cur.Version
+		cond.IfVersion = cur.Version
 	}
-	if cond.ifNoneMatchStar {
+	if cond.IfNoneMatchStar {
 		// Fail early without reading the body; the publish re-checks.
-		if _, err := g.meta.object(r.ctx, r.bucketName, r.key); err == nil {
-			return errCode("PreconditionFailed")
+		if _, err := g.idx.Object(r.ctx, r.bucketName, r.key); err == nil {
+			return errCode(s3err.PreconditionFailed)
 		}
 	}
 	body, err := r.body()
@@ -164,14 +165,10 @@ func echoChecksum(r *request) {
 
 // publish writes the index row; on failure the new blobs are collected.
 func (g *Gateway) publish(r *request, o *object, cond putCond, intents []int64) error {
-	err := g.meta.putObject(r.ctx, r.bucket.AppID, o, cond, intents, g.gcDue())
+	err := g.idx.PutObject(r.ctx, r.bucket.AppID, o, cond, intents, g.gcDue())
 	if err != nil {
-		g.meta.expediteIntents(g.ctx, intents)
-		var se *s3Error
-		if errors.As(err, &se) {
-			return se
-		}
-		return errInternal(err)
+		g.expediteIntents(g.ctx, intents)
+		return toS3Error(err) // an index refusal as S3 answers it, anything else InternalError
 	}
 	return nil
 }
@@ -188,9 +185,9 @@ func bodyError(err error) error {
 	case errors.As(err, &se), errors.As(err, &ve):
 		return err
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return errCode("IncompleteBody")
+		return errCode(s3err.IncompleteBody)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return errCode("RequestTimeout") // the client stalled its body
+		return errCode(s3err.RequestTimeout) // the client stalled its body
 	}
 	return errInternal(err)
 }
@@ -213,20 +210,20 @@ func checkConditions(h http.Header, o *object) error {
 	lm := o.MTime.Truncate(time.Second)
 	if im := h.Get("If-Match"); im != "" {
 		if !etagMatches(im, o.ETag) {
-			return errCode("PreconditionFailed")
+			return errCode(s3err.PreconditionFailed)
 		}
 	} else if ius := h.Get("If-Unmodified-Since"); ius != "" {
 		if t, err := http.ParseTime(ius); err == nil && lm.After(t) {
-			return errCode("PreconditionFailed")
+			return errCode(s3err.PreconditionFailed)
 		}
 	}
 	if inm := h.Get("If-None-Match"); inm != "" {
 		if etagMatches(inm, o.ETag) {
-			return errCode("NotModified")
+			return errCode(s3err.NotModified)
 		}
 	} else if ims := h.Get("If-Modified-Since"); ims != "" {
 		if t, err := http.ParseTime(ims); err == nil && !lm.After(t) {
-			return errCode("NotModified")
+			return errCode(s3err.NotModified)
 		}
 	}
 	return nil
@@ -249,7 +246,7 @@ func parseRange(h string, size int64) (br byteRange, ok bool, err error) {
 		return br, false, nil
 	}
 	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
-	unsat := errCode("InvalidRange")
+	unsat := errCode(s3err.InvalidRange)
 	if a == "" {
 		n, e := strconv.ParseInt(b, 10, 64)
 		if e != nil || n < 0 {
@@ -288,18 +285,18 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 	o, err := r.obj, error(nil)
 	switch {
 	case !r.objLoaded:
-		o, err = g.meta.object(r.ctx, r.bucketName, r.key)
+		o, err = g.idx.Object(r.ctx, r.bucketName, r.key)
 	case o == nil:
 		err = errNotFound
 	}
 	if errors.Is(err, errNotFound) {
-		return errCode("NoSuchKey")
+		return errCode(s3err.NoSuchKey)
 	}
 	if err != nil {
 		return errInternal(err)
 	}
 	if err := checkConditions(r.header, o); err != nil {
-		if toS3Error(err).Code == "NotModified" {
+		if toS3Error(err).Code == s3err.NotModified {
 			r.c.Set("ETag", `"`+o.ETag+`"`)
 			r.c.Set("Last-Modified", httpTime(o.MTime))
 		}
@@ -310,11 +307,11 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 	if pn := r.query.Get("partNumber"); pn != "" {
 		p, err := strconv.Atoi(pn)
 		if err != nil || p < 1 || p > 10000 {
-			return errMsg("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+			return errMsg(s3err.InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
 		}
 		s, size, ok := partSpan(o, p)
 		if !ok {
-			return errCode("InvalidPartNumber")
+			return errCode(s3err.InvalidPartNumber)
 		}
 		start, n = s, size
 		if o.Parts > 0 {
@@ -392,7 +389,7 @@ func partSpan(o *object, p int) (start, size int64, ok bool) {
 }
 
 func (g *Gateway) deleteObject(r *request) error {
-	if _, err := g.meta.deleteObject(r.ctx, r.bucket.AppID, r.bucketName, r.key, g.gcDue()); err != nil {
+	if _, err := g.idx.DeleteObject(r.ctx, r.bucket.AppID, r.bucketName, r.key, g.gcDue()); err != nil {
 		return errInternal(err)
 	}
 	return r.c.Status(http.StatusNoContent).Send(nil) // SendStatus would add a text body
@@ -403,7 +400,7 @@ const maxDeleteKeys = 1000
 
 func (g *Gateway) deleteObjects(r *request) error {
 	if r.header.Get("Content-Md5") == "" && !hasChecksumHeader(r.header) {
-		return errMsg("InvalidRequest", "Missing required header for this request: Content-MD5")
+		return errMsg(s3err.InvalidRequest, "Missing required header for this request: Content-MD5")
 	}
 	b, err := r.readXML(2 << 20)
 	if err != nil {
@@ -416,12 +413,12 @@ func (g *Gateway) deleteObjects(r *request) error {
 	res := deleteResult{Xmlns: xmlns}
 	for _, obj := range req.Object {
 		if obj.VersionId != "" && obj.VersionId != "null" {
-			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: "NotImplemented", Message: "Object versions are not implemented."})
+			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: s3err.NotImplemented.String(), Message: "Object versions are not implemented."})
 			continue
 		}
-		if _, err := g.meta.deleteObject(r.ctx, r.bucket.AppID, r.bucketName, obj.Key, g.gcDue()); err != nil {
+		if _, err := g.idx.DeleteObject(r.ctx, r.bucket.AppID, r.bucketName, obj.Key, g.gcDue()); err != nil {
 			g.log.Error("gateway: delete", "request_id", r.id, "bucket", r.bucketName, "key", obj.Key, "err", err)
-			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: "InternalError", Message: "We encountered an internal error. Please try again."})
+			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: s3err.InternalError.String(), Message: s3err.InternalError.Message()})
 			continue
 		}
 		if !req.Quiet {

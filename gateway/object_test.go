@@ -24,6 +24,7 @@ func forEachEnv(t *testing.T, fn func(t *testing.T, e *env)) {
 		{"sqlite-https", envOpt{tls: true}},
 		{"mysql-http", envOpt{mysql: true}},
 		{"mysql-https", envOpt{mysql: true, tls: true}},
+		{"memory-http", envOpt{memory: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) { fn(t, newEnv(t, c.o)) })
 	}
@@ -344,7 +345,7 @@ func TestObjects_OverwriteQueuesOldBlobsDropsIntents(t *testing.T) {
 				}
 				want := (size + 999) / 1000
 				waitFor(t, func() bool { return store.count() == want })
-				o, err := e.g.meta.object(ctx(), "bkt", "k")
+				o, err := e.g.idx.Object(ctx(), "bkt", "k")
 				must(t, err)
 				for _, b := range o.Blobs {
 					var n int

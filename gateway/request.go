@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/tnv-s3/tnv/s3err"
 	"github.com/tnv-s3/tnv/sigv4"
 )
 
@@ -125,12 +126,12 @@ func (r *request) parse() error {
 	}
 	q, err := url.ParseQuery(r.rawQuery)
 	if err != nil {
-		return errMsg("InvalidArgument", "The query string is malformed.")
+		return errMsg(s3err.InvalidArgument, "The query string is malformed.")
 	}
 	r.query = q
 	path, err := url.PathUnescape(r.rawPath)
 	if err != nil {
-		return errMsg("InvalidURI", "Couldn't parse the specified URI.")
+		return errMsg(s3err.InvalidURI, "Couldn't parse the specified URI.")
 	}
 	if b := r.g.hostBucket(r.host); b != "" {
 		r.vhost = true
@@ -142,7 +143,7 @@ func (r *request) parse() error {
 	}
 	r.hasKey = r.key != ""
 	if r.hasKey && len(r.key) > 1024 {
-		return errCode("KeyTooLongError")
+		return errCode(s3err.KeyTooLongError)
 	}
 	return r.checkKeyUTF8()
 }
@@ -209,11 +210,11 @@ func (r *request) contentLength() (int64, error) {
 		s = r.header.Get("X-Amz-Decoded-Content-Length")
 	}
 	if s == "" {
-		return 0, errCode("MissingContentLength")
+		return 0, errCode(s3err.MissingContentLength)
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, errMsg("InvalidArgument", "Content-Length must be a non-negative integer.")
+		return 0, errMsg(s3err.InvalidArgument, "Content-Length must be a non-negative integer.")
 	}
 	return n, nil
 }
@@ -229,7 +230,7 @@ func (r *request) readXML(max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > max {
-		return nil, errMsg("MalformedXML", "The XML you provided was larger than the maximum allowed.")
+		return nil, errMsg(s3err.MalformedXML, "The XML you provided was larger than the maximum allowed.")
 	}
 	return b, nil
 }
@@ -273,8 +274,8 @@ func (r *request) writeError(err error) {
 	// Headers describing an object that is not being sent go, except
 	// what 304 and 416 answers carry.
 	for _, h := range []string{"ETag", "Last-Modified", "Content-Range", "Accept-Ranges", "Content-Type", "Content-Disposition", "Content-Encoding", "Cache-Control", "Expires", "Content-Language"} {
-		keep := (e.Code == "NotModified" && (h == "ETag" || h == "Last-Modified")) ||
-			(e.Code == "InvalidRange" && (h == "Content-Range" || h == "Accept-Ranges"))
+		keep := (e.Code == s3err.NotModified && (h == "ETag" || h == "Last-Modified")) ||
+			(e.Code == s3err.InvalidRange && (h == "Content-Range" || h == "Accept-Ranges"))
 		if !keep {
 			resp.Header.Del(h)
 		}
@@ -282,16 +283,16 @@ func (r *request) writeError(err error) {
 	r.c.Status(e.Status)
 	if e.Status == http.StatusNotModified || r.method == "HEAD" {
 		if r.method == "HEAD" && e.Status != http.StatusNotModified {
-			r.c.Set("x-amz-error-code", e.Code)
+			r.c.Set("x-amz-error-code", e.Code.String())
 		}
 		resp.ResetBody()
 		return
 	}
-	doc := errorDoc{Code: e.Code, Message: e.Message, Resource: r.resource(), RequestID: r.id, HostID: r.id}
-	if e.Code == "NoSuchBucket" || e.Code == "BucketAlreadyExists" || e.Code == "BucketAlreadyOwnedByYou" || e.Code == "BucketNotEmpty" {
+	doc := errorDoc{Code: e.Code.String(), Message: e.Message, Resource: r.resource(), RequestID: r.id, HostID: r.id}
+	switch e.Code {
+	case s3err.NoSuchBucket, s3err.BucketAlreadyExists, s3err.BucketAlreadyOwnedByYou, s3err.BucketNotEmpty:
 		doc.Extra = append(doc.Extra, extraField{XMLName: xml.Name{Local: "BucketName"}, Value: r.bucketName})
-	}
-	if e.Code == "NoSuchKey" {
+	case s3err.NoSuchKey:
 		doc.Extra = append(doc.Extra, extraField{XMLName: xml.Name{Local: "Key"}, Value: r.key})
 	}
 	for _, f := range e.Extra {
@@ -312,28 +313,28 @@ func (g *Gateway) fiberError(c *fiber.Ctx, err error) error {
 	if errors.As(err, &fe) {
 		status = fe.Code
 	}
-	code, msg := "InternalError", err.Error()
+	code, msg := s3err.InternalError, err.Error()
 	switch status {
 	case http.StatusNotFound:
-		code = "NoSuchKey"
+		code = s3err.NoSuchKey
 	case http.StatusMethodNotAllowed:
-		code = "MethodNotAllowed"
+		code = s3err.MethodNotAllowed
 	case http.StatusBadRequest:
-		code = "InvalidRequest"
+		code = s3err.InvalidRequest
 	case http.StatusRequestHeaderFieldsTooLarge:
-		code, msg = "RequestHeaderSectionTooLarge", fmt.Sprintf("Your request header section exceeds the maximum allowed size (%d bytes).", g.cfg.MaxHeaderBytes)
+		code, msg = s3err.RequestHeaderSectionTooLarge, fmt.Sprintf("Your request header section exceeds the maximum allowed size (%d bytes).", g.cfg.MaxHeaderBytes)
 	case http.StatusRequestTimeout:
 		// S3 says 400 RequestTimeout, as the handlers do for a stalled body.
-		status, code, msg = http.StatusBadRequest, "RequestTimeout", errorTable["RequestTimeout"].msg
+		status, code, msg = http.StatusBadRequest, s3err.RequestTimeout, s3err.RequestTimeout.Message()
 	}
 	if status >= 500 {
-		msg = errorTable["InternalError"].msg // internal text is logged, never sent
+		msg = s3err.InternalError.Message() // internal text is logged, never sent
 		g.log.Error("gateway: request failed", "path", c.Path(), "err", err)
 	}
 	id := newRequestID()
 	c.Set("x-amz-request-id", id)
 	c.Set("Content-Type", "application/xml")
-	b, _ := xml.Marshal(errorDoc{Code: code, Message: msg, Resource: c.Path(), RequestID: id, HostID: id})
+	b, _ := xml.Marshal(errorDoc{Code: code.String(), Message: msg, Resource: c.Path(), RequestID: id, HostID: id})
 	return c.Status(status).Send(append([]byte(xml.Header), b...))
 }
 
@@ -342,7 +343,7 @@ func (r *request) line(err error) reqLine {
 	l := reqLine{g: r.g, start: r.start, id: r.id, method: r.method, op: r.op, bucket: r.bucketName, key: r.key,
 		user: r.user, status: r.c.Response().StatusCode(), in: r.bytesIn, out: r.bytesOut}
 	if err != nil {
-		l.code = toS3Error(err).Code
+		l.code = toS3Error(err).Code.String()
 	}
 	return l
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // guardReserved stands before the reserved routes under /_tnv/: the health
@@ -46,7 +47,7 @@ func (r *request) reservedCredential() error {
 		if want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
 			return nil
 		}
-		return errMsg("AccessDenied", "The bearer token is not this gateway's --metrics-token.")
+		return errMsg(s3err.AccessDenied, "The bearer token is not this gateway's --metrics-token.")
 	}
 	if err := r.authenticate(); err != nil {
 		return err
@@ -55,7 +56,7 @@ func (r *request) reservedCredential() error {
 		return nil
 	}
 	if r.user != "" {
-		admin, err := r.g.meta.isAdmin(r.ctx, r.user)
+		admin, err := r.g.idx.IsAdmin(r.ctx, r.user)
 		if err != nil {
 			return errInternal(err)
 		}
@@ -63,5 +64,5 @@ func (r *request) reservedCredential() error {
 			return nil
 		}
 	}
-	return errMsg("AccessDenied", "The cluster's status and metrics need a request signed by the root key or an admin user's, or --metrics-token as a bearer token.")
+	return errMsg(s3err.AccessDenied, "The cluster's status and metrics need a request signed by the root key or an admin user's, or --metrics-token as a bearer token.")
 }

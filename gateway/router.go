@@ -1,6 +1,10 @@
 package gateway
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/tnv-s3/tnv/s3err"
+)
 
 type level int
 
@@ -75,7 +79,7 @@ func (g *Gateway) routes() []route {
 }
 
 func notImplemented(r *request) error {
-	return errMsg("NotImplemented", "%s is not implemented by this gateway.", r.op)
+	return errMsg(s3err.NotImplemented, "%s is not implemented by this gateway.", r.op)
 }
 
 // match finds the route of a request.
@@ -95,14 +99,14 @@ func (r *request) match(routes []route) (*route, error) {
 		for _, s := range unsupported {
 			if r.query.Has(s) {
 				return &route{op: "Unsupported:" + s, h: func(r *request) error {
-					return errMsg("NotImplemented", "The ?%s sub-resource is not implemented by this gateway.", s)
+					return errMsg(s3err.NotImplemented, "The ?%s sub-resource is not implemented by this gateway.", s)
 				}}, nil
 			}
 		}
 	}
 	if v := r.query.Get("versionId"); r.query.Has("versionId") && v != "null" && lv == levelObject {
 		return &route{op: "Versioned", h: func(r *request) error {
-			return errMsg("NotImplemented", "Object versions are not implemented by this gateway.")
+			return errMsg(s3err.NotImplemented, "Object versions are not implemented by this gateway.")
 		}}, nil
 	}
 	methodSeen := false
@@ -124,9 +128,9 @@ func (r *request) match(routes []route) (*route, error) {
 		return rt, nil
 	}
 	if methodSeen {
-		return nil, errCode("NotImplemented")
+		return nil, errCode(s3err.NotImplemented)
 	}
-	return nil, errCode("MethodNotAllowed")
+	return nil, errCode(s3err.MethodNotAllowed)
 }
 
 // dispatch routes, authenticates and authorises a request, then runs it.
@@ -159,26 +163,26 @@ func (r *request) dispatch() error {
 func (r *request) authorize(rt *route) error {
 	if rt.level == levelService || rt.op == "CreateBucket" {
 		if r.user == "" {
-			return errCode("AccessDenied")
+			return errCode(s3err.AccessDenied)
 		}
 		return nil
 	}
 	if r.bucketName == "" || !validBucketName(r.bucketName) {
 		if r.user == "" {
-			return errCode("AccessDenied")
+			return errCode(s3err.AccessDenied)
 		}
-		return errCode("NoSuchBucket")
+		return errCode(s3err.NoSuchBucket)
 	}
 	var b *Bucket
 	var err error
 	if rt.op == "GetObject" || rt.op == "HeadObject" {
-		b, r.obj, err = r.g.meta.bucketObject(r.ctx, r.bucketName, r.key)
+		b, r.obj, err = r.g.idx.BucketObject(r.ctx, r.bucketName, r.key)
 		r.objLoaded = err == nil
 	} else {
-		b, err = r.g.meta.bucket(r.ctx, r.bucketName)
+		b, err = r.g.idx.Bucket(r.ctx, r.bucketName)
 	}
 	if errors.Is(err, errNotFound) {
-		return errCode("NoSuchBucket")
+		return errCode(s3err.NoSuchBucket)
 	}
 	if err != nil {
 		return errInternal(err)
@@ -190,7 +194,7 @@ func (r *request) authorize(rt *route) error {
 	case rt.read && b.PublicRead:
 		return nil
 	}
-	return errCode("AccessDenied")
+	return errCode(s3err.AccessDenied)
 }
 
 // validBucketName applies S3's naming rules (3-63 characters of lower-case

@@ -100,7 +100,7 @@ func (s *sentBody) Close() error {
 		if _, tnvStore := l.g.cfg.Blobs.(TNVStore); tnvStore {
 			e = blobError(unavailable(s.failed)) // members that stop answering midway: 503
 		}
-		l.status, l.sentStatus, l.code, l.err = e.Status, l.status, e.Code, s.failed
+		l.status, l.sentStatus, l.code, l.err = e.Status, l.status, e.Code.String(), s.failed
 		l.g.log.Error("gateway: body failed after the status was sent; connection aborted", "request_id", l.id,
 			"op", l.op, "bucket", l.bucket, "key", l.key, "sent", s.sent, "of", s.want, "err", s.failed)
 	case s.sent < s.want:

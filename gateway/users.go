@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/tnv-s3/tnv/gateway/index"
 	"github.com/tnv-s3/tnv/metadb"
 )
 
@@ -64,10 +64,12 @@ func RemoveUser(ctx context.Context, db *metadb.DB, accessKey string, opt Remove
 	if opt.ReassignTo == accessKey {
 		return nil, fmt.Errorf("cannot reassign the buckets of %s to itself", accessKey)
 	}
-	if err := userExists(ctx, db, accessKey); err != nil {
+	idx := index.NewSQL(db)
+	defer idx.Close()
+	if err := userExists(ctx, idx, accessKey); err != nil {
 		return nil, err
 	}
-	owned, err := ListBuckets(ctx, db, accessKey)
+	owned, err := idx.Buckets(ctx, accessKey)
 	if err != nil {
 		return nil, err
 	}
@@ -75,18 +77,16 @@ func RemoveUser(ctx context.Context, db *metadb.DB, accessKey string, opt Remove
 	for _, b := range owned {
 		names = append(names, b.Name)
 	}
-	m := &meta{db: db}
-	defer m.close()
 	switch {
 	case len(owned) == 0:
 	case opt.ReassignTo != "":
-		if err := userExists(ctx, db, opt.ReassignTo); err != nil {
+		if err := userExists(ctx, idx, opt.ReassignTo); err != nil {
 			return nil, err
 		}
 	case opt.DeleteBuckets:
 		var full []string
 		for _, b := range owned {
-			n, _, err := BucketUsage(ctx, db, b.Name)
+			n, _, err := idx.Usage(ctx, b.Name)
 			if err != nil {
 				return nil, err
 			}
@@ -99,7 +99,7 @@ func RemoveUser(ctx context.Context, db *metadb.DB, accessKey string, opt Remove
 		}
 		for i := range owned {
 			// Its unfinished uploads' blobs go to the gateways' collector.
-			if err := m.deleteBucket(ctx, &owned[i], metadb.Now()); err != nil {
+			if err := idx.DeleteBucket(ctx, &owned[i], metadb.Now()); err != nil {
 				return names[:i], fmt.Errorf("delete bucket %s (an object arrived?): %w; user %s kept", owned[i].Name, err, accessKey)
 			}
 		}
@@ -108,24 +108,10 @@ func RemoveUser(ctx context.Context, db *metadb.DB, accessKey string, opt Remove
 	}
 	// One transaction: the user goes and its buckets (those it created
 	// meanwhile too) change hands together.
-	err = m.tx(ctx, func(tx *sql.Tx) error {
-		if opt.ReassignTo != "" {
-			if _, err := tx.ExecContext(ctx, "UPDATE s3_buckets SET owner = ? WHERE owner = ?", opt.ReassignTo, accessKey); err != nil {
-				return err
-			}
-		} else {
-			var x int
-			err := tx.QueryRowContext(ctx, "SELECT 1 FROM s3_buckets WHERE owner = ? LIMIT 1"+m.forUpdate(), accessKey).Scan(&x)
-			if err == nil {
-				return fmt.Errorf("user %s created a bucket meanwhile: run the command again", accessKey)
-			}
-			if err != sql.ErrNoRows {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM s3_users WHERE access_key = ?", accessKey)
-		return err
-	})
+	err = idx.RemoveUser(ctx, accessKey, opt.ReassignTo)
+	if errors.Is(err, index.ErrOwnsBuckets) {
+		return nil, fmt.Errorf("user %s created a bucket meanwhile: run the command again", accessKey)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -134,28 +120,17 @@ func RemoveUser(ctx context.Context, db *metadb.DB, accessKey string, opt Remove
 
 // SetBucketOwner hands a bucket to another user.
 func SetBucketOwner(ctx context.Context, db *metadb.DB, bucket, accessKey string) error {
-	if err := userExists(ctx, db, accessKey); err != nil {
+	idx := index.NewSQL(db)
+	defer idx.Close()
+	if err := userExists(ctx, idx, accessKey); err != nil {
 		return err
 	}
-	res, err := db.ExecContext(ctx, "UPDATE s3_buckets SET owner = ? WHERE name = ?", accessKey, bucket)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		var x int
-		if err := db.QueryRowContext(ctx, "SELECT 1 FROM s3_buckets WHERE name = ?", bucket).Scan(&x); err == sql.ErrNoRows {
-			return fmt.Errorf("bucket %s: %w", bucket, errNotFound)
-		} else if err != nil {
-			return err
-		}
-	}
-	return nil
+	return idx.SetBucketOwner(ctx, bucket, accessKey)
 }
 
-func userExists(ctx context.Context, db *metadb.DB, accessKey string) error {
-	var x int
-	err := db.QueryRowContext(ctx, "SELECT 1 FROM s3_users WHERE access_key = ?", accessKey).Scan(&x)
-	if err == sql.ErrNoRows {
+func userExists(ctx context.Context, idx index.Index, accessKey string) error {
+	_, ok, err := idx.Secret(ctx, accessKey)
+	if err == nil && !ok {
 		return fmt.Errorf("user %s: %w (tnv admin user list shows the users)", accessKey, errNotFound)
 	}
 	return err
@@ -165,44 +140,22 @@ func userExists(ctx context.Context, db *metadb.DB, accessKey string) error {
 // the S3 port (/_tnv/status, /_tnv/metrics), or no longer. It gives no
 // access to other users' buckets.
 func SetUserAdmin(ctx context.Context, db *metadb.DB, accessKey string, on bool) error {
-	v := 0
-	if on {
-		v = 1
-	}
-	res, err := db.ExecContext(ctx, "UPDATE s3_users SET admin = ? WHERE access_key = ?", v, accessKey)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return userExists(ctx, db, accessKey) // not found, or unchanged
-	}
-	return nil
+	idx := index.NewSQL(db)
+	defer idx.Close()
+	return idx.SetAdmin(ctx, accessKey, on)
 }
 
 // Admins returns the access keys of the admin users.
 func Admins(ctx context.Context, db *metadb.DB) (map[string]bool, error) {
-	rows, err := db.QueryContext(ctx, "SELECT access_key FROM s3_users WHERE admin <> 0")
+	users, err := index.NewSQL(db).Users(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	out := map[string]bool{}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
+	for _, u := range users {
+		if u.Admin {
+			out[u.AccessKey] = true
 		}
-		out[k] = true
 	}
-	return out, rows.Err()
-}
-
-// isAdmin reports whether an access key is an admin user's.
-func (m *meta) isAdmin(ctx context.Context, accessKey string) (bool, error) {
-	var v int
-	err := m.queryRow(ctx, nil, "SELECT admin FROM s3_users WHERE access_key = ?", accessKey).Scan(&v)
-	if err == sql.ErrNoRows {
-		return false, nil
-	}
-	return v != 0, err
+	return out, nil
 }

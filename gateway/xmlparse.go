@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/xml"
 	"strings"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // The XML request bodies the gateway parses. Each parser takes the whole
@@ -12,11 +14,11 @@ import (
 
 func decodeStrict(b []byte, v any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
-		return errMsg("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema.")
+		return errMsg(s3err.MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
 	}
 	d := xml.NewDecoder(bytes.NewReader(b))
 	if err := d.Decode(v); err != nil {
-		return errCode("MalformedXML")
+		return errCode(s3err.MalformedXML)
 	}
 	return nil
 }
@@ -28,14 +30,14 @@ func parseDelete(b []byte) (*deleteRequest, error) {
 		return nil, err
 	}
 	if len(req.Object) == 0 || len(req.Object) > maxDeleteKeys {
-		return nil, errCode("MalformedXML")
+		return nil, errCode(s3err.MalformedXML)
 	}
 	for _, o := range req.Object {
 		if o.Key == "" {
-			return nil, errMsg("UserKeyMustBeSpecified", "The key must be specified.")
+			return nil, errMsg(s3err.UserKeyMustBeSpecified, "The key must be specified.")
 		}
 		if len(o.Key) > 1024 {
-			return nil, errCode("KeyTooLongError")
+			return nil, errCode(s3err.KeyTooLongError)
 		}
 	}
 	return &req, nil
@@ -49,18 +51,18 @@ func parseComplete(b []byte) (*completeMultipartUpload, error) {
 		return nil, err
 	}
 	if len(req.Part) == 0 {
-		return nil, errMsg("MalformedXML", "You must specify at least one part.")
+		return nil, errMsg(s3err.MalformedXML, "You must specify at least one part.")
 	}
 	if len(req.Part) > 10000 {
-		return nil, errCode("MalformedXML")
+		return nil, errCode(s3err.MalformedXML)
 	}
 	prev := 0
 	for _, p := range req.Part {
 		if p.PartNumber < 1 || p.PartNumber > 10000 {
-			return nil, errMsg("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+			return nil, errMsg(s3err.InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
 		}
 		if p.PartNumber <= prev {
-			return nil, errCode("InvalidPartOrder")
+			return nil, errCode(s3err.InvalidPartOrder)
 		}
 		prev = p.PartNumber
 	}
@@ -92,31 +94,31 @@ func parseCORS(b []byte) (*corsConfiguration, error) {
 		return nil, err
 	}
 	if len(c.CORSRule) == 0 || len(c.CORSRule) > 100 {
-		return nil, errCode("MalformedXML")
+		return nil, errCode(s3err.MalformedXML)
 	}
 	for _, r := range c.CORSRule {
 		if len(r.AllowedOrigin) == 0 || len(r.AllowedMethod) == 0 {
-			return nil, errCode("MalformedXML")
+			return nil, errCode(s3err.MalformedXML)
 		}
 		for _, m := range r.AllowedMethod {
 			switch m {
 			case "GET", "PUT", "POST", "DELETE", "HEAD":
 			default:
-				return nil, errMsg("InvalidRequest", "Found unsupported HTTP method in CORS config. Unsupported method is %s", m)
+				return nil, errMsg(s3err.InvalidRequest, "Found unsupported HTTP method in CORS config. Unsupported method is %s", m)
 			}
 		}
 		for _, o := range r.AllowedOrigin {
 			if strings.Count(o, "*") > 1 {
-				return nil, errMsg("InvalidRequest", "AllowedOrigin %q can not have more than one wildcard.", o)
+				return nil, errMsg(s3err.InvalidRequest, "AllowedOrigin %q can not have more than one wildcard.", o)
 			}
 		}
 		for _, h := range r.AllowedHeader {
 			if strings.Count(h, "*") > 1 {
-				return nil, errMsg("InvalidRequest", "AllowedHeader %q can not have more than one wildcard.", h)
+				return nil, errMsg(s3err.InvalidRequest, "AllowedHeader %q can not have more than one wildcard.", h)
 			}
 		}
 		if r.MaxAgeSeconds != nil && *r.MaxAgeSeconds < 0 {
-			return nil, errCode("MalformedXML")
+			return nil, errCode(s3err.MalformedXML)
 		}
 	}
 	return &c, nil

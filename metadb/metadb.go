@@ -7,7 +7,6 @@ package metadb
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -242,30 +241,6 @@ func replacer(d Dialect) *strings.Replacer {
 
 // Q rewrites the dialect tokens in a statement.
 func (db *DB) Q(query string) string { return db.r.Replace(query) }
-
-// IsBusy reports whether err is SQLite's "database is locked": another
-// connection holds the file; the same statement may succeed later.
-func IsBusy(err error) bool {
-	if err == nil {
-		return false
-	}
-	s := err.Error()
-	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked")
-}
-
-// IsDuplicate reports whether err is a unique-key violation.
-func IsDuplicate(err error) bool {
-	if err == nil {
-		return false
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == 1062
-	}
-	s := err.Error()
-	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "PRIMARY KEY constraint failed") ||
-		strings.Contains(s, "constraint failed: UNIQUE")
-}
 
 // Now is the time unit stored in *_time columns: Unix seconds.
 func Now() int64 { return time.Now().Unix() }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // Authorization is a parsed SigV4 Authorization header.
@@ -22,7 +24,7 @@ func (a *Authorization) Scope() string {
 }
 
 func errHeaderMalformed(detail string) *Error {
-	return newError(CodeAuthorizationHeaderMalformed, "The authorization header is malformed; "+detail)
+	return newError(s3err.AuthorizationHeaderMalformed, "The authorization header is malformed; "+detail)
 }
 
 // ParseAuthorization parses
@@ -119,13 +121,13 @@ func (v *Verifier) verifyHeaderV4(req *Request, header string, now time.Time) (*
 	}
 	t, dateHeader, ok := requestTime(req.Header)
 	if !ok {
-		return nil, newError(CodeAccessDenied, msgNeedDate)
+		return nil, newError(s3err.AccessDenied, msgNeedDate)
 	}
 	if t.Format(dateStampFmt) != a.Date {
 		return nil, errHeaderMalformed("Invalid credential date. Date is not the same as X-Amz-Date.")
 	}
 	if d := now.Sub(t); d > v.maxSkew() || d < -v.maxSkew() {
-		return nil, newError(CodeRequestTimeTooSkewed, msgTooSkewed).
+		return nil, errDefault(s3err.RequestTimeTooSkewed).
 			with("RequestTime", t.UTC().Format(time.RFC1123)).
 			with("ServerTime", now.UTC().Format(time.RFC1123)).
 			with("MaxAllowedSkewMilliseconds", "900000")
@@ -134,11 +136,11 @@ func (v *Verifier) verifyHeaderV4(req *Request, header string, now time.Time) (*
 		return nil, e
 	}
 	if dateHeader == "date" && !contains(a.SignedHeaders, "date") {
-		return nil, newError(CodeAccessDenied, msgUnsignedHeaders).with("HeadersNotSigned", "date")
+		return nil, newError(s3err.AccessDenied, msgUnsignedHeaders).with("HeadersNotSigned", "date")
 	}
 	declared := req.Header.Get("X-Amz-Content-Sha256")
 	if declared == "" {
-		return nil, newError(CodeInvalidRequest, "Missing required header for this request: x-amz-content-sha256")
+		return nil, newError(s3err.InvalidRequest, "Missing required header for this request: x-amz-content-sha256")
 	}
 	mode, err := parsePayloadMode(declared)
 	if err != nil {
@@ -148,26 +150,13 @@ func (v *Verifier) verifyHeaderV4(req *Request, header string, now time.Time) (*
 	if !ok {
 		return nil, errSignatureMismatch()
 	}
-	amzDate := t.Format(amzDateFormat)
-	uri, alt := canonicalURIs(req.Path)
-	in := &v4Input{
-		method: req.Method, uri: uri, altURI: alt, query: query,
-		headers:       canonicalHeaders(req, a.SignedHeaders),
-		signedHeaders: strings.Join(a.SignedHeaders, ";"),
-		payload:       declared,
-		amzDate:       amzDate, scope: a.Scope(),
+	res, err := checkV4(req, credential{a.AccessKey, a.Date, a.Region, a.Service}, a.SignedHeaders, a.Signature,
+		declared, query, t.Format(amzDateFormat), secret)
+	if err != nil {
+		return nil, err
 	}
-	key := SigningKey(secret, a.Date, a.Region, a.Service)
-	if e := in.check(key, a.Signature, a.AccessKey); e != nil {
-		return nil, e
-	}
-	return &Result{
-		Kind: AuthV4Header, AccessKey: a.AccessKey,
-		Payload: mode, ContentSHA256: declared,
-		SignedHeaders: a.SignedHeaders, Time: t,
-		Signature: a.Signature, SigningKey: key, Scope: in.scope, AmzDate: amzDate,
-		Region: a.Region, Service: a.Service,
-	}, nil
+	res.Kind, res.Payload, res.ContentSHA256, res.Time = AuthV4Header, mode, declared, t
+	return res, nil
 }
 
 func contains(list []string, s string) bool {

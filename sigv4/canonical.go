@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 const (
@@ -122,7 +124,7 @@ func checkSignedHeaders(req *Request, signed []string) *Error {
 		return nil
 	}
 	sort.Strings(missing)
-	return newError(CodeAccessDenied, msgUnsignedHeaders).with("HeadersNotSigned", strings.Join(missing, ", "))
+	return newError(s3err.AccessDenied, msgUnsignedHeaders).with("HeadersNotSigned", strings.Join(missing, ", "))
 }
 
 // canonicalHeaders renders "name:value\n" for each signed header, values
@@ -283,6 +285,29 @@ func canonicalQuery(raw, skip string) (string, bool) {
 }
 
 // v4Input is everything a SigV4 signature covers besides the key.
+// checkV4 checks a SigV4 signature (either form) over the canonical request
+// of req and returns the Result fields both forms share; the caller sets
+// Kind and what is its own.
+func checkV4(req *Request, c credential, signedHeaders []string, signature, payload, query, amzDate, secret string) (*Result, error) {
+	uri, alt := canonicalURIs(req.Path)
+	in := &v4Input{
+		method: req.Method, uri: uri, altURI: alt, query: query,
+		headers:       canonicalHeaders(req, signedHeaders),
+		signedHeaders: strings.Join(signedHeaders, ";"),
+		payload:       payload,
+		amzDate:       amzDate, scope: c.scope(),
+	}
+	key := SigningKey(secret, c.date, c.region, c.service)
+	if e := in.check(key, signature, c.accessKey); e != nil {
+		return nil, e
+	}
+	return &Result{
+		AccessKey: c.accessKey, SignedHeaders: signedHeaders,
+		Signature: signature, SigningKey: key, Scope: in.scope, AmzDate: amzDate,
+		Region: c.region, Service: c.service,
+	}, nil
+}
+
 type v4Input struct {
 	method, query, headers, signedHeaders, payload string
 	uri, altURI                                    string

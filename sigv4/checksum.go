@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/minio/crc64nvme"
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // ChecksumAlgorithm is one of the S3 additional checksums. The value on
@@ -48,13 +49,13 @@ func ChecksumByHeader(name string) (ChecksumAlgorithm, bool) {
 func (a ChecksumAlgorithm) decode(v string) ([]byte, *Error) {
 	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
 	if err != nil || len(b) != a.Size {
-		return nil, newErrorf(CodeInvalidRequest, "Value for %s header is invalid.", a.Header)
+		return nil, newErrorf(s3err.InvalidRequest, "Value for %s header is invalid.", a.Header)
 	}
 	return b, nil
 }
 
 func (a ChecksumAlgorithm) mismatch() *Error {
-	return newErrorf(CodeBadDigest, "The %s you specified did not match the calculated checksum.", a.Name)
+	return newErrorf(s3err.BadDigest, "The %s you specified did not match the calculated checksum.", a.Name)
 }
 
 // checksumPlan is which checksum a request asks to verify, and where its
@@ -75,7 +76,7 @@ func planChecksum(h http.Header, mode PayloadMode) (*checksumPlan, []string, *Er
 			continue
 		}
 		if plan != nil || len(v) != 1 {
-			return nil, nil, newError(CodeInvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+			return nil, nil, newError(s3err.InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
 		}
 		want, err := alg.decode(v[0])
 		if err != nil {
@@ -95,17 +96,17 @@ func planChecksum(h http.Header, mode PayloadMode) (*checksumPlan, []string, *Er
 		return plan, nil, nil
 	}
 	if mode != PayloadStreamingSignedTrailer && mode != PayloadStreamingUnsignedTrailer {
-		return nil, nil, newErrorf(CodeInvalidRequest, "The x-amz-trailer header requires x-amz-content-sha256 %s or %s.", StreamingUnsignedPayloadTrailer, StreamingPayloadTrailer)
+		return nil, nil, newErrorf(s3err.InvalidRequest, "The x-amz-trailer header requires x-amz-content-sha256 %s or %s.", StreamingUnsignedPayloadTrailer, StreamingPayloadTrailer)
 	}
 	if len(trailers) > 1 {
-		return nil, nil, newError(CodeInvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+		return nil, nil, newError(s3err.InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
 	}
 	alg, ok := ChecksumByHeader(trailers[0])
 	if !ok {
-		return nil, nil, newError(CodeInvalidRequest, "The value specified in the x-amz-trailer header is not supported")
+		return nil, nil, newError(s3err.InvalidRequest, "The value specified in the x-amz-trailer header is not supported")
 	}
 	if plan != nil {
-		return nil, nil, newError(CodeInvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+		return nil, nil, newError(s3err.InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
 	}
 	return &checksumPlan{alg: alg, trailer: true}, trailers, nil
 }

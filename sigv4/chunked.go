@@ -10,6 +10,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // The aws-chunked body (S3 "Transferring Payload in Multiple Chunks"):
@@ -116,7 +118,7 @@ func (d *chunkDecoder) Read(p []byte) (int, error) {
 			case d.left == 0:
 				d.err = d.endChunk()
 			case n == 0 && err == io.EOF:
-				d.err = newError(CodeIncompleteBody, msgIncompleteBody)
+				d.err = errDefault(s3err.IncompleteBody)
 			case n == 0 && err != nil:
 				d.err = err // the connection's own error, passed on as is
 			}
@@ -143,7 +145,7 @@ func (d *chunkDecoder) readLine() (string, error) {
 		if len(line) == 0 {
 			return "", io.EOF
 		}
-		return "", newError(CodeIncompleteBody, msgIncompleteBody)
+		return "", errDefault(s3err.IncompleteBody)
 	}
 	if err != nil {
 		return "", err
@@ -158,7 +160,7 @@ func (d *chunkDecoder) readLine() (string, error) {
 func (d *chunkDecoder) nextChunk() error {
 	line, err := d.readLine()
 	if err == io.EOF {
-		return newError(CodeIncompleteBody, msgIncompleteBody)
+		return errDefault(s3err.IncompleteBody)
 	}
 	if err != nil {
 		return err
@@ -168,7 +170,7 @@ func (d *chunkDecoder) nextChunk() error {
 		return e
 	}
 	if d.declared >= 0 && d.total+size > d.declared {
-		return newErrorf(CodeInvalidRequest, "The decoded body is longer than x-amz-decoded-content-length (%d bytes).", d.declared)
+		return newErrorf(s3err.InvalidRequest, "The decoded body is longer than x-amz-decoded-content-length (%d bytes).", d.declared)
 	}
 	d.sig = sig
 	if d.signed {
@@ -219,7 +221,7 @@ func (d *chunkDecoder) endChunk() error {
 	var crlf [2]byte
 	if _, err := io.ReadFull(d.src, crlf[:]); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return newError(CodeIncompleteBody, msgIncompleteBody)
+			return errDefault(s3err.IncompleteBody)
 		}
 		return err
 	}
@@ -281,7 +283,7 @@ func (d *chunkDecoder) finish() error {
 		return errMalformedChunk("data after the final chunk")
 	}
 	if d.declared >= 0 && d.total != d.declared {
-		return newError(CodeIncompleteBody, msgIncompleteBody)
+		return errDefault(s3err.IncompleteBody)
 	}
 	d.done = true
 	return nil
@@ -325,17 +327,17 @@ func (d *chunkDecoder) readTrailers() error {
 			continue
 		}
 		if !contains(d.allowed, name) {
-			return newErrorf(CodeInvalidRequest, "The trailer %q was not declared in x-amz-trailer.", clip(name))
+			return newErrorf(s3err.InvalidRequest, "The trailer %q was not declared in x-amz-trailer.", clip(name))
 		}
 		if _, dup := d.trails[name]; dup {
-			return newErrorf(CodeInvalidRequest, "The trailer %q was sent twice.", name)
+			return newErrorf(s3err.InvalidRequest, "The trailer %q was sent twice.", name)
 		}
 		d.trails[name] = value
 		canon.WriteString(name + ":" + value + "\n")
 	}
 	for _, name := range d.allowed {
 		if _, ok := d.trails[name]; !ok {
-			return newErrorf(CodeInvalidRequest, "The trailer %q declared in x-amz-trailer was not sent.", name)
+			return newErrorf(s3err.InvalidRequest, "The trailer %q declared in x-amz-trailer was not sent.", name)
 		}
 	}
 	if !d.signedTrailer {

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 const (
@@ -69,15 +71,15 @@ func TestChunked_Trailers_EveryChecksumAlgorithm(t *testing.T) {
 				name string
 				mode PayloadMode
 				body []byte
-				want string
+				want s3err.Code
 			}{
-				{"Unsigned", PayloadStreamingUnsignedTrailer, encodeChunked(data, 65536, nil, good), ""},
-				{"UnsignedMismatch", PayloadStreamingUnsignedTrailer, encodeChunked(data, 65536, nil, bad), CodeBadDigest},
-				{"Signed", PayloadStreamingSignedTrailer, encodeChunked(data, 65536, signer(), good), ""},
-				{"SignedMismatch", PayloadStreamingSignedTrailer, encodeChunked(data, 65536, signer(), bad), CodeBadDigest},
+				{"Unsigned", PayloadStreamingUnsignedTrailer, encodeChunked(data, 65536, nil, good), noErr},
+				{"UnsignedMismatch", PayloadStreamingUnsignedTrailer, encodeChunked(data, 65536, nil, bad), s3err.BadDigest},
+				{"Signed", PayloadStreamingSignedTrailer, encodeChunked(data, 65536, signer(), good), noErr},
+				{"SignedMismatch", PayloadStreamingSignedTrailer, encodeChunked(data, 65536, signer(), bad), s3err.BadDigest},
 				{"SignedButValueSwapped", PayloadStreamingSignedTrailer,
-					bytes.Replace(encodeChunked(data, 65536, signer(), bad), []byte(bad), []byte(good), 1), CodeSignatureDoesNotMatch},
-				{"InvalidValue", PayloadStreamingUnsignedTrailer, encodeChunked(data, 65536, nil, alg.Header+":!!"), CodeInvalidRequest},
+					bytes.Replace(encodeChunked(data, 65536, signer(), bad), []byte(bad), []byte(good), 1), s3err.SignatureDoesNotMatch},
+				{"InvalidValue", PayloadStreamingUnsignedTrailer, encodeChunked(data, 65536, nil, alg.Header+":!!"), s3err.InvalidRequest},
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
@@ -86,7 +88,7 @@ func TestChunked_Trailers_EveryChecksumAlgorithm(t *testing.T) {
 					if err == nil && !bytes.Equal(got, data) {
 						t.Fatal("payload differs")
 					}
-					if c.want == CodeBadDigest && !strings.Contains(err.Error(), "The "+alg.Name+" you specified did not match the calculated checksum.") {
+					if c.want == s3err.BadDigest && !strings.Contains(err.Error(), "The "+alg.Name+" you specified did not match the calculated checksum.") {
 						t.Fatalf("message %q", err)
 					}
 				})
@@ -116,45 +118,45 @@ func TestChunked_Refusals(t *testing.T) {
 		mode PayloadMode
 		h    http.Header
 		body []byte
-		want string
+		want s3err.Code
 	}{
-		{"Good", PayloadStreamingSigned, declared, signed, ""},
-		{"CutBeforeFinalChunk", PayloadStreamingSigned, declared, signed[:bytes.LastIndex(signed, []byte("0;chunk"))], CodeIncompleteBody},
-		{"CutInsideData", PayloadStreamingSigned, declared, signed[:5000], CodeIncompleteBody},
-		{"CutInsideHeaderLine", PayloadStreamingSigned, declared, signed[:30], CodeIncompleteBody},
-		{"CutBeforeDataCRLF", PayloadStreamingSigned, declared, signed[:bytes.Index(signed, []byte("\r\n"))+2+8192], CodeIncompleteBody},
-		{"Empty", PayloadStreamingSigned, declared, nil, CodeIncompleteBody},
-		{"FinalCRLFMissingTolerated", PayloadStreamingSigned, declared, signed[:len(signed)-2], ""},
-		{"DataAfterEnd", PayloadStreamingSigned, declared, append(append([]byte{}, signed...), "x"...), CodeInvalidRequest},
-		{"DeclaredLonger", PayloadStreamingSigned, hdr("X-Amz-Decoded-Content-Length", "20001"), signed, CodeIncompleteBody},
-		{"DeclaredShorter", PayloadStreamingSigned, hdr("X-Amz-Decoded-Content-Length", "19999"), signed, CodeInvalidRequest},
-		{"DeclaredMissing", PayloadStreamingSigned, http.Header{}, signed, CodeMissingContentLength},
-		{"DeclaredGarbage", PayloadStreamingSigned, hdr("X-Amz-Decoded-Content-Length", "-1"), signed, CodeInvalidArgument},
-		{"SwappedChunks", PayloadStreamingSigned, declared, swapped, CodeSignatureDoesNotMatch},
+		{"Good", PayloadStreamingSigned, declared, signed, noErr},
+		{"CutBeforeFinalChunk", PayloadStreamingSigned, declared, signed[:bytes.LastIndex(signed, []byte("0;chunk"))], s3err.IncompleteBody},
+		{"CutInsideData", PayloadStreamingSigned, declared, signed[:5000], s3err.IncompleteBody},
+		{"CutInsideHeaderLine", PayloadStreamingSigned, declared, signed[:30], s3err.IncompleteBody},
+		{"CutBeforeDataCRLF", PayloadStreamingSigned, declared, signed[:bytes.Index(signed, []byte("\r\n"))+2+8192], s3err.IncompleteBody},
+		{"Empty", PayloadStreamingSigned, declared, nil, s3err.IncompleteBody},
+		{"FinalCRLFMissingTolerated", PayloadStreamingSigned, declared, signed[:len(signed)-2], noErr},
+		{"DataAfterEnd", PayloadStreamingSigned, declared, append(append([]byte{}, signed...), "x"...), s3err.InvalidRequest},
+		{"DeclaredLonger", PayloadStreamingSigned, hdr("X-Amz-Decoded-Content-Length", "20001"), signed, s3err.IncompleteBody},
+		{"DeclaredShorter", PayloadStreamingSigned, hdr("X-Amz-Decoded-Content-Length", "19999"), signed, s3err.InvalidRequest},
+		{"DeclaredMissing", PayloadStreamingSigned, http.Header{}, signed, s3err.MissingContentLength},
+		{"DeclaredGarbage", PayloadStreamingSigned, hdr("X-Amz-Decoded-Content-Length", "-1"), signed, s3err.InvalidArgument},
+		{"SwappedChunks", PayloadStreamingSigned, declared, swapped, s3err.SignatureDoesNotMatch},
 		{"DroppedChunk", PayloadStreamingSigned, hdr("X-Amz-Decoded-Content-Length", "11808"),
-			bytes.Join(append([][]byte{}, chunks[2:]...), nil), CodeSignatureDoesNotMatch},
-		{"UnsignedFramingInSignedMode", PayloadStreamingSigned, declared, encodeChunked(data, 8192, nil), CodeInvalidRequest},
-		{"AbsurdChunkSize", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("ffffffffffffffff\r\n"), CodeInvalidRequest},
-		{"ChunkSizeOverLimit", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("4000001\r\n"), CodeInvalidRequest},
-		{"HugeChunkThenNothing", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("4000000\r\nabc"), CodeIncompleteBody},
-		{"NonHexSize", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("12g\r\n"), CodeInvalidRequest},
-		{"SignedSize", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("-1\r\n"), CodeInvalidRequest},
-		{"EmptySizeLine", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("\r\n"), CodeInvalidRequest},
-		{"EndlessLine", PayloadStreamingUnsignedTrailer, http.Header{}, bytes.Repeat([]byte("1"), 100_000), CodeInvalidRequest},
-		{"LongLine", PayloadStreamingUnsignedTrailer, http.Header{}, append(bytes.Repeat([]byte("0"), 5000), "\r\n"...), CodeInvalidRequest},
-		{"DataNotFollowedByCRLF", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("3\r\nabcXY0\r\n\r\n"), CodeInvalidRequest},
-		{"UnsignedTrailerNoChecksum", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("3\r\nabc\r\n0\r\n\r\n"), ""},
-		{"UnsignedTrailerBareEnd", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("3\r\nabc\r\n0\r\n"), ""},
-		{"UndeclaredTrailer", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("3\r\nabc\r\n0\r\nx-amz-checksum-crc32:NSRBwg==\r\n\r\n"), CodeInvalidRequest},
-		{"TrailerNotSent", PayloadStreamingUnsignedTrailer, hdr("X-Amz-Trailer", "x-amz-checksum-crc32"), []byte("3\r\nabc\r\n0\r\n\r\n"), CodeInvalidRequest},
+			bytes.Join(append([][]byte{}, chunks[2:]...), nil), s3err.SignatureDoesNotMatch},
+		{"UnsignedFramingInSignedMode", PayloadStreamingSigned, declared, encodeChunked(data, 8192, nil), s3err.InvalidRequest},
+		{"AbsurdChunkSize", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("ffffffffffffffff\r\n"), s3err.InvalidRequest},
+		{"ChunkSizeOverLimit", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("4000001\r\n"), s3err.InvalidRequest},
+		{"HugeChunkThenNothing", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("4000000\r\nabc"), s3err.IncompleteBody},
+		{"NonHexSize", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("12g\r\n"), s3err.InvalidRequest},
+		{"SignedSize", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("-1\r\n"), s3err.InvalidRequest},
+		{"EmptySizeLine", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("\r\n"), s3err.InvalidRequest},
+		{"EndlessLine", PayloadStreamingUnsignedTrailer, http.Header{}, bytes.Repeat([]byte("1"), 100_000), s3err.InvalidRequest},
+		{"LongLine", PayloadStreamingUnsignedTrailer, http.Header{}, append(bytes.Repeat([]byte("0"), 5000), "\r\n"...), s3err.InvalidRequest},
+		{"DataNotFollowedByCRLF", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("3\r\nabcXY0\r\n\r\n"), s3err.InvalidRequest},
+		{"UnsignedTrailerNoChecksum", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("3\r\nabc\r\n0\r\n\r\n"), noErr},
+		{"UnsignedTrailerBareEnd", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("3\r\nabc\r\n0\r\n"), noErr},
+		{"UndeclaredTrailer", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("3\r\nabc\r\n0\r\nx-amz-checksum-crc32:NSRBwg==\r\n\r\n"), s3err.InvalidRequest},
+		{"TrailerNotSent", PayloadStreamingUnsignedTrailer, hdr("X-Amz-Trailer", "x-amz-checksum-crc32"), []byte("3\r\nabc\r\n0\r\n\r\n"), s3err.InvalidRequest},
 		{"TrailerTwice", PayloadStreamingUnsignedTrailer, hdr("X-Amz-Trailer", "x-amz-checksum-crc32"),
-			[]byte("3\r\nabc\r\n0\r\nx-amz-checksum-crc32:NSRBwg==\r\nx-amz-checksum-crc32:NSRBwg==\r\n\r\n"), CodeInvalidRequest},
+			[]byte("3\r\nabc\r\n0\r\nx-amz-checksum-crc32:NSRBwg==\r\nx-amz-checksum-crc32:NSRBwg==\r\n\r\n"), s3err.InvalidRequest},
 		{"TrailerWithoutColon", PayloadStreamingUnsignedTrailer, hdr("X-Amz-Trailer", "x-amz-checksum-crc32"),
-			[]byte("3\r\nabc\r\n0\r\nx-amz-checksum-crc32\r\n\r\n"), CodeInvalidRequest},
-		{"TooManyTrailerLines", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("0\r\n" + strings.Repeat("a:b\r\n", 40)), CodeInvalidRequest},
-		{"UnsupportedTrailerName", PayloadStreamingUnsignedTrailer, hdr("X-Amz-Trailer", "x-amz-meta-a"), []byte("0\r\n\r\n"), CodeInvalidRequest},
-		{"TrailerOnPlainBody", PayloadUnsigned, hdr("X-Amz-Trailer", "x-amz-checksum-crc32"), []byte("abc"), CodeInvalidRequest},
-		{"SignedModeWithoutKey", PayloadStreamingSigned, declared, signed, CodeInvalidRequest},
+			[]byte("3\r\nabc\r\n0\r\nx-amz-checksum-crc32\r\n\r\n"), s3err.InvalidRequest},
+		{"TooManyTrailerLines", PayloadStreamingUnsignedTrailer, http.Header{}, []byte("0\r\n" + strings.Repeat("a:b\r\n", 40)), s3err.InvalidRequest},
+		{"UnsupportedTrailerName", PayloadStreamingUnsignedTrailer, hdr("X-Amz-Trailer", "x-amz-meta-a"), []byte("0\r\n\r\n"), s3err.InvalidRequest},
+		{"TrailerOnPlainBody", PayloadUnsigned, hdr("X-Amz-Trailer", "x-amz-checksum-crc32"), []byte("abc"), s3err.InvalidRequest},
+		{"SignedModeWithoutKey", PayloadStreamingSigned, declared, signed, s3err.InvalidRequest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -181,7 +183,7 @@ func TestChunked_LargeAnnouncedChunk_DoesNotAllocateIt(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	n, err := io.CopyBuffer(io.Discard, r, make([]byte, 32<<10))
 	runtime.ReadMemStats(&after)
-	mustCode(t, err, CodeIncompleteBody)
+	mustCode(t, err, s3err.IncompleteBody)
 	if n != 1<<20 {
 		t.Fatalf("passed %d bytes", n)
 	}
@@ -228,7 +230,7 @@ func TestChunked_ErrorIsSticky(t *testing.T) {
 	body[100] ^= 1
 	r := mustBody(t, streamResult(PayloadStreamingSigned), hdr("X-Amz-Decoded-Content-Length", "10000"), bytes.NewReader(body))
 	_, err := io.ReadAll(r)
-	mustCode(t, err, CodeSignatureDoesNotMatch)
+	mustCode(t, err, s3err.SignatureDoesNotMatch)
 	for i := 0; i < 3; i++ {
 		if _, err2 := r.Read(make([]byte, 10)); err2 != err {
 			t.Fatalf("second read: %v", err2)

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // These tests put real clients — aws-sdk-go-v2's S3 client and minio-go —
@@ -67,7 +68,7 @@ func newStub(t *testing.T, useTLS bool) (*stubS3, *httptest.Server) {
 func (s *stubS3) fail(w http.ResponseWriter, err error) {
 	s.t.Errorf("stub refused the request: %v", err)
 	status := http.StatusInternalServerError
-	code := "InternalError"
+	code := s3err.InternalError
 	var e *Error
 	if errors.As(err, &e) {
 		status, code = e.Status, e.Code
@@ -416,7 +417,7 @@ func TestClients_CapturedUploadTampered_Refused(t *testing.T) {
 	i := bytes.Index(body, []byte("\r\n")) + 500
 	body[i] ^= 0x20
 	_, err = readBody(t, res, req.Header, body, 0)
-	mustCode(t, err, CodeSignatureDoesNotMatch)
+	mustCode(t, err, s3err.SignatureDoesNotMatch)
 }
 
 func TestClients_MinioGo_TLS_UnsignedTrailer(t *testing.T) {

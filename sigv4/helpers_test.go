@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // The example credentials AWS prints in its documentation.
@@ -52,26 +54,33 @@ func fromHTTP(r *http.Request) *Request {
 	return &Request{Method: r.Method, Path: path, RawQuery: r.URL.RawQuery, Host: host, Header: h}
 }
 
-// code returns the S3 code of err, or "" for nil, or the text of a
-// foreign error.
+// noErr is the want of a case that must succeed.
+const noErr s3err.Code = 0
+
+// code describes err: "" for nil, its S3 code (with the status if the
+// status is not the code's own), or the text of a foreign error.
 func code(err error) string {
 	if err == nil {
 		return ""
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		if e.Status != statusOf[e.Code] {
+		if e.Status != e.Code.Status() {
 			return fmt.Sprintf("%s(status %d)", e.Code, e.Status)
 		}
-		return e.Code
+		return e.Code.String()
 	}
 	return "foreign: " + err.Error()
 }
 
-func mustCode(t *testing.T, err error, want string) {
+func mustCode(t *testing.T, err error, want s3err.Code) {
 	t.Helper()
-	if got := code(err); got != want {
-		t.Fatalf("error %q (%v), want %q", got, err, want)
+	w := ""
+	if want != noErr {
+		w = want.String()
+	}
+	if got := code(err); got != w {
+		t.Fatalf("error %q (%v), want %q", got, err, w)
 	}
 }
 

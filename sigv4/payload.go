@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // NewBodyReader returns the decoded payload of a verified request. It
@@ -32,7 +34,7 @@ func NewBodyReader(res *Result, header http.Header, body io.Reader) (io.Reader, 
 	}
 	if !res.Payload.Streaming() && hasAWSChunked(header.Get("Content-Encoding")) {
 		// Framing the signature does not announce would be stored as data.
-		return nil, newError(CodeInvalidRequest, "Content-Encoding aws-chunked requires a STREAMING-* x-amz-content-sha256.")
+		return nil, newError(s3err.InvalidRequest, "Content-Encoding aws-chunked requires a STREAMING-* x-amz-content-sha256.")
 	}
 	plan, trailers, e := planChecksum(header, res.Payload)
 	if e != nil {
@@ -42,10 +44,10 @@ func NewBodyReader(res *Result, header http.Header, body io.Reader) (io.Reader, 
 	if v := header.Get("Content-Md5"); v != "" {
 		want, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(want) != md5.Size {
-			return nil, newError(CodeInvalidDigest, "The Content-MD5 you specified was invalid.")
+			return nil, errDefault(s3err.InvalidDigest)
 		}
 		checks = append(checks, digestCheck{h: md5.New(), want: func() ([]byte, error) { return want, nil },
-			fail: newError(CodeBadDigest, "The Content-MD5 you specified did not match what we received.")})
+			fail: errDefault(s3err.BadDigest)})
 	}
 
 	r := body
@@ -54,25 +56,25 @@ func NewBodyReader(res *Result, header http.Header, body io.Reader) (io.Reader, 
 	case PayloadSHA256:
 		want, err := hex.DecodeString(res.ContentSHA256)
 		if err != nil || len(want) != sha256.Size {
-			return nil, newError(CodeInvalidArgument, msgBadContentSHA256)
+			return nil, newError(s3err.InvalidArgument, msgBadContentSHA256)
 		}
 		checks = append(checks, digestCheck{h: sha256.New(), want: func() ([]byte, error) { return want, nil },
-			fail: newError(CodeXAmzContentSHA256Mismatch, msgSHA256Mismatch)})
+			fail: errDefault(s3err.XAmzContentSHA256Mismatch)})
 	case PayloadStreamingSigned, PayloadStreamingSignedTrailer, PayloadStreamingUnsignedTrailer:
 		declared := int64(-1)
 		if s := header.Get("X-Amz-Decoded-Content-Length"); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || n < 0 {
-				return nil, newError(CodeInvalidArgument, "x-amz-decoded-content-length must be a non-negative integer.")
+				return nil, newError(s3err.InvalidArgument, "x-amz-decoded-content-length must be a non-negative integer.")
 			}
 			declared = n
 		} else if res.Payload != PayloadStreamingUnsignedTrailer {
 			// Signed chunks need it (it is signed); unsigned-trailer
 			// uploads of unknown length legitimately go without.
-			return nil, newError(CodeMissingContentLength, "You must provide the Content-Length HTTP header.")
+			return nil, errDefault(s3err.MissingContentLength)
 		}
 		if res.Payload != PayloadStreamingUnsignedTrailer && len(res.SigningKey) == 0 {
-			return nil, newErrorf(CodeInvalidRequest, "%s requires Signature Version 4 with an Authorization header", res.Payload)
+			return nil, newErrorf(s3err.InvalidRequest, "%s requires Signature Version 4 with an Authorization header", res.Payload)
 		}
 		dec = newChunkDecoder(body, res, trailers, declared)
 		r = dec

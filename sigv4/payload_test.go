@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net/http"
 	"testing"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // Published check values (CRC catalogue, "123456789") and digests, so a
@@ -49,21 +51,21 @@ func TestBodyReader_HeaderChecksumsAndMD5(t *testing.T) {
 	cases := []struct {
 		name string
 		h    http.Header
-		want string
+		want s3err.Code
 	}{
-		{"NoDigests", http.Header{}, ""},
-		{"ContentMD5", hdr("Content-Md5", b64(md[:])), ""},
-		{"ContentMD5Mismatch", hdr("Content-Md5", b64(make([]byte, 16))), CodeBadDigest},
-		{"ContentMD5NotBase64", hdr("Content-Md5", "zz"), CodeInvalidDigest},
-		{"ContentMD5WrongLength", hdr("Content-Md5", b64([]byte("short"))), CodeInvalidDigest},
-		{"CRC32", hdr("X-Amz-Checksum-Crc32", crc), ""},
-		{"CRC32Mismatch", hdr("X-Amz-Checksum-Crc32", b64(bad[:])), CodeBadDigest},
-		{"CRC32WrongLength", hdr("X-Amz-Checksum-Crc32", b64(make([]byte, 8))), CodeInvalidRequest},
-		{"TwoChecksums", hdr("X-Amz-Checksum-Crc32", crc, "X-Amz-Checksum-Crc32c", crc), CodeInvalidRequest},
-		{"SameChecksumTwice", hdr("X-Amz-Checksum-Crc32", crc, "X-Amz-Checksum-Crc32", crc), CodeInvalidRequest},
-		{"ChecksumTypeHeaderIgnored", hdr("X-Amz-Checksum-Type", "FULL_OBJECT"), ""},
-		{"MD5AndCRC32", hdr("Content-Md5", b64(md[:]), "X-Amz-Checksum-Crc32", crc), ""},
-		{"MD5GoodCRC32Bad", hdr("Content-Md5", b64(md[:]), "X-Amz-Checksum-Crc32", b64(bad[:])), CodeBadDigest},
+		{"NoDigests", http.Header{}, noErr},
+		{"ContentMD5", hdr("Content-Md5", b64(md[:])), noErr},
+		{"ContentMD5Mismatch", hdr("Content-Md5", b64(make([]byte, 16))), s3err.BadDigest},
+		{"ContentMD5NotBase64", hdr("Content-Md5", "zz"), s3err.InvalidDigest},
+		{"ContentMD5WrongLength", hdr("Content-Md5", b64([]byte("short"))), s3err.InvalidDigest},
+		{"CRC32", hdr("X-Amz-Checksum-Crc32", crc), noErr},
+		{"CRC32Mismatch", hdr("X-Amz-Checksum-Crc32", b64(bad[:])), s3err.BadDigest},
+		{"CRC32WrongLength", hdr("X-Amz-Checksum-Crc32", b64(make([]byte, 8))), s3err.InvalidRequest},
+		{"TwoChecksums", hdr("X-Amz-Checksum-Crc32", crc, "X-Amz-Checksum-Crc32c", crc), s3err.InvalidRequest},
+		{"SameChecksumTwice", hdr("X-Amz-Checksum-Crc32", crc, "X-Amz-Checksum-Crc32", crc), s3err.InvalidRequest},
+		{"ChecksumTypeHeaderIgnored", hdr("X-Amz-Checksum-Type", "FULL_OBJECT"), noErr},
+		{"MD5AndCRC32", hdr("Content-Md5", b64(md[:]), "X-Amz-Checksum-Crc32", crc), noErr},
+		{"MD5GoodCRC32Bad", hdr("Content-Md5", b64(md[:]), "X-Amz-Checksum-Crc32", b64(bad[:])), s3err.BadDigest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -82,7 +84,7 @@ func TestBodyReader_HeaderChecksumsAndMD5(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := readBody(t, nil, hdr(a.Header, b64(h.Sum(nil))), data[1:], 0)
-			mustCode(t, err, CodeBadDigest)
+			mustCode(t, err, s3err.BadDigest)
 		})
 	}
 }
@@ -93,7 +95,7 @@ func TestBodyReader_DeclaredSHA256(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := readBody(t, res, nil, []byte("x"), 0)
-	mustCode(t, err, CodeXAmzContentSHA256Mismatch)
+	mustCode(t, err, s3err.XAmzContentSHA256Mismatch)
 	upper := &Result{Payload: PayloadSHA256, ContentSHA256: "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"}
 	if _, err := readBody(t, upper, nil, nil, 0); err != nil {
 		t.Fatal("uppercase hex digest:", err)
@@ -102,7 +104,7 @@ func TestBodyReader_DeclaredSHA256(t *testing.T) {
 
 func TestBodyReader_AWSChunkedEncodingWithoutStreamingMode_Refused(t *testing.T) {
 	_, err := readBody(t, &Result{Payload: PayloadUnsigned}, hdr("Content-Encoding", "aws-chunked"), []byte("3\r\nabc\r\n0\r\n\r\n"), 0)
-	mustCode(t, err, CodeInvalidRequest)
+	mustCode(t, err, s3err.InvalidRequest)
 	if _, err := readBody(t, &Result{Payload: PayloadUnsigned}, hdr("Content-Encoding", "gzip, br"), []byte("x"), 0); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // Presigned is a parsed SigV4 presigned query.
@@ -22,7 +24,7 @@ type Presigned struct {
 }
 
 func errQueryParams(msg string) *Error {
-	return newError(CodeAuthorizationQueryParametersError, msg)
+	return newError(s3err.AuthorizationQueryParametersError, msg)
 }
 
 // presignParams are the parameters a SigV4 presigned URL must carry once.
@@ -106,13 +108,13 @@ func (v *Verifier) verifyPresignedV4(req *Request, now time.Time) (*Result, erro
 	// A URL signed for the future is refused like AWS does; the clock
 	// skew allowance keeps a client a little ahead of us working.
 	if p.Time.Sub(now) > v.maxSkew() {
-		return nil, newError(CodeAccessDenied, msgNotYetValid).
+		return nil, newError(s3err.AccessDenied, msgNotYetValid).
 			with("X-Amz-Date", p.Time.Format(amzDateFormat)).
 			with("ServerTime", now.UTC().Format(time.RFC3339))
 	}
 	expires := p.Time.Add(p.Expires)
 	if now.After(expires) {
-		return nil, newError(CodeAccessDenied, msgExpired).
+		return nil, newError(s3err.AccessDenied, msgExpired).
 			with("X-Amz-Expires", strconv.FormatInt(int64(p.Expires/time.Second), 10)).
 			with("Expires", expires.UTC().Format(time.RFC3339)).
 			with("ServerTime", now.UTC().Format(time.RFC3339))
@@ -134,7 +136,7 @@ func (v *Verifier) verifyPresignedV4(req *Request, now time.Time) (*Result, erro
 			return nil, err
 		}
 		if m != PayloadUnsigned && m != PayloadSHA256 {
-			return nil, newErrorf(CodeInvalidRequest, "A presigned URL cannot use %s", declared)
+			return nil, newErrorf(s3err.InvalidRequest, "A presigned URL cannot use %s", declared)
 		}
 		payload, mode = declared, m
 	}
@@ -142,25 +144,11 @@ func (v *Verifier) verifyPresignedV4(req *Request, now time.Time) (*Result, erro
 	if !ok {
 		return nil, errSignatureMismatch()
 	}
-	amzDate := p.Time.Format(amzDateFormat)
-	scope := credential{p.AccessKey, p.Date, p.Region, p.Service}.scope()
-	uri, alt := canonicalURIs(req.Path)
-	in := &v4Input{
-		method: req.Method, uri: uri, altURI: alt, query: query,
-		headers:       canonicalHeaders(req, p.SignedHeaders),
-		signedHeaders: strings.Join(p.SignedHeaders, ";"),
-		payload:       payload,
-		amzDate:       amzDate, scope: scope,
+	res, err := checkV4(req, credential{p.AccessKey, p.Date, p.Region, p.Service}, p.SignedHeaders, p.Signature,
+		payload, query, p.Time.Format(amzDateFormat), secret)
+	if err != nil {
+		return nil, err
 	}
-	key := SigningKey(secret, p.Date, p.Region, p.Service)
-	if e := in.check(key, p.Signature, p.AccessKey); e != nil {
-		return nil, e
-	}
-	return &Result{
-		Kind: AuthV4Presigned, AccessKey: p.AccessKey,
-		Payload: mode, ContentSHA256: declared,
-		SignedHeaders: p.SignedHeaders, Time: p.Time, Expires: expires,
-		Signature: p.Signature, SigningKey: key, Scope: scope, AmzDate: amzDate,
-		Region: p.Region, Service: p.Service,
-	}, nil
+	res.Kind, res.Payload, res.ContentSHA256, res.Time, res.Expires = AuthV4Presigned, mode, declared, p.Time, expires
+	return res, nil
 }

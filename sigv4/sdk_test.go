@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // These tests sign with aws-sdk-go-v2's own signer, configured as its S3
@@ -116,26 +117,26 @@ func TestVerify_SDKSignedRequests_TamperedRefused(t *testing.T) {
 		name string
 		edit func(*Request)
 		now  time.Time
-		want string
+		want s3err.Code
 	}{
-		{"Untouched", func(*Request) {}, sdkNow, ""},
-		{"ChangedSignedHeader", func(r *Request) { r.Header.Set("Content-Type", "text/html") }, sdkNow, CodeSignatureDoesNotMatch},
-		{"ChangedAmzHeader", func(r *Request) { r.Header.Set("X-Amz-Meta-A", "2") }, sdkNow, CodeSignatureDoesNotMatch},
-		{"UnsignedAmzHeaderAdded", func(r *Request) { r.Header.Set("X-Amz-Acl", "public-read") }, sdkNow, CodeAccessDenied},
-		{"ChangedQuery", func(r *Request) { r.RawQuery = "acl" }, sdkNow, CodeSignatureDoesNotMatch},
-		{"AddedQuery", func(r *Request) { r.RawQuery += "&versionId=1" }, sdkNow, CodeSignatureDoesNotMatch},
-		{"ChangedPath", func(r *Request) { r.Path = "/bucket/K" }, sdkNow, CodeSignatureDoesNotMatch},
-		{"ChangedMethod", func(r *Request) { r.Method = "DELETE" }, sdkNow, CodeSignatureDoesNotMatch},
-		{"ChangedHost", func(r *Request) { r.Host = "other" }, sdkNow, CodeSignatureDoesNotMatch},
-		{"ChangedPayloadMode", func(r *Request) { r.Header.Set("X-Amz-Content-Sha256", docEmptySHA) }, sdkNow, CodeSignatureDoesNotMatch},
-		{"MissingContentSHA256", func(r *Request) { r.Header.Del("X-Amz-Content-Sha256") }, sdkNow, CodeInvalidRequest},
+		{"Untouched", func(*Request) {}, sdkNow, noErr},
+		{"ChangedSignedHeader", func(r *Request) { r.Header.Set("Content-Type", "text/html") }, sdkNow, s3err.SignatureDoesNotMatch},
+		{"ChangedAmzHeader", func(r *Request) { r.Header.Set("X-Amz-Meta-A", "2") }, sdkNow, s3err.SignatureDoesNotMatch},
+		{"UnsignedAmzHeaderAdded", func(r *Request) { r.Header.Set("X-Amz-Acl", "public-read") }, sdkNow, s3err.AccessDenied},
+		{"ChangedQuery", func(r *Request) { r.RawQuery = "acl" }, sdkNow, s3err.SignatureDoesNotMatch},
+		{"AddedQuery", func(r *Request) { r.RawQuery += "&versionId=1" }, sdkNow, s3err.SignatureDoesNotMatch},
+		{"ChangedPath", func(r *Request) { r.Path = "/bucket/K" }, sdkNow, s3err.SignatureDoesNotMatch},
+		{"ChangedMethod", func(r *Request) { r.Method = "DELETE" }, sdkNow, s3err.SignatureDoesNotMatch},
+		{"ChangedHost", func(r *Request) { r.Host = "other" }, sdkNow, s3err.SignatureDoesNotMatch},
+		{"ChangedPayloadMode", func(r *Request) { r.Header.Set("X-Amz-Content-Sha256", docEmptySHA) }, sdkNow, s3err.SignatureDoesNotMatch},
+		{"MissingContentSHA256", func(r *Request) { r.Header.Del("X-Amz-Content-Sha256") }, sdkNow, s3err.InvalidRequest},
 		{"UnknownAccessKey", func(r *Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "AKIDTEST", "AKIDOTHER", 1))
-		}, sdkNow, CodeInvalidAccessKeyID},
-		{"SkewedFast", func(*Request) {}, sdkNow.Add(-16 * time.Minute), CodeRequestTimeTooSkewed},
-		{"SkewedSlow", func(*Request) {}, sdkNow.Add(16 * time.Minute), CodeRequestTimeTooSkewed},
-		{"WithinSkew", func(*Request) {}, sdkNow.Add(14 * time.Minute), ""},
-		{"BadPayloadMode", func(r *Request) { r.Header.Set("X-Amz-Content-Sha256", "nonsense") }, sdkNow, CodeInvalidArgument},
+		}, sdkNow, s3err.InvalidAccessKeyID},
+		{"SkewedFast", func(*Request) {}, sdkNow.Add(-16 * time.Minute), s3err.RequestTimeTooSkewed},
+		{"SkewedSlow", func(*Request) {}, sdkNow.Add(16 * time.Minute), s3err.RequestTimeTooSkewed},
+		{"WithinSkew", func(*Request) {}, sdkNow.Add(14 * time.Minute), noErr},
+		{"BadPayloadMode", func(r *Request) { r.Header.Set("X-Amz-Content-Sha256", "nonsense") }, sdkNow, s3err.InvalidArgument},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -148,12 +149,12 @@ func TestVerify_SDKSignedRequests_TamperedRefused(t *testing.T) {
 	t.Run("WrongSecret", func(t *testing.T) {
 		r := base(t)
 		_, err := Verify(r, StaticCredentials{"AKIDTEST": "not the secret"}, sdkNow)
-		mustCode(t, err, CodeSignatureDoesNotMatch)
+		mustCode(t, err, s3err.SignatureDoesNotMatch)
 	})
 	t.Run("RegionPinned", func(t *testing.T) {
 		v := &Verifier{Credentials: sdkStore, Region: "us-east-1"}
 		_, err := v.Verify(base(t), sdkNow)
-		mustCode(t, err, CodeAuthorizationHeaderMalformed)
+		mustCode(t, err, s3err.AuthorizationHeaderMalformed)
 		v.Region = "eu-west-1"
 		if _, err := v.Verify(base(t), sdkNow); err != nil {
 			t.Fatal(err)
@@ -170,32 +171,32 @@ func TestVerify_SDKPresigned_Refusals(t *testing.T) {
 		expires time.Duration
 		edit    func(*Request)
 		now     time.Time
-		want    string
+		want    s3err.Code
 	}{
-		{"Valid", time.Hour, nil, sdkNow.Add(59 * time.Minute), ""},
-		{"Expired", time.Hour, nil, sdkNow.Add(time.Hour + time.Second), CodeAccessDenied},
-		{"FutureDate", time.Hour, nil, sdkNow.Add(-time.Hour), CodeAccessDenied},
-		{"SevenDaysAllowed", MaxPresignExpires, nil, sdkNow.Add(6 * 24 * time.Hour), ""},
-		{"OverSevenDays", MaxPresignExpires + time.Second, nil, sdkNow, CodeAuthorizationQueryParametersError},
+		{"Valid", time.Hour, nil, sdkNow.Add(59 * time.Minute), noErr},
+		{"Expired", time.Hour, nil, sdkNow.Add(time.Hour + time.Second), s3err.AccessDenied},
+		{"FutureDate", time.Hour, nil, sdkNow.Add(-time.Hour), s3err.AccessDenied},
+		{"SevenDaysAllowed", MaxPresignExpires, nil, sdkNow.Add(6 * 24 * time.Hour), noErr},
+		{"OverSevenDays", MaxPresignExpires + time.Second, nil, sdkNow, s3err.AuthorizationQueryParametersError},
 		{"ChangedOverride", time.Hour, func(r *Request) {
 			r.RawQuery = strings.Replace(r.RawQuery, "video%2Fmp4", "text%2Fhtml", 1)
-		}, sdkNow, CodeSignatureDoesNotMatch},
+		}, sdkNow, s3err.SignatureDoesNotMatch},
 		{"ChangedExpires", time.Hour, func(r *Request) {
 			r.RawQuery = strings.Replace(r.RawQuery, "X-Amz-Expires=3600", "X-Amz-Expires=7200", 1)
-		}, sdkNow, CodeSignatureDoesNotMatch},
+		}, sdkNow, s3err.SignatureDoesNotMatch},
 		{"ZeroExpires", time.Hour, func(r *Request) {
 			r.RawQuery = strings.Replace(r.RawQuery, "X-Amz-Expires=3600", "X-Amz-Expires=0", 1)
-		}, sdkNow, CodeAuthorizationQueryParametersError},
+		}, sdkNow, s3err.AuthorizationQueryParametersError},
 		{"NegativeExpires", time.Hour, func(r *Request) {
 			r.RawQuery = strings.Replace(r.RawQuery, "X-Amz-Expires=3600", "X-Amz-Expires=-1", 1)
-		}, sdkNow, CodeAuthorizationQueryParametersError},
+		}, sdkNow, s3err.AuthorizationQueryParametersError},
 		{"MissingSignature", time.Hour, func(r *Request) {
 			q, _ := url.ParseQuery(r.RawQuery)
 			q.Del("X-Amz-Signature")
 			r.RawQuery = q.Encode()
-		}, sdkNow, CodeAuthorizationQueryParametersError},
-		{"UnsignedAmzHeader", time.Hour, func(r *Request) { r.Header.Set("X-Amz-Meta-X", "1") }, sdkNow, CodeAccessDenied},
-		{"PlusHeaderAuth", time.Hour, func(r *Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 x") }, sdkNow, CodeInvalidArgument},
+		}, sdkNow, s3err.AuthorizationQueryParametersError},
+		{"UnsignedAmzHeader", time.Hour, func(r *Request) { r.Header.Set("X-Amz-Meta-X", "1") }, sdkNow, s3err.AccessDenied},
+		{"PlusHeaderAuth", time.Hour, func(r *Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 x") }, sdkNow, s3err.InvalidArgument},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -214,15 +215,15 @@ func TestVerify_Anonymous(t *testing.T) {
 		name   string
 		header http.Header
 		mode   PayloadMode
-		want   string
+		want   s3err.Code
 	}{
-		{"NoHeaders", http.Header{}, PayloadUnsigned, ""},
-		{"DeclaredDigest", hdr("X-Amz-Content-Sha256", docEmptySHA), PayloadSHA256, ""},
-		{"UnsignedTrailer", hdr("X-Amz-Content-Sha256", StreamingUnsignedPayloadTrailer), PayloadStreamingUnsignedTrailer, ""},
-		{"SignedChunksWithoutSignature", hdr("X-Amz-Content-Sha256", StreamingPayload), 0, CodeInvalidRequest},
-		{"Garbage", hdr("X-Amz-Content-Sha256", "xyz"), 0, CodeInvalidArgument},
-		{"SigV4A", hdr("Authorization", "AWS4-ECDSA-P256-SHA256 Credential=x"), 0, CodeNotImplemented},
-		{"UnknownScheme", hdr("Authorization", "Bearer x"), 0, CodeInvalidArgument},
+		{"NoHeaders", http.Header{}, PayloadUnsigned, noErr},
+		{"DeclaredDigest", hdr("X-Amz-Content-Sha256", docEmptySHA), PayloadSHA256, noErr},
+		{"UnsignedTrailer", hdr("X-Amz-Content-Sha256", StreamingUnsignedPayloadTrailer), PayloadStreamingUnsignedTrailer, noErr},
+		{"SignedChunksWithoutSignature", hdr("X-Amz-Content-Sha256", StreamingPayload), 0, s3err.InvalidRequest},
+		{"Garbage", hdr("X-Amz-Content-Sha256", "xyz"), 0, s3err.InvalidArgument},
+		{"SigV4A", hdr("Authorization", "AWS4-ECDSA-P256-SHA256 Credential=x"), 0, s3err.NotImplemented},
+		{"UnknownScheme", hdr("Authorization", "Bearer x"), 0, s3err.InvalidArgument},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -256,13 +257,13 @@ func TestVerify_DateHeaderInsteadOfAmzDate(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Verify(req("host;x-amz-content-sha256"), sdkStore, sdkNow)
-	mustCode(t, err, CodeAccessDenied)
+	mustCode(t, err, s3err.AccessDenied)
 	_, err = Verify(req("date;host;x-amz-content-sha256"), sdkStore, sdkNow.Add(20*time.Minute))
-	mustCode(t, err, CodeRequestTimeTooSkewed)
+	mustCode(t, err, s3err.RequestTimeTooSkewed)
 	noDate := req("date;host;x-amz-content-sha256")
 	noDate.Header.Del("Date")
 	_, err = Verify(noDate, sdkStore, sdkNow)
-	mustCode(t, err, CodeAccessDenied)
+	mustCode(t, err, s3err.AccessDenied)
 }
 
 func sha256Sum(s string) []byte {
@@ -308,5 +309,5 @@ func TestVerify_PresignedWithContentSHA256_BodyChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = readBody(t, res, req.Header, []byte("abd"), 0)
-	mustCode(t, err, CodeXAmzContentSHA256Mismatch)
+	mustCode(t, err, s3err.XAmzContentSHA256Mismatch)
 }

@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // Request is what verification needs from an HTTP request.
@@ -192,17 +194,17 @@ func (v *Verifier) Verify(req *Request, now time.Time) (*Result, error) {
 		}
 	}
 	if n > 1 {
-		return nil, newError(CodeInvalidArgument, msgOneAuthMechanism)
+		return nil, newError(s3err.InvalidArgument, msgOneAuthMechanism)
 	}
 	switch {
 	case strings.HasPrefix(auth, algorithmV4+" "):
 		return v.verifyHeaderV4(req, auth, now)
 	case strings.HasPrefix(auth, "AWS4-ECDSA-P256-SHA256"):
-		return nil, newError(CodeNotImplemented, "Signature Version 4A is not implemented.")
+		return nil, newError(s3err.NotImplemented, "Signature Version 4A is not implemented.")
 	case strings.HasPrefix(auth, "AWS "):
 		return v.verifyHeaderV2(req, auth, now)
 	case auth != "":
-		return nil, newError(CodeInvalidArgument, "Unsupported Authorization Type")
+		return nil, newError(s3err.InvalidArgument, "Unsupported Authorization Type")
 	case v4q:
 		return v.verifyPresignedV4(req, now)
 	case v2q:
@@ -224,7 +226,7 @@ func (v *Verifier) secret(accessKey string) (string, error) {
 			return s, nil
 		}
 	}
-	return "", newError(CodeInvalidAccessKeyID, msgUnknownAccessKey).with("AWSAccessKeyId", accessKey)
+	return "", errDefault(s3err.InvalidAccessKeyID).with("AWSAccessKeyId", accessKey)
 }
 
 // anonymous accepts a request without credentials. Its body may still carry
@@ -251,7 +253,7 @@ func unsignedPayloadMode(r *Result, declared string) error {
 		return err
 	}
 	if m == PayloadStreamingSigned || m == PayloadStreamingSignedTrailer {
-		return newErrorf(CodeInvalidRequest, "%s requires Signature Version 4 with an Authorization header", declared)
+		return newErrorf(s3err.InvalidRequest, "%s requires Signature Version 4 with an Authorization header", declared)
 	}
 	r.Payload = m
 	return nil
@@ -269,12 +271,12 @@ func parsePayloadMode(s string) (PayloadMode, error) {
 	case StreamingUnsignedPayloadTrailer:
 		return PayloadStreamingUnsignedTrailer, nil
 	case "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD", "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER":
-		return 0, newError(CodeNotImplemented, "Signature Version 4A is not implemented.")
+		return 0, newError(s3err.NotImplemented, "Signature Version 4A is not implemented.")
 	}
 	if _, err := hex.DecodeString(s); err == nil && len(s) == 64 {
 		return PayloadSHA256, nil
 	}
-	return 0, newError(CodeInvalidArgument, msgBadContentSHA256)
+	return 0, newError(s3err.InvalidArgument, msgBadContentSHA256)
 }
 
 // queryKeys reports which parameter names occur in a raw query, without

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // Signature Version 2, as in the S3 documentation "Signing and
@@ -41,7 +43,7 @@ type V2Header struct {
 }
 
 func errV2Malformed() *Error {
-	return newError(CodeInvalidArgument, "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature")
+	return newError(s3err.InvalidArgument, "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature")
 }
 
 // ParseV2Authorization parses "AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WE…=".
@@ -77,7 +79,7 @@ type V2Query struct {
 // ParseV2Query reads AWSAccessKeyId, Signature and Expires.
 func ParseV2Query(rawQuery string) (*V2Query, error) {
 	q, err := url.ParseQuery(rawQuery)
-	need := newError(CodeAccessDenied, "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
+	need := newError(s3err.AccessDenied, "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
 	if err != nil {
 		return nil, need
 	}
@@ -88,7 +90,7 @@ func ParseV2Query(rawQuery string) (*V2Query, error) {
 	}
 	exp, err := strconv.ParseInt(q.Get("Expires"), 10, 64)
 	if err != nil || exp < 0 {
-		return nil, newErrorf(CodeAccessDenied, "Invalid date (should be seconds since epoch): %s", q.Get("Expires"))
+		return nil, newErrorf(s3err.AccessDenied, "Invalid date (should be seconds since epoch): %s", q.Get("Expires"))
 	}
 	if !validV2Signature(q.Get("Signature")) {
 		return nil, errSignatureMismatch()
@@ -107,10 +109,10 @@ func (v *Verifier) verifyHeaderV2(req *Request, header string, now time.Time) (*
 	}
 	t, ok := v2RequestTime(req.Header)
 	if !ok {
-		return nil, newError(CodeAccessDenied, msgNeedDate)
+		return nil, newError(s3err.AccessDenied, msgNeedDate)
 	}
 	if d := now.Sub(t); d > v.maxSkew() || d < -v.maxSkew() {
-		return nil, newError(CodeRequestTimeTooSkewed, msgTooSkewed).
+		return nil, errDefault(s3err.RequestTimeTooSkewed).
 			with("RequestTime", t.UTC().Format(time.RFC1123)).
 			with("ServerTime", now.UTC().Format(time.RFC1123)).
 			with("MaxAllowedSkewMilliseconds", "900000")
@@ -146,7 +148,7 @@ func (v *Verifier) verifyPresignedV2(req *Request, now time.Time) (*Result, erro
 	}
 	expires := time.Unix(p.Expires, 0)
 	if now.After(expires) {
-		return nil, newError(CodeAccessDenied, msgExpired).
+		return nil, newError(s3err.AccessDenied, msgExpired).
 			with("Expires", expires.UTC().Format(time.RFC3339)).
 			with("ServerTime", now.UTC().Format(time.RFC3339))
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // The examples of the S3 Developer Guide, "Signing and Authenticating
@@ -130,23 +132,23 @@ func TestVerifyV2_Refusals(t *testing.T) {
 		name string
 		req  *Request
 		now  time.Time
-		want string
+		want s3err.Code
 	}{
-		{"Good", good(), now, ""},
-		{"WrongSecret", &Request{Method: "GET", Path: "/bkt/k", Header: hdr("Date", date, "Authorization", "AWS AK:"+signV2("other", sts))}, now, CodeSignatureDoesNotMatch},
-		{"UnknownKey", &Request{Method: "GET", Path: "/bkt/k", Header: hdr("Date", date, "Authorization", "AWS XX:"+signV2("sk", sts))}, now, CodeInvalidAccessKeyID},
-		{"Skewed", good(), now.Add(16 * time.Minute), CodeRequestTimeTooSkewed},
-		{"NoDate", &Request{Method: "GET", Path: "/bkt/k", Header: hdr("Authorization", "AWS AK:"+signV2("sk", sts))}, now, CodeAccessDenied},
-		{"AddedAmzHeader", func() *Request { r := good(); r.Header.Set("X-Amz-Acl", "public-read"); return r }(), now, CodeSignatureDoesNotMatch},
-		{"MalformedHeader", &Request{Method: "GET", Path: "/", Header: hdr("Date", date, "Authorization", "AWS nocolon")}, now, CodeInvalidArgument},
-		{"PresignedGood", presigned(exp, signV2("sk", "GET\n\n\n"+itoa(exp)+"\n/bkt/k")), now, ""},
-		{"PresignedExpired", presigned(exp, signV2("sk", "GET\n\n\n"+itoa(exp)+"\n/bkt/k")), now.Add(2 * time.Hour), CodeAccessDenied},
-		{"PresignedOtherExpiry", presigned(exp+1, signV2("sk", "GET\n\n\n"+itoa(exp)+"\n/bkt/k")), now, CodeSignatureDoesNotMatch},
-		{"PresignedMissingExpires", &Request{Method: "GET", Path: "/", RawQuery: "AWSAccessKeyId=AK&Signature=x", Header: http.Header{}}, now, CodeAccessDenied},
+		{"Good", good(), now, noErr},
+		{"WrongSecret", &Request{Method: "GET", Path: "/bkt/k", Header: hdr("Date", date, "Authorization", "AWS AK:"+signV2("other", sts))}, now, s3err.SignatureDoesNotMatch},
+		{"UnknownKey", &Request{Method: "GET", Path: "/bkt/k", Header: hdr("Date", date, "Authorization", "AWS XX:"+signV2("sk", sts))}, now, s3err.InvalidAccessKeyID},
+		{"Skewed", good(), now.Add(16 * time.Minute), s3err.RequestTimeTooSkewed},
+		{"NoDate", &Request{Method: "GET", Path: "/bkt/k", Header: hdr("Authorization", "AWS AK:"+signV2("sk", sts))}, now, s3err.AccessDenied},
+		{"AddedAmzHeader", func() *Request { r := good(); r.Header.Set("X-Amz-Acl", "public-read"); return r }(), now, s3err.SignatureDoesNotMatch},
+		{"MalformedHeader", &Request{Method: "GET", Path: "/", Header: hdr("Date", date, "Authorization", "AWS nocolon")}, now, s3err.InvalidArgument},
+		{"PresignedGood", presigned(exp, signV2("sk", "GET\n\n\n"+itoa(exp)+"\n/bkt/k")), now, noErr},
+		{"PresignedExpired", presigned(exp, signV2("sk", "GET\n\n\n"+itoa(exp)+"\n/bkt/k")), now.Add(2 * time.Hour), s3err.AccessDenied},
+		{"PresignedOtherExpiry", presigned(exp+1, signV2("sk", "GET\n\n\n"+itoa(exp)+"\n/bkt/k")), now, s3err.SignatureDoesNotMatch},
+		{"PresignedMissingExpires", &Request{Method: "GET", Path: "/", RawQuery: "AWSAccessKeyId=AK&Signature=x", Header: http.Header{}}, now, s3err.AccessDenied},
 		{"SignedStreamingNeedsV4", &Request{Method: "PUT", Path: "/bkt/k", Header: hdr("Date", date,
 			"X-Amz-Content-Sha256", StreamingPayload,
 			"Authorization", "AWS AK:"+signV2("sk", "PUT\n\n\n"+date+"\nx-amz-content-sha256:"+StreamingPayload+"\n/bkt/k"))},
-			now, CodeInvalidRequest},
+			now, s3err.InvalidRequest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tnv-s3/tnv/s3err"
 )
 
 // The examples published in the S3 API reference, "Signature Calculations
@@ -84,7 +86,7 @@ func TestVerify_AWSDocumentedHeaderExamples_Accepted(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = readBody(t, res, req.Header, []byte("Welcome to Amazon S3!"), 0)
-		mustCode(t, err, CodeXAmzContentSHA256Mismatch)
+		mustCode(t, err, s3err.XAmzContentSHA256Mismatch)
 	})
 }
 
@@ -99,18 +101,18 @@ func TestVerify_AWSDocumentedPresignedURL(t *testing.T) {
 		name string
 		now  time.Time
 		edit func(*Request)
-		want string
+		want s3err.Code
 	}{
-		{"ValidAtSigningTime", docTime, nil, ""},
-		{"ValidAtLastSecond", docTime.Add(86400 * time.Second), nil, ""},
-		{"ExpiredOneSecondLater", docTime.Add(86401 * time.Second), nil, CodeAccessDenied},
-		{"NotYetValidBeyondSkew", docTime.Add(-16 * time.Minute), nil, CodeAccessDenied},
-		{"ValidSlightlyBeforeSigningTime", docTime.Add(-time.Minute), nil, ""},
-		{"OtherKey", docTime, func(r *Request) { r.Path = "/test2.txt" }, CodeSignatureDoesNotMatch},
-		{"OtherHost", docTime, func(r *Request) { r.Host = "otherbucket.s3.amazonaws.com" }, CodeSignatureDoesNotMatch},
-		{"AddedQueryParameter", docTime, func(r *Request) { r.RawQuery += "&response-content-type=text/html" }, CodeSignatureDoesNotMatch},
-		{"UnsignedAmzHeader", docTime, func(r *Request) { r.Header.Set("X-Amz-Acl", "public-read") }, CodeAccessDenied},
-		{"AlsoAuthorizationHeader", docTime, func(r *Request) { r.Header.Set("Authorization", "AWS a:b") }, CodeInvalidArgument},
+		{"ValidAtSigningTime", docTime, nil, noErr},
+		{"ValidAtLastSecond", docTime.Add(86400 * time.Second), nil, noErr},
+		{"ExpiredOneSecondLater", docTime.Add(86401 * time.Second), nil, s3err.AccessDenied},
+		{"NotYetValidBeyondSkew", docTime.Add(-16 * time.Minute), nil, s3err.AccessDenied},
+		{"ValidSlightlyBeforeSigningTime", docTime.Add(-time.Minute), nil, noErr},
+		{"OtherKey", docTime, func(r *Request) { r.Path = "/test2.txt" }, s3err.SignatureDoesNotMatch},
+		{"OtherHost", docTime, func(r *Request) { r.Host = "otherbucket.s3.amazonaws.com" }, s3err.SignatureDoesNotMatch},
+		{"AddedQueryParameter", docTime, func(r *Request) { r.RawQuery += "&response-content-type=text/html" }, s3err.SignatureDoesNotMatch},
+		{"UnsignedAmzHeader", docTime, func(r *Request) { r.Header.Set("X-Amz-Acl", "public-read") }, s3err.AccessDenied},
+		{"AlsoAuthorizationHeader", docTime, func(r *Request) { r.Header.Set("Authorization", "AWS a:b") }, s3err.InvalidArgument},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -192,20 +194,20 @@ func TestChunked_AWSDocumentedExample(t *testing.T) {
 			sigs := docChunkSigs
 			sigs[i] = strings.Repeat("0", 64)
 			_, err := readBody(t, res, req.Header, docChunkedBody(sigs, ""), 0)
-			mustCode(t, err, CodeSignatureDoesNotMatch)
+			mustCode(t, err, s3err.SignatureDoesNotMatch)
 		}
 	})
 	t.Run("ChangedByteRefused", func(t *testing.T) {
 		b := docChunkedBody(docChunkSigs, "")
 		b[66000] = 'b'
 		_, err := readBody(t, res, req.Header, b, 0)
-		mustCode(t, err, CodeSignatureDoesNotMatch)
+		mustCode(t, err, s3err.SignatureDoesNotMatch)
 	})
 	t.Run("SeedOfOtherRequestRefused", func(t *testing.T) {
 		other := *res
 		other.Signature = strings.Repeat("1", 64)
 		_, err := readBody(t, &other, req.Header, body, 0)
-		mustCode(t, err, CodeSignatureDoesNotMatch)
+		mustCode(t, err, s3err.SignatureDoesNotMatch)
 	})
 }
 
@@ -231,11 +233,14 @@ func TestChunked_AWSDocumentedTrailerExample(t *testing.T) {
 	if err != nil || len(got) != 66560 {
 		t.Fatalf("%d bytes, %v", len(got), err)
 	}
-	cases := []struct{ name, trailer, want string }{
-		{"ChangedChecksumValue", strings.Replace(trailer, "sOO8/Q==", "sOO8/A==", 1), CodeSignatureDoesNotMatch},
-		{"ChangedTrailerSignature", strings.Replace(trailer, "d81f", "d81e", 1), CodeSignatureDoesNotMatch},
-		{"MissingTrailerSignature", "x-amz-checksum-crc32c:sOO8/Q==\r\n", CodeInvalidRequest},
-		{"MissingDeclaredTrailer", "x-amz-trailer-signature:" + trailerSig + "\r\n", CodeInvalidRequest},
+	cases := []struct {
+		name, trailer string
+		want          s3err.Code
+	}{
+		{"ChangedChecksumValue", strings.Replace(trailer, "sOO8/Q==", "sOO8/A==", 1), s3err.SignatureDoesNotMatch},
+		{"ChangedTrailerSignature", strings.Replace(trailer, "d81f", "d81e", 1), s3err.SignatureDoesNotMatch},
+		{"MissingTrailerSignature", "x-amz-checksum-crc32c:sOO8/Q==\r\n", s3err.InvalidRequest},
+		{"MissingDeclaredTrailer", "x-amz-trailer-signature:" + trailerSig + "\r\n", s3err.InvalidRequest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

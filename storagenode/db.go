@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/tnv-s3/tnv/metadb"
@@ -488,23 +486,13 @@ var errSeqVoided = errors.New("log number given up by a member")
 // is appended and the gseq is 0 (an upload retried after a lost answer);
 // with other contents, errLogConflict. A del removes the live row.
 func (s *Server) appendLog(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
-	var err error
-	for range 5 {
-		var seq int64
+	var seq int64
+	retry := func(err error) bool { return metadb.IsRetryable(err) || errors.Is(err, errSeqVoided) }
+	err := metadb.Retry(ctx, retry, func() (err error) {
 		seq, err = s.appendLogOnce(ctx, e, mv)
-		if err == nil || !(isDeadlock(err) || errors.Is(err, errSeqVoided)) {
-			return seq, err
-		}
-		time.Sleep(time.Duration(rand.IntN(20)+1) * time.Millisecond)
-	}
-	return 0, err
-}
-
-// isDeadlock reports a MySQL deadlock (1213) or lock wait timeout (1205):
-// the transaction was rolled back and may be run again.
-func isDeadlock(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "Error 1213") || strings.Contains(s, "Error 1205")
+		return err
+	})
+	return seq, err
 }
 
 // appendLogOnce runs one try of appendLog.

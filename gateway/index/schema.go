@@ -1,0 +1,77 @@
+package index
+
+import (
+	"context"
+
+	"github.com/tnv-s3/tnv/metadb"
+)
+
+// Component is the name of the gateway's migrations in tnv_schema.
+const Component = "gateway"
+
+// steps are the gateway's schema versions. Object keys are byte strings
+// (S3 keys are UTF-8 but compared and listed byte-wise), so they live in a
+// binary column: VARBINARY(1024) on MySQL keeps (bucket, key) within
+// InnoDB's index limit, BLOB on SQLite compares with memcmp.
+func steps(d metadb.Dialect) []string {
+	key := "BLOB"
+	if d == metadb.MySQL {
+		key = "VARBINARY(1024)"
+	}
+	return []string{
+		`CREATE TABLE s3_users (
+			access_key VARCHAR(128) NOT NULL PRIMARY KEY,
+			secret VARCHAR(256) NOT NULL,
+			created BIGINT NOT NULL) {{TABLE}}`,
+		`CREATE TABLE s3_buckets (
+			name VARCHAR(63) NOT NULL PRIMARY KEY,
+			appid VARCHAR(15) NOT NULL UNIQUE,
+			owner VARCHAR(128) NOT NULL,
+			created BIGINT NOT NULL,
+			public_read INT NOT NULL DEFAULT 0,
+			cors_xml TEXT) {{TABLE}}`,
+		`CREATE TABLE s3_objects (
+			bucket VARCHAR(63) NOT NULL,
+			okey ` + key + ` NOT NULL,
+			size BIGINT NOT NULL,
+			etag VARCHAR(80) NOT NULL,
+			headers TEXT NOT NULL,
+			mtime BIGINT NOT NULL,
+			blobs TEXT NOT NULL,
+			parts INT NOT NULL,
+			version BIGINT NOT NULL,
+			PRIMARY KEY (bucket, okey)) {{TABLE}}`,
+		`CREATE TABLE s3_multipart (
+			upload_id VARCHAR(64) NOT NULL PRIMARY KEY,
+			bucket VARCHAR(63) NOT NULL,
+			okey ` + key + ` NOT NULL,
+			initiated BIGINT NOT NULL,
+			owner VARCHAR(128) NOT NULL,
+			headers TEXT NOT NULL) {{TABLE}}`,
+		`CREATE INDEX s3_multipart_key ON s3_multipart (bucket, okey)`,
+		`CREATE TABLE s3_parts (
+			upload_id VARCHAR(64) NOT NULL,
+			part_number INT NOT NULL,
+			etag VARCHAR(80) NOT NULL,
+			size BIGINT NOT NULL,
+			mtime BIGINT NOT NULL,
+			blobs TEXT NOT NULL,
+			PRIMARY KEY (upload_id, part_number)) {{TABLE}}`,
+		`CREATE TABLE s3_gc (
+			id {{AUTOID}},
+			appid VARCHAR(16) NOT NULL,
+			userid VARCHAR(255) NOT NULL,
+			fileid VARCHAR(127) NOT NULL,
+			due BIGINT NOT NULL,
+			tries INT NOT NULL DEFAULT 0) {{TABLE}}`,
+		`CREATE INDEX s3_gc_due ON s3_gc (due)`,
+		// An admin user may read the cluster's status and metrics
+		// (gateway/reserved.go); it is not a root key.
+		`ALTER TABLE s3_users ADD COLUMN admin INT NOT NULL DEFAULT 0`,
+	}
+}
+
+// Migrate creates or upgrades the gateway's tables.
+func Migrate(ctx context.Context, db *metadb.DB) error {
+	return db.Migrate(ctx, Component, steps(db.Dialect))
+}

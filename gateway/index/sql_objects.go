@@ -1,0 +1,240 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/tnv-s3/tnv/metadb"
+)
+
+const objectCols = "okey, size, etag, headers, mtime, blobs, parts, version"
+
+func scanObject(sc rowScanner, bucket string) (*Object, error) {
+	o := &Object{Bucket: bucket}
+	var key []byte
+	var hdr, blobs string
+	var mtime int64
+	if err := sc.Scan(&key, &o.Size, &o.ETag, &hdr, &mtime, &blobs, &o.Parts, &o.Version); err != nil {
+		return nil, err
+	}
+	o.Key, o.MTime = string(key), millis(mtime)
+	return o, o.decode(hdr, blobs)
+}
+
+// decode fills the headers and blobs of o from their stored form.
+func (o *Object) decode(hdr, blobs string) error {
+	what := fmt.Sprintf("object %s/%q", o.Bucket, o.Key)
+	if err := parseHeaders(what, hdr, &o.Headers); err != nil {
+		return err
+	}
+	var err error
+	o.Blobs, err = parseBlobs(what, blobs)
+	return err
+}
+
+// bucketObjectQuery is the join of BucketObject.
+const bucketObjectQuery = "SELECT b.name, b.appid, b.owner, b.created, b.public_read, b.cors_xml, " +
+	"o.okey, o.size, o.etag, o.headers, o.mtime, o.blobs, o.parts, o.version " +
+	"FROM s3_buckets b LEFT JOIN s3_objects o ON o.bucket = b.name AND o.okey = ? WHERE b.name = ?"
+
+func (s *SQL) BucketObject(ctx context.Context, bucket, key string) (*Bucket, *Object, error) {
+	var b Bucket
+	var created int64
+	var pub int
+	var cors sql.NullString
+	var okey []byte
+	var size, mtime, parts, version sql.NullInt64
+	var etag, hdr, blobs sql.NullString
+	err := s.queryRow(ctx, nil, bucketObjectQuery, []byte(key), bucket).Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors,
+		&okey, &size, &etag, &hdr, &mtime, &blobs, &parts, &version)
+	if err == sql.ErrNoRows {
+		return nil, nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	b.Created = time.Unix(created, 0).UTC()
+	b.PublicRead = pub != 0
+	b.CORS = cors.String
+	if !size.Valid {
+		return &b, nil, nil
+	}
+	o := &Object{Bucket: bucket, Key: string(okey), Size: size.Int64, ETag: etag.String,
+		MTime: millis(mtime.Int64), Parts: int(parts.Int64), Version: version.Int64}
+	if err := o.decode(hdr.String, blobs.String); err != nil {
+		return nil, nil, err
+	}
+	return &b, o, nil
+}
+
+func (s *SQL) Object(ctx context.Context, bucket, key string) (*Object, error) {
+	o, err := scanObject(s.queryRow(ctx, nil, "SELECT "+objectCols+" FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)), bucket)
+	if err == sql.ErrNoRows {
+		return nil, ErrNotFound
+	}
+	return o, err
+}
+
+// execer is a *sql.Tx or the database.
+type execer interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}
+
+// gcInsert queues blobs for deletion at due (Unix seconds).
+func gcInsert(ctx context.Context, tx execer, appid string, blobs []Blob, due int64) error {
+	for _, b := range blobs {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO s3_gc (appid, userid, fileid, due) VALUES (?, ?, ?, ?)", appid, b.UserID, b.FileID, due); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *SQL) PutObject(ctx context.Context, appid string, o *Object, cond PutCond, intents []int64, gcDue int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		gone, err := s.putObjectTx(ctx, tx, o, cond)
+		if err != nil {
+			return err
+		}
+		return s.release(ctx, tx, appid, gone, intents, gcDue)
+	})
+}
+
+// release queues blobs for collection at gcDue and drops intent records,
+// in tx: an intent's row becomes a queued blob's where there are both (an
+// overwrite: one statement instead of a delete and an insert).
+func (s *SQL) release(ctx context.Context, tx *sql.Tx, appid string, gone []Blob, intents []int64, gcDue int64) error {
+	for len(gone) > 0 && len(intents) > 0 {
+		b := gone[0]
+		n, err := affected(s.exec(ctx, tx, "UPDATE s3_gc SET appid = ?, userid = ?, fileid = ?, due = ?, tries = 0 WHERE id = ? AND due > ?",
+			appid, b.UserID, b.FileID, gcDue, intents[0], metadb.Now()))
+		if err := intentHeld(n, err); err != nil {
+			return err
+		}
+		gone, intents = gone[1:], intents[1:]
+	}
+	if err := gcInsert(ctx, tx, appid, gone, gcDue); err != nil {
+		return err
+	}
+	return dropIntents(ctx, tx, intents)
+}
+
+// putObjectTx inserts or replaces the row of o within tx and returns the
+// blobs of the object replaced that o no longer lists, for the collector.
+func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCond) ([]Blob, error) {
+	hdr, blobs := headersJSON(o.Headers), blobsJSON(o.Blobs)
+	var oldBlobs string
+	var version int64
+	err := s.queryRow(ctx, tx, "SELECT blobs, version FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version)
+	switch {
+	case err == sql.ErrNoRows:
+		if cond.IfVersion > 0 {
+			return nil, ErrConflict
+		}
+		_, err = s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+			o.Bucket, []byte(o.Key), o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts)
+		if metadb.IsDuplicate(err) {
+			if cond.IfNoneMatchStar {
+				return nil, ErrExists
+			}
+			return nil, ErrConflict
+		}
+		if err != nil {
+			return nil, err
+		}
+		o.Version = 1
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	if cond.IfNoneMatchStar {
+		return nil, ErrExists
+	}
+	if cond.IfVersion > 0 && cond.IfVersion != version {
+		return nil, ErrConflict
+	}
+	if _, err := s.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ? WHERE bucket = ? AND okey = ?",
+		o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts, version+1, o.Bucket, []byte(o.Key)); err != nil {
+		return nil, err
+	}
+	o.Version = version + 1
+	old, err := parseBlobs(fmt.Sprintf("object %s/%q", o.Bucket, o.Key), oldBlobs)
+	if err != nil {
+		return nil, err
+	}
+	return gone(old, o.Blobs), nil
+}
+
+// dropIntents deletes the intent records of blobs being published, in tx.
+// A record that is gone or due means the collector may be deleting its
+// blob (a write that outlived IntentTTL): the publication fails.
+func dropIntents(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	now := metadb.Now()
+	for _, id := range ids {
+		n, err := affected(tx.ExecContext(ctx, "DELETE FROM s3_gc WHERE id = ? AND due > ?", id, now))
+		if err := intentHeld(n, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// intentHeld checks that a statement on an intent record found it.
+func intentHeld(n int64, err error) error {
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return ErrIntentLost
+	}
+	return nil
+}
+
+func (s *SQL) DeleteObject(ctx context.Context, appid, bucket, key string, gcDue int64) (bool, error) {
+	found := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		found = false
+		var blobs string
+		err := tx.QueryRowContext(ctx, "SELECT blobs FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), bucket, []byte(key)).Scan(&blobs)
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)); err != nil {
+			return err
+		}
+		old, err := parseBlobs(fmt.Sprintf("object %s/%q", bucket, key), blobs)
+		if err != nil {
+			return err
+		}
+		found = true
+		return gcInsert(ctx, tx, appid, old, gcDue)
+	})
+	return found, err
+}
+
+func (s *SQL) ScanKeys(ctx context.Context, bucket, from string, incl bool, upTo string, limit int) ([]ListRow, error) {
+	q := "SELECT okey, size, etag, mtime FROM s3_objects WHERE bucket = ? AND okey > ?"
+	if incl {
+		q = "SELECT okey, size, etag, mtime FROM s3_objects WHERE bucket = ? AND okey >= ?"
+	}
+	args := []any{bucket, []byte(from)}
+	if upTo != "" {
+		q += " AND okey < ?"
+		args = append(args, []byte(upTo))
+	}
+	q += " ORDER BY okey LIMIT ?"
+	args = append(args, limit)
+	return queryAll(ctx, s.db, q, args, func(sc rowScanner) (ListRow, error) {
+		var r ListRow
+		var k []byte
+		var mt int64
+		err := sc.Scan(&k, &r.Size, &r.ETag, &mt)
+		r.Key, r.MTime = string(k), millis(mt)
+		return r, err
+	})
+}
