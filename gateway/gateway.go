@@ -7,7 +7,6 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -241,14 +240,7 @@ func (g *Gateway) Close() error {
 // ProbeDB reads the object index once, as GETs and LISTs do; the health
 // check runs it under its deadline, so a locked or unreachable database
 // makes the gateway unhealthy.
-func ProbeDB(ctx context.Context, db *metadb.DB) error {
-	var k []byte
-	err := db.QueryRowContext(ctx, "SELECT okey FROM s3_objects LIMIT 1").Scan(&k)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	return err
-}
+func ProbeDB(ctx context.Context, db *metadb.DB) error { return index.Probe(ctx, db) }
 
 // secretFor finds the secret of an access key: the root key, then s3_users.
 func (g *Gateway) secretFor(ak string) (string, bool) {

@@ -155,6 +155,17 @@ func (s *SQL) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.db.RetryTx(ctx, fn)
 }
 
+// Probe reads the object index once, as GETs and LISTs do (the gateway's
+// health check, under its deadline).
+func Probe(ctx context.Context, db *metadb.DB) error {
+	var k []byte
+	err := db.QueryRowContext(ctx, "SELECT okey FROM s3_objects LIMIT 1").Scan(&k)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
+}
+
 // queryAll runs q and scans each row with scan.
 func queryAll[T any](ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
