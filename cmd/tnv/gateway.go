@@ -27,6 +27,7 @@ func runGateway(ctx context.Context, args []string) error {
 	tlsKey := f.String("tls-key", "", "the certificate's private key (PEM)")
 	blobSize := f.Int64("blob-size", gateway.DefaultBlobSize, "largest TNV blob an object is cut into, bytes")
 	gcDelay := f.Duration("gc-delay", 2*time.Minute, "how long replaced or deleted blobs stay readable before they are deleted")
+	intentTTL := f.Duration("intent-ttl", 24*time.Hour, "the blobs of a write that never published (its gateway died mid-upload) are deleted after this; keep it above the longest upload")
 	metricsToken := f.secret("metrics-token", "bearer token that opens /_tnv/metrics and /_tnv/status on the S3 port (they otherwise need the root key's signature)")
 	metricsListen := f.String("metrics-listen", "", "also serve Prometheus metrics at http://ADDR/metrics, without a credential: for a scraper on a private address (empty = off)")
 	headerTimeout := f.Duration("header-timeout", 20*time.Second, "a request's headers must arrive within this (slow or stalled clients are disconnected)")
@@ -87,6 +88,7 @@ func runGateway(ctx context.Context, args []string) error {
 		Logger:    log,
 		BlobSize:  *blobSize,
 		GCDelay:   *gcDelay,
+		IntentTTL: *intentTTL,
 
 		MetricsToken:      token,
 		HeaderTimeout:     *headerTimeout,
