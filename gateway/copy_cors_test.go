@@ -59,7 +59,7 @@ func TestCopyObject_Directives(t *testing.T) {
 		// the copies are independent of the source
 		_, err = c.DeleteObject(ctx(), &s3.DeleteObjectInput{Bucket: aws.String("bkt"), Key: aws.String("src")})
 		must(t, err)
-		time.Sleep(200 * time.Millisecond) // past the collector
+		e.waitCollected() // the source's blobs are gone
 		if !bytes.Equal(e.get("other", "dst"), body) {
 			t.Fatal("copy lost its bytes with the source")
 		}
