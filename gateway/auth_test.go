@@ -9,10 +9,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/tnv-s3/tnv/internal/clocktest"
 )
 
 func TestAuth_Refusals(t *testing.T) {
-	e := newEnv(t, envOpt{})
+	clock := clocktest.New(time.Time{})
+	e := newEnv(t, envOpt{clock: clock})
 	e.mkBucket("bkt")
 	e.put("bkt", "k", []byte("secret bytes"))
 
@@ -46,7 +49,7 @@ func TestAuth_Refusals(t *testing.T) {
 	p, err = s3.NewPresignClient(e.root(), func(o *s3.PresignOptions) { o.Expires = time.Second }).PresignGetObject(ctx(),
 		&s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("k")})
 	must(t, err)
-	time.Sleep(2100 * time.Millisecond)
+	clock.Advance(2100 * time.Millisecond)
 	resp, body = e.do("GET", p.URL, nil, nil)
 	if resp.StatusCode != 403 || !strings.Contains(string(body), "<Code>AccessDenied</Code>") {
 		t.Fatalf("expired presign: %d %s", resp.StatusCode, body)
@@ -57,6 +60,24 @@ func TestAuth_Refusals(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Fatalf("error document lacks %s: %s", want, body)
 		}
+	}
+}
+
+// A signed request is judged against the gateway's clock: one whose
+// X-Amz-Date lies further from it than MaxSkew (15 min) is refused.
+func TestAuth_SkewJudgedByGatewayClock(t *testing.T) {
+	clock := clocktest.New(time.Time{})
+	e := newEnv(t, envOpt{clock: clock})
+	e.mkBucket("bkt")
+	clock.Advance(14 * time.Minute)
+	resp, body := e.signed("GET", "/bkt", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("14 min of skew: %d %s", resp.StatusCode, body)
+	}
+	clock.Advance(2 * time.Minute)
+	resp, body = e.signed("GET", "/bkt", nil, nil)
+	if resp.StatusCode != 403 || !strings.Contains(string(body), "<Code>RequestTimeTooSkewed</Code>") {
+		t.Fatalf("16 min of skew: %d %s", resp.StatusCode, body)
 	}
 }
 

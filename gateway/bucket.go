@@ -104,5 +104,5 @@ func (g *Gateway) getACL(r *request) error {
 }
 
 func (g *Gateway) gcDue() int64 {
-	return nowUnix() + int64(g.cfg.GCDelay.Seconds())
+	return g.nowUnix() + int64(g.cfg.GCDelay.Seconds())
 }

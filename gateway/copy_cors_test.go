@@ -46,7 +46,6 @@ func TestCopyObject_Directives(t *testing.T) {
 		// onto itself: COPY refused, REPLACE (rclone's way of setting mtime) allowed
 		_, err = c.CopyObject(ctx(), &s3.CopyObjectInput{Bucket: aws.String("bkt"), Key: aws.String("src"), CopySource: aws.String("bkt/src")})
 		wantCode(t, err, "InvalidRequest")
-		time.Sleep(5 * time.Millisecond)
 		_, err = c.CopyObject(ctx(), &s3.CopyObjectInput{Bucket: aws.String("bkt"), Key: aws.String("src"), CopySource: aws.String("bkt/src"),
 			MetadataDirective: types.MetadataDirectiveReplace, Metadata: map[string]string{"mtime": "1700000000.5"}, ContentType: aws.String("text/plain")})
 		must(t, err)
@@ -59,7 +58,7 @@ func TestCopyObject_Directives(t *testing.T) {
 		// the copies are independent of the source
 		_, err = c.DeleteObject(ctx(), &s3.DeleteObjectInput{Bucket: aws.String("bkt"), Key: aws.String("src")})
 		must(t, err)
-		time.Sleep(200 * time.Millisecond) // past the collector
+		e.waitCollected() // the source's blobs are gone
 		if !bytes.Equal(e.get("other", "dst"), body) {
 			t.Fatal("copy lost its bytes with the source")
 		}

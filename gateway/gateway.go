@@ -43,6 +43,11 @@ type Config struct {
 	GCInterval time.Duration // how often the collector looks for due blobs, default 10s
 	IntentTTL  time.Duration // a blob whose write never published is collected after this, default 24h
 	MaxSkew    time.Duration // allowed clock skew of signed requests, default 15m
+	// Now is the clock of the gateway's time decisions: signature skew and
+	// presign expiry, intent and collection due times. Default time.Now;
+	// tests pass a clocktest.Clock to let time pass without waiting.
+	// Socket deadlines and request timing stay on the wall clock.
+	Now func() time.Time
 	// Metrics counts requests by operation and status; nil = not counted.
 	Metrics *Metrics
 	// Extra mounts routes under the reserved prefix /_tnv/ (metrics, status).
@@ -134,6 +139,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.DBTimeout <= 0 {
 		cfg.DBTimeout = 10 * time.Second
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, idx: cfg.Index, blobSize: cfg.BlobSize, minPartSize: MinPartSize}
 	if g.idx == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -147,7 +155,7 @@ func New(cfg Config) (*Gateway, error) {
 	// Every index call has a deadline: a locked or unreachable database
 	// fails the request (503) instead of holding it.
 	g.idx = index.WithTimeout(g.idx, cfg.DBTimeout)
-	g.intents = newIntentPool(g.idx, int64(cfg.IntentTTL.Seconds()))
+	g.intents = newIntentPool(g.idx, int64(cfg.IntentTTL.Seconds()), g.nowUnix)
 	g.intents.log = g.log
 	for _, d := range strings.Split(cfg.Domain, ",") {
 		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
@@ -275,7 +283,7 @@ func (g *Gateway) collect() {
 
 // collectOnce deletes up to 100 due blobs and returns how many rows it saw.
 func (g *Gateway) collectOnce(ctx context.Context) int {
-	rows, err := g.idx.DueBlobs(ctx, metadb.Now(), 100)
+	rows, err := g.idx.DueBlobs(ctx, g.nowUnix(), 100)
 	if err != nil {
 		if ctx.Err() == nil {
 			g.log.Warn("gateway: gc: query", "err", err)
@@ -297,7 +305,7 @@ func (g *Gateway) collectOnce(ctx context.Context) int {
 		}
 		backoff := min(int64(60)<<min(r.Tries, 6), 3600)
 		g.log.Warn("gateway: gc: delete blob", "appid", r.AppID, "userid", r.UserID, "fileid", r.FileID, "tries", r.Tries+1, "err", err)
-		if err := g.idx.Postpone(ctx, r.ID, metadb.Now()+backoff); err != nil && ctx.Err() == nil {
+		if err := g.idx.Postpone(ctx, r.ID, g.nowUnix()+backoff); err != nil && ctx.Err() == nil {
 			g.log.Warn("gateway: gc: postpone", "fileid", r.FileID, "err", err)
 		}
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/tnv-s3/tnv/gateway/index"
+	"github.com/tnv-s3/tnv/internal/clocktest"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/metadb/metadbtest"
 )
@@ -125,6 +126,8 @@ type envOpt struct {
 	intentTTL time.Duration
 	// memory runs the gateway on index.Memory instead of the SQL index.
 	memory bool
+	// clock, when set, is the gateway's Config.Now.
+	clock *clocktest.Clock
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -156,6 +159,9 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	if o.memory {
 		cfg.DB, cfg.Index = nil, index.NewMemory()
 	}
+	if o.clock != nil {
+		cfg.Now = o.clock.Now
+	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	scheme := "http"
 	if o.tls {
@@ -180,6 +186,26 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 		}
 	})
 	return &env{t: t, g: g, db: db, store: o.store, endpoint: scheme + "://" + ln.Addr().String(), tls: o.tls, http: hc}
+}
+
+// waitCollected waits until the collector has worked off every blob due
+// now (by the gateway's clock).
+func (e *env) waitCollected() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rows, err := e.g.idx.DueBlobs(ctx(), e.g.nowUnix(), 1)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(rows) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("blob %+v still due after 10 s", rows[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // testTLS makes a throwaway self-signed certificate for 127.0.0.1.

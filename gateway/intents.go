@@ -9,7 +9,6 @@ import (
 
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway/index"
-	"github.com/tnv-s3/tnv/metadb"
 )
 
 // A blob is written under an intent record (a row of s3_gc due after
@@ -44,6 +43,7 @@ type intentPool struct {
 	idx     index.Index
 	log     *slog.Logger // nil: not logged
 	ttl     int64        // seconds from reservation to due
+	now     func() int64 // the gateway's clock, Unix seconds
 	maxHeld int          // intentMaxHeld
 
 	mu    sync.Mutex
@@ -58,15 +58,15 @@ type appIntents struct {
 	used  uint64 // clock at the bucket's last take
 }
 
-func newIntentPool(idx index.Index, ttlSeconds int64) *intentPool {
-	return &intentPool{idx: idx, ttl: max(ttlSeconds, 2), maxHeld: intentMaxHeld, byApp: map[string]*appIntents{}}
+func newIntentPool(idx index.Index, ttlSeconds int64, now func() int64) *intentPool {
+	return &intentPool{idx: idx, ttl: max(ttlSeconds, 2), now: now, maxHeld: intentMaxHeld, byApp: map[string]*appIntents{}}
 }
 
 // take returns a name to write a blob of appid under. A reservation is
 // handed out only while more than half its TTL is left, so a write has at
 // least that long to publish; older ones are left to expire.
 func (p *intentPool) take(ctx context.Context, appid string) (reservedIntent, error) {
-	now := metadb.Now()
+	now := p.now()
 	p.mu.Lock()
 	p.clock++
 	a := p.byApp[appid]

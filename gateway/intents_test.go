@@ -6,6 +6,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/tnv-s3/tnv/internal/clocktest"
 )
 
 // gcRowsNotHeld lists the s3_gc rows other than the intents the pool holds
@@ -75,7 +77,8 @@ func TestIntents_ReservedAheadDroppedAtClose(t *testing.T) {
 // reservation past half its TTL is not handed out.
 func TestIntents_UnusedReservationsCollectedWhenDue(t *testing.T) {
 	store := newMemStore()
-	e := newEnv(t, envOpt{store: store, intentTTL: 4 * time.Second})
+	clock := clocktest.New(time.Time{})
+	e := newEnv(t, envOpt{store: store, intentTTL: 4 * time.Second, clock: clock})
 	e.mkBucket("bkt")
 	body := randBytes(300)
 	e.put("bkt", "one", body)
@@ -84,11 +87,12 @@ func TestIntents_UnusedReservationsCollectedWhenDue(t *testing.T) {
 	}
 	// Past half the TTL the held three are not used: the next PUT
 	// reserves a fresh batch of 8.
-	time.Sleep(2100 * time.Millisecond)
+	clock.Advance(2100 * time.Millisecond)
 	e.put("bkt", "two", body)
 	if held := len(e.g.intents.held()); held != 7+2 && held != 7 {
 		t.Fatalf("held %d after a PUT past half the TTL, want the new batch's 7 (and at most the 2 stale left)", held)
 	}
+	clock.Advance(4 * time.Second) // every reservation falls due
 	deadline := time.Now().Add(15 * time.Second)
 	for gcCount(t, e) != 0 {
 		if time.Now().After(deadline) {

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/s3err"
 	"github.com/tnv-s3/tnv/sigv4"
 )
@@ -24,7 +23,8 @@ const MaxPutSize = 5 << 30
 // maxMetaSize is S3's limit on user metadata (names and values).
 const maxMetaSize = 2 << 10
 
-func nowUnix() int64 { return metadb.Now() }
+// nowUnix reads the gateway's clock in the metadata's unit, seconds.
+func (g *Gateway) nowUnix() int64 { return g.cfg.Now().Unix() }
 
 // requestHeaders collects what is stored with an object.
 func requestHeaders(h http.Header) (headers, error) {

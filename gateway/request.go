@@ -179,7 +179,7 @@ func (r *request) authenticate() error {
 	if r.vhost {
 		sreq.VirtualBucket = r.bucketName
 	}
-	res, err := r.g.verifier.Verify(sreq, time.Now())
+	res, err := r.g.verifier.Verify(sreq, r.g.cfg.Now())
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,10 @@ type Config struct {
 	IOTimeout    time.Duration // deadline to read a body and write a reply, default 30s
 	CloseTimeout time.Duration // how long Close waits for requests in flight, default 5s
 	MaxKeys      int           // keys whose blocks are kept in memory, default 10000
+
+	// Now stamps t_id_gen's create_time and update_time (the ID server
+	// makes no decision by time). Default time.Now.
+	Now func() time.Time
 }
 
 // DefaultStep is the block size when Config.Step is zero.
@@ -85,6 +89,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxKeys <= 0 {
 		cfg.MaxKeys = 10000
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := Migrate(ctx, cfg.DB); err != nil {
@@ -106,7 +113,7 @@ func (s *Server) Next(ctx context.Context, key string) (int64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.next > b.end || b.next == 0 {
-		v, err := reserve(ctx, s.db, key, s.cfg.Step)
+		v, err := reserve(ctx, s.db, key, s.cfg.Step, s.cfg.Now().Unix())
 		if err != nil {
 			return 0, err
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/clocktest"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/metadb/metadbtest"
 	"github.com/tnv-s3/tnv/proto"
@@ -241,6 +242,43 @@ func TestIDGet_TwoServersOneDB_ConcurrentClientsAndRestarts_AllDistinct(t *testi
 			}
 			if len(seen) < total {
 				t.Fatalf("only %d IDs", len(seen))
+			}
+		})
+	}
+}
+
+// A key's row carries the server's clock: created when first reserved,
+// updated by each later block.
+func TestNext_RowStampedByServerClock(t *testing.T) {
+	for name, newDSN := range dialects(t) {
+		t.Run(name, func(t *testing.T) {
+			db := openDB(t, newDSN(t))
+			clock := clocktest.New(time.Unix(1_700_000_000, 0))
+			srv, err := New(Config{DB: db, Step: 2, Logger: quiet, Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stamps := func() (created, updated int64) {
+				t.Helper()
+				if err := db.QueryRow("SELECT create_time, update_time FROM t_id_gen WHERE id_key = 'k'").Scan(&created, &updated); err != nil {
+					t.Fatal(err)
+				}
+				return created, updated
+			}
+			for range 2 { // one block
+				if _, err := srv.Next(context.Background(), "k"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c, u := stamps(); c != 1_700_000_000 || u != 1_700_000_000 {
+				t.Fatalf("first block: create_time %d update_time %d, want both 1700000000", c, u)
+			}
+			clock.Advance(time.Hour)
+			if _, err := srv.Next(context.Background(), "k"); err != nil { // the next block
+				t.Fatal(err)
+			}
+			if c, u := stamps(); c != 1_700_000_000 || u != 1_700_003_600 {
+				t.Fatalf("second block: create_time %d update_time %d, want 1700000000 and 1700003600", c, u)
 			}
 		})
 	}

@@ -31,15 +31,14 @@ func Migrate(ctx context.Context, db *metadb.DB) error {
 var errExhausted = errors.New("idserver: ID space of key exhausted")
 
 // reserve moves the key's counter on by step in one atomic statement and
-// returns the new value v: the caller owns (v-step, v].
+// returns the new value v: the caller owns (v-step, v]. now stamps the row.
 //
 // MySQL: the upsert stores the new value through LAST_INSERT_ID(expr), which
 // the server reports back in the OK packet for this statement on this
 // connection, so no second statement (and no lock held between two) is
 // needed. SQLite: ON CONFLICT DO UPDATE … RETURNING, one statement in a
 // write transaction of its own.
-func reserve(ctx context.Context, db *metadb.DB, key string, step int64) (int64, error) {
-	now := metadb.Now()
+func reserve(ctx context.Context, db *metadb.DB, key string, step, now int64) (int64, error) {
 	var v int64
 	if db.Dialect == metadb.MySQL {
 		res, err := db.ExecContext(ctx,

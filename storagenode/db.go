@@ -415,7 +415,7 @@ func (s *Server) putRow(ctx context.Context, ref proto.FileRef, st *store, rel s
 	if status == statusPending {
 		insert, replace = h.insertPending, h.replacePending
 	}
-	now := metadb.Now()
+	now := s.nowUnix()
 	for range 3 {
 		res, err := insert.ExecContext(ctx, s.node, ref.AppID, ref.UserID, ref.FileID, st.key, rel, size, int64(crc), status, vctime, now)
 		if err == nil {
@@ -627,7 +627,7 @@ func (s *Server) reserveSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
 func (s *Server) voidSeq(gseq int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := s.st.seqVoid.ExecContext(ctx, s.cfg.Group, gseq, s.node, metadb.Now()); err != nil {
+	if _, err := s.st.seqVoid.ExecContext(ctx, s.cfg.Group, gseq, s.node, s.nowUnix()); err != nil {
 		s.log.Warn("storage: giving up a group log number", "gseq", gseq, "err", err)
 	}
 }

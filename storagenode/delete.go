@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -20,7 +19,7 @@ func (s *Server) handleDelete(c *conn, h proto.Header, replica bool) (bool, erro
 		return false, nil
 	}
 	var ref proto.FileRef
-	deleted := metadb.Now()
+	deleted := s.nowUnix()
 	if replica {
 		d, err := proto.DecodeReplicateDelete(b)
 		if err != nil {
@@ -130,7 +129,7 @@ func (s *Server) Purge(ctx context.Context) (int, error) {
 }
 
 func (s *Server) purgeShard(ctx context.Context, sh int) (int, bool, error) {
-	now := time.Now()
+	now := s.cfg.Now()
 	h := s.st.shard[sh]
 	rows, err := h.purgeable.QueryContext(ctx, s.node, now.Add(-s.cfg.Retention).Unix(), now.Add(-s.cfg.PendingTTL).Unix())
 	if err != nil {
@@ -191,7 +190,7 @@ func (s *Server) compactLog(ctx context.Context) error {
 	if err := s.st.cursorMin.QueryRowContext(ctx, s.cfg.Group).Scan(&upto); err != nil {
 		return err
 	}
-	rows, err := s.st.logOldDels.QueryContext(ctx, s.cfg.Group, time.Now().Add(-s.cfg.Retention).Unix(), upto)
+	rows, err := s.st.logOldDels.QueryContext(ctx, s.cfg.Group, s.cfg.Now().Add(-s.cfg.Retention).Unix(), upto)
 	if err != nil {
 		return err
 	}

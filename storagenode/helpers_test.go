@@ -355,6 +355,16 @@ func (e *env) start(store, addr string, mod func(*Config)) *testNode {
 	return n
 }
 
+// eventually polls cond until it holds (true) or timeout passes (false).
+func eventually(timeout time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 func (n *testNode) stop() {
 	if n.Server.closing.Load() {
 		return

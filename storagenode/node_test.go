@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/clocktest"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -296,8 +297,7 @@ func TestTruncatedUpload(t *testing.T) {
 		head, _ := (&proto.UploadHead{FileRef: r, Size: 10 << 20}).Encode()
 		nc.Write(append(proto.Header{BodyLen: proto.UploadHeadLen + 10<<20, Cmd: proto.CmdStorageUpload}.Bytes(), head...))
 		nc.Write(randBytes(1, 3<<20))
-		time.Sleep(100 * time.Millisecond)
-		if len(tmpEntries(t, n.store)) != 1 {
+		if !eventually(5*time.Second, func() bool { return len(tmpEntries(t, n.store)) == 1 }) {
 			t.Fatalf("temp file while receiving: %v", tmpEntries(t, n.store))
 		}
 		nc.Close()
@@ -323,7 +323,8 @@ func TestTruncatedUpload(t *testing.T) {
 func TestDeleteAndPurge(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db *metadb.DB) {
 		e := newEnv(t, db)
-		n := e.start("", "", func(c *Config) { c.Retention = 2 * time.Second; c.PurgeInterval = time.Hour })
+		clock := clocktest.New(time.Time{})
+		n := e.start("", "", func(c *Config) { c.Retention = 2 * time.Second; c.PurgeInterval = time.Hour; c.Now = clock.Now })
 		r := ref("gone")
 		data := randBytes(3, 100000)
 		if err := upload(n.addr, r, data); err != nil {
@@ -357,7 +358,7 @@ func TestDeleteAndPurge(t *testing.T) {
 		if got, err := download(n.addr, r2, 0, 0); err != nil || string(got) != "v2" {
 			t.Fatalf("reused: %q %v", got, err)
 		}
-		time.Sleep(3100 * time.Millisecond)
+		clock.Advance(3100 * time.Millisecond)
 		k, err := n.Purge(context.Background())
 		if err != nil || k != 1 {
 			t.Fatalf("purge: %d %v", k, err)
@@ -468,11 +469,9 @@ func TestBadFrames(t *testing.T) {
 		nc.Close()
 	}
 	alive()
-	if es := tmpEntries(t, n.store); len(es) != 0 {
-		time.Sleep(500 * time.Millisecond)
-		if es := tmpEntries(t, n.store); len(es) != 0 {
-			t.Fatalf("temp files left: %v", es)
-		}
+	// Connections cut mid-body clean up as their handlers end.
+	if !eventually(500*time.Millisecond, func() bool { return len(tmpEntries(t, n.store)) == 0 }) {
+		t.Fatalf("temp files left: %v", tmpEntries(t, n.store))
 	}
 	for _, f := range dataFiles(t, n.store) {
 		_ = f
@@ -519,6 +518,9 @@ func TestTrackerJoinBeat(t *testing.T) {
 }
 
 // Close lets an upload in flight finish; a new connection is refused.
+// The upload is seen in progress at the node before Close starts, Close
+// is seen under way (listener closed, not returned) while the upload still
+// lacks most of its body, and the upload completes after that.
 func TestGracefulClose(t *testing.T) {
 	e := newEnv(t, sqliteDB(t))
 	n := e.start("", "", nil)
@@ -528,10 +530,28 @@ func TestGracefulClose(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- uploadFrom(n.addr, r, pr, int64(len(data))) }()
 	pw.Write(data[:1<<20])
-	time.Sleep(100 * time.Millisecond)
+	if !eventually(5*time.Second, func() bool { return len(tmpEntries(t, n.store)) == 1 }) {
+		t.Fatalf("upload not in progress at the node: temp files %v", tmpEntries(t, n.store))
+	}
 	closed := make(chan struct{})
 	go func() { n.stop(); close(closed) }()
-	time.Sleep(100 * time.Millisecond)
+	refused := func() bool {
+		nc, err := net.DialTimeout("tcp", n.addr, time.Second)
+		if err == nil {
+			nc.Close()
+		}
+		return n.Server.closing.Load() && err != nil
+	}
+	if !eventually(5*time.Second, refused) {
+		t.Fatal("Close did not start: the node still accepts")
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned while an upload was in flight")
+	case err := <-errc:
+		t.Fatalf("upload ended with 7 MiB of its body unsent: %v", err)
+	default:
+	}
 	pw.Write(data[1<<20:])
 	pw.Close()
 	if err := <-errc; err != nil {
@@ -550,7 +570,9 @@ func TestGracefulClose(t *testing.T) {
 	pr2, pw2 := io.Pipe()
 	go func() { errc <- uploadFrom(n2.addr, ref("cut"), pr2, 1<<20) }()
 	pw2.Write(make([]byte, 1000))
-	time.Sleep(100 * time.Millisecond)
+	if !eventually(5*time.Second, func() bool { return len(tmpEntries(t, n2.store)) == 1 }) {
+		t.Fatalf("cut upload not in progress at the node: temp files %v", tmpEntries(t, n2.store))
+	}
 	n2.stop()
 	pw2.CloseWithError(io.ErrUnexpectedEOF)
 	<-errc

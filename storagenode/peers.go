@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/connpool"
-	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -548,7 +547,7 @@ func (s *Server) fetchFrom(ctx context.Context, addr string, ref proto.FileRef, 
 // (a corrupt or outdated copy) when given.
 func (s *Server) recordCopy(ctx context.Context, ref proto.FileRef, st *store, rel string, size int64, crc uint32, ctime int64, cur *fileRow) (*fileRow, *fileRow, error) {
 	if cur != nil {
-		res, err := s.st.shard[cur.shard].replace.ExecContext(ctx, st.key, rel, size, int64(crc), statusOK, ctime, metadb.Now(), cur.id, cur.status)
+		res, err := s.st.shard[cur.shard].replace.ExecContext(ctx, st.key, rel, size, int64(crc), statusOK, ctime, s.nowUnix(), cur.id, cur.status)
 		if err != nil {
 			return nil, nil, err
 		}

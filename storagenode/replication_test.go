@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/clocktest"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -244,7 +245,8 @@ func TestReadOnDemand(t *testing.T) {
 func TestPendingNotReadable(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db *metadb.DB) {
 		e := newEnv(t, db)
-		b := e.start("", "", func(c *Config) { c.PendingTTL = time.Second; c.PurgeInterval = time.Hour })
+		clock := clocktest.New(time.Time{})
+		b := e.start("", "", func(c *Config) { c.PendingTTL = time.Second; c.PurgeInterval = time.Hour; c.Now = clock.Now })
 		r := ref("uncommitted")
 		data := []byte("half a transaction")
 		head, _ := (&proto.ReplicaHead{FileRef: r, Size: int64(len(data)), Origin: "127.0.0.1:1"}).Encode()
@@ -271,7 +273,7 @@ func TestPendingNotReadable(t *testing.T) {
 		if rowOf(t, b, r2) != nil {
 			t.Fatal("row of a bad replica")
 		}
-		time.Sleep(2100 * time.Millisecond)
+		clock.Advance(2100 * time.Millisecond)
 		if k, err := b.Purge(context.Background()); err != nil || k != 1 {
 			t.Fatalf("purge: %d %v", k, err)
 		}

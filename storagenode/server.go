@@ -97,6 +97,13 @@ type Config struct {
 
 	Metrics *rpcmetrics.Metrics // counts requests for --metrics-listen; nil = not counted
 	Logger  *slog.Logger        // nil = slog.Default()
+
+	// Now is the clock of the node's time decisions and the times it
+	// stamps on rows and log entries: retention and purge, PendingTTL, log
+	// compaction, holes in the group log. Default time.Now; tests pass a
+	// clocktest.Clock to let time pass without waiting. Socket deadlines,
+	// pacing and file mtimes stay on the wall clock.
+	Now func() time.Time
 }
 
 func (c *Config) defaults() error {
@@ -119,6 +126,9 @@ func (c *Config) defaults() error {
 		if *v <= 0 {
 			*v = def
 		}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	d(&c.Beat, 10*time.Second)
 	d(&c.Retention, 24*time.Hour)
@@ -358,6 +368,9 @@ func (s *Server) Close() error {
 	s.st.close()
 	return nil
 }
+
+// nowUnix reads the node's clock in the metadata's unit, seconds.
+func (s *Server) nowUnix() int64 { return s.cfg.Now().Unix() }
 
 func (s *Server) getBuf() *[]byte  { return s.bufs.Get().(*[]byte) }
 func (s *Server) putBuf(b *[]byte) { s.bufs.Put(b) }

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -236,7 +235,7 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 		es = append(es, more...)
 	}
 
-	now := time.Now()
+	now := y.s.cfg.Now()
 	y.mu.Lock()
 	present := map[int64]bool{}
 	for _, e := range es {
@@ -341,7 +340,7 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 		s.voidSeq(q)
 	}
 	if cur != old {
-		if _, err := s.st.cursorSet.ExecContext(ctx, s.node, s.cfg.Group, cur, metadb.Now()); err != nil {
+		if _, err := s.st.cursorSet.ExecContext(ctx, s.node, s.cfg.Group, cur, s.nowUnix()); err != nil {
 			return false, err
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -191,7 +190,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	}
 
 	acked := fan.wait()
-	e := &logEntry{op: opPut, ref: ref, size: size, crc: crc, origin: s.node, created: metadb.Now()}
+	e := &logEntry{op: opPut, ref: ref, size: size, crc: crc, origin: s.node, created: s.nowUnix()}
 	seq, err := s.appendLog(dctx, e, &rowMove{row: newRow, from: statusPending, to: statusOK, must: true})
 	if err != nil {
 		s.st.shard[newRow.shard].del.ExecContext(context.WithoutCancel(dctx), newRow.id, statusPending)

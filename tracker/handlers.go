@@ -80,7 +80,7 @@ func (s *Server) join(ctx context.Context, c *conn, body []byte) *proto.ErrorRep
 		return e
 	}
 	addr := nodeAddr(j.Host, j.Port, c.RemoteAddr())
-	fresh, eb := s.nodes.join(j, addr, c.ID, time.Now())
+	fresh, eb := s.nodes.join(j, addr, c.ID, s.cfg.Now())
 	if eb != nil {
 		return proto.Errorf(eb.errno, "JOIN: %s", eb.msg)
 	}
@@ -111,7 +111,7 @@ func (s *Server) beat(ctx context.Context, c *conn, body []byte) *proto.ErrorRep
 		return proto.Errorf(proto.EINVAL, "BEAT: invalid group name %q", b.Group)
 	}
 	old, _ := s.nodes.health(b)
-	n, before, eb := s.nodes.beat(b, c.RemoteAddr(), c.ID, time.Now())
+	n, before, eb := s.nodes.beat(b, c.RemoteAddr(), c.ID, s.cfg.Now())
 	if eb != nil {
 		return proto.Errorf(eb.errno, "BEAT: %s", eb.msg)
 	}
@@ -148,7 +148,7 @@ func (s *Server) saddrs(ctx context.Context, body []byte) ([]byte, *proto.ErrorR
 	if e != nil {
 		return nil, e
 	}
-	addrs, unwritable := s.nodes.readableAddrs(group, time.Now())
+	addrs, unwritable := s.nodes.readableAddrs(group, s.cfg.Now())
 	if len(addrs)+len(unwritable) == 0 {
 		return nil, proto.Errorf(proto.EAGAIN, "group %s has no ACTIVE storage node", group)
 	}
@@ -184,7 +184,7 @@ func (s *Server) route(ctx context.Context, k userKey) (string, *proto.ErrorRepl
 		return "", proto.Errorf(proto.EIO, "router lookup failed")
 	}
 	if g == "" {
-		choice := chooseGroup(capacities(s.nodes.snapshot(time.Now())), k)
+		choice := chooseGroup(capacities(s.nodes.snapshot(s.cfg.Now())), k)
 		if choice == "" {
 			return "", proto.Errorf(proto.EAGAIN, "no group has an ACTIVE storage node")
 		}
@@ -206,7 +206,7 @@ func (s *Server) members(body []byte) ([]byte, *proto.ErrorReply) {
 	if !proto.ValidGroupName(group) {
 		return nil, proto.Errorf(proto.EINVAL, "MEMBERS: invalid group name %q", group)
 	}
-	return text(s.MembersText(group, time.Now()))
+	return text(s.MembersText(group, s.cfg.Now()))
 }
 
 // badBody is the error reply for a body its decoder refused: EMSGSIZE for a

@@ -41,6 +41,11 @@ type Config struct {
 	IdleTimeout  time.Duration // a connection idle this long is closed, default 5m
 	IOTimeout    time.Duration // deadline to read a body, answer and write the reply, default 30s
 	CloseTimeout time.Duration // how long Close waits for requests in flight, default 5s
+
+	// Now is the clock nodes' silence is measured by (OfflineAfter,
+	// ForgetAfter). Default time.Now; tests pass a clocktest.Clock to let a
+	// node go silent without waiting. Socket deadlines stay on the wall clock.
+	Now func() time.Time
 }
 
 // DefaultOfflineAfter is the seed's: nodes beat every 10 s, OFFLINE after 120 s.
@@ -97,6 +102,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = 5 * time.Second
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := Migrate(ctx, cfg.DB); err != nil {
@@ -136,7 +144,7 @@ func (s *Server) Close() error {
 
 // Nodes returns a snapshot of every node the tracker knows, sorted by group
 // and address.
-func (s *Server) Nodes() []NodeInfo { return s.nodes.snapshot(time.Now()) }
+func (s *Server) Nodes() []NodeInfo { return s.nodes.snapshot(s.cfg.Now()) }
 
 // sweep marks silent nodes OFFLINE (logging each once), forgets long-gone
 // ones, and reloads the group names other trackers may have registered.
@@ -149,7 +157,8 @@ func (s *Server) sweep() {
 		select {
 		case <-s.stop:
 			return
-		case now := <-t.C:
+		case tick := <-t.C:
+			now := s.cfg.Now()
 			off, gone := s.nodes.sweep(now, s.cfg.ForgetAfter)
 			for _, n := range off {
 				s.log.Info("tracker: node OFFLINE", "group", n.Group, "addr", n.Addr, "host", n.Host,
@@ -158,8 +167,8 @@ func (s *Server) sweep() {
 			for _, n := range gone {
 				s.log.Info("tracker: node forgotten", "group", n.Group, "addr", n.Addr, "host", n.Host)
 			}
-			if now.Sub(lastLoad) >= 10*time.Second {
-				lastLoad = now
+			if tick.Sub(lastLoad) >= 10*time.Second { // wall clock: a reload is I/O pacing
+				lastLoad = tick
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				if err := s.groups.refresh(ctx); err != nil {
 					s.log.Warn("tracker: reload groups", "err", err)
@@ -227,7 +236,7 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 		if err := s.groups.refresh(ctx); err != nil {
 			log.Warn("tracker: reload groups", "err", err)
 		}
-		out, e = text(s.GroupsText(time.Now()))
+		out, e = text(s.GroupsText(s.cfg.Now()))
 	case proto.CmdTrackerMembers:
 		out, e = s.members(body)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/clocktest"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -126,15 +127,16 @@ func TestBeat_ExtendedFromUnknownNode_RegistersIt(t *testing.T) {
 }
 
 func TestNode_SilentNodeGoesOfflineAndComesBack(t *testing.T) {
-	const after = time.Second // room for a slow CI machine between BEAT and SADDRS
-	r := start(t, Config{OfflineAfter: after})
+	const after = time.Second
+	clock := clocktest.New(time.Time{})
+	r := start(t, Config{OfflineAfter: after, Now: clock.Now})
 	c := dial(t, r.addr)
 	c.join("g1", "127.0.0.1", 23000)
 	c.beat(extBeat("g1", "127.0.0.1", 23000, 10))
 	if s, err := c.saddrs("app", "u1"); err != nil || len(s.Addrs) != 1 {
 		t.Fatalf("SADDRS %+v, %v", s, err)
 	}
-	time.Sleep(after + 200*time.Millisecond)
+	clock.Advance(after + 200*time.Millisecond)
 	if got := nodeState(t, r.srv, "127.0.0.1:23000"); got != Offline {
 		t.Fatalf("after %v without a BEAT: %v", after, got)
 	}
@@ -153,11 +155,41 @@ func TestNode_SilentNodeGoesOfflineAndComesBack(t *testing.T) {
 }
 
 func TestNode_OnlineWithoutBeat_GoesOffline(t *testing.T) {
-	r := start(t, Config{OfflineAfter: 100 * time.Millisecond})
+	clock := clocktest.New(time.Time{})
+	r := start(t, Config{OfflineAfter: 100 * time.Millisecond, Now: clock.Now})
 	dial(t, r.addr).join("g1", "127.0.0.1", 23000)
-	time.Sleep(300 * time.Millisecond)
+	clock.Advance(300 * time.Millisecond)
 	if got := nodeState(t, r.srv, "127.0.0.1:23000"); got != Offline {
 		t.Fatalf("%v", got)
+	}
+}
+
+// The sweeper forgets a node silent for ForgetAfter by the tracker's
+// clock, and keeps one that is not.
+func TestNode_SilentPastForgetAfter_Forgotten(t *testing.T) {
+	clock := clocktest.New(time.Time{})
+	r := start(t, Config{OfflineAfter: time.Second, ForgetAfter: time.Hour, SweepEvery: 10 * time.Millisecond, Now: clock.Now})
+	c := dial(t, r.addr)
+	c.join("g1", "127.0.0.1", 23000)
+	clock.Advance(59 * time.Minute)
+	c.join("g1", "127.0.0.1", 23001)
+	clock.Advance(2 * time.Minute) // 23000 silent 61 min, 23001 2 min
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var addrs []string
+		for _, n := range r.srv.Nodes() {
+			addrs = append(addrs, n.Addr)
+		}
+		if len(addrs) == 1 && addrs[0] == "127.0.0.1:23001" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes %v, want 23000 forgotten and 23001 kept", addrs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := nodeState(t, r.srv, "127.0.0.1:23001"); got != Offline {
+		t.Fatalf("23001 after 2 min of silence: %v", got)
 	}
 }
 
@@ -415,10 +447,11 @@ func TestGroups_TextFormat(t *testing.T) {
 }
 
 func TestMembers_OneLinePerNodeOfTheGroup(t *testing.T) {
-	r := start(t, Config{OfflineAfter: time.Second})
+	clock := clocktest.New(time.Time{})
+	r := start(t, Config{OfflineAfter: time.Second, Now: clock.Now})
 	c := dial(t, r.addr)
 	c.join("g1", "127.0.0.1", 23002)
-	time.Sleep(1200 * time.Millisecond) // 23002 goes OFFLINE
+	clock.Advance(1200 * time.Millisecond) // 23002 goes OFFLINE
 	c.join("g1", "127.0.0.1", 23000)
 	sy := extBeat("g1", "127.0.0.1", 23001, 3000)
 	sy.Total, sy.SyncState, sy.SyncPct, sy.Lag = 9000, proto.SyncSyncing, 40, 12

@@ -7,18 +7,32 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tnv-s3/tnv/internal/clocktest"
 )
+
+// waitUntil polls cond for up to 10 s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+	}
+}
 
 // TestCached_ManyCallersOneQueryPerTTL asks 200 times at once and again
 // within the TTL: the tracker is asked once; after the TTL, once more.
 func TestCached_ManyCallersOneQueryPerTTL(t *testing.T) {
 	var calls atomic.Int64
 	release := make(chan struct{})
-	groups := Cached(func(ctx context.Context) (string, error) {
+	clock := clocktest.New(time.Time{})
+	c := newGroupsCache(func(ctx context.Context) (string, error) {
 		calls.Add(1)
 		<-release
 		return "group g1 nodes=1", nil
-	}, 200*time.Millisecond)
+	}, 200*time.Millisecond, clock.Now)
+	groups := c.get
 	var wg sync.WaitGroup
 	for range 200 {
 		wg.Add(1)
@@ -29,14 +43,15 @@ func TestCached_ManyCallersOneQueryPerTTL(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(50 * time.Millisecond) // let them pile up behind the first query
+	// They pile up behind the first query.
+	waitUntil(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.waiting == 199 })
 	close(release)
 	wg.Wait()
 	groups(context.Background())
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("200 callers within the TTL made %d queries, want 1", n)
 	}
-	time.Sleep(250 * time.Millisecond)
+	clock.Advance(250 * time.Millisecond)
 	groups(context.Background())
 	if n := calls.Load(); n != 2 {
 		t.Fatalf("a caller after the TTL made %d queries in all, want 2", n)
@@ -75,9 +90,10 @@ func TestCached_FailureKeptButNotACallersCancel(t *testing.T) {
 func TestCached_WaiterLeavesWithItsContext(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	groups := Cached(func(ctx context.Context) (string, error) { <-release; return "", nil }, time.Second)
+	started := make(chan struct{})
+	groups := Cached(func(ctx context.Context) (string, error) { close(started); <-release; return "", nil }, time.Second)
 	go groups(context.Background())
-	time.Sleep(20 * time.Millisecond)
+	<-started // the slow query is out
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := groups(ctx); !errors.Is(err, context.DeadlineExceeded) {

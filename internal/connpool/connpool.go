@@ -43,6 +43,9 @@ type Config struct {
 	// updates per request. Otherwise Put clears them (an expired deadline
 	// would fail the liveness check).
 	KeepDeadlines bool
+	// Now is the clock IdleTimeout is measured by, default time.Now (tests
+	// advance a clocktest.Clock).
+	Now func() time.Time
 }
 
 // Pool keeps idle connections per address. It is safe for concurrent use.
@@ -80,6 +83,9 @@ func New(cfg Config) *Pool {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Pool{cfg: cfg, idle: map[string][]*Conn{}}
 }
@@ -126,7 +132,7 @@ func (c *Conn) Answered() bool { return c.nread.Load() > 0 }
 // Get returns an idle connection to addr that is still usable, or dials a
 // new one.
 func (p *Pool) Get(ctx context.Context, addr string) (*Conn, error) {
-	now := time.Now()
+	now := p.cfg.Now()
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -195,7 +201,7 @@ func (p *Pool) Put(c *Conn) {
 	if !p.cfg.KeepDeadlines {
 		c.Conn.SetDeadline(time.Time{})
 	}
-	now := time.Now()
+	now := p.cfg.Now()
 	c.idleSince = now
 	var drop []*Conn
 	p.mu.Lock()

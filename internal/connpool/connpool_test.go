@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tnv-s3/tnv/internal/clocktest"
 )
 
 // server answers "ok\n" to each line on real loopback connections; drop,
@@ -206,13 +208,14 @@ func TestPool_DeadIdleReplacedOnCheckout(t *testing.T) {
 func TestPool_IdleTimeout(t *testing.T) {
 	s := newServer(t, nil)
 	var d dialCounter
-	p := newPool(t, &d, Config{IdleTimeout: 50 * time.Millisecond})
+	clock := clocktest.New(time.Time{})
+	p := newPool(t, &d, Config{IdleTimeout: 50 * time.Millisecond, Now: clock.Now})
 	ctx := context.Background()
 	c, _ := p.Get(ctx, s.addr())
 	c2, _ := p.Get(ctx, s.addr())
 	p.Put(c)
 	p.Put(c2)
-	time.Sleep(60 * time.Millisecond)
+	clock.Advance(60 * time.Millisecond)
 	c3, err := p.Get(ctx, s.addr())
 	if err != nil {
 		t.Fatal(err)
