@@ -23,6 +23,7 @@ import (
 
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/internal/proctest"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/metadb/metadbtest"
 	"github.com/tnv-s3/tnv/proto"
@@ -34,8 +35,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ---- a raw client addressing one node directly
 
+// dial connects to a node and proves the cluster secret, as every peer
+// does.
 func dial(addr string) (net.Conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := tnvauth.Dialer(proctest.ClusterKey(), 5*time.Second)(ctx, addr)
 	if err == nil {
 		nc.SetDeadline(time.Now().Add(2 * time.Minute))
 	}
