@@ -1,6 +1,6 @@
 // Package tnvtlstest makes a certificate authority and certificates for
-// tests of TLS on the TNV links, with crypto/x509: nothing comes from
-// outside the test.
+// tests (and the bench) of TLS on the TNV links, with crypto/x509: nothing
+// comes from outside.
 package tnvtlstest
 
 import (
@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -20,7 +21,7 @@ import (
 	"github.com/tnv-s3/tnv/internal/tnvtls"
 )
 
-// CA is a test certificate authority whose certificate is in the PEM file
+// CA is a certificate authority whose certificate is in the PEM file
 // CAFile.
 type CA struct {
 	CAFile string
@@ -33,7 +34,29 @@ type CA struct {
 // NewCA makes a CA in a directory of the test.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
-	key := newKey(t)
+	ca, err := New(t.TempDir(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// Issue is IssueFiles for a test.
+func (ca *CA) Issue(t testing.TB, name string, hosts ...string) tnvtls.Files {
+	t.Helper()
+	f, err := ca.IssueFiles(name, hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// New makes a CA, valid for a day, whose files go to dir.
+func New(dir, name string) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: name},
@@ -45,24 +68,24 @@ func NewCA(t testing.TB, name string) *CA {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("CA certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	ca := &CA{dir: t.TempDir(), cert: cert, key: key, serial: 1}
-	ca.CAFile = filepath.Join(ca.dir, name+"-ca.pem")
-	writePEM(t, ca.CAFile, "CERTIFICATE", der)
-	return ca
+	ca := &CA{dir: dir, cert: cert, key: key, serial: 1, CAFile: filepath.Join(dir, name+"-ca.pem")}
+	return ca, writePEM(ca.CAFile, "CERTIFICATE", der)
 }
 
-// Issue signs a certificate for name, valid for both server and client
-// use, for the IP addresses and DNS names in hosts, and returns the files
-// of a side that presents it and trusts this CA.
-func (ca *CA) Issue(t testing.TB, name string, hosts ...string) tnvtls.Files {
-	t.Helper()
-	key := newKey(t)
+// IssueFiles signs a certificate for name, valid for both server and
+// client use, for the IP addresses and DNS names in hosts, and returns the
+// files of a side that presents it and trusts this CA.
+func (ca *CA) IssueFiles(name string, hosts ...string) (tnvtls.Files, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tnvtls.Files{}, err
+	}
 	ca.serial++
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(ca.serial),
@@ -81,16 +104,17 @@ func (ca *CA) Issue(t testing.TB, name string, hosts ...string) tnvtls.Files {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		t.Fatal(err)
+		return tnvtls.Files{}, fmt.Errorf("certificate %s: %w", name, err)
 	}
 	kb, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return tnvtls.Files{}, err
 	}
 	f := tnvtls.Files{Cert: filepath.Join(ca.dir, name+".pem"), Key: filepath.Join(ca.dir, name+"-key.pem"), CA: ca.CAFile}
-	writePEM(t, f.Cert, "CERTIFICATE", der)
-	writePEM(t, f.Key, "PRIVATE KEY", kb)
-	return f
+	if err := writePEM(f.Cert, "CERTIFICATE", der); err != nil {
+		return f, err
+	}
+	return f, writePEM(f.Key, "PRIVATE KEY", kb)
 }
 
 // Env is the environment that gives a tnv process the files: its
@@ -106,18 +130,6 @@ func Env(prefix string, f tnvtls.Files) []string {
 	return env
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+func writePEM(path, typ string, der []byte) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
