@@ -206,7 +206,7 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int, lin
 		key, label = key+"-tls", label[:len(label)-1]+", TNV over mutual TLS)"
 	}
 	s := &System{Key: key, Label: label, Copies: members, AK: benchAK, SK: benchSK, pprof: map[string]string{}}
-	dbName := fmt.Sprintf("tnvbench_%s_%d", key, time.Now().Unix())
+	dbName := fmt.Sprintf("tnvbench_%s_%d", strings.ReplaceAll(key, "-", "_"), time.Now().Unix())
 	admin, err := metadb.Open(mysqlBase)
 	if err != nil {
 		return nil, fmt.Errorf("MariaDB (%s): %w", metadb.Redact(mysqlBase), err)
