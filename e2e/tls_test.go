@@ -36,8 +36,9 @@ func TestTLS_WholeClusterOnMutualTLS(t *testing.T) {
 	env := tnvtlstest.Env("TNV_", node)
 	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2, Env: env})
 
-	// `tnv client` on TLS: upload, then download from each member (a
-	// download on TLS cannot use sendfile: the buffered path).
+	// `tnv client` on TLS: upload (the node gets an ID from the ID server
+	// and sends the replica to its member, both on TLS), then download (on
+	// TLS a node cannot use sendfile: the buffered path).
 	dir := t.TempDir()
 	in, sum := writeRandom(t, dir, "in", 3<<20+17, 11)
 	id := strings.TrimSpace(runEnv(t, env, client(c, "upload", "--appid", "app1", "--userid", "tls", in)...))
@@ -46,12 +47,18 @@ func TestTLS_WholeClusterOnMutualTLS(t *testing.T) {
 	if got := fileSum(t, out); got != sum {
 		t.Fatalf("download over TLS: sha256 %x, want %x", got, sum)
 	}
-	for _, m := range c.Groups[0] {
-		stat, err := proctest.RunEnvErr(t, env, "storage", "stat", m.Addr)
-		if err != nil || !strings.Contains(stat, "syncstate ACTIVE") {
-			t.Fatalf("storage stat %s over TLS: %v\n%s", m.Addr, err, stat)
+	// Every upload reached both members when it was acknowledged: the
+	// node-to-node link works on TLS.
+	replicated := func() {
+		t.Helper()
+		for _, m := range c.Groups[0] {
+			stat, err := proctest.RunEnvErr(t, env, "storage", "stat", m.Addr)
+			if err != nil || !strings.Contains(stat, "syncstate ACTIVE") || !strings.Contains(stat, "underreplicated 0\n") {
+				t.Fatalf("storage stat %s over TLS: %v\n%s", m.Addr, err, stat)
+			}
 		}
 	}
+	replicated()
 
 	// Refused: a plain client (told the server speaks TLS only), one
 	// without a client certificate, one with another CA's certificate, one
@@ -115,6 +122,8 @@ func TestTLS_WholeClusterOnMutualTLS(t *testing.T) {
 	if got := get(aws.String("bytes=1000-2000999")); !bytes.Equal(got, body[1000:2001000]) {
 		t.Fatalf("range GET through the gateway on TLS: %d bytes differ", len(got))
 	}
+
+	replicated()
 
 	// A gateway without --tnv-tls-* is refused by the cluster.
 	plain := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=" + trustAK, "TNV_SECRET_KEY=" + trustSK}, "gateway-plain", func(addr string) []string {
