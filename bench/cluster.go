@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/tnv-s3/tnv/internal/tnvtls/tnvtlstest"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -176,16 +177,36 @@ func startUp(bin, dataDir, logDir string) (*System, error) {
 	return s, nil
 }
 
+// Links says how the gateway of a multi-process cluster reaches its storage
+// nodes' bytes.
+type Links int
+
+const (
+	// LocalReads: through the nodes' --local-socket and sendfile (the
+	// gateway shares their machine), TNV TCP for the rest.
+	LocalReads Links = iota
+	// PlainTCP: every byte over TNV TCP (a gateway on another machine).
+	PlainTCP
+	// MutualTLS: every byte over TNV on mutual TLS (an untrusted network).
+	MutualTLS
+)
+
 // startMulti runs ID server, tracker, groups×members storage nodes and a
 // gateway as separate processes on a fresh MariaDB database.
-func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int) (*System, error) {
+func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int, links Links) (*System, error) {
 	key := "mirror"
 	label := fmt.Sprintf("processes (MariaDB, %dx%d mirrored)", groups, members)
 	if members == 1 {
 		key, label = "single", fmt.Sprintf("processes (MariaDB, %dx1 single)", groups)
 	}
+	switch links {
+	case PlainTCP:
+		key, label = key+"-tcp", label[:len(label)-1]+", TNV over TCP)"
+	case MutualTLS:
+		key, label = key+"-tls", label[:len(label)-1]+", TNV over mutual TLS)"
+	}
 	s := &System{Key: key, Label: label, Copies: members, AK: benchAK, SK: benchSK, pprof: map[string]string{}}
-	dbName := fmt.Sprintf("tnvbench_%s_%d", key, time.Now().Unix())
+	dbName := fmt.Sprintf("tnvbench_%s_%d", strings.ReplaceAll(key, "-", "_"), time.Now().Unix())
 	admin, err := metadb.Open(mysqlBase)
 	if err != nil {
 		return nil, fmt.Errorf("MariaDB (%s): %w", metadb.Redact(mysqlBase), err)
@@ -205,6 +226,28 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int) (*S
 	env := []string{"TNV_LOG_LEVEL=warn"}
 	if err := clusterSecretEnv(); err != nil {
 		return nil, err
+	}
+	var gwEnv []string
+	if links == MutualTLS {
+		// One certificate for every server (all on 127.0.0.1), one for
+		// the gateway, from a CA made for this run.
+		if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o700); err != nil {
+			return nil, err
+		}
+		ca, err := tnvtlstest.New(filepath.Join(dir, "tls"), "bench")
+		if err != nil {
+			return nil, err
+		}
+		node, err := ca.IssueFiles("node", "127.0.0.1")
+		if err != nil {
+			return nil, err
+		}
+		gw, err := ca.IssueFiles("gateway")
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, tnvtlstest.Env("TNV_", node)...)
+		gwEnv = tnvtlstest.Env("TNV_TNV_", gw)
 	}
 	fail := func(err error) (*System, error) { s.stop(); return nil, err }
 	start := func(name, addr string, extra []string, args ...string) (*proc, error) {
@@ -234,25 +277,31 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int) (*S
 			}
 			// Each node offers a local socket: the gateway, on the same
 			// machine, opens its files through it (--local-reads).
-			sock := filepath.Join(dir, name+".sock")
-			if len(sock) > 100 { // a socket path has at most 107 bytes
-				sock = filepath.Join(os.TempDir(), fmt.Sprintf("tnv-bench-%d-%s.sock", os.Getpid(), name))
+			args := []string{"storage", "--listen", a, "--group", fmt.Sprintf("g%d", g),
+				"--trackers", tra, "--idservers", ida, "--store", filepath.Join(dir, name), "--db", dsn, "--beat", "1s"}
+			if links == LocalReads {
+				sock := filepath.Join(dir, name+".sock")
+				if len(sock) > 100 { // a socket path has at most 107 bytes
+					sock = filepath.Join(os.TempDir(), fmt.Sprintf("tnv-bench-%d-%s.sock", os.Getpid(), name))
+				}
+				args = append(args, "--local-socket", sock)
 			}
-			if _, err := start(name, a, extra, "storage", "--listen", a, "--group", fmt.Sprintf("g%d", g),
-				"--trackers", tra, "--idservers", ida, "--store", filepath.Join(dir, name), "--db", dsn, "--beat", "1s",
-				"--local-socket", sock); err != nil {
+			if _, err := start(name, a, extra, args...); err != nil {
 				return fail(err)
 			}
 			storage = append(storage, a)
 		}
 	}
-	if err := waitActive(bin, tra, storage, 60*time.Second); err != nil {
+	if err := waitActive(bin, env, tra, storage, 60*time.Second); err != nil {
 		return fail(err)
 	}
 	gwa := freeAddr()
 	s.pprof["gateway"] = freeAddr()
-	gw, err := start("gateway", gwa, []string{"TNV_ACCESS_KEY=" + benchAK, "TNV_SECRET_KEY=" + benchSK,
-		"TNV_PPROF_LISTEN=" + s.pprof["gateway"]}, "gateway", "--listen", gwa, "--trackers", tra, "--db", dsn)
+	// The gateway's environment must not carry the servers' TNV_TLS_*:
+	// for it they mean HTTPS on the S3 port.
+	env = []string{"TNV_LOG_LEVEL=warn"}
+	gw, err := start("gateway", gwa, append([]string{"TNV_ACCESS_KEY=" + benchAK, "TNV_SECRET_KEY=" + benchSK,
+		"TNV_PPROF_LISTEN=" + s.pprof["gateway"]}, gwEnv...), "gateway", "--listen", gwa, "--trackers", tra, "--db", dsn)
 	if err != nil {
 		return fail(err)
 	}
@@ -266,11 +315,13 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int) (*S
 
 // waitActive waits until the tracker shows every storage node ACTIVE and in
 // sync (so mirrored uploads really go to every member).
-func waitActive(bin, tracker string, nodes []string, timeout time.Duration) error {
+func waitActive(bin string, env []string, tracker string, nodes []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var text string
 	for time.Now().Before(deadline) {
-		out, err := exec.Command(bin, "client", "--trackers", tracker, "groups").CombinedOutput()
+		cmd := exec.Command(bin, "client", "--trackers", tracker, "groups")
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
 		text = string(out)
 		if err == nil {
 			ok := 0

@@ -80,7 +80,7 @@ func main() {
 	flag.StringVar(&o.minio, "minio", "", "MinIO binary to use (default: CACHE/minio-bin/minio, built with go install github.com/minio/minio@latest when missing)")
 	flag.StringVar(&o.mysql, "mysql", envOr("TNV_BENCH_MYSQL", "mysql://root@127.0.0.1:3306/mysql"), "MariaDB/MySQL server (DSN of any existing database); a fresh database is created and dropped per cluster")
 	flag.DurationVar(&o.cellDur, "cell", 5*time.Second, "duration of each measured cell")
-	flag.StringVar(&o.systems, "systems", "minio,up,mirror,single", "systems to run, comma-separated: minio, up, mirror, single")
+	flag.StringVar(&o.systems, "systems", "minio,up,mirror,single", "systems to run, comma-separated: minio, up, mirror, single; also mirror-tcp and mirror-tls (mirror with the gateway reading over TNV TCP, and over mutual TLS: the cost of TLS)")
 	flag.StringVar(&o.tnvBin, "tnv", "", "tnv binary (default: go build ./cmd/tnv of this checkout)")
 	flag.IntVar(&o.diskMiB, "disk-mib", 2048, "size of the disk bandwidth test file, MiB")
 	flag.Int64Var(&o.seekSize, "seek-size", 1<<30, "size of the video-seek object, bytes")
@@ -183,7 +183,7 @@ func run(ctx context.Context, o options) error {
 
 	res := &Results{Date: t0.UTC().Format(time.RFC3339), Machine: mach, Limits: lim, CellSeconds: o.cellDur.Seconds(),
 		Command: "go run ./bench " + strings.Join(os.Args[1:], " ")}
-	order := []string{"minio", "up", "mirror", "single"}
+	order := []string{"minio", "up", "mirror", "mirror-tcp", "mirror-tls", "single"}
 	for _, key := range order {
 		if !want[key] {
 			continue
@@ -199,9 +199,13 @@ func run(ctx context.Context, o options) error {
 		case "up":
 			sys, err = startUp(o.tnvBin, o.dataDir, logDir)
 		case "mirror":
-			sys, err = startMulti(o.tnvBin, o.dataDir, logDir, o.mysql, 2, 2)
+			sys, err = startMulti(o.tnvBin, o.dataDir, logDir, o.mysql, 2, 2, LocalReads)
+		case "mirror-tcp":
+			sys, err = startMulti(o.tnvBin, o.dataDir, logDir, o.mysql, 2, 2, PlainTCP)
+		case "mirror-tls":
+			sys, err = startMulti(o.tnvBin, o.dataDir, logDir, o.mysql, 2, 2, MutualTLS)
 		case "single":
-			sys, err = startMulti(o.tnvBin, o.dataDir, logDir, o.mysql, 2, 1)
+			sys, err = startMulti(o.tnvBin, o.dataDir, logDir, o.mysql, 2, 1, LocalReads)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w (logs in %s)", key, err, logDir)

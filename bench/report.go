@@ -183,7 +183,7 @@ func (r *Results) workloads() []string {
 	return w
 }
 
-var ours = []string{"up", "mirror", "single"}
+var ours = []string{"up", "mirror", "mirror-tcp", "mirror-tls", "single"}
 
 // headline is the cell's main figure: MiB/s and objects/s, ops/s for the
 // mixed run, TTFB for seeks.
@@ -288,7 +288,7 @@ func (r *Results) latency() [][]string {
 	}
 	var rssHead []string
 	for _, k := range keys {
-		rssHead = append(rssHead, map[string]string{"minio": "MinIO", "up": "up", "mirror": "2x2 gateway", "single": "2x1 gateway"}[k])
+		rssHead = append(rssHead, map[string]string{"minio": "MinIO", "up": "up", "mirror": "2x2 gateway", "mirror-tcp": "2x2 TCP gateway", "mirror-tls": "2x2 TLS gateway", "single": "2x1 gateway"}[k])
 	}
 	head = append(head, "peak RSS MiB ("+strings.Join(rssHead, " / ")+")")
 	rows := [][]string{head}
@@ -362,7 +362,11 @@ func (r *Results) machineText() string {
 }
 
 func (r *Results) text() string {
-	return "\n" + r.machineText() + "\n" + r.limitsText() + "\n\n" + textTable(r.table()) + "\nLatency p50 / p99 (seeks: whole request):\n" + textTable(r.latency())
+	s := "\n" + r.machineText() + "\n" + r.limitsText() + "\n\n" + textTable(r.table()) + "\nLatency p50 / p99 (seeks: whole request):\n" + textTable(r.latency())
+	if rows := r.tlsCost(); rows != nil {
+		s += "\nThe cost of TLS on the TNV links (2x2 mirrored, gateway reading over TNV):\n" + textTable(rows)
+	}
+	return s
 }
 
 func (r *Results) markdown() string {
@@ -386,6 +390,11 @@ func (r *Results) markdown() string {
 	b.WriteString(markdownTable(r.table()))
 	b.WriteString("\nLatency p50 / p99 per request (whole request), and peak RSS of the gateway process (tnv up and MinIO: the one process):\n\n")
 	b.WriteString(markdownTable(r.latency()))
+	if rows := r.tlsCost(); rows != nil {
+		b.WriteString("\nThe cost of TLS on the TNV links: the 2x2 mirrored cluster with its gateway reading every byte over TNV TCP, and over TNV on mutual TLS " +
+			"(no --local-socket in either; TLS ÷ TCP < 1 means TLS is slower):\n\n")
+		b.WriteString(markdownTable(rows))
+	}
 	var errs []string
 	for _, c := range r.Cells {
 		if c.Errors > 0 {

@@ -40,6 +40,13 @@ func TestConfig_BadSettingsStopStartUpWithOneLine(t *testing.T) {
 		{[]string{"TNV_CLUSTER_SECRET=too-short"}, []string{"idserver", "--db", db}, "at least 32 bytes"},
 		{nil, []string{"tracker", "--db", db, "--open-protocol", "--cluster-secret", proctest.ClusterSecret}, "exclude each other"},
 		{nil, []string{"up", "--data", t.TempDir(), "--cluster-secret", "short"}, "at least 32 bytes"},
+		{nil, []string{"tracker", "--db", db, "--tls-cert", "/nonexistent/cert.pem"}, "go together"},
+		{nil, []string{"idserver", "--db", db, "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"}, "/nonexistent/c.pem"},
+		{nil, []string{"storage", "--group", "g1", "--db", db, "--trackers", "127.0.0.1:1",
+			"--idservers", "127.0.0.1:1", "--store", t.TempDir(), "--tls-ca", "/nonexistent/ca.pem"}, "needs a certificate"},
+		{[]string{"TNV_SECRET_KEY=gateway-secret-0123456789"}, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db,
+			"--access-key", "ak", "--tnv-tls-ca", "/nonexistent/ca.pem"}, "--tnv-tls-*"},
+		{nil, []string{"client", "--tls-ca", "/nonexistent/ca.pem", "groups"}, "TLS CA"},
 	} {
 		cmd := exec.Command(proctest.Binary(t), tc.args...)
 		// Every case has one bad setting: the cluster secret is given

@@ -7,6 +7,7 @@ package idserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,8 @@ type Config struct {
 	Metrics *rpcmetrics.Metrics
 	// Auth is the cluster secret every connection must prove; nil = open protocol.
 	Auth *tnvauth.Key
+	// TLS makes the server listen on TLS (tnvtls.Files.Server); nil = plain TCP.
+	TLS *tls.Config
 
 	IdleTimeout  time.Duration // a connection idle this long is closed, default 5m
 	IOTimeout    time.Duration // deadline to read a body and write a reply, default 30s
@@ -98,7 +101,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, keys: map[string]*block{}}
-	s.conns.Auth, s.conns.AuthReply, s.conns.Log = cfg.Auth, proto.CmdIDReply, cfg.Logger
+	s.conns.Auth, s.conns.AuthReply, s.conns.Log, s.conns.TLS = cfg.Auth, proto.CmdIDReply, cfg.Logger, cfg.TLS
 	return s, nil
 }
 

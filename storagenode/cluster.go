@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/connpool"
-	"github.com/tnv-s3/tnv/internal/tnvauth"
+	"github.com/tnv-s3/tnv/internal/tnvtls"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -27,11 +27,11 @@ func roundTrip(nc net.Conn, timeout time.Duration, cmd, want uint8, body []byte,
 }
 
 // newPool is a pool of connections dialed within dial: with Config.Dial
-// (the cluster's handshake) when set, else plain TCP.
+// when set, else TCP (TLS with PeerTLS) with the cluster's handshake.
 func (s *Server) newPool(dial time.Duration) *connpool.Pool {
 	d := s.cfg.Dial
 	if d == nil {
-		d = tnvauth.Dialer(s.cfg.Auth, dial)
+		d = tnvtls.Dialer(s.cfg.PeerTLS, s.cfg.Auth, dial)
 	} else {
 		outer := d
 		d = func(ctx context.Context, addr string) (net.Conn, error) {

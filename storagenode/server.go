@@ -9,6 +9,7 @@ package storagenode
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -94,6 +95,10 @@ type Config struct {
 	// The LocalSocket is not authenticated: its mode 0600 admits only
 	// this user, who can read the secret anyway (docs/operations.md).
 	Auth *tnvauth.Key
+	// TLS makes the node listen on TLS (tnvtls.Files.Server), PeerTLS
+	// makes it dial the trackers, ID servers and members on TLS
+	// (tnvtls.Files.Client); nil = plain TCP. The LocalSocket stays plain.
+	TLS, PeerTLS *tls.Config
 
 	Metrics *rpcmetrics.Metrics // counts requests for --metrics-listen; nil = not counted
 	Logger  *slog.Logger        // nil = slog.Default()
@@ -239,7 +244,7 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	// The cluster handshake on each TCP connection before its first frame
 	// (not on the local socket: its mode 0600 is its guard).
-	s.conns.Auth, s.conns.AuthReply, s.conns.Log = cfg.Auth, proto.CmdStorageReply, s.log
+	s.conns.Auth, s.conns.AuthReply, s.conns.Log, s.conns.TLS = cfg.Auth, proto.CmdStorageReply, s.log, cfg.TLS
 	s.pool = s.newPool(dialTimeout)
 	s.ids = newIDClient(cfg.IDServers, cfg.IOTimeout, s.pool)
 	s.peers = newPeerClient(s)

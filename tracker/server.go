@@ -11,6 +11,7 @@ package tracker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,7 @@ type Config struct {
 	Logger         *slog.Logger        // nil = slog.Default()
 	Metrics        *rpcmetrics.Metrics // nil = not counted
 	Auth           *tnvauth.Key        // cluster secret every connection must prove; nil = open protocol
+	TLS            *tls.Config         // serve TLS (tnvtls.Files.Server); nil = plain TCP
 
 	ForgetAfter  time.Duration // an OFFLINE node is dropped from the lists after this, default 24h
 	SweepEvery   time.Duration // how often OFFLINE nodes are marked and logged, default OfflineAfter/10 within [10ms, 5s]
@@ -119,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 		router: &router{db: cfg.DB, max: cfg.RouterCache, m: map[userKey]string{}},
 		stop:   make(chan struct{}),
 	}
-	s.conns.Auth, s.conns.AuthReply, s.conns.Log = cfg.Auth, proto.CmdTrackerReply, cfg.Logger
+	s.conns.Auth, s.conns.AuthReply, s.conns.Log, s.conns.TLS = cfg.Auth, proto.CmdTrackerReply, cfg.Logger, cfg.TLS
 	if err := s.groups.refresh(ctx); err != nil {
 		return nil, err
 	}

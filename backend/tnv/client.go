@@ -8,6 +8,7 @@ package tnv
 import (
 	"context"
 	crand "crypto/rand"
+	"crypto/tls"
 	"encoding/base32"
 	"encoding/binary"
 	"errors"
@@ -32,9 +33,13 @@ type Config struct {
 	PoolSize    int           // idle connections kept per server address, default 8
 	IdleTimeout time.Duration // idle pooled connections older than this are closed, default 30s (below the servers' 5m)
 	// Dial opens connections to trackers and storage nodes, within
-	// DialTimeout; nil = TCP with the handshake of Auth. Downloads splice
-	// from the connection it returns: it should be the *net.TCPConn itself.
-	Dial      connpool.DialFunc
+	// DialTimeout; nil = TCP (TLS with the TLS config) with the handshake
+	// of Auth. Downloads splice from the connection it returns when it is
+	// the *net.TCPConn itself, and copy through a buffer otherwise.
+	Dial connpool.DialFunc
+	// TLS, when set, makes every connection to a tracker or storage node
+	// TLS (tnvtls.Files.Client); nil = plain TCP. Not used with Dial.
+	TLS       *tls.Config
 	LocateTTL time.Duration // how long a SADDRS answer is reused per (appid, userid), default 2s; < 0 disables
 	Logger    *slog.Logger  // nil = slog.Default()
 	// Auth is the cluster secret the client proves on every TCP

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/connpool"
-	"github.com/tnv-s3/tnv/internal/tnvauth"
+	"github.com/tnv-s3/tnv/internal/tnvtls"
 )
 
 // conn is one connection to a server, checked out of the client's
@@ -60,7 +60,7 @@ func (c *conn) watch(ctx context.Context) (stop func() bool) {
 func newPool(cfg Config) *connpool.Pool {
 	dial := cfg.Dial
 	if dial == nil {
-		dial = tnvauth.Dialer(cfg.Auth, cfg.DialTimeout)
+		dial = tnvtls.Dialer(cfg.TLS, cfg.Auth, cfg.DialTimeout)
 	} else {
 		outer := dial
 		dial = func(ctx context.Context, addr string) (net.Conn, error) {

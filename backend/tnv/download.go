@@ -263,7 +263,8 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 		}
 		s.cn.pushed = time.Now()
 		// The connection itself, not the pool's wrapper: splice(2) needs
-		// the *net.TCPConn.
+		// the *net.TCPConn. A *tls.Conn is read through a buffer by w's
+		// ReadFrom (net.TCPConn falls back to a copy for any other source).
 		raw := s.cn.nc.Conn
 		raw.SetDeadline(s.cn.pushed.Add(s.cn.timeout))
 		n, err := io.Copy(w, &io.LimitedReader{R: raw, N: chunk})

@@ -188,6 +188,7 @@ func runAdminStatus(ctx context.Context, args []string) error {
 	f := newFlags("admin status", "--trackers A,B")
 	trackers := f.String("trackers", "127.0.0.1:21000", "tracker addresses, comma-separated")
 	cluster := f.clusterFlags(false)
+	tlsf := f.tlsFlags("", false)
 	if err := f.parse(args, "trackers"); err != nil {
 		return err
 	}
@@ -199,7 +200,11 @@ func runAdminStatus(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth})
+	tc, err := tlsf.client()
+	if err != nil {
+		return err
+	}
+	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth, TLS: tc})
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ func runClient(ctx context.Context, args []string) error {
 	out := f.String("o", "", "download: write to this file instead of stdout")
 	timeout := f.Duration("timeout", 0, "give up after this long (0 = never)")
 	cluster := f.clusterFlags(false)
+	tlsf := f.tlsFlags("", false)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -65,7 +66,11 @@ func runClient(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth})
+	tc, err := tlsf.client()
+	if err != nil {
+		return err
+	}
+	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth, TLS: tc})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tnv-s3/tnv/backend/tnv"
@@ -36,6 +37,7 @@ func runGateway(ctx context.Context, args []string) error {
 	maxConns := f.Int("max-conns-per-client", 1000, "open connections allowed per client address, 0 = no cap (behind a proxy all clients share its address)")
 	dbTimeout := f.Duration("db-timeout", 10*time.Second, "deadline of each metadata database call; past it requests fail with 503")
 	cluster := f.clusterFlags(false)
+	tnvTLS := f.tlsFlags("tnv-", false) // --tls-* are the S3 port's HTTPS
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err
@@ -65,12 +67,16 @@ func runGateway(ctx context.Context, args []string) error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	tnvTC, err := tnvTLS.client()
+	if err != nil {
+		return fmt.Errorf("--tnv-tls-*: %w", err)
+	}
 	db, err := metadb.Open(*dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	client, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, LocalReads: *localReads, Auth: auth})
+	client, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, LocalReads: *localReads, Auth: auth, TLS: tnvTC})
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ func runIDServer(ctx context.Context, args []string) error {
 	idle := f.Duration("idle-timeout", 5*time.Minute, "a client connection idle this long is closed (storage nodes keep theirs idle less: 30s)")
 	metrics := f.metricsFlag()
 	cluster := f.clusterFlags(true)
+	tlsf := f.tlsFlags("", true)
 	if err := f.parse(args, "listen", "db"); err != nil {
 		return err
 	}
@@ -30,6 +31,10 @@ func runIDServer(ctx context.Context, args []string) error {
 		return err
 	}
 	auth, err := cluster.key()
+	if err != nil {
+		return err
+	}
+	tc, err := tlsf.server()
 	if err != nil {
 		return err
 	}
@@ -45,10 +50,10 @@ func runIDServer(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	reg := newRegistry()
-	srv, err := idserver.New(idserver.Config{DB: db, Step: *step, IdleTimeout: *idle, Logger: log, Metrics: rpcmetrics.New("idserver", reg), Auth: auth})
+	srv, err := idserver.New(idserver.Config{DB: db, Step: *step, IdleTimeout: *idle, Logger: log, Metrics: rpcmetrics.New("idserver", reg), Auth: auth, TLS: tc})
 	if err != nil {
 		return err
 	}
 	return runServer(ctx, log, "idserver", srv, *addr, *metrics, reg,
-		"db", metadb.Redact(*dsn), "step", *step, "idle_timeout", *idle, "auth", auth.String())
+		"db", metadb.Redact(*dsn), "step", *step, "idle_timeout", *idle, "auth", auth.String(), "tls", onOff(tc))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tnv-s3/tnv/gateway/status"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
-	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 	"github.com/tnv-s3/tnv/storagenode"
@@ -51,6 +51,7 @@ func runStorage(ctx context.Context, args []string) error {
 	localSocket := f.String("local-socket", "", "Unix socket (mode 0600) on which a gateway of this machine and user opens this node's files directly and sends them with sendfile, instead of receiving them over TCP")
 	metrics := f.metricsFlag()
 	cluster := f.clusterFlags(true)
+	tlsf := f.tlsFlags("", true)
 	if err := f.parse(args, "listen", "group", "trackers", "idservers", "store", "db"); err != nil {
 		return err
 	}
@@ -65,6 +66,18 @@ func runStorage(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A node on TLS dials its trackers, ID servers and members on TLS
+	// too, presenting its own certificate to those that demand one.
+	tc, err := tlsf.server()
+	if err != nil {
+		return err
+	}
+	var peerTLS *tls.Config
+	if tc != nil {
+		if peerTLS, err = tlsf.client(); err != nil {
+			return err
+		}
+	}
 	db, err := metadb.Open(*dsn)
 	if err != nil {
 		return err
@@ -77,13 +90,14 @@ func runStorage(ctx context.Context, args []string) error {
 		ReplicaTimeout: *replicaTimeout, ScrubEvery: scrubFlag(*scrubEvery), ScrubRate: *scrubRate, HealthInterval: *healthEvery,
 		PoolIdleTimeout: *poolIdle,
 		LocalSocket:     *localSocket, Logger: log, Metrics: rpcmetrics.New("storage", reg), Auth: auth,
+		TLS: tc, PeerTLS: peerTLS,
 	})
 	if err != nil {
 		return err
 	}
 	reg.MustRegister(storageCollector{srv})
 	return runServer(ctx, log, "storage", srv, *addr, *metrics, reg,
-		"group", *group, "db", metadb.Redact(*dsn), "auth", auth.String())
+		"group", *group, "db", metadb.Redact(*dsn), "auth", auth.String(), "tls", onOff(tc))
 }
 
 // scrubFlag maps --scrub-every 0 (off) onto the Config's negative.
@@ -140,8 +154,8 @@ func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
 
 // adminRequest sends an admin command to a running node and prints the text
 // it answers.
-func adminRequest(ctx context.Context, auth *tnvauth.Key, addr string, cmd uint8, body []byte, timeout time.Duration) error {
-	text, err := adminText(ctx, auth, addr, cmd, body, timeout)
+func adminRequest(ctx context.Context, dial dialFunc, addr string, cmd uint8, body []byte, timeout time.Duration) error {
+	text, err := adminText(ctx, dial, addr, cmd, body, timeout)
 	if err != nil {
 		return err
 	}
@@ -151,8 +165,8 @@ func adminRequest(ctx context.Context, auth *tnvauth.Key, addr string, cmd uint8
 
 // adminText sends an admin command to a running node and returns the text
 // it answers.
-func adminText(ctx context.Context, auth *tnvauth.Key, addr string, cmd uint8, body []byte, timeout time.Duration) (string, error) {
-	nc, err := tnvauth.Dialer(auth, 5*time.Second)(ctx, addr)
+func adminText(ctx context.Context, dial dialFunc, addr string, cmd uint8, body []byte, timeout time.Duration) (string, error) {
+	nc, err := dial(ctx, addr)
 	if err != nil {
 		return "", err
 	}
@@ -175,10 +189,11 @@ func runStorageScrub(ctx context.Context, args []string) error {
 	repair := f.Bool("repair", false, "replace bad or missing copies by a healthy member's")
 	timeout := f.Duration("timeout", 24*time.Hour, "give up after this long")
 	cluster := f.clusterFlags(false)
+	tlsf := f.tlsFlags("", false)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	auth, err := cluster.key()
+	dial, err := tnvDialer(cluster, tlsf)
 	if err != nil {
 		return err
 	}
@@ -193,12 +208,12 @@ func runStorageScrub(ctx context.Context, args []string) error {
 	// second connection, a few times a second, on stderr when it changes.
 	done := make(chan struct{})
 	defer close(done)
-	go scrubProgress(ctx, auth, f.Arg(0), done)
-	return adminRequest(ctx, auth, f.Arg(0), proto.CmdStorageScrub, []byte{mode}, *timeout)
+	go scrubProgress(ctx, dial, f.Arg(0), done)
+	return adminRequest(ctx, dial, f.Arg(0), proto.CmdStorageScrub, []byte{mode}, *timeout)
 }
 
 // scrubProgress prints the node's scrub progress until done is closed.
-func scrubProgress(ctx context.Context, auth *tnvauth.Key, addr string, done <-chan struct{}) {
+func scrubProgress(ctx context.Context, dial dialFunc, addr string, done <-chan struct{}) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	last := ""
@@ -210,7 +225,7 @@ func scrubProgress(ctx context.Context, auth *tnvauth.Key, addr string, done <-c
 			return
 		case <-t.C:
 		}
-		text, err := adminText(ctx, auth, addr, proto.CmdStorageStat, nil, 5*time.Second)
+		text, err := adminText(ctx, dial, addr, proto.CmdStorageStat, nil, 5*time.Second)
 		if err != nil {
 			continue
 		}
@@ -235,15 +250,16 @@ func scrubProgress(ctx context.Context, auth *tnvauth.Key, addr string, done <-c
 func runStorageStat(ctx context.Context, args []string) error {
 	f := newFlags("storage stat", "ADDR")
 	cluster := f.clusterFlags(false)
+	tlsf := f.tlsFlags("", false)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	auth, err := cluster.key()
+	dial, err := tnvDialer(cluster, tlsf)
 	if err != nil {
 		return err
 	}
 	if f.NArg() != 1 {
 		return fmt.Errorf("want the address of one storage node")
 	}
-	return adminRequest(ctx, auth, f.Arg(0), proto.CmdStorageStat, nil, 10*time.Second)
+	return adminRequest(ctx, dial, f.Arg(0), proto.CmdStorageStat, nil, 10*time.Second)
 }

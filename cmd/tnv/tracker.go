@@ -23,6 +23,7 @@ func runTracker(ctx context.Context, args []string) error {
 	registered := f.Bool("registered-groups-only", false, "refuse nodes of groups not already in t_groups_info")
 	metrics := f.metricsFlag()
 	cluster := f.clusterFlags(true)
+	tlsf := f.tlsFlags("", true)
 	if err := f.parse(args, "listen", "db"); err != nil {
 		return err
 	}
@@ -31,6 +32,10 @@ func runTracker(ctx context.Context, args []string) error {
 		return err
 	}
 	auth, err := cluster.key()
+	if err != nil {
+		return err
+	}
+	tc, err := tlsf.server()
 	if err != nil {
 		return err
 	}
@@ -44,7 +49,7 @@ func runTracker(ctx context.Context, args []string) error {
 	defer db.Close()
 	reg := newRegistry()
 	srv, err := tracker.New(tracker.Config{DB: db, OfflineAfter: *offline, RegisteredOnly: *registered,
-		Logger: log, Metrics: rpcmetrics.New("tracker", reg), Auth: auth})
+		Logger: log, Metrics: rpcmetrics.New("tracker", reg), Auth: auth, TLS: tc})
 	if err != nil {
 		return err
 	}
@@ -53,5 +58,5 @@ func runTracker(ctx context.Context, args []string) error {
 		return srv.GroupsText(time.Now()), nil
 	}))
 	return runServer(ctx, log, "tracker", srv, *addr, *metrics, reg,
-		"db", metadb.Redact(*dsn), "offline_after", offline.String(), "registered_groups_only", *registered, "auth", auth.String())
+		"db", metadb.Redact(*dsn), "offline_after", offline.String(), "registered_groups_only", *registered, "auth", auth.String(), "tls", onOff(tc))
 }

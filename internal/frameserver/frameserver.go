@@ -7,6 +7,7 @@ package frameserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,10 @@ type Set struct {
 	Auth      *tnvauth.Key
 	AuthReply uint8
 	Log       *slog.Logger
+	// TLS, when set, makes every TCP connection a TLS server connection
+	// (tnvtls.Files.Server); its handshake runs before the cluster's, in
+	// the connection's goroutine. A Unix socket stays plain.
+	TLS *tls.Config
 
 	mu      sync.Mutex
 	closing bool
@@ -93,6 +98,9 @@ func (s *Set) Serve(ln net.Listener, handle func(*Conn)) error {
 			return nil
 		}
 		s.lastID++
+		if _, local := nc.(*net.UnixConn); !local && s.TLS != nil {
+			nc = tls.Server(nc, s.TLS)
+		}
 		c := &Conn{Conn: nc, ID: s.lastID, set: s}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
@@ -128,7 +136,43 @@ func (s *Set) authenticate(nc net.Conn) error {
 	if _, local := nc.(*net.UnixConn); local {
 		return nil
 	}
+	if tc, ok := nc.(*tls.Conn); ok {
+		if err := s.handshakeTLS(tc); err != nil {
+			return err
+		}
+	}
 	return tnvauth.Server(nc, s.Auth, s.AuthReply)
+}
+
+// handshakeTLS runs the TLS handshake of an accepted connection. A peer
+// that speaks plain TNV to a TLS server gets one plain error reply saying
+// so, rather than a connection closed without a word.
+func (s *Set) handshakeTLS(tc *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(context.Background(), tnvauth.DefaultTimeout)
+	defer cancel()
+	err := tc.HandshakeContext(ctx)
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && rh.Conn != nil {
+		rh.Conn.SetDeadline(time.Now().Add(time.Second))
+		proto.WriteError(rh.Conn, s.AuthReply, proto.Errorf(proto.EACCES, "this server speaks TLS only: connect with TLS (--tls-ca)"))
+		// Read what the peer sent on (briefly) after a half close, so
+		// that closing does not reset the connection before the peer
+		// read the reply.
+		if cw, ok := rh.Conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		io.CopyN(io.Discard, rh.Conn, 64<<10)
+		return fmt.Errorf("%w: plain TNV on a TLS port", tnvauth.ErrRefused)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("TLS handshake: %w", err) // a port probe
+	}
+	// A certificate refused, no certificate, a TLS version too old: a
+	// peer that tried and failed, worth a warning.
+	return fmt.Errorf("%w: TLS handshake: %v", tnvauth.ErrRefused, err)
 }
 
 func (s *Set) logger() *slog.Logger {

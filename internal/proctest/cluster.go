@@ -30,6 +30,10 @@ type Topology struct {
 	// unauthenticated protocol, for tests that speak it by hand), and
 	// GroupsText's client too; default: every process proves ClusterSecret.
 	OpenProtocol bool
+	// Env is extra environment for every process of the cluster and for
+	// GroupsText's client: TNV_TLS_CERT, TNV_TLS_KEY, TNV_TLS_CA put the
+	// whole cluster on TLS (tnvtlstest.Env).
+	Env []string
 }
 
 // Cluster is a running TNV cluster of separate processes on loopback.
@@ -68,12 +72,12 @@ func StartCluster(t testing.TB, topo Topology) *Cluster {
 	}
 	c := &Cluster{t: t, Topo: topo, Sockets: map[*Proc]string{}, Metrics: map[*Proc]string{}}
 	for i := range topo.IDServers {
-		c.IDs = append(c.IDs, StartFree(t, nil, fmt.Sprintf("idserver%d", i+1), func(a string) []string {
+		c.IDs = append(c.IDs, StartFree(t, topo.Env, fmt.Sprintf("idserver%d", i+1), func(a string) []string {
 			return c.open(append([]string{"idserver", "--listen", a, "--db", topo.DB}, topo.IDArgs...))
 		}))
 	}
 	for i := range topo.Trackers {
-		c.Trackers = append(c.Trackers, StartFree(t, nil, fmt.Sprintf("tracker%d", i+1), func(a string) []string {
+		c.Trackers = append(c.Trackers, StartFree(t, topo.Env, fmt.Sprintf("tracker%d", i+1), func(a string) []string {
 			return c.open([]string{"tracker", "--listen", a, "--db", topo.DB, "--offline-after", topo.Offline.String()})
 		}))
 	}
@@ -105,7 +109,7 @@ func (c *Cluster) StartMember(g, m int) *Proc {
 		c.t.Cleanup(func() { os.RemoveAll(dir) })
 		sock = filepath.Join(dir, fmt.Sprintf("%s-%d.sock", GroupName(g), m+1))
 	}
-	p := StartFree(c.t, nil, fmt.Sprintf("storage-%s-%d", GroupName(g), m+1), func(a string) []string {
+	p := StartFree(c.t, c.Topo.Env, fmt.Sprintf("storage-%s-%d", GroupName(g), m+1), func(a string) []string {
 		os.RemoveAll(store) // a failed try may have left it; node identity is its address
 		args := []string{"storage", "--listen", a, "--group", GroupName(g),
 			"--trackers", c.TrackerList(), "--idservers", c.IDList(), "--store", store,
@@ -147,7 +151,7 @@ func (c *Cluster) Members() []*Proc {
 
 // Groups text of the first tracker, through `tnv client groups`.
 func (c *Cluster) GroupsText() (string, error) {
-	return RunErr(c.t, c.open([]string{"client", "--trackers", c.TrackerList(), "groups"})...)
+	return RunEnvErr(c.t, c.Topo.Env, c.open([]string{"client", "--trackers", c.TrackerList(), "groups"})...)
 }
 
 // open adds --open-protocol to a command's args when the topology asks for

@@ -329,8 +329,14 @@ func Run(t testing.TB, args ...string) string {
 // stderr.
 func RunErr(t testing.TB, args ...string) (string, error) {
 	t.Helper()
+	return RunEnvErr(t, nil, args...)
+}
+
+// RunEnvErr is RunErr with extra environment variables (KEY=value).
+func RunEnvErr(t testing.TB, env []string, args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
-	cmd.Env = environ(nil)
+	cmd.Env = environ(env)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

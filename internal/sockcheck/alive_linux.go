@@ -2,14 +2,21 @@
 package sockcheck
 
 import (
+	"crypto/tls"
 	"net"
 	"syscall"
 )
 
 // Alive reports whether an idle connection is still open and holds no unread
 // bytes, with a non-blocking peek: EOF means the server closed it, data means
-// the stream is out of sync.
+// the stream is out of sync. On a TLS connection the peek is on the socket
+// under it, where an idle link has nothing to read either: a byte there is a
+// close_notify (the server closed it) or a stream out of sync, both the end
+// of the connection.
 func Alive(nc net.Conn) bool {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return true

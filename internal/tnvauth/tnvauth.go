@@ -229,8 +229,9 @@ func drain(nc net.Conn, h proto.Header) {
 	if h.BodyLen > 0 && h.BodyLen <= 64<<10 {
 		io.CopyN(io.Discard, nc, h.BodyLen)
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.CloseWrite()
+	// A *net.TCPConn or a *tls.Conn (close_notify, then the TCP half close).
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
 	}
 }
 
