@@ -63,31 +63,31 @@ func (g *Gateway) uploadPart(r *request) error {
 	if err != nil {
 		return err
 	}
-	size, err := r.contentLength()
+	size, err := r.putSize()
 	if err != nil {
 		return err
 	}
-	if size > MaxPutSize {
-		return errCode(s3err.EntityTooLarge)
-	}
-	body, err := r.body()
+	blobs, intents, etag, err := g.storeBody(r, size, n)
 	if err != nil {
 		return err
 	}
-	tee, sum, stop := newMD5Tee(body, size)
-	defer stop()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, tee, size, n)
-	if err != nil {
-		return bodyError(err)
-	}
-	p := &part{Number: n, ETag: hex.EncodeToString(sum()), Size: size, MTime: time.Now().UTC(), Blobs: blobs}
-	if err := g.idx.PutPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
-		g.expediteIntents(g.ctx, intents)
-		return toS3Error(err)
+	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
+	if err := g.putPart(r, id, p, intents); err != nil {
+		return err
 	}
 	r.c.Set("ETag", `"`+p.ETag+`"`)
 	echoChecksum(r)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
+}
+
+// putPart records part p of upload id; on failure its new blobs are
+// collected.
+func (g *Gateway) putPart(r *request, id string, p *part, intents []int64) error {
+	if err := g.idx.PutPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
+		g.expediteIntents(g.ctx, intents)
+		return toS3Error(err)
+	}
+	return nil
 }
 
 func (g *Gateway) completeMultipartUpload(r *request) error {
