@@ -144,21 +144,14 @@ func (g *Gateway) listParts(r *request) error {
 	if err != nil {
 		return toS3Error(err)
 	}
-	max := 1000
-	if s := r.query.Get("max-parts"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return errMsg(s3err.InvalidArgument, "Provided max-parts not an integer or within integer range")
-		}
-		max = min(n, 1000)
+	max, err := r.queryCount("max-parts", 1000)
+	if err != nil {
+		return err
 	}
-	marker := 0
-	if s := r.query.Get("part-number-marker"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return errMsg(s3err.InvalidArgument, "Provided part-number-marker not an integer or within integer range")
-		}
-		marker = n
+	max = min(max, 1000)
+	marker, err := r.queryCount("part-number-marker", 0)
+	if err != nil {
+		return err
 	}
 	ps, err := g.idx.Parts(r.ctx, id, marker, max+1)
 	if err != nil {
@@ -181,14 +174,11 @@ func (g *Gateway) listParts(r *request) error {
 func (g *Gateway) listMultipartUploads(r *request) error {
 	prefix, delim := r.query.Get("prefix"), r.query.Get("delimiter")
 	keyMarker, idMarker := r.query.Get("key-marker"), r.query.Get("upload-id-marker")
-	max := 1000
-	if s := r.query.Get("max-uploads"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return errMsg(s3err.InvalidArgument, "Provided max-uploads not an integer or within integer range")
-		}
-		max = min(n, 1000)
+	max, err := r.queryCount("max-uploads", 1000)
+	if err != nil {
+		return err
 	}
+	max = min(max, 1000)
 	encode, et := func(s string) string { return s }, ""
 	if v := r.query.Get("encoding-type"); v == "url" {
 		encode, et = s3URLEncode, "url"

@@ -420,8 +420,8 @@ func (g *Gateway) deleteObject(r *request) error {
 const maxDeleteKeys = 1000
 
 func (g *Gateway) deleteObjects(r *request) error {
-	if r.header.Get("Content-Md5") == "" && !hasChecksumHeader(r.header) {
-		return errMsg(s3err.InvalidRequest, "Missing required header for this request: Content-MD5")
+	if err := requireDigest(r.header); err != nil {
+		return err
 	}
 	b, err := r.readXML(2 << 20)
 	if err != nil {
@@ -447,6 +447,16 @@ func (g *Gateway) deleteObjects(r *request) error {
 		}
 	}
 	return r.sendXML(http.StatusOK, res)
+}
+
+// requireDigest refuses a request without Content-MD5 or an
+// x-amz-checksum-* (header or trailer), as S3 does for the requests whose
+// body it must not apply damaged (DeleteObjects, PutBucketCors).
+func requireDigest(h http.Header) error {
+	if h.Get("Content-Md5") == "" && !hasChecksumHeader(h) {
+		return errMsg(s3err.InvalidRequest, "Missing required header for this request: Content-MD5")
+	}
+	return nil
 }
 
 func hasChecksumHeader(h http.Header) bool {
