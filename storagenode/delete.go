@@ -91,12 +91,7 @@ func (s *Server) handleDelete(c *conn, h proto.Header, replica bool) (bool, erro
 func (s *Server) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PurgeInterval)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for wait(ctx, t.C, nil) {
 		if n, err := s.Purge(ctx); err != nil {
 			s.log.Warn("storage: purge", "err", err, "removed", n)
 		} else if n > 0 {

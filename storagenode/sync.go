@@ -55,10 +55,7 @@ func (y *syncer) stateOf() (uint8, uint8, int64) {
 }
 
 func (y *syncer) kick() {
-	select {
-	case y.kickc <- struct{}{}:
-	default:
-	}
+	nudge(y.kickc)
 }
 
 // noteLocal records a log entry (gseq) this node wrote itself (and so
@@ -79,11 +76,8 @@ func (y *syncer) run(ctx context.Context) {
 		if err := y.round(ctx); err != nil && ctx.Err() == nil {
 			y.s.log.Warn("storage: catching up from the group log", "err", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !wait(ctx, t.C, y.kickc) {
 			return
-		case <-t.C:
-		case <-y.kickc:
 		}
 	}
 }
