@@ -108,6 +108,20 @@ const (
 	SyncSyncing uint8 = 2 // copying what it missed
 )
 
+// SyncName is the text of a node's replication state in GROUPS, MEMBERS
+// and a node's NODESTAT.
+func SyncName(s uint8) string {
+	switch s {
+	case SyncActive:
+		return "ACTIVE"
+	case SyncWait:
+		return "WAIT_SYNC"
+	case SyncSyncing:
+		return "SYNCING"
+	}
+	return "UNKNOWN"
+}
+
 // BeatExtBodyLen is the length of an extended BEAT body without the
 // health byte; BeatHealthBodyLen with it (what Encode writes).
 const (

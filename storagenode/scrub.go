@@ -215,7 +215,7 @@ func (s *Server) Stat() Stat {
 	cur := s.sync.cursor
 	s.sync.mu.Unlock()
 	total, free := s.space()
-	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: syncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free,
+	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: proto.SyncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free,
 		Health: proto.HealthName(s.Health()), UnderReplicated: s.UnderReplicated()}
 	if s.uln != nil {
 		stat.LocalSocket = s.cfg.LocalSocket

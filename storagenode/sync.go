@@ -88,19 +88,9 @@ func (y *syncer) setState(st uint8, pct uint8, lag int64) {
 	y.state, y.pct, y.lag = st, pct, lag
 	y.mu.Unlock()
 	if changed {
-		y.s.log.Info("storage: sync state", "state", syncName(st), "pct", pct, "lag", lag)
+		y.s.log.Info("storage: sync state", "state", proto.SyncName(st), "pct", pct, "lag", lag)
 		y.s.trackers.kick()
 	}
-}
-
-func syncName(st uint8) string {
-	switch st {
-	case proto.SyncActive:
-		return "ACTIVE"
-	case proto.SyncWait:
-		return "WAIT_SYNC"
-	}
-	return "SYNCING"
 }
 
 // round applies every log entry it can; the first catch-up sets the state.
