@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
 	"github.com/tnv-s3/tnv/gateway/status"
 	"github.com/tnv-s3/tnv/metadb"
@@ -195,11 +194,7 @@ func runAdminStatus(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	auth, err := cluster.key()
-	if err != nil {
-		return err
-	}
-	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth})
+	c, err := cluster.client(*trackers, log)
 	if err != nil {
 		return err
 	}
