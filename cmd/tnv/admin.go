@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
 	"github.com/tnv-s3/tnv/gateway/status"
 	"github.com/tnv-s3/tnv/metadb"
@@ -194,7 +195,11 @@ func runAdminStatus(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := cluster.client(*trackers, log)
+	auth, err := cluster.key()
+	if err != nil {
+		return err
+	}
+	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth})
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,11 @@ func runClient(ctx context.Context, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	c, err := cluster.client(*trackers, log)
+	auth, err := cluster.key()
+	if err != nil {
+		return err
+	}
+	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth})
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-
-	"github.com/tnv-s3/tnv/backend/tnv"
 
 	"github.com/tnv-s3/tnv/internal/tnvauth"
 )
@@ -75,47 +72,4 @@ func (c *clusterFlags) key() (*tnvauth.Key, error) {
 		return nil, fmt.Errorf("cluster secret: %w", err)
 	}
 	return k, nil
-}
-
-// start parses args (required: the flags that must be given) and returns
-// the command's logger and cluster key: how a TNV server command begins.
-func (c *clusterFlags) start(args []string, required ...string) (*slog.Logger, *tnvauth.Key, error) {
-	if err := c.f.parse(args, required...); err != nil {
-		return nil, nil, err
-	}
-	log, err := c.f.logger()
-	if err != nil {
-		return nil, nil, err
-	}
-	auth, err := c.key()
-	if err != nil {
-		return nil, nil, err
-	}
-	return log, auth, nil
-}
-
-// client returns a TNV client of the trackers (comma-separated) that
-// proves the cluster key.
-func (c *clusterFlags) client(trackers string, log *slog.Logger) (*tnv.Client, error) {
-	auth, err := c.key()
-	if err != nil {
-		return nil, err
-	}
-	return tnv.New(tnv.Config{Trackers: list(trackers), Logger: log, Auth: auth})
-}
-
-// node parses the args of a command addressed to one storage node and
-// returns the cluster key and the node's address.
-func (c *clusterFlags) node(args []string) (*tnvauth.Key, string, error) {
-	if err := c.f.parse(args); err != nil {
-		return nil, "", err
-	}
-	auth, err := c.key()
-	if err != nil {
-		return nil, "", err
-	}
-	if c.f.NArg() != 1 {
-		return nil, "", fmt.Errorf("want the address of one storage node")
-	}
-	return auth, c.f.Arg(0), nil
 }

@@ -22,7 +22,14 @@ func runIDServer(ctx context.Context, args []string) error {
 	idle := f.Duration("idle-timeout", 5*time.Minute, "a client connection idle this long is closed (storage nodes keep theirs idle less: 30s)")
 	metrics := f.metricsFlag()
 	cluster := f.clusterFlags(true)
-	log, auth, err := cluster.start(args, "listen", "db")
+	if err := f.parse(args, "listen", "db"); err != nil {
+		return err
+	}
+	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	auth, err := cluster.key()
 	if err != nil {
 		return err
 	}

@@ -174,9 +174,16 @@ func runStorageScrub(ctx context.Context, args []string) error {
 	f := newFlags("storage scrub", "[--repair] ADDR")
 	repair := f.Bool("repair", false, "replace bad or missing copies by a healthy member's")
 	timeout := f.Duration("timeout", 24*time.Hour, "give up after this long")
-	auth, addr, err := f.clusterFlags(false).node(args)
+	cluster := f.clusterFlags(false)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	auth, err := cluster.key()
 	if err != nil {
 		return err
+	}
+	if f.NArg() != 1 {
+		return fmt.Errorf("want the address of one storage node")
 	}
 	mode := byte(0)
 	if *repair {
@@ -186,8 +193,8 @@ func runStorageScrub(ctx context.Context, args []string) error {
 	// second connection, a few times a second, on stderr when it changes.
 	done := make(chan struct{})
 	defer close(done)
-	go scrubProgress(ctx, auth, addr, done)
-	return adminRequest(ctx, auth, addr, proto.CmdStorageScrub, []byte{mode}, *timeout)
+	go scrubProgress(ctx, auth, f.Arg(0), done)
+	return adminRequest(ctx, auth, f.Arg(0), proto.CmdStorageScrub, []byte{mode}, *timeout)
 }
 
 // scrubProgress prints the node's scrub progress until done is closed.
@@ -227,9 +234,16 @@ func scrubProgress(ctx context.Context, auth *tnvauth.Key, addr string, done <-c
 
 func runStorageStat(ctx context.Context, args []string) error {
 	f := newFlags("storage stat", "ADDR")
-	auth, addr, err := f.clusterFlags(false).node(args)
+	cluster := f.clusterFlags(false)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	auth, err := cluster.key()
 	if err != nil {
 		return err
 	}
-	return adminRequest(ctx, auth, addr, proto.CmdStorageStat, nil, 10*time.Second)
+	if f.NArg() != 1 {
+		return fmt.Errorf("want the address of one storage node")
+	}
+	return adminRequest(ctx, auth, f.Arg(0), proto.CmdStorageStat, nil, 10*time.Second)
 }

@@ -23,7 +23,14 @@ func runTracker(ctx context.Context, args []string) error {
 	registered := f.Bool("registered-groups-only", false, "refuse nodes of groups not already in t_groups_info")
 	metrics := f.metricsFlag()
 	cluster := f.clusterFlags(true)
-	log, auth, err := cluster.start(args, "listen", "db")
+	if err := f.parse(args, "listen", "db"); err != nil {
+		return err
+	}
+	log, err := f.logger()
+	if err != nil {
+		return err
+	}
+	auth, err := cluster.key()
 	if err != nil {
 		return err
 	}
