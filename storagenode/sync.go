@@ -341,12 +341,10 @@ func (y *syncer) read(ctx context.Context, from int64) ([]*logEntry, error) {
 	defer rows.Close()
 	var es []*logEntry
 	for rows.Next() {
-		e := &logEntry{}
-		var crc int64
-		if err := rows.Scan(&e.seq, &e.gseq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created); err != nil {
+		e, err := scanLogEntry(rows)
+		if err != nil {
 			return nil, err
 		}
-		e.crc = uint32(crc)
 		es = append(es, e)
 	}
 	return es, rows.Err()
