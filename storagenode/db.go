@@ -317,6 +317,21 @@ func (s *stmts) close() {
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
+// readAll reads every row with scan and closes rows: what is done with the
+// rows runs after, with the connection back in the pool (SQLite has one).
+func readAll[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // scanFileRow reads a row of shard sh's file table, selected as id, store,
 // path, size, crc, status, vctime, created, deleted, then into extra.
 func scanFileRow(sc scanner, sh int, extra ...any) (*fileRow, error) {

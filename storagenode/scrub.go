@@ -73,21 +73,15 @@ func (s *Server) scrubRows(ctx context.Context, rep *ScrubReport, repair bool, m
 				row fileRow
 				ref proto.FileRef
 			}
-			var items []item
-			for rows.Next() {
-				var it item
+			items, err := readAll(rows, func(rows scanner) (item, error) {
+				it := item{row: fileRow{shard: sh}}
 				var crc int64
-				it.row.shard = sh
-				if err := rows.Scan(&it.row.id, &it.ref.AppID, &it.ref.UserID, &it.ref.FileID, &it.row.store, &it.row.path,
-					&it.row.size, &crc, &it.row.status, &it.row.vctime, &it.row.created, &it.row.deleted); err != nil {
-					rows.Close()
-					return err
-				}
+				err := rows.Scan(&it.row.id, &it.ref.AppID, &it.ref.UserID, &it.ref.FileID, &it.row.store, &it.row.path,
+					&it.row.size, &crc, &it.row.status, &it.row.vctime, &it.row.created, &it.row.deleted)
 				it.row.crc = uint32(crc)
-				items = append(items, it)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				return it, err
+			})
+			if err != nil {
 				return err
 			}
 			for _, it := range items {

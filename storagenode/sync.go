@@ -338,16 +338,7 @@ func (y *syncer) read(ctx context.Context, from int64) ([]*logEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var es []*logEntry
-	for rows.Next() {
-		e, err := scanLogEntry(rows)
-		if err != nil {
-			return nil, err
-		}
-		es = append(es, e)
-	}
-	return es, rows.Err()
+	return readAll(rows, scanLogEntry)
 }
 
 // apply makes this node agree with one log entry. An entry that a later one
