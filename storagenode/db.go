@@ -314,27 +314,9 @@ func (s *stmts) close() {
 	}
 }
 
-// scanner is a *sql.Row or *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-// readAll reads every row with scan and closes rows: what is done with the
-// rows runs after, with the connection back in the pool (SQLite has one).
-func readAll[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // scanFileRow reads a row of shard sh's file table, selected as id, store,
 // path, size, crc, status, vctime, created, deleted, then into extra.
-func scanFileRow(sc scanner, sh int, extra ...any) (*fileRow, error) {
+func scanFileRow(sc metadb.Scanner, sh int, extra ...any) (*fileRow, error) {
 	r := &fileRow{shard: sh}
 	var crc int64
 	if err := sc.Scan(append([]any{&r.id, &r.store, &r.path, &r.size, &crc, &r.status, &r.vctime, &r.created, &r.deleted}, extra...)...); err != nil {
@@ -346,7 +328,7 @@ func scanFileRow(sc scanner, sh int, extra ...any) (*fileRow, error) {
 
 // scanLogEntry reads a group log entry selected as seq, gseq, op, appid,
 // userid, fileid, size, crc, origin, created.
-func scanLogEntry(sc scanner) (*logEntry, error) {
+func scanLogEntry(sc metadb.Scanner) (*logEntry, error) {
 	e := &logEntry{}
 	var crc int64
 	if err := sc.Scan(&e.seq, &e.gseq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created); err != nil {

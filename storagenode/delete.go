@@ -135,7 +135,7 @@ func (s *Server) purgeShard(ctx context.Context, sh int) (int, bool, error) {
 		row fileRow
 		ref proto.FileRef
 	}
-	cs, err := readAll(rows, func(rows scanner) (cand, error) {
+	cs, err := metadb.ScanAll(rows, func(rows metadb.Scanner) (cand, error) {
 		c := cand{row: fileRow{shard: sh}}
 		return c, rows.Scan(&c.row.id, &c.ref.AppID, &c.ref.UserID, &c.ref.FileID, &c.row.store, &c.row.path, &c.row.status)
 	})
@@ -187,7 +187,7 @@ func (s *Server) compactLog(ctx context.Context) error {
 		seq int64
 		ref proto.FileRef
 	}
-	ds, err := readAll(rows, func(rows scanner) (del, error) {
+	ds, err := metadb.ScanAll(rows, func(rows metadb.Scanner) (del, error) {
 		var d del
 		return d, rows.Scan(&d.seq, &d.ref.AppID, &d.ref.UserID, &d.ref.FileID)
 	})

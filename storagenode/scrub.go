@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -73,7 +74,7 @@ func (s *Server) scrubRows(ctx context.Context, rep *ScrubReport, repair bool, m
 				row fileRow
 				ref proto.FileRef
 			}
-			items, err := readAll(rows, func(rows scanner) (item, error) {
+			items, err := metadb.ScanAll(rows, func(rows metadb.Scanner) (item, error) {
 				it := item{row: fileRow{shard: sh}}
 				var crc int64
 				err := rows.Scan(&it.row.id, &it.ref.AppID, &it.ref.UserID, &it.ref.FileID, &it.row.store, &it.row.path,

@@ -338,7 +338,7 @@ func (y *syncer) read(ctx context.Context, from int64) ([]*logEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readAll(rows, scanLogEntry)
+	return metadb.ScanAll(rows, scanLogEntry)
 }
 
 // apply makes this node agree with one log entry. An entry that a later one
