@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/tnv-s3/tnv/internal/tnvauth"
@@ -38,8 +37,7 @@ func (f *flags) clusterFlags(server bool) *clusterFlags {
 // environment holds another secret; within one source they must agree.
 func (c *clusterFlags) key() (*tnvauth.Key, error) {
 	secret, file, open := *c.secret.value, *c.secret.file, *c.open
-	onCmdline := map[string]bool{}
-	c.f.Visit(func(fl *flag.Flag) { onCmdline[fl.Name] = true })
+	onCmdline := c.f.onCommandLine()
 	if onCmdline["cluster-secret"] || onCmdline["cluster-secret-file"] || onCmdline["open-protocol"] {
 		if !onCmdline["cluster-secret"] {
 			secret = ""

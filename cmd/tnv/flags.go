@@ -81,6 +81,14 @@ func envFlag[T any](f *flags, name string, def T, usage string, define func(stri
 	return p
 }
 
+// onCommandLine returns the names of the flags given on the command line
+// (the environment fallback only changes a flag's default).
+func (f *flags) onCommandLine() map[string]bool {
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	return set
+}
+
 // parse parses args; a bad environment value or a missing required flag is
 // one clear error line.
 func (f *flags) parse(args []string, required ...string) error {

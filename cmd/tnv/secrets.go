@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,15 +100,7 @@ func (s *secretFlag) get(log *slog.Logger) (string, error) {
 
 // onCommandLine reports whether --name itself was among the arguments (the
 // environment fallback only changes the default).
-func (s *secretFlag) onCommandLine() bool {
-	set := false
-	s.f.Visit(func(fl *flag.Flag) {
-		if fl.Name == s.name {
-			set = true
-		}
-	})
-	return set
-}
+func (s *secretFlag) onCommandLine() bool { return s.f.onCommandLine()[s.name] }
 
 // checkSecret applies the rules of an S3 secret key: at least MinSecretLen
 // characters, printable ASCII (what a client can put in its configuration
