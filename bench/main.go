@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/tnv-s3/tnv/internal/proctest"
 )
 
 func logf(format string, a ...any) {
@@ -127,9 +128,9 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return err
 	}
-	root, err := moduleRoot()
+	root, err := proctest.ModuleRoot()
 	if err != nil {
-		return err
+		return fmt.Errorf("run the bench from inside the tnv module: %w", err)
 	}
 	work, err := os.MkdirTemp(cache, "run-")
 	if err != nil {
@@ -231,18 +232,6 @@ func run(ctx context.Context, o options) error {
 	fmt.Println(res.text())
 	logf("wrote %s and %s; profiles in %s; took %s", md, js, profDir, time.Since(t0).Round(time.Second))
 	return nil
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %v", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("run the bench from inside the tnv module")
-	}
-	return filepath.Dir(mod), nil
 }
 
 // ensureMinIO returns CACHE/minio-bin/minio, building it first when absent.

@@ -158,9 +158,8 @@ func (g *Gateway) uploadPartCopy(r *request) error {
 		return err
 	}
 	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
-	if err := g.idx.PutPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
-		g.expediteIntents(g.ctx, intents)
-		return toS3Error(err)
+	if err := g.putPart(r, id, p, intents); err != nil {
+		return err
 	}
 	return r.sendXML(http.StatusOK, copyPartResult{Xmlns: xmlns, LastModified: isoTime(p.MTime), ETag: `"` + etag + `"`})
 }

@@ -15,8 +15,8 @@ import (
 var exposeAlways = []string{"Content-Range", "Accept-Ranges", "Content-Length", "ETag", "x-amz-request-id"}
 
 func (g *Gateway) putBucketCors(r *request) error {
-	if r.header.Get("Content-Md5") == "" && !hasChecksumHeader(r.header) {
-		return errMsg(s3err.InvalidRequest, "Missing required header for this request: Content-MD5")
+	if err := requireDigest(r.header); err != nil {
+		return err
 	}
 	b, err := r.readXML(64 << 10)
 	if err != nil {

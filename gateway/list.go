@@ -135,15 +135,28 @@ type listParams struct {
 	encodingType  string
 }
 
+// queryCount is the non-negative integer query parameter name, def when
+// it is absent: the max-keys, max-parts, max-uploads and markers of the
+// listings.
+func (r *request) queryCount(name string, def int) (int, error) {
+	s := r.query.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, errMsg(s3err.InvalidArgument, "Provided %s not an integer or within integer range", name)
+	}
+	return n, nil
+}
+
 func (r *request) listParams() (listParams, error) {
 	p := listParams{prefix: r.query.Get("prefix"), delim: r.query.Get("delimiter"), max: 1000, encode: func(s string) string { return s }}
-	if s := r.query.Get("max-keys"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return p, errMsg(s3err.InvalidArgument, "Provided max-keys not an integer or within integer range")
-		}
-		p.max = min(n, 1000)
+	n, err := r.queryCount("max-keys", 1000)
+	if err != nil {
+		return p, err
 	}
+	p.max = min(n, 1000)
 	switch et := r.query.Get("encoding-type"); et {
 	case "":
 	case "url":

@@ -63,31 +63,31 @@ func (g *Gateway) uploadPart(r *request) error {
 	if err != nil {
 		return err
 	}
-	size, err := r.contentLength()
+	size, err := r.putSize()
 	if err != nil {
 		return err
 	}
-	if size > MaxPutSize {
-		return errCode(s3err.EntityTooLarge)
-	}
-	body, err := r.body()
+	blobs, intents, etag, err := g.storeBody(r, size, n)
 	if err != nil {
 		return err
 	}
-	tee, sum, stop := newMD5Tee(body, size)
-	defer stop()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, tee, size, n)
-	if err != nil {
-		return bodyError(err)
-	}
-	p := &part{Number: n, ETag: hex.EncodeToString(sum()), Size: size, MTime: time.Now().UTC(), Blobs: blobs}
-	if err := g.idx.PutPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
-		g.expediteIntents(g.ctx, intents)
-		return toS3Error(err)
+	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
+	if err := g.putPart(r, id, p, intents); err != nil {
+		return err
 	}
 	r.c.Set("ETag", `"`+p.ETag+`"`)
 	echoChecksum(r)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
+}
+
+// putPart records part p of upload id; on failure its new blobs are
+// collected.
+func (g *Gateway) putPart(r *request, id string, p *part, intents []int64) error {
+	if err := g.idx.PutPart(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, p, intents, g.gcDue()); err != nil {
+		g.expediteIntents(g.ctx, intents)
+		return toS3Error(err)
+	}
+	return nil
 }
 
 func (g *Gateway) completeMultipartUpload(r *request) error {
@@ -144,21 +144,14 @@ func (g *Gateway) listParts(r *request) error {
 	if err != nil {
 		return toS3Error(err)
 	}
-	max := 1000
-	if s := r.query.Get("max-parts"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return errMsg(s3err.InvalidArgument, "Provided max-parts not an integer or within integer range")
-		}
-		max = min(n, 1000)
+	max, err := r.queryCount("max-parts", 1000)
+	if err != nil {
+		return err
 	}
-	marker := 0
-	if s := r.query.Get("part-number-marker"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return errMsg(s3err.InvalidArgument, "Provided part-number-marker not an integer or within integer range")
-		}
-		marker = n
+	max = min(max, 1000)
+	marker, err := r.queryCount("part-number-marker", 0)
+	if err != nil {
+		return err
 	}
 	ps, err := g.idx.Parts(r.ctx, id, marker, max+1)
 	if err != nil {
@@ -181,14 +174,11 @@ func (g *Gateway) listParts(r *request) error {
 func (g *Gateway) listMultipartUploads(r *request) error {
 	prefix, delim := r.query.Get("prefix"), r.query.Get("delimiter")
 	keyMarker, idMarker := r.query.Get("key-marker"), r.query.Get("upload-id-marker")
-	max := 1000
-	if s := r.query.Get("max-uploads"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return errMsg(s3err.InvalidArgument, "Provided max-uploads not an integer or within integer range")
-		}
-		max = min(n, 1000)
+	max, err := r.queryCount("max-uploads", 1000)
+	if err != nil {
+		return err
 	}
+	max = min(max, 1000)
 	encode, et := func(s string) string { return s }, ""
 	if v := r.query.Get("encoding-type"); v == "url" {
 		encode, et = s3URLEncode, "url"

@@ -101,12 +101,9 @@ func (g *Gateway) putObject(r *request) error {
 	if err != nil {
 		return err
 	}
-	size, err := r.contentLength()
+	size, err := r.putSize()
 	if err != nil {
 		return err
-	}
-	if size > MaxPutSize {
-		return errCode(s3err.EntityTooLarge)
 	}
 	cond := putCond{}
 	switch inm := r.header.Get("If-None-Match"); {
@@ -134,17 +131,11 @@ func (g *Gateway) putObject(r *request) error {
 			return errCode(s3err.PreconditionFailed)
 		}
 	}
-	body, err := r.body()
+	blobs, intents, etag, err := g.storeBody(r, size, 0)
 	if err != nil {
 		return err
 	}
-	tee, sum, stop := newMD5Tee(body, size)
-	defer stop()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, tee, size, 0)
-	if err != nil {
-		return bodyError(err)
-	}
-	o := &object{Bucket: r.bucketName, Key: r.key, Size: size, ETag: hex.EncodeToString(sum()),
+	o := &object{Bucket: r.bucketName, Key: r.key, Size: size, ETag: etag,
 		Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond), Blobs: blobs}
 	if err := g.publish(r, o, cond, intents); err != nil {
 		return err
@@ -152,6 +143,36 @@ func (g *Gateway) putObject(r *request) error {
 	r.c.Set("ETag", `"`+o.ETag+`"`)
 	echoChecksum(r)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
+}
+
+// putSize is the size the body of a PUT (an object or a part) declares,
+// refused above MaxPutSize before any of it is read.
+func (r *request) putSize() (int64, error) {
+	size, err := r.contentLength()
+	if err != nil {
+		return 0, err
+	}
+	if size > MaxPutSize {
+		return 0, errCode(s3err.EntityTooLarge)
+	}
+	return size, nil
+}
+
+// storeBody streams the request's body of size bytes into new blobs (of
+// part n; 0 for a whole object) and returns them, their intents and the
+// body's MD5 in hex. Its errors are already the client's answer.
+func (g *Gateway) storeBody(r *request, size int64, n int) ([]blob, []int64, string, error) {
+	body, err := r.body()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	tee, sum, stop := newMD5Tee(body, size)
+	defer stop()
+	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, tee, size, n)
+	if err != nil {
+		return nil, nil, "", bodyError(err)
+	}
+	return blobs, intents, hex.EncodeToString(sum()), nil
 }
 
 // echoChecksum repeats a verified x-amz-checksum-* header, as S3 does.
@@ -399,8 +420,8 @@ func (g *Gateway) deleteObject(r *request) error {
 const maxDeleteKeys = 1000
 
 func (g *Gateway) deleteObjects(r *request) error {
-	if r.header.Get("Content-Md5") == "" && !hasChecksumHeader(r.header) {
-		return errMsg(s3err.InvalidRequest, "Missing required header for this request: Content-MD5")
+	if err := requireDigest(r.header); err != nil {
+		return err
 	}
 	b, err := r.readXML(2 << 20)
 	if err != nil {
@@ -426,6 +447,16 @@ func (g *Gateway) deleteObjects(r *request) error {
 		}
 	}
 	return r.sendXML(http.StatusOK, res)
+}
+
+// requireDigest refuses a request without Content-MD5 or an
+// x-amz-checksum-* (header or trailer), as S3 does for the requests whose
+// body it must not apply damaged (DeleteObjects, PutBucketCors).
+func requireDigest(h http.Header) error {
+	if h.Get("Content-Md5") == "" && !hasChecksumHeader(h) {
+		return errMsg(s3err.InvalidRequest, "Missing required header for this request: Content-MD5")
+	}
+	return nil
 }
 
 func hasChecksumHeader(h http.Header) bool {

@@ -108,6 +108,20 @@ const (
 	SyncSyncing uint8 = 2 // copying what it missed
 )
 
+// SyncName is the text of a node's replication state in GROUPS, MEMBERS
+// and a node's NODESTAT.
+func SyncName(s uint8) string {
+	switch s {
+	case SyncActive:
+		return "ACTIVE"
+	case SyncWait:
+		return "WAIT_SYNC"
+	case SyncSyncing:
+		return "SYNCING"
+	}
+	return "UNKNOWN"
+}
+
 // BeatExtBodyLen is the length of an extended BEAT body without the
 // health byte; BeatHealthBodyLen with it (what Encode writes).
 const (
@@ -209,6 +223,37 @@ func getFileRef(b []byte) (FileRef, error) {
 	return f, nil
 }
 
+// The bodies about one file (UPLOAD's head, DOWNLOAD, REPLICATE's head,
+// REPLICATE_DELETE, ...) start with its FileRef and have a fixed length;
+// refBody and getRefBody are that part of their encoders and decoders.
+
+// refBody returns a body of n bytes that starts with f.
+func (f *FileRef) refBody(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if err := f.put(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// getRefBody checks that b is n bytes (what names the body in the error)
+// and returns the FileRef it starts with.
+func getRefBody(b []byte, n int, what string) (FileRef, error) {
+	if len(b) != n {
+		return FileRef{}, fmt.Errorf("%w: %s of %d bytes", ErrBodyLen, what, len(b))
+	}
+	return getFileRef(b)
+}
+
+// checkFileSize checks a head's file size against the frame's bodyLen,
+// which is head (the head and any trailer) plus size.
+func checkFileSize(size, head, bodyLen int64) error {
+	if size < 0 || size > MaxUploadBytes || head+size != bodyLen {
+		return fmt.Errorf("%w: file size %d with body length %d", ErrBodyLen, size, bodyLen)
+	}
+	return nil
+}
+
 // Encode returns the 400-byte body.
 func (f *FileRef) Encode() ([]byte, error) {
 	b := make([]byte, FileRefLen)
@@ -217,10 +262,7 @@ func (f *FileRef) Encode() ([]byte, error) {
 
 // DecodeFileRef parses a 400-byte body.
 func DecodeFileRef(b []byte) (*FileRef, error) {
-	if len(b) != FileRefLen {
-		return nil, fmt.Errorf("%w: file reference of %d bytes", ErrBodyLen, len(b))
-	}
-	f, err := getFileRef(b)
+	f, err := getRefBody(b, FileRefLen, "file reference")
 	return &f, err
 }
 
@@ -233,8 +275,8 @@ type UploadHead struct {
 
 // Encode returns the 408-byte head.
 func (u *UploadHead) Encode() ([]byte, error) {
-	b := make([]byte, UploadHeadLen)
-	if err := u.put(b); err != nil {
+	b, err := u.refBody(UploadHeadLen)
+	if err != nil {
 		return nil, err
 	}
 	putI64(b[FileRefLen:], u.Size)
@@ -244,16 +286,13 @@ func (u *UploadHead) Encode() ([]byte, error) {
 // DecodeUploadHead parses the head; bodyLen is the frame's, which must agree
 // with the size field.
 func DecodeUploadHead(b []byte, bodyLen int64) (*UploadHead, error) {
-	if len(b) != UploadHeadLen {
-		return nil, fmt.Errorf("%w: upload head of %d bytes", ErrBodyLen, len(b))
-	}
-	f, err := getFileRef(b)
+	f, err := getRefBody(b, UploadHeadLen, "upload head")
 	if err != nil {
 		return nil, err
 	}
 	u := &UploadHead{FileRef: f, Size: getI64(b[FileRefLen:])}
-	if u.Size < 0 || u.Size > MaxUploadBytes || UploadHeadLen+u.Size != bodyLen {
-		return nil, fmt.Errorf("%w: file size %d with body length %d", ErrBodyLen, u.Size, bodyLen)
+	if err := checkFileSize(u.Size, UploadHeadLen, bodyLen); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -267,8 +306,8 @@ type Download struct {
 
 // Encode returns the 416-byte body.
 func (d *Download) Encode() ([]byte, error) {
-	b := make([]byte, DownloadBodyLen)
-	if err := d.put(b); err != nil {
+	b, err := d.refBody(DownloadBodyLen)
+	if err != nil {
 		return nil, err
 	}
 	putI64(b[FileRefLen:], d.Offset)
@@ -278,10 +317,7 @@ func (d *Download) Encode() ([]byte, error) {
 
 // DecodeDownload parses a DOWNLOAD body.
 func DecodeDownload(b []byte) (*Download, error) {
-	if len(b) != DownloadBodyLen {
-		return nil, fmt.Errorf("%w: DOWNLOAD body of %d bytes", ErrBodyLen, len(b))
-	}
-	f, err := getFileRef(b)
+	f, err := getRefBody(b, DownloadBodyLen, "DOWNLOAD body")
 	if err != nil {
 		return nil, err
 	}

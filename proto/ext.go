@@ -86,8 +86,8 @@ type ReplicaHead struct {
 
 // Encode returns the 558-byte head.
 func (r *ReplicaHead) Encode() ([]byte, error) {
-	b := make([]byte, ReplicaHeadLen)
-	if err := r.put(b); err != nil {
+	b, err := r.refBody(ReplicaHeadLen)
+	if err != nil {
 		return nil, err
 	}
 	putI64(b[FileRefLen:], r.Size)
@@ -100,10 +100,7 @@ func (r *ReplicaHead) Encode() ([]byte, error) {
 // DecodeReplicaHead parses the head; bodyLen is the frame's, which must
 // agree with the size field.
 func DecodeReplicaHead(b []byte, bodyLen int64) (*ReplicaHead, error) {
-	if len(b) != ReplicaHeadLen {
-		return nil, fmt.Errorf("%w: replica head of %d bytes", ErrBodyLen, len(b))
-	}
-	f, err := getFileRef(b)
+	f, err := getRefBody(b, ReplicaHeadLen, "replica head")
 	if err != nil {
 		return nil, err
 	}
@@ -111,8 +108,8 @@ func DecodeReplicaHead(b []byte, bodyLen int64) (*ReplicaHead, error) {
 	if r.Origin, err = GetString(b[FileRefLen+8:]); err != nil {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
-	if r.Size < 0 || r.Size > MaxUploadBytes || replicaMinBody+r.Size != bodyLen {
-		return nil, fmt.Errorf("%w: file size %d with body length %d", ErrBodyLen, r.Size, bodyLen)
+	if err := checkFileSize(r.Size, replicaMinBody, bodyLen); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -126,8 +123,8 @@ type ReplicateDelete struct {
 
 // Encode returns the 408-byte body.
 func (d *ReplicateDelete) Encode() ([]byte, error) {
-	b := make([]byte, ReplicateDeleteLen)
-	if err := d.put(b); err != nil {
+	b, err := d.refBody(ReplicateDeleteLen)
+	if err != nil {
 		return nil, err
 	}
 	putI64(b[FileRefLen:], d.DeletedTime)
@@ -136,10 +133,7 @@ func (d *ReplicateDelete) Encode() ([]byte, error) {
 
 // DecodeReplicateDelete parses a REPLICATE_DELETE body.
 func DecodeReplicateDelete(b []byte) (*ReplicateDelete, error) {
-	if len(b) != ReplicateDeleteLen {
-		return nil, fmt.Errorf("%w: REPLICATE_DELETE body of %d bytes", ErrBodyLen, len(b))
-	}
-	f, err := getFileRef(b)
+	f, err := getRefBody(b, ReplicateDeleteLen, "REPLICATE_DELETE body")
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func TestCatchUpBesideAnotherGroup(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("restarted member: state %s lag %d cursor %d, log end %d", syncName(st), lag, cur, end)
+				t.Fatalf("restarted member: state %s lag %d cursor %d, log end %d", proto.SyncName(st), lag, cur, end)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -138,7 +138,7 @@ func TestGroupSeqConcurrentWriters(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("node %s: %s lag %d", n.addr, syncName(st), lag)
+					t.Fatalf("node %s: %s lag %d", n.addr, proto.SyncName(st), lag)
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -241,7 +241,7 @@ func TestPendingHoleGivenUp(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("b: %s lag %d with a hole before its entries", syncName(st), lag)
+				t.Fatalf("b: %s lag %d with a hole before its entries", proto.SyncName(st), lag)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -400,7 +400,7 @@ func TestReadAheadPastHole(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("b: %s lag %d", syncName(st), lag)
+				t.Fatalf("b: %s lag %d", proto.SyncName(st), lag)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -146,10 +146,7 @@ func (t *trackerClient) kick() {
 	t.kmu.Lock()
 	defer t.kmu.Unlock()
 	for _, k := range t.kicks {
-		select {
-		case k <- struct{}{}:
-		default:
-		}
+		nudge(k)
 	}
 }
 
@@ -211,11 +208,8 @@ func (t *trackerClient) session(ctx context.Context, addr string, kick chan stru
 		if err := t.beat(nc, timeout); err != nil {
 			return fmt.Errorf("beat: %w", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !wait(ctx, tick.C, kick) {
 			return ctx.Err()
-		case <-tick.C:
-		case <-kick:
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/connpool"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -58,7 +59,7 @@ func idServerDropping(t *testing.T, drop func(conn int64, req int) bool) (addr s
 // pooled connection, and fail the upload with "no file ID").
 func TestIDClient_AllPooledConnectionsStale(t *testing.T) {
 	addr, accepts := idServerDropping(t, func(conn int64, req int) bool { return conn <= 2 && req == 2 })
-	pool := connpool.New(connpool.Config{Dial: connpool.TCP(time.Second)})
+	pool := connpool.New(connpool.Config{Dial: tnvauth.Dialer(nil, time.Second)})
 	defer pool.Close()
 	ids := newIDClient([]string{addr}, 5*time.Second, pool)
 	ctx := context.Background()
@@ -86,7 +87,7 @@ func TestIDClient_AllPooledConnectionsStale(t *testing.T) {
 // after one redial, not a loop.
 func TestIDClient_DeadServerFails(t *testing.T) {
 	addr, accepts := idServerDropping(t, func(conn int64, req int) bool { return conn > 1 || req > 1 })
-	pool := connpool.New(connpool.Config{Dial: connpool.TCP(time.Second)})
+	pool := connpool.New(connpool.Config{Dial: tnvauth.Dialer(nil, time.Second)})
 	defer pool.Close()
 	ids := newIDClient([]string{addr}, 5*time.Second, pool)
 	ctx := context.Background()

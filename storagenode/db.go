@@ -314,21 +314,38 @@ func (s *stmts) close() {
 	}
 }
 
-// getRow returns this node's row of the file, or nil.
-func (s *Server) getRow(ctx context.Context, ref proto.FileRef) (*fileRow, error) {
-	sh := shardOf(ref.UserID)
+// scanFileRow reads a row of shard sh's file table, selected as id, store,
+// path, size, crc, status, vctime, created, deleted, then into extra.
+func scanFileRow(sc metadb.Scanner, sh int, extra ...any) (*fileRow, error) {
 	r := &fileRow{shard: sh}
 	var crc int64
-	err := s.st.shard[sh].get.QueryRowContext(ctx, s.node, ref.AppID, ref.UserID, ref.FileID).
-		Scan(&r.id, &r.store, &r.path, &r.size, &crc, &r.status, &r.vctime, &r.created, &r.deleted)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
+	if err := sc.Scan(append([]any{&r.id, &r.store, &r.path, &r.size, &crc, &r.status, &r.vctime, &r.created, &r.deleted}, extra...)...); err != nil {
 		return nil, err
 	}
 	r.crc = uint32(crc)
 	return r, nil
+}
+
+// scanLogEntry reads a group log entry selected as seq, gseq, op, appid,
+// userid, fileid, size, crc, origin, created.
+func scanLogEntry(sc metadb.Scanner) (*logEntry, error) {
+	e := &logEntry{}
+	var crc int64
+	if err := sc.Scan(&e.seq, &e.gseq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created); err != nil {
+		return nil, err
+	}
+	e.crc = uint32(crc)
+	return e, nil
+}
+
+// getRow returns this node's row of the file, or nil.
+func (s *Server) getRow(ctx context.Context, ref proto.FileRef) (*fileRow, error) {
+	sh := shardOf(ref.UserID)
+	r, err := scanFileRow(s.st.shard[sh].get.QueryRowContext(ctx, s.node, ref.AppID, ref.UserID, ref.FileID), sh)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return r, err
 }
 
 // fileState returns this node's row of the file and the group log's last
@@ -370,18 +387,15 @@ func (s *Server) fileState(ctx context.Context, ref proto.FileRef) (*fileRow, *l
 // decides it.
 func (s *Server) readableRow(ctx context.Context, ref proto.FileRef) (*fileRow, error) {
 	sh := shardOf(ref.UserID)
-	r := &fileRow{shard: sh}
-	var crc int64
 	var liveSize, liveCRC sql.NullInt64
-	err := s.st.shard[sh].readable.QueryRowContext(ctx, s.cfg.Group, s.node, ref.AppID, ref.UserID, ref.FileID).
-		Scan(&r.id, &r.store, &r.path, &r.size, &crc, &r.status, &r.vctime, &r.created, &r.deleted, &liveSize, &liveCRC)
+	r, err := scanFileRow(s.st.shard[sh].readable.QueryRowContext(ctx, s.cfg.Group, s.node, ref.AppID, ref.UserID, ref.FileID),
+		sh, &liveSize, &liveCRC)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	r.crc = uint32(crc)
 	if r.status != statusOK || !liveSize.Valid || liveSize.Int64 != r.size || uint32(liveCRC.Int64) != r.crc {
 		return nil, nil
 	}
@@ -390,18 +404,11 @@ func (s *Server) readableRow(ctx context.Context, ref proto.FileRef) (*fileRow, 
 
 // latestOp returns the group log's last operation on the file, or nil.
 func (s *Server) latestOp(ctx context.Context, ref proto.FileRef) (*logEntry, error) {
-	e := &logEntry{}
-	var crc int64
-	err := s.st.logLatest.QueryRowContext(ctx, s.cfg.Group, fileKey(ref), ref.AppID, ref.UserID, ref.FileID).
-		Scan(&e.seq, &e.gseq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created)
+	e, err := scanLogEntry(s.st.logLatest.QueryRowContext(ctx, s.cfg.Group, fileKey(ref), ref.AppID, ref.UserID, ref.FileID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	e.crc = uint32(crc)
-	return e, nil
+	return e, err
 }
 
 // putRow records a received copy with the given status: a new row, or in

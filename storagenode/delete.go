@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -90,12 +91,7 @@ func (s *Server) handleDelete(c *conn, h proto.Header, replica bool) (bool, erro
 func (s *Server) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PurgeInterval)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for wait(ctx, t.C, nil) {
 		if n, err := s.Purge(ctx); err != nil {
 			s.log.Warn("storage: purge", "err", err, "removed", n)
 		} else if n > 0 {
@@ -139,18 +135,11 @@ func (s *Server) purgeShard(ctx context.Context, sh int) (int, bool, error) {
 		row fileRow
 		ref proto.FileRef
 	}
-	var cs []cand
-	for rows.Next() {
-		var c cand
-		c.row.shard = sh
-		if err := rows.Scan(&c.row.id, &c.ref.AppID, &c.ref.UserID, &c.ref.FileID, &c.row.store, &c.row.path, &c.row.status); err != nil {
-			rows.Close()
-			return 0, false, err
-		}
-		cs = append(cs, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	cs, err := metadb.ScanAll(rows, func(rows metadb.Scanner) (cand, error) {
+		c := cand{row: fileRow{shard: sh}}
+		return c, rows.Scan(&c.row.id, &c.ref.AppID, &c.ref.UserID, &c.ref.FileID, &c.row.store, &c.row.path, &c.row.status)
+	})
+	if err != nil {
 		return 0, false, err
 	}
 	n := 0
@@ -198,17 +187,11 @@ func (s *Server) compactLog(ctx context.Context) error {
 		seq int64
 		ref proto.FileRef
 	}
-	var ds []del
-	for rows.Next() {
+	ds, err := metadb.ScanAll(rows, func(rows metadb.Scanner) (del, error) {
 		var d del
-		if err := rows.Scan(&d.seq, &d.ref.AppID, &d.ref.UserID, &d.ref.FileID); err != nil {
-			rows.Close()
-			return err
-		}
-		ds = append(ds, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return d, rows.Scan(&d.seq, &d.ref.AppID, &d.ref.UserID, &d.ref.FileID)
+	})
+	if err != nil {
 		return err
 	}
 	// Every number up to upto is resolved (every member with a cursor has

@@ -139,10 +139,7 @@ func (s *Server) writeFailed(st *store, err error) {
 		return
 	}
 	s.log.Warn("storage: write into a store failed; probing the stores", "store", st.dir, "err", err)
-	select {
-	case s.probeNow <- struct{}{}:
-	default:
-	}
+	nudge(s.probeNow)
 }
 
 // healthLoop probes the stores every HealthInterval, and at once after a
@@ -150,13 +147,7 @@ func (s *Server) writeFailed(st *store, err error) {
 func (s *Server) healthLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.HealthInterval)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.probeNow:
-		}
+	for wait(ctx, t.C, s.probeNow) {
 		s.checkStores()
 	}
 }

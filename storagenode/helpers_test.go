@@ -235,7 +235,7 @@ func (f *fakeTracker) membersText(group string) string {
 				state = "OFFLINE"
 			}
 		}
-		lines = append(lines, fmt.Sprintf("%s %s %s %d %d %d %d %s\n", addr, state, syncName(n.beat.SyncState), n.beat.SyncPct, n.beat.Lag,
+		lines = append(lines, fmt.Sprintf("%s %s %s %d %d %d %d %s\n", addr, state, proto.SyncName(n.beat.SyncState), n.beat.SyncPct, n.beat.Lag,
 			n.beat.Free, n.beat.Total, proto.HealthName(n.beat.Health)))
 	}
 	sort.Strings(lines)
@@ -383,7 +383,7 @@ func waitState(t testing.TB, n *testNode, want uint8, timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node %s: sync state %s, want %s", n.addr, syncName(st), syncName(want))
+			t.Fatalf("node %s: sync state %s, want %s", n.addr, proto.SyncName(st), proto.SyncName(want))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -73,21 +74,15 @@ func (s *Server) scrubRows(ctx context.Context, rep *ScrubReport, repair bool, m
 				row fileRow
 				ref proto.FileRef
 			}
-			var items []item
-			for rows.Next() {
-				var it item
+			items, err := metadb.ScanAll(rows, func(rows metadb.Scanner) (item, error) {
+				it := item{row: fileRow{shard: sh}}
 				var crc int64
-				it.row.shard = sh
-				if err := rows.Scan(&it.row.id, &it.ref.AppID, &it.ref.UserID, &it.ref.FileID, &it.row.store, &it.row.path,
-					&it.row.size, &crc, &it.row.status, &it.row.vctime, &it.row.created, &it.row.deleted); err != nil {
-					rows.Close()
-					return err
-				}
+				err := rows.Scan(&it.row.id, &it.ref.AppID, &it.ref.UserID, &it.ref.FileID, &it.row.store, &it.row.path,
+					&it.row.size, &crc, &it.row.status, &it.row.vctime, &it.row.created, &it.row.deleted)
 				it.row.crc = uint32(crc)
-				items = append(items, it)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				return it, err
+			})
+			if err != nil {
 				return err
 			}
 			for _, it := range items {
@@ -215,7 +210,7 @@ func (s *Server) Stat() Stat {
 	cur := s.sync.cursor
 	s.sync.mu.Unlock()
 	total, free := s.space()
-	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: syncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free,
+	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: proto.SyncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free,
 		Health: proto.HealthName(s.Health()), UnderReplicated: s.UnderReplicated()}
 	if s.uln != nil {
 		stat.LocalSocket = s.cfg.LocalSocket

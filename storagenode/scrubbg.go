@@ -2,7 +2,6 @@ package storagenode
 
 import (
 	"context"
-	"hash/crc32"
 	"io"
 	"os"
 	"time"
@@ -91,25 +90,25 @@ func (p *pacer) wait(n int) {
 	}
 }
 
-// fileCRC is fileCRC read at the pacer's rate; a nil pacer does not wait.
+// fileCRC reads the whole file and returns its CRC32C and length, at the
+// pacer's rate and until its context ends; a nil pacer reads at once.
 func (p *pacer) fileCRC(f *os.File, buf []byte) (uint32, int64, error) {
-	if p == nil {
-		return fileCRC(f, buf)
-	}
 	var crc uint32
 	var n int64
 	for {
 		m, err := f.ReadAt(buf, n)
-		crc = crc32.Update(crc, castagnoli, buf[:m])
+		crc = crcUpdate(crc, buf[:m])
 		n += int64(m)
-		p.wait(m)
+		if p != nil {
+			p.wait(m)
+		}
 		if err == io.EOF {
 			return crc, n, nil
 		}
 		if err != nil {
 			return crc, n, err
 		}
-		if p.ctx.Err() != nil {
+		if p != nil && p.ctx.Err() != nil {
 			return crc, n, p.ctx.Err()
 		}
 	}

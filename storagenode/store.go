@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -335,23 +334,6 @@ func mkdirAllSync(root, dir string) error {
 		return err
 	}
 	return syncDir(parent)
-}
-
-// fileCRC reads the whole file and returns its CRC32C and length.
-func fileCRC(f *os.File, buf []byte) (uint32, int64, error) {
-	var crc uint32
-	var n int64
-	for {
-		m, err := f.ReadAt(buf, n)
-		crc = crc32.Update(crc, castagnoli, buf[:m])
-		n += int64(m)
-		if err == io.EOF {
-			return crc, n, nil
-		}
-		if err != nil {
-			return crc, n, err
-		}
-	}
 }
 
 func crcUpdate(crc uint32, p []byte) uint32 { return crc32.Update(crc, castagnoli, p) }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -54,10 +55,7 @@ func (y *syncer) stateOf() (uint8, uint8, int64) {
 }
 
 func (y *syncer) kick() {
-	select {
-	case y.kickc <- struct{}{}:
-	default:
-	}
+	nudge(y.kickc)
 }
 
 // noteLocal records a log entry (gseq) this node wrote itself (and so
@@ -78,11 +76,8 @@ func (y *syncer) run(ctx context.Context) {
 		if err := y.round(ctx); err != nil && ctx.Err() == nil {
 			y.s.log.Warn("storage: catching up from the group log", "err", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !wait(ctx, t.C, y.kickc) {
 			return
-		case <-t.C:
-		case <-y.kickc:
 		}
 	}
 }
@@ -93,19 +88,9 @@ func (y *syncer) setState(st uint8, pct uint8, lag int64) {
 	y.state, y.pct, y.lag = st, pct, lag
 	y.mu.Unlock()
 	if changed {
-		y.s.log.Info("storage: sync state", "state", syncName(st), "pct", pct, "lag", lag)
+		y.s.log.Info("storage: sync state", "state", proto.SyncName(st), "pct", pct, "lag", lag)
 		y.s.trackers.kick()
 	}
-}
-
-func syncName(st uint8) string {
-	switch st {
-	case proto.SyncActive:
-		return "ACTIVE"
-	case proto.SyncWait:
-		return "WAIT_SYNC"
-	}
-	return "SYNCING"
 }
 
 // round applies every log entry it can; the first catch-up sets the state.
@@ -353,18 +338,7 @@ func (y *syncer) read(ctx context.Context, from int64) ([]*logEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var es []*logEntry
-	for rows.Next() {
-		e := &logEntry{}
-		var crc int64
-		if err := rows.Scan(&e.seq, &e.gseq, &e.op, &e.ref.AppID, &e.ref.UserID, &e.ref.FileID, &e.size, &crc, &e.origin, &e.created); err != nil {
-			return nil, err
-		}
-		e.crc = uint32(crc)
-		es = append(es, e)
-	}
-	return es, rows.Err()
+	return metadb.ScanAll(rows, scanLogEntry)
 }
 
 // apply makes this node agree with one log entry. An entry that a later one

@@ -124,7 +124,7 @@ func (s *Server) beat(ctx context.Context, c *conn, body []byte) *proto.ErrorRep
 	}
 	if before != Active {
 		s.log.Info("tracker: node ACTIVE", "group", n.Group, "addr", n.Addr, "host", n.Host, "was", before.String(),
-			"sync", SyncName(n.SyncState))
+			"sync", proto.SyncName(n.SyncState))
 	}
 	return nil
 }
@@ -241,7 +241,7 @@ func (s *Server) MembersText(group string, now time.Time) string {
 		if !n.Capacity {
 			pct = 100
 		}
-		fmt.Fprintf(&sb, "%s %s %s %d %d %d %d %s\n", n.Addr, n.State, SyncName(n.SyncState), pct, n.Lag, n.Free, n.Total, proto.HealthName(n.Health))
+		fmt.Fprintf(&sb, "%s %s %s %d %d %d %d %s\n", n.Addr, n.State, proto.SyncName(n.SyncState), pct, n.Lag, n.Free, n.Total, proto.HealthName(n.Health))
 	}
 	return sb.String()
 }
@@ -298,7 +298,7 @@ func (s *Server) GroupsText(now time.Time) string {
 				beat = fmt.Sprintf("%ds", int64(now.Sub(n.LastBeat)/time.Second))
 			}
 			fmt.Fprintf(&sb, "  node %s state=%s sync=%s progress=%s lag=%s free=%s total=%s beat=%s host=%s version=%s health=%s\n",
-				n.Addr, n.State, SyncName(n.SyncState), progress, lag, bytesOr(n.Free, n.Capacity), bytesOr(n.Total, n.Capacity),
+				n.Addr, n.State, proto.SyncName(n.SyncState), progress, lag, bytesOr(n.Free, n.Capacity), bytesOr(n.Total, n.Capacity),
 				beat, cleanText(n.Host), cleanText(n.Version), proto.HealthName(n.Health))
 		}
 	}

@@ -30,19 +30,6 @@ func (s State) String() string {
 	return "OFFLINE"
 }
 
-// SyncName is the text of a node's replication state in GROUPS and MEMBERS.
-func SyncName(s uint8) string {
-	switch s {
-	case proto.SyncActive:
-		return "ACTIVE"
-	case proto.SyncWait:
-		return "WAIT_SYNC"
-	case proto.SyncSyncing:
-		return "SYNCING"
-	}
-	return "UNKNOWN"
-}
-
 // nodeKey is a node's identity: group, hostname as it JOINed, port.
 type nodeKey struct {
 	group string

@@ -2,11 +2,7 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"os"
-	"strings"
 
 	"github.com/tnv-s3/tnv/internal/tnvauth"
 )
@@ -14,10 +10,10 @@ import (
 // clusterFlags are the cluster secret's flags, the same on every command
 // that speaks TNV (docs/operations.md, "Trust model").
 type clusterFlags struct {
-	f            *flags
-	secret, file *string
-	open         *bool
-	server       bool
+	f      *flags
+	secret *secretFlag
+	open   *bool
+	server bool
 }
 
 // clusterFlags defines --cluster-secret, --cluster-secret-file and
@@ -26,25 +22,22 @@ type clusterFlags struct {
 // speaks the open protocol.
 func (f *flags) clusterFlags(server bool) *clusterFlags {
 	return &clusterFlags{
-		f:      f,
-		secret: f.String("cluster-secret", "", fmt.Sprintf("cluster secret (at least %d bytes) that every TNV connection proves, both ways, before its first frame; prefer the file or the environment (a flag shows in ps)", tnvauth.MinSecretLen)),
-		file:   f.String("cluster-secret-file", "", "read the cluster secret from this file (one line; a trailing newline is dropped)"),
+		f: f,
+		secret: f.secretPair("cluster-secret",
+			fmt.Sprintf("cluster secret (at least %d bytes) that every TNV connection proves, both ways, before its first frame; prefer the file or the environment (a flag shows in ps)", tnvauth.MinSecretLen),
+			"read the cluster secret from this file (one line; a trailing newline is dropped)"),
 		open:   f.Bool("open-protocol", false, "speak the seed's unauthenticated TNV protocol (course clients, tests): anyone who reaches the port can read, write, delete and join"),
 		server: server,
 	}
 }
-
-// maxSecretFile bounds what is read from --cluster-secret-file.
-const maxSecretFile = 4 << 10
 
 // key returns the cluster key, nil for the open protocol. What the command
 // line says of the three flags replaces what the environment says of them,
 // so `--cluster-secret-file F` or `--open-protocol` works in a shell whose
 // environment holds another secret; within one source they must agree.
 func (c *clusterFlags) key() (*tnvauth.Key, error) {
-	secret, file, open := *c.secret, *c.file, *c.open
-	onCmdline := map[string]bool{}
-	c.f.Visit(func(fl *flag.Flag) { onCmdline[fl.Name] = true })
+	secret, file, open := *c.secret.value, *c.secret.file, *c.open
+	onCmdline := c.f.onCommandLine()
 	if onCmdline["cluster-secret"] || onCmdline["cluster-secret-file"] || onCmdline["open-protocol"] {
 		if !onCmdline["cluster-secret"] {
 			secret = ""
@@ -56,26 +49,9 @@ func (c *clusterFlags) key() (*tnvauth.Key, error) {
 			open = false
 		}
 	}
-	if file != "" {
-		if secret != "" {
-			return nil, errors.New("--cluster-secret and --cluster-secret-file exclude each other")
-		}
-		fh, err := os.Open(file)
-		if err != nil {
-			return nil, fmt.Errorf("--cluster-secret-file: %w", err)
-		}
-		b, err := io.ReadAll(io.LimitReader(fh, maxSecretFile+1))
-		fh.Close()
-		if err != nil {
-			return nil, fmt.Errorf("--cluster-secret-file: %w", err)
-		}
-		if len(b) > maxSecretFile {
-			return nil, fmt.Errorf("--cluster-secret-file %s: over %d bytes, not a secret", file, maxSecretFile)
-		}
-		secret = strings.TrimRight(string(b), "\r\n")
-		if secret == "" {
-			return nil, fmt.Errorf("--cluster-secret-file %s is empty", file)
-		}
+	secret, err := c.secret.resolve(secret, file)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case secret != "" && open:

@@ -51,44 +51,42 @@ func (f *flags) String(name, def, usage string) *string {
 
 // Int64 defines an int64 flag with an environment fallback.
 func (f *flags) Int64(name string, def int64, usage string) *int64 {
-	v, ok, u := f.env(name, usage)
-	p := f.FlagSet.Int64(name, def, u)
-	if ok {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			*p = n
-		} else {
-			f.envErr = append(f.envErr, fmt.Sprintf("$%s: %q is not a number", envName(name), v))
-		}
-	}
-	return p
+	return envFlag(f, name, def, usage, f.FlagSet.Int64, func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) }, "a number")
 }
 
 // Duration defines a duration flag with an environment fallback.
 func (f *flags) Duration(name string, def time.Duration, usage string) *time.Duration {
+	return envFlag(f, name, def, usage, f.FlagSet.Duration, time.ParseDuration, "a duration")
+}
+
+// Bool defines a bool flag with an environment fallback.
+func (f *flags) Bool(name string, def bool, usage string) *bool {
+	return envFlag(f, name, def, usage, f.FlagSet.Bool, strconv.ParseBool, "a boolean")
+}
+
+// envFlag defines a flag with define and sets it from $TNV_NAME when that
+// is set; a value parse refuses is noted for parse to report (what: "a
+// number", "a duration", ...).
+func envFlag[T any](f *flags, name string, def T, usage string, define func(string, T, string) *T,
+	parse func(string) (T, error), what string) *T {
 	v, ok, u := f.env(name, usage)
-	p := f.FlagSet.Duration(name, def, u)
+	p := define(name, def, u)
 	if ok {
-		if d, err := time.ParseDuration(v); err == nil {
-			*p = d
+		if x, err := parse(v); err == nil {
+			*p = x
 		} else {
-			f.envErr = append(f.envErr, fmt.Sprintf("$%s: %q is not a duration", envName(name), v))
+			f.envErr = append(f.envErr, fmt.Sprintf("$%s: %q is not %s", envName(name), v, what))
 		}
 	}
 	return p
 }
 
-// Bool defines a bool flag with an environment fallback.
-func (f *flags) Bool(name string, def bool, usage string) *bool {
-	v, ok, u := f.env(name, usage)
-	p := f.FlagSet.Bool(name, def, u)
-	if ok {
-		if b, err := strconv.ParseBool(v); err == nil {
-			*p = b
-		} else {
-			f.envErr = append(f.envErr, fmt.Sprintf("$%s: %q is not a boolean", envName(name), v))
-		}
-	}
-	return p
+// onCommandLine returns the names of the flags given on the command line
+// (the environment fallback only changes a flag's default).
+func (f *flags) onCommandLine() map[string]bool {
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	return set
 }
 
 // parse parses args; a bad environment value or a missing required flag is

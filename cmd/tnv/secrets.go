@@ -1,8 +1,8 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -25,12 +25,53 @@ type secretFlag struct {
 
 // secret defines --name and --name-file.
 func (f *flags) secret(name, usage string) *secretFlag {
+	return f.secretPair(name,
+		usage+" (visible in ps: prefer --"+name+"-file or the environment)",
+		"read --"+name+" from this file (a trailing newline is dropped)")
+}
+
+// secretPair defines --name and --name-file with the usages given; it is
+// the one way a secret is taken, for S3 keys and the cluster secret alike.
+func (f *flags) secretPair(name, usage, fileUsage string) *secretFlag {
 	return &secretFlag{
 		f:     f,
 		name:  name,
-		value: f.String(name, "", usage+" (visible in ps: prefer --"+name+"-file or the environment)"),
-		file:  f.String(name+"-file", "", "read --"+name+" from this file (a trailing newline is dropped)"),
+		value: f.String(name, "", usage),
+		file:  f.String(name+"-file", "", fileUsage),
 	}
+}
+
+// maxSecretFile bounds what is read from a --NAME-file.
+const maxSecretFile = 4 << 10
+
+// resolve returns value, or the contents of file (one line: a trailing
+// newline is dropped) when file is named; "" when neither is. value and
+// file are passed in so that a caller can first drop what only the
+// environment said (clusterFlags.key). The error never shows the value.
+func (s *secretFlag) resolve(value, file string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	if value != "" {
+		return "", fmt.Errorf("--%s and --%s-file exclude each other: give one of them", s.name, s.name)
+	}
+	fh, err := os.Open(file)
+	if err != nil {
+		return "", fmt.Errorf("--%s-file: %w", s.name, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(fh, maxSecretFile+1))
+	fh.Close()
+	if err != nil {
+		return "", fmt.Errorf("--%s-file: %w", s.name, err)
+	}
+	if len(b) > maxSecretFile {
+		return "", fmt.Errorf("--%s-file %s: over %d bytes, not a secret", s.name, file, maxSecretFile)
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("--%s-file %s is empty", s.name, file)
+	}
+	return v, nil
 }
 
 // given reports whether the secret was given in any of its three ways.
@@ -40,19 +81,9 @@ func (s *secretFlag) given() bool { return *s.value != "" || *s.file != "" }
 // was the way, and checked for length. The error never shows the value.
 // log (when not nil) is warned when the value came on the command line.
 func (s *secretFlag) get(log *slog.Logger) (string, error) {
-	v := *s.value
-	if *s.file != "" {
-		if v != "" {
-			return "", fmt.Errorf("--%s and --%s-file: give one of them", s.name, s.name)
-		}
-		b, err := os.ReadFile(*s.file)
-		if err != nil {
-			return "", fmt.Errorf("--%s-file: %w", s.name, err)
-		}
-		v = strings.TrimRight(string(b), "\r\n")
-		if v == "" {
-			return "", fmt.Errorf("--%s-file %s: empty", s.name, *s.file)
-		}
+	v, err := s.resolve(*s.value, *s.file)
+	if err != nil {
+		return "", err
 	}
 	if v == "" {
 		return "", nil
@@ -69,15 +100,7 @@ func (s *secretFlag) get(log *slog.Logger) (string, error) {
 
 // onCommandLine reports whether --name itself was among the arguments (the
 // environment fallback only changes the default).
-func (s *secretFlag) onCommandLine() bool {
-	set := false
-	s.f.Visit(func(fl *flag.Flag) {
-		if fl.Name == s.name {
-			set = true
-		}
-	})
-	return set
-}
+func (s *secretFlag) onCommandLine() bool { return s.f.onCommandLine()[s.name] }
 
 // checkSecret applies the rules of an S3 secret key: at least MinSecretLen
 // characters, printable ASCII (what a client can put in its configuration

@@ -135,7 +135,7 @@ func (s *SQL) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.
 }
 
 // rowScanner is a *sql.Row, a *sql.Rows or errRow.
-type rowScanner interface{ Scan(...any) error }
+type rowScanner = metadb.Scanner
 
 type errRow struct{ err error }
 
@@ -174,16 +174,7 @@ func queryAll[T any](ctx context.Context, q interface {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return metadb.ScanAll(rows, scan)
 }
 
 // affected is the row count of a statement's result, for statements whose

@@ -90,14 +90,6 @@ func New(cfg Config) *Pool {
 	return &Pool{cfg: cfg, idle: map[string][]*Conn{}}
 }
 
-// TCP is a DialFunc for plain TCP with a dial timeout.
-func TCP(timeout time.Duration) DialFunc {
-	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	return func(ctx context.Context, addr string) (net.Conn, error) {
-		return d.DialContext(ctx, "tcp", addr)
-	}
-}
-
 // Read reads from the connection; an error marks it broken.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/clocktest"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 )
 
 // server answers "ok\n" to each line on real loopback connections; drop,
@@ -97,7 +98,7 @@ type dialCounter struct{ n atomic.Int64 }
 
 func (d *dialCounter) dial(ctx context.Context, addr string) (net.Conn, error) {
 	d.n.Add(1)
-	return TCP(time.Second)(ctx, addr)
+	return tnvauth.Dialer(nil, time.Second)(ctx, addr)
 }
 
 func newPool(t *testing.T, d *dialCounter, cfg Config) *Pool {
@@ -334,7 +335,7 @@ func TestPool_DialSeam(t *testing.T) {
 	var got []string
 	p := New(Config{Dial: func(ctx context.Context, addr string) (net.Conn, error) {
 		got = append(got, addr)
-		return TCP(time.Second)(ctx, addr)
+		return tnvauth.Dialer(nil, time.Second)(ctx, addr)
 	}})
 	defer p.Close()
 	if err := p.Do(context.Background(), s.addr(), nil, ask); err != nil {

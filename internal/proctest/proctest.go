@@ -60,7 +60,7 @@ func Binary(t testing.TB) string {
 		if binErr != nil {
 			return
 		}
-		root, err := moduleRoot()
+		root, err := ModuleRoot()
 		if err != nil {
 			binErr = err
 			return
@@ -77,7 +77,9 @@ func Binary(t testing.TB) string {
 	return filepath.Join(binDir, "tnv")
 }
 
-func moduleRoot() (string, error) {
+// ModuleRoot is the directory of the tnv module's go.mod, as the go command
+// in the working directory sees it (the bench builds from there too).
+func ModuleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %v", err)
