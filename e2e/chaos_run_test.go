@@ -134,7 +134,7 @@ func (h *chaosHarness) runScenario(t *testing.T, sc chaosScenario) {
 		r.CopiesAt = vst.CopiesAt.Sub(r.FaultEnd)
 	}
 	evs := h.rec.since(r.Start)
-	h.judgeEvents(sc, r, evs, fails)
+	judgeEvents(sc, r, evs, fails)
 	if r.Recovery < 0 || r.Recovery > recoveryBound {
 		fails["recovery-within-15s"] = []string{fmt.Sprintf("recovery %s, want <= %v", fmtDur(r.Recovery), recoveryBound)}
 	}
@@ -159,7 +159,7 @@ func (h *chaosHarness) runScenario(t *testing.T, sc chaosScenario) {
 //     service is back), only 5xx answers and failed connections to a
 //     killed gateway;
 //   - no-errors-outside-fault: before the fault and after recovery, none.
-func (h *chaosHarness) judgeEvents(sc chaosScenario, r *scenarioResult, evs []opEvent, fails map[string][]string) {
+func judgeEvents(sc chaosScenario, r *scenarioResult, evs []opEvent, fails map[string][]string) {
 	for _, k := range []string{"no-wrong-bytes", "no-cut-reads", "clean-errors", "no-errors-outside-fault"} {
 		fails[k] = nil
 	}
