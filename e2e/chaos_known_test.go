@@ -34,6 +34,14 @@ var knownDefects = []knownDefect{
 	// for uploads: the PUTs it receives fail with 500 (10–15 % of all).
 	{"read-only-store/puts-unaffected", "", "issue 13 item 3: a sick member steps aside, its PUTs are placed elsewhere (sick)"},
 	{"full-store/puts-unaffected", "", "issue 13 item 3: a sick member steps aside, its PUTs are placed elsewhere (sick)"},
+	// After an idle period longer than the ID server's idle timeout, the
+	// storage members' pooled connections to it are dead: the first PUTs
+	// fail with 500 ("no file ID … broken pipe").
+	{"idle/clean-errors", "PUT 500 InternalError", idleDefect},
+	{"idle/clean-errors", "MPU 500 InternalError", idleDefect},
+	{"idle/no-errors-outside-fault", "PUT 500 InternalError", idleDefect},
+	{"idle/no-errors-outside-fault", "MPU 500 InternalError", idleDefect},
+	{"idle/recovery-within-15s", "", idleDefect},
 	// Every process killed and restarted under load: both members of a
 	// group come back SYNCING and wait on the log's holes (gapGrace, 30 s),
 	// so the group has no readable member for well over 60 s: its PUTs
@@ -50,6 +58,8 @@ var knownDefects = []knownDefect{
 	{"cluster-restart/uncertain", ": 200 then cut (", restartDefect},
 	{"cluster-restart/copies", ": no copy of ", restartDefect},
 }
+
+const idleDefect = "issue 13 item 4: one connection pool with liveness checks and idle limits below the servers' (pool)"
 
 const restartDefect = "issue 13 item 2: a restarted group catches up at disk speed, not after 30 s waits on other groups' log entries (catchup); item 1: 503, not a dropped connection, when no member is readable (gwtrust)"
 

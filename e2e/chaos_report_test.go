@@ -32,7 +32,9 @@ One fault at a time; after each, with the load stopped:
 - **recovery**: from the end of the fault until a PUT and a GET of it succeeded through each gateway
   (bound 15 s);
 - **catch-up**: from the end of the fault until the trackers' GROUPS shows every member ACTIVE and in
-  sync (bound 60 s);
+  sync (bound 60 s); **all copies**: until every acknowledged object was found on every member (a
+  missing copy is looked for again every second, up to 60 s after the fault; the figure includes the
+  verification's own reading time);
 - during the fault window (its start until recovery) only clean 5xx answers are allowed (and failed
   connections to a gateway that was killed); before the fault and after recovery, none; a 200 with
   wrong or cut-off bytes never.
@@ -81,6 +83,8 @@ One fault at a time; after each, with the load stopped:
 	if none {
 		b.WriteString("- none\n")
 	}
+	b.WriteString("\nA check marked *known defect* failed only in ways `e2e/chaos_known_test.go` lists as defects of issue 13\n" +
+		"being fixed on other branches; `-chaos.strict` fails on them.\n")
 	b.WriteString("\nThe short form of the same suite (shorter windows and loads, the idle scenario only when the ID\nserver takes `--idle-timeout`) runs in CI with the other e2e tests.\n")
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -131,7 +131,7 @@ func chaosScenarios() []chaosScenario {
 				return ""
 			},
 			fault: func(t *testing.T, h *chaosHarness, r *scenarioResult) {
-				time.Sleep(h.idleTimeout + h.idleTimeout/2 + time.Second)
+				time.Sleep(h.idleTimeout + min(h.idleTimeout/2, 30*time.Second) + time.Second)
 			},
 		},
 		{

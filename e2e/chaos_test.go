@@ -164,6 +164,7 @@ func newChaosHarness(t *testing.T, long bool) *chaosHarness {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	h.selfCheck(t)
 	return h
 }
 

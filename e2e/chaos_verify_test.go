@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -9,8 +10,11 @@ import (
 	"hash"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -352,4 +356,84 @@ func (h *chaosHarness) nameOf(addr string) string {
 		}
 	}
 	return addr
+}
+
+// selfCheck shows, on the running cluster, that the copies check sees what
+// it is there to see: a canary object (not in the ledger) whose copy on one
+// member has a flipped byte, and a blob no member has, are both reported.
+func (h *chaosHarness) selfCheck(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	data := payload(0xcafe, 64<<10)
+	e := ledgerEntry{Key: "canary/1", Size: int64(len(data)), Sum: sha256.Sum256(data)}
+	if _, err := h.s3[0].PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(e.Key),
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(e.Size)}); err != nil {
+		t.Fatalf("canary: %v", err)
+	}
+	defer h.s3[0].DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(e.Key)})
+	idx, err := h.index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := idx[e.Key]
+	var mu sync.Mutex
+	st := verifyStats{PerMember: map[string]int{}}
+	if f := h.checkCopies(ctx, e, row, &mu, &st); f != nil {
+		t.Fatalf("canary, intact: %v", f)
+	}
+	b := row.blobs[0]
+	addr, err := h.memberOf(ctx, b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.copyPath(t, addr, b)
+	flipByte(t, p, 1000)
+	f := h.checkCopies(ctx, e, row, &mu, &st)
+	if len(f) != 1 || !strings.Contains(f[0], h.nameOf(addr)) {
+		t.Fatalf("canary with a flipped byte in %s's copy: copies check reported %q, want one failure naming it", h.nameOf(addr), f)
+	}
+	t.Logf("self-check: a flipped byte in one copy is reported: %s", f[0])
+	flipByte(t, p, 1000) // back as it was, for the gateway's GC to delete
+	gone := indexRow{size: row.size, blobs: []indexBlob{{UserID: b.UserID, FileID: "nosuchfile" + b.FileID[10:], Size: b.Size}}}
+	if f := h.checkCopies(ctx, e, gone, &mu, &st); len(f) != 2 {
+		t.Fatalf("a blob no member has: copies check reported %q, want a failure per member", f)
+	}
+}
+
+// copyPath returns the path of the member's own copy of b, from its row
+// in the storage node's tables (t_file_01..03, by user ID shard).
+func (h *chaosHarness) copyPath(t *testing.T, addr string, b indexBlob) string {
+	t.Helper()
+	var store string
+	for _, p := range h.c.Members() {
+		if p.Addr == addr {
+			store = argAfter(p.Args, "--store")
+		}
+	}
+	var rel string
+	err := h.db.QueryRow(`SELECT path FROM t_file_01 WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?
+		UNION ALL SELECT path FROM t_file_02 WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?
+		UNION ALL SELECT path FROM t_file_03 WHERE node = ? AND appid = ? AND userid = ? AND fileid = ?`,
+		addr, h.appid, b.UserID, b.FileID, addr, h.appid, b.UserID, b.FileID, addr, h.appid, b.UserID, b.FileID).Scan(&rel)
+	if err != nil {
+		t.Fatalf("row of %s on %s: %v", b.FileID, addr, err)
+	}
+	return filepath.Join(store, rel)
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
 }
