@@ -86,7 +86,7 @@ func newChaosHarness(t *testing.T, long bool) *chaosHarness {
 		headChecked: map[string]bool{}, bucket: "chaos"}
 	h.shape = loadShape{Workers: 4, Interval: 150 * time.Millisecond, MaxOps: 400, MaxSize: 8 << 20, MultipartShare: 0.04}
 	if long {
-		h.shape = loadShape{Workers: 6, Interval: 300 * time.Millisecond, MaxOps: 2000, MaxSize: 8 << 20, MultipartShare: 0.06}
+		h.shape = loadShape{Workers: 6, Interval: 400 * time.Millisecond, MaxOps: 2000, MaxSize: 8 << 20, MultipartShare: 0.06}
 	}
 	for w := range h.shape.Workers {
 		h.workers = append(h.workers, &workerState{rng: rand.New(rand.NewPCG(uint64(w), 0x7a17))})
