@@ -16,7 +16,7 @@ func writeReliability(path string, h *chaosHarness) error {
 	now := time.Now().UTC()
 	b.WriteString("# Reliability: the chaos suite\n\n")
 	b.WriteString("Written by the chaos suite's long form (`e2e/chaos_test.go`):\n\n")
-	b.WriteString("```sh\nTNV_TEST_MYSQL_DSN=mysql://root@127.0.0.1:3306/test go test -count=1 -run TestChaos -timeout 60m ./e2e/ -chaos.long -v\n```\n\n")
+	b.WriteString("```sh\ngo test -race -count=1 -run 'TestChaos$' -timeout 60m -v ./e2e/ -chaos.long   # as root (tmpfs stores), MariaDB at $TNV_TEST_MYSQL_DSN or 127.0.0.1:3306\n```\n\n")
 	fmt.Fprintf(&b, "Run %s, commit %s, on %s.\n\n", now.Format("2006-01-02 15:04 MST"), commit(), machine())
 	b.WriteString(`The cluster is separate ` + "`tnv`" + ` processes on loopback sharing one MariaDB database: 2 trackers,
 1 ID server, 2 groups × 2 mirrored storage members (member g2-2 on a tmpfs of its own, so that its
@@ -32,9 +32,9 @@ One fault at a time; after each, with the load stopped:
 - **recovery**: from the end of the fault until a PUT and a GET of it succeeded through each gateway
   (bound 15 s);
 - **catch-up**: from the end of the fault until the trackers' GROUPS shows every member ACTIVE and in
-  sync (bound 60 s); **all copies**: until every acknowledged object was found on every member (a
-  missing copy is looked for again every second, up to 60 s after the fault; the figure includes the
-  verification's own reading time);
+  sync (bound 60 s); **all copies**: when every acknowledged object was found on every member, after
+  the fault ended — at the verification's first look (which begins after the load's tail), or, when
+  a copy was missing then, after looking again every second (bound 60 s after the fault);
 - during the fault window (its start until recovery) only clean 5xx answers are allowed (and failed
   connections to a gateway that was killed); before the fault and after recovery, none; a 200 with
   wrong or cut-off bytes never.
@@ -64,7 +64,7 @@ One fault at a time; after each, with the load stopped:
 		v := r.Verify
 		fmt.Fprintf(&b, "| **%s**: %s | %.1f s | %s | %s | %s | %s | %s | %d objects, %d copies, %.0f MiB | %s |\n",
 			r.Name, r.What, r.FaultEnd.Sub(r.FaultStart).Seconds(), r.opsText(), r.errorsText(),
-			fmtDur(r.Recovery), fmtDur(r.CatchUp), fmtDur(r.CopiesAt), v.Objects, v.Copies, float64(v.Bytes)/(1<<20), status)
+			fmtDur(r.Recovery), fmtDur(r.CatchUp), r.copiesText(), v.Objects, v.Copies, float64(v.Bytes)/(1<<20), status)
 	}
 	b.WriteString("\nChecks that did not pass, first failure each:\n\n")
 	none := true

@@ -341,8 +341,8 @@ func (r *scenarioResult) figures() string {
 		fmt.Fprintf(&b, "  %s\n", n)
 	}
 	fmt.Fprintf(&b, "  errors by kind: %s\n", r.errorsText())
-	fmt.Fprintf(&b, "  recovery (PUT+GET through both gateways) %s; catch-up (every member ACTIVE) %s; every copy on every member %s\n",
-		fmtDur(r.Recovery), fmtDur(r.CatchUp), fmtDur(r.CopiesAt))
+	fmt.Fprintf(&b, "  recovery (PUT+GET through both gateways) %s; catch-up (every member ACTIVE) %s; every copy on every member: %s\n",
+		fmtDur(r.Recovery), fmtDur(r.CatchUp), r.copiesText())
 	v := r.Verify
 	fmt.Fprintf(&b, "  verified %d live objects (%d member copies read with FETCH, %.0f MiB in %.1f s), %d deletes, %d uncertain",
 		v.Objects, v.Copies, float64(v.Bytes)/(1<<20), v.Took.Seconds(), v.Deleted, v.Uncertain)
@@ -358,6 +358,20 @@ func (r *scenarioResult) figures() string {
 		fmt.Fprintf(&b, " %s %d", n, v.PerMember[n])
 	}
 	return b.String()
+}
+
+// copiesText says when every acknowledged object was found on every
+// member, after the fault ended: at the verification's first look (which
+// begins only after the load's tail), or after waiting for catch-up.
+func (r *scenarioResult) copiesText() string {
+	first := r.Verify.Start.Sub(r.FaultEnd).Seconds()
+	switch {
+	case r.CopiesAt < 0:
+		return fmt.Sprintf("some missing %v after the fault (first look +%.1f s)", catchUpBound, first)
+	case r.Verify.CopiesWaited:
+		return fmt.Sprintf("+%.1f s (missing at the first look, +%.1f s)", r.CopiesAt.Seconds(), first)
+	}
+	return fmt.Sprintf("at the first look (+%.1f s)", first)
 }
 
 func (r *scenarioResult) opsText() string {
@@ -405,7 +419,7 @@ func (h *chaosHarness) logSummary(t *testing.T) {
 		if len(bad) > 0 {
 			status = strings.Join(bad, ", ")
 		}
-		fmt.Fprintf(&b, "  %-16s recovery %-8s catch-up %-8s copies %-8s %s\n", r.Name, fmtDur(r.Recovery), fmtDur(r.CatchUp), fmtDur(r.CopiesAt), status)
+		fmt.Fprintf(&b, "  %-16s recovery %-8s catch-up %-8s copies %s; %s\n", r.Name, fmtDur(r.Recovery), fmtDur(r.CatchUp), r.copiesText(), status)
 	}
 	t.Log(b.String())
 }

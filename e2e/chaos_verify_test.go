@@ -129,7 +129,9 @@ type verifyStats struct {
 	Bytes                               int64
 	Took                                time.Duration
 	PerMember                           map[string]int // blobs read with FETCH, by member name
+	Start                               time.Time      // when the verification began
 	CopiesAt                            time.Time      // when every copy was found; zero if not by the deadline
+	CopiesWaited                        bool           // some copy was missing at the first look
 }
 
 // verify checks the cluster against the ledger, with the load stopped:
@@ -156,7 +158,7 @@ func (h *chaosHarness) verify(ctx context.Context, copiesBy time.Time) (map[stri
 		fails[check] = append(fails[check], fmt.Sprintf(format, args...))
 		mu.Unlock()
 	}
-	st := verifyStats{PerMember: map[string]int{}}
+	st := verifyStats{PerMember: map[string]int{}, Start: start}
 	live, deleted, uncertain := h.led.snapshot()
 	idx, err := h.index(ctx)
 	if err != nil {
@@ -215,6 +217,7 @@ func (h *chaosHarness) verify(ctx context.Context, copiesBy time.Time) (map[stri
 	for _, e := range append(live, uncertain...) {
 		byKey[e.Key] = e
 	}
+	st.CopiesWaited = len(retry) > 0
 	for len(retry) > 0 && time.Now().Before(copiesBy) {
 		time.Sleep(time.Second)
 		for k, row := range retry {
