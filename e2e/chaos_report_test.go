@@ -19,8 +19,8 @@ func writeReliability(path string, h *chaosHarness) error {
 	b.WriteString("```sh\ngo test -race -count=1 -run 'TestChaos$' -timeout 60m -v ./e2e/ -chaos.long   # as root (tmpfs stores), MariaDB at $TNV_TEST_MYSQL_DSN or 127.0.0.1:3306\n```\n\n")
 	fmt.Fprintf(&b, "Run %s, commit %s, on %s.\n\n", now.Format("2006-01-02 15:04 MST"), commit(), machine())
 	b.WriteString(`The cluster is separate ` + "`tnv`" + ` processes on loopback sharing one MariaDB database: 2 trackers,
-1 ID server, 2 groups × 2 mirrored storage members (member g2-2 on a tmpfs of its own, so that its
-disk can be made read-only or full), 2 S3 gateways. A bounded mixed load (each of ` + fmt.Sprint(h.shape.Workers) + ` workers:
+1 ID server, 2 groups × 2 mirrored storage members (each member's store a tmpfs of its own, all of
+one size, so that member g2-2's disk can be made read-only or full), 2 S3 gateways. A bounded mixed load (each of ` + fmt.Sprint(h.shape.Workers) + ` workers:
 35 % PUT — ` + fmt.Sprintf("%.0f", h.shape.MultipartShare*100) + ` % of them multipart of 5–8 MiB —, 50 % GET, 15 % DELETE; sizes 4 KiB–8 MiB, most under
 64 KiB; half the workers on each gateway; aws-sdk-go-v2 without retries) runs through the gateways and
 keeps a ledger of every acknowledged write (with its SHA-256) and every acknowledged delete.

@@ -230,9 +230,12 @@ func (h *chaosHarness) report(t *testing.T, r *scenarioResult, fails map[string]
 			cr.Status, cr.First = "FAIL", unknown[0]
 		case len(known) > 0:
 			cr.Status = "known defect"
-			for issue, f := range known {
-				cr.Known, cr.First = issue, f[0]
+			var issues []string
+			for issue := range known {
+				issues = append(issues, issue)
 			}
+			sort.Strings(issues)
+			cr.Known, cr.First = strings.Join(issues, " / "), known[issues[0]][0]
 		}
 		r.Checks = append(r.Checks, cr)
 		t.Run(name, func(t *testing.T) {
