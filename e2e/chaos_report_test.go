@@ -35,9 +35,9 @@ One fault at a time; after each, with the load stopped:
   sync (bound 60 s); **all copies**: when every acknowledged object was found on every member, after
   the fault ended — at the verification's first look (which begins after the load's tail), or, when
   a copy was missing then, after looking again every second (bound 60 s after the fault);
-- during the fault window (its start until recovery) only clean 5xx answers are allowed (and failed
-  connections to a gateway that was killed); before the fault and after recovery, none; a 200 with
-  wrong or cut-off bytes never.
+- during the fault window (its start until recovery, at least until 15 s after its end) only clean
+  5xx answers are allowed (and failed connections to a gateway that was killed); before the fault and
+  after the window, none; a 200 with wrong or cut-off bytes never.
 
 `)
 	b.WriteString("| fault | window | requests | errors by kind | recovery | catch-up | all copies | verified | checks |\n")

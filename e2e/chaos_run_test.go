@@ -156,14 +156,17 @@ func (h *chaosHarness) runScenario(t *testing.T, sc chaosScenario) {
 //   - no-cut-reads: a 200 whose body is cut off, only from a gateway that
 //     was killed;
 //   - clean-errors: in the fault window (from the fault's start until
-//     service is back), only 5xx answers and failed connections to a
-//     killed gateway;
-//   - no-errors-outside-fault: before the fault and after recovery, none.
+//     service is back, at least until the recovery bound, 15 s after the
+//     fault's end), only 5xx answers and failed connections to a killed
+//     gateway;
+//   - no-errors-outside-fault: before the fault and after the window, none.
 func judgeEvents(sc chaosScenario, r *scenarioResult, evs []opEvent, fails map[string][]string) {
 	for _, k := range []string{"no-wrong-bytes", "no-cut-reads", "clean-errors", "no-errors-outside-fault"} {
 		fails[k] = nil
 	}
-	recovered := r.FaultEnd.Add(r.Recovery)
+	// The window ends when service is back, and not before the recovery
+	// bound: until then a clean 5xx is the fault's, whatever a probe saw.
+	recovered := r.FaultEnd.Add(max(r.Recovery, recoveryBound))
 	if r.Recovery < 0 {
 		recovered = time.Now()
 	}
