@@ -32,8 +32,8 @@ var knownDefects = []knownDefect{
 	// server): the gateway logs 500 "body partly sent" and closes the
 	// connection without reading the rest, so the client, still sending,
 	// gets a reset (broken pipe) and never sees the 500.
-	{"*/clean-errors", "PUT conn reset", "issue 13 item 1: a PUT failed by the cluster must reach the client as a 5xx, not a reset mid-body (gwtrust)"},
-	{"*/clean-errors", "MPU conn reset", "issue 13 item 1: a PUT failed by the cluster must reach the client as a 5xx, not a reset mid-body (gwtrust)"},
+	{"*/clean-errors", "PUT conn reset", putResetDefect},
+	{"*/clean-errors", "MPU conn reset", putResetDefect},
 	// A member whose store is read-only or full stays ACTIVE and chosen
 	// for uploads: the PUTs it receives fail with 500 (10–15 % of all).
 	{"read-only-store/puts-unaffected", "", "issue 13 item 3: a sick member steps aside, its PUTs are placed elsewhere (sick)"},
@@ -54,6 +54,8 @@ var knownDefects = []knownDefect{
 	{"cluster-restart/no-errors-outside-fault", "GET conn closed", restartDefect},
 	{"cluster-restart/no-errors-outside-fault", "PUT 500 InternalError", restartDefect},
 	{"cluster-restart/no-errors-outside-fault", "MPU 500 InternalError", restartDefect},
+	{"cluster-restart/no-errors-outside-fault", "PUT conn reset", putResetDefect},
+	{"cluster-restart/no-errors-outside-fault", "MPU conn reset", putResetDefect},
 	{"cluster-restart/no-cut-reads", "", restartDefect},
 	{"cluster-restart/reads", ": conn closed: ", restartDefect},
 	{"cluster-restart/reads", ": 200 then cut (", restartDefect},
@@ -61,6 +63,8 @@ var knownDefects = []knownDefect{
 	{"cluster-restart/uncertain", ": 200 then cut (", restartDefect},
 	{"cluster-restart/copies", ": no copy of ", restartDefect},
 }
+
+const putResetDefect = "issue 13 item 1: a PUT failed by the cluster must reach the client as a 5xx, not a reset mid-body (gwtrust)"
 
 const idleDefect = "issue 13 item 4: one connection pool with liveness checks and idle limits below the servers' (pool)"
 
