@@ -82,6 +82,8 @@ func TestChaosJudge_OnlyClean5xxInTheFaultWindow(t *testing.T) {
 		{"5xx where none is allowed", chaosScenario{noErrors: true}, ev("PUT", "500 InternalError", 0, 3, 3.1), "clean-errors"},
 		{"200 cut off by the killed gateway", gw0Killed, ev("GET", "200 then cut (conn reset)", 0, 3, 3.1), ""},
 		{"200 cut off by a live gateway", gw0Killed, ev("GET", "200 then cut (conn closed)", 1, 3, 3.1), "no-cut-reads"},
+		{"200 reset by a live gateway in the window", gw0Killed, ev("GET", "200 then cut (conn reset)", 1, 3, 3.1), ""},
+		{"200 reset by a live gateway outside the window", gw0Killed, ev("GET", "200 then cut (conn reset)", 1, 0.5, 0.6), "no-cut-reads"},
 		{"200 wrong bytes, even from the killed gateway", gw0Killed, ev("GET", "200 wrong bytes", 0, 3, 3.1), "no-wrong-bytes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,6 +106,13 @@ func TestChaosJudge_OnlyClean5xxInTheFaultWindow(t *testing.T) {
 }
 
 func TestChaosKnownDefects_MatchOnlyTheirScenarioCheckAndText(t *testing.T) {
+	// The list as it stood while issue 13's defects were open.
+	defer func(saved []knownDefect) { knownDefects = saved }(knownDefects)
+	knownDefects = []knownDefect{
+		{"storage-kill/clean-errors", "PUT 400 IncompleteBody", "issue 13 item 1"},
+		{"*/clean-errors", "MPU conn reset", "issue 13 item 1"},
+		{"tracker-kill/no-cut-reads", "", "issue 13 item 1"},
+	}
 	for _, c := range []struct {
 		scenario, check, failure string
 		known                    bool

@@ -54,15 +54,6 @@ func mountTmpfsStore(t *testing.T, p *proctest.Proc) *tmpfsStore {
 	return &tmpfsStore{p: p, dir: dir, size: tmpfsSize}
 }
 
-func argAfter(args []string, flag string) string {
-	for i, a := range args {
-		if a == flag && i+1 < len(args) {
-			return args[i+1]
-		}
-	}
-	return ""
-}
-
 func run(name string, args ...string) error {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tnv-s3/tnv/internal/proctest"
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/proto"
 )
 
@@ -64,8 +65,7 @@ func (h *chaosHarness) index(ctx context.Context) (map[string]indexRow, error) {
 // one place that would run a connection handshake, should the cluster
 // require one.
 func dialMember(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
-	return d.DialContext(ctx, "tcp", addr)
+	return tnvauth.Dialer(proctest.ClusterKey(), 5*time.Second)(ctx, addr)
 }
 
 // fetchCopy sends FETCH for a file to the member at addr: the member

@@ -93,15 +93,28 @@ func (g *Gateway) serveS3(c *fiber.Ctx) error {
 // finishBody keeps the connection usable after a request whose body was
 // not read (a refusal before the upload): a small rest is drained, a large
 // one closes the connection rather than being parsed as the next request.
+// After a failure of ours (5xx) more is drained: closing on a client still
+// sending makes the kernel reset the connection, and the client never
+// reads the 503 it should retry on (seen in the chaos suite: PUTs failed
+// while the trackers were down got "connection reset" instead).
 func (r *request) finishBody() {
 	stream := r.c.Context().RequestBodyStream()
 	if stream == nil {
 		return
 	}
-	if _, err := io.CopyN(io.Discard, stream, 1<<20); err != io.EOF {
+	limit := int64(1 << 20)
+	if r.c.Response().StatusCode() >= 500 {
+		limit = drainOnFailure
+	}
+	if _, err := io.CopyN(io.Discard, stream, limit); err != io.EOF {
 		r.c.Context().SetConnectionClose()
 	}
 }
+
+// drainOnFailure is how much of a request body is read and dropped after a
+// 5xx so that the client sees the answer (bounded: the body idle timeout
+// still cuts a client that stalls).
+const drainOnFailure = 64 << 20
 
 // parse takes bucket and key from the raw request line (fasthttp's
 // normalised path would turn the key "a/../b" into "b") and Host.
