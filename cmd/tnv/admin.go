@@ -187,8 +187,7 @@ func randomAlnum(n int) string {
 func runAdminStatus(ctx context.Context, args []string) error {
 	f := newFlags("admin status", "--trackers A,B")
 	trackers := f.String("trackers", "127.0.0.1:21000", "tracker addresses, comma-separated")
-	cluster := f.clusterFlags(false)
-	tlsf := f.tlsFlags("", false)
+	link := f.linkFlags("", false)
 	if err := f.parse(args, "trackers"); err != nil {
 		return err
 	}
@@ -196,11 +195,7 @@ func runAdminStatus(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	auth, err := cluster.key()
-	if err != nil {
-		return err
-	}
-	tc, err := tlsf.client()
+	auth, tc, err := link.client()
 	if err != nil {
 		return err
 	}

@@ -37,8 +37,7 @@ func runClient(ctx context.Context, args []string) error {
 	size := f.Int64("size", 0, "download: bytes to read (0 = to the end); upload from stdin: the byte count")
 	out := f.String("o", "", "download: write to this file instead of stdout")
 	timeout := f.Duration("timeout", 0, "give up after this long (0 = never)")
-	cluster := f.clusterFlags(false)
-	tlsf := f.tlsFlags("", false)
+	link := f.linkFlags("", false)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -62,11 +61,7 @@ func runClient(ctx context.Context, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	auth, err := cluster.key()
-	if err != nil {
-		return err
-	}
-	tc, err := tlsf.client()
+	auth, tc, err := link.client()
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,7 @@ func runIDServer(ctx context.Context, args []string) error {
 	step := f.Int64("step", idserver.DefaultStep, "IDs reserved from the database per round trip")
 	idle := f.Duration("idle-timeout", 5*time.Minute, "a client connection idle this long is closed (storage nodes keep theirs idle less: 30s)")
 	metrics := f.metricsFlag()
-	cluster := f.clusterFlags(true)
-	tlsf := f.tlsFlags("", true)
+	link := f.linkFlags("", true)
 	if err := f.parse(args, "listen", "db"); err != nil {
 		return err
 	}
@@ -30,11 +29,7 @@ func runIDServer(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	auth, err := cluster.key()
-	if err != nil {
-		return err
-	}
-	tc, err := tlsf.server()
+	auth, tc, err := link.server()
 	if err != nil {
 		return err
 	}

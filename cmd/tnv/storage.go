@@ -50,8 +50,7 @@ func runStorage(ctx context.Context, args []string) error {
 	poolIdle := f.Duration("pool-idle-timeout", 30*time.Second, "idle connections to ID servers, trackers and peers are closed after this; keep it below their --idle-timeout")
 	localSocket := f.String("local-socket", "", "Unix socket (mode 0600) on which a gateway of this machine and user opens this node's files directly and sends them with sendfile, instead of receiving them over TCP")
 	metrics := f.metricsFlag()
-	cluster := f.clusterFlags(true)
-	tlsf := f.tlsFlags("", true)
+	link := f.linkFlags("", true)
 	if err := f.parse(args, "listen", "group", "trackers", "idservers", "store", "db"); err != nil {
 		return err
 	}
@@ -62,19 +61,15 @@ func runStorage(ctx context.Context, args []string) error {
 	if *poolIdle <= 0 {
 		return fmt.Errorf("--pool-idle-timeout must be positive, got %v", *poolIdle)
 	}
-	auth, err := cluster.key()
+	auth, tc, err := link.server()
 	if err != nil {
 		return err
 	}
 	// A node on TLS dials its trackers, ID servers and members on TLS
 	// too, presenting its own certificate to those that demand one.
-	tc, err := tlsf.server()
-	if err != nil {
-		return err
-	}
 	var peerTLS *tls.Config
 	if tc != nil {
-		if peerTLS, err = tlsf.client(); err != nil {
+		if peerTLS, err = link.tls.client(); err != nil {
 			return err
 		}
 	}
@@ -188,12 +183,11 @@ func runStorageScrub(ctx context.Context, args []string) error {
 	f := newFlags("storage scrub", "[--repair] ADDR")
 	repair := f.Bool("repair", false, "replace bad or missing copies by a healthy member's")
 	timeout := f.Duration("timeout", 24*time.Hour, "give up after this long")
-	cluster := f.clusterFlags(false)
-	tlsf := f.tlsFlags("", false)
+	link := f.linkFlags("", false)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	dial, err := tnvDialer(cluster, tlsf)
+	dial, err := link.dialer()
 	if err != nil {
 		return err
 	}
@@ -249,12 +243,11 @@ func scrubProgress(ctx context.Context, dial dialFunc, addr string, done <-chan 
 
 func runStorageStat(ctx context.Context, args []string) error {
 	f := newFlags("storage stat", "ADDR")
-	cluster := f.clusterFlags(false)
-	tlsf := f.tlsFlags("", false)
+	link := f.linkFlags("", false)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	dial, err := tnvDialer(cluster, tlsf)
+	dial, err := link.dialer()
 	if err != nil {
 		return err
 	}

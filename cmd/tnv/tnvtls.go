@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/internal/tnvtls"
 )
 
@@ -55,14 +56,42 @@ func onOff(c *tls.Config) string {
 // dialFunc opens one authenticated TNV connection (an admin request's).
 type dialFunc = func(ctx context.Context, addr string) (net.Conn, error)
 
-// tnvDialer is the dialer of a one-connection TNV client: the cluster
-// secret of cluster and the TLS of t.
-func tnvDialer(cluster *clusterFlags, t *tlsFlags) (dialFunc, error) {
-	auth, err := cluster.key()
+// linkFlags are the flags of a command's TNV links: the cluster secret
+// and TLS.
+type linkFlags struct {
+	cluster *clusterFlags
+	tls     *tlsFlags
+}
+
+// linkFlags defines them; prefix as for tlsFlags, server says which side.
+func (f *flags) linkFlags(prefix string, server bool) linkFlags {
+	return linkFlags{cluster: f.clusterFlags(server), tls: f.tlsFlags(prefix, server)}
+}
+
+// server is a TNV server's cluster key and TLS configuration (nil: plain).
+func (l linkFlags) server() (*tnvauth.Key, *tls.Config, error) {
+	auth, err := l.cluster.key()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	tc, err := t.client()
+	tc, err := l.tls.server()
+	return auth, tc, err
+}
+
+// client is a TNV client's cluster key and TLS configuration (nil: plain).
+func (l linkFlags) client() (*tnvauth.Key, *tls.Config, error) {
+	auth, err := l.cluster.key()
+	if err != nil {
+		return nil, nil, err
+	}
+	tc, err := l.tls.client()
+	return auth, tc, err
+}
+
+// dialer is the dialer of a one-connection TNV client (an admin
+// request's).
+func (l linkFlags) dialer() (dialFunc, error) {
+	auth, tc, err := l.client()
 	if err != nil {
 		return nil, err
 	}

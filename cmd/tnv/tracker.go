@@ -22,8 +22,7 @@ func runTracker(ctx context.Context, args []string) error {
 	offline := f.Duration("offline-after", tracker.DefaultOfflineAfter, "a storage node without JOIN or BEAT this long is OFFLINE")
 	registered := f.Bool("registered-groups-only", false, "refuse nodes of groups not already in t_groups_info")
 	metrics := f.metricsFlag()
-	cluster := f.clusterFlags(true)
-	tlsf := f.tlsFlags("", true)
+	link := f.linkFlags("", true)
 	if err := f.parse(args, "listen", "db"); err != nil {
 		return err
 	}
@@ -31,11 +30,7 @@ func runTracker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	auth, err := cluster.key()
-	if err != nil {
-		return err
-	}
-	tc, err := tlsf.server()
+	auth, tc, err := link.server()
 	if err != nil {
 		return err
 	}
