@@ -150,7 +150,9 @@ func New(cfg Config) (*Gateway, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
-		g.idx, g.ownIdx = index.NewSQL(cfg.DB), true
+		sqlIdx := index.NewSQL(cfg.DB)
+		sqlIdx.Clock = cfg.Now
+		g.idx, g.ownIdx = sqlIdx, true
 	}
 	// Every index call has a deadline: a locked or unreachable database
 	// fails the request (503) instead of holding it.

@@ -619,3 +619,31 @@ func TestMultipart(t *testing.T) {
 		}
 	})
 }
+
+// The index judges intent records by its Clock, not the wall clock: with
+// the clock an hour ahead, a record due in a minute of wall time is due
+// already, and publishing under it is refused.
+func TestClock_IntentsJudgedByTheIndexClock(t *testing.T) {
+	ahead := func() time.Time { return time.Now().Add(time.Hour) }
+	for _, impl := range []struct {
+		name string
+		make func(t *testing.T) Index
+	}{
+		{"memory", func(*testing.T) Index { m := NewMemory(); m.Clock = ahead; return m }},
+		{"sqlite", func(t *testing.T) Index { s := newSQL(t, false); s.Clock = ahead; return s }},
+		{"mariadb", func(t *testing.T) Index { s := newSQL(t, true); s.Clock = ahead; return s }},
+	} {
+		t.Run(impl.name, func(t *testing.T) {
+			idx := impl.make(t)
+			b := mustBucket(t, idx, "bkt")
+			ids, err := idx.ReserveIntents(ctx, b.AppID, []BlobName{{UserID: "u", FileID: "i1"}}, metadb.Now()+60)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = idx.PutObject(ctx, b.AppID, obj("bkt", "k", "i1"), PutCond{}, ids, released)
+			if !errors.Is(err, ErrIntentLost) {
+				t.Fatalf("publishing under an intent due by the index's clock: %v, want ErrIntentLost", err)
+			}
+		})
+	}
+}

@@ -8,13 +8,14 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/tnv-s3/tnv/metadb"
 )
 
 // Memory is an Index in process memory, for tests that need an index but
 // not a database. One mutex makes every method atomic.
 type Memory struct {
+	// Clock is as SQL's: nil = the wall clock. Set before first use.
+	Clock func() time.Time
+
 	mu      sync.Mutex
 	users   map[string]User
 	buckets map[string]*Bucket
@@ -85,7 +86,7 @@ func (m *Memory) AddUser(_ context.Context, ak, secret string) error {
 	if _, ok := m.users[ak]; ok {
 		return fmt.Errorf("user %s exists", ak)
 	}
-	m.users[ak] = User{AccessKey: ak, Secret: secret, Created: time.Unix(metadb.Now(), 0).UTC()}
+	m.users[ak] = User{AccessKey: ak, Secret: secret, Created: time.Unix(unixNow(m.Clock), 0).UTC()}
 	return nil
 }
 
@@ -191,7 +192,7 @@ func (m *Memory) CreateBucket(_ context.Context, name, owner string) (*Bucket, e
 		return &c, nil
 	}
 	m.nextApp++
-	m.buckets[name] = &Bucket{Name: name, AppID: fmt.Sprintf("m%014d", m.nextApp), Owner: owner, Created: time.Unix(metadb.Now(), 0).UTC()}
+	m.buckets[name] = &Bucket{Name: name, AppID: fmt.Sprintf("m%014d", m.nextApp), Owner: owner, Created: time.Unix(unixNow(m.Clock), 0).UTC()}
 	m.objects[name] = map[string]*Object{}
 	return nil, nil
 }
@@ -497,7 +498,7 @@ func (m *Memory) queue(appid string, blobs []Blob, due int64) {
 // checkIntents fails as the SQL index does when an intent record is gone
 // or due.
 func (m *Memory) checkIntents(ids []int64) error {
-	now := metadb.Now()
+	now := unixNow(m.Clock)
 	for _, id := range ids {
 		if r, ok := m.gc[id]; !ok || r.due <= now {
 			return ErrIntentLost
@@ -533,7 +534,7 @@ func (m *Memory) DropIntents(_ context.Context, ids []int64) error {
 func (m *Memory) ExpediteIntents(_ context.Context, ids []int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := metadb.Now()
+	now := unixNow(m.Clock)
 	for _, id := range ids {
 		if r, ok := m.gc[id]; ok {
 			r.due = now

@@ -16,6 +16,9 @@ import (
 // (MariaDB) or SQLite.
 type SQL struct {
 	db *metadb.DB
+	// Clock is the time the index stamps rows with and judges intent
+	// records by (the gateway's Config.Now); nil = the wall clock.
+	Clock func() time.Time
 
 	mu        sync.Mutex
 	stmts     map[string]*sql.Stmt
@@ -27,6 +30,16 @@ type SQL struct {
 func NewSQL(db *metadb.DB) *SQL { return &SQL{db: db} }
 
 var _ Index = (*SQL)(nil)
+
+func (s *SQL) now() int64 { return unixNow(s.Clock) }
+
+// unixNow is clock's time in Unix seconds, the wall clock's when nil.
+func unixNow(clock func() time.Time) int64 {
+	if clock == nil {
+		return metadb.Now()
+	}
+	return clock().Unix()
+}
 
 // stmt returns q prepared, once per index (database/sql prepares it again
 // on each connection it runs on). The hot paths use it: a prepared

@@ -84,7 +84,7 @@ func newAppID() string {
 func (s *SQL) CreateBucket(ctx context.Context, name, owner string) (existing *Bucket, err error) {
 	for range 5 {
 		_, err = s.db.ExecContext(ctx, "INSERT INTO s3_buckets (name, appid, owner, created, public_read) VALUES (?, ?, ?, ?, 0)",
-			name, newAppID(), owner, metadb.Now())
+			name, newAppID(), owner, s.now())
 		if err == nil {
 			return nil, nil
 		}

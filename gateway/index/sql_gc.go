@@ -3,8 +3,6 @@ package index
 import (
 	"context"
 	"database/sql"
-
-	"github.com/tnv-s3/tnv/metadb"
 )
 
 // The collector's queue, s3_gc, holds two kinds of rows: blobs released by
@@ -47,7 +45,7 @@ func (s *SQL) DropIntents(ctx context.Context, ids []int64) error {
 }
 
 func (s *SQL) ExpediteIntents(ctx context.Context, ids []int64) error {
-	now := metadb.Now()
+	now := s.now()
 	for _, id := range ids {
 		if _, err := s.db.ExecContext(ctx, "UPDATE s3_gc SET due = ? WHERE id = ?", now, id); err != nil {
 			return err

@@ -84,7 +84,7 @@ func (s *SQL) PutPart(ctx context.Context, appid, bucket, key, id string, p *Par
 				return err
 			}
 		}
-		return dropIntents(ctx, tx, intents)
+		return s.dropIntents(ctx, tx, intents)
 	})
 }
 

@@ -109,7 +109,7 @@ func (s *SQL) release(ctx context.Context, tx *sql.Tx, appid string, gone []Blob
 	for len(gone) > 0 && len(intents) > 0 {
 		b := gone[0]
 		n, err := affected(s.exec(ctx, tx, "UPDATE s3_gc SET appid = ?, userid = ?, fileid = ?, due = ?, tries = 0 WHERE id = ? AND due > ?",
-			appid, b.UserID, b.FileID, gcDue, intents[0], metadb.Now()))
+			appid, b.UserID, b.FileID, gcDue, intents[0], s.now()))
 		if err := intentHeld(n, err); err != nil {
 			return err
 		}
@@ -118,7 +118,7 @@ func (s *SQL) release(ctx context.Context, tx *sql.Tx, appid string, gone []Blob
 	if err := gcInsert(ctx, tx, appid, gone, gcDue); err != nil {
 		return err
 	}
-	return dropIntents(ctx, tx, intents)
+	return s.dropIntents(ctx, tx, intents)
 }
 
 // putObjectTx inserts or replaces the row of o within tx and returns the
@@ -170,8 +170,8 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 // dropIntents deletes the intent records of blobs being published, in tx.
 // A record that is gone or due means the collector may be deleting its
 // blob (a write that outlived IntentTTL): the publication fails.
-func dropIntents(ctx context.Context, tx *sql.Tx, ids []int64) error {
-	now := metadb.Now()
+func (s *SQL) dropIntents(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	now := s.now()
 	for _, id := range ids {
 		n, err := affected(tx.ExecContext(ctx, "DELETE FROM s3_gc WHERE id = ? AND due > ?", id, now))
 		if err := intentHeld(n, err); err != nil {

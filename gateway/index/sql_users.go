@@ -24,7 +24,7 @@ func (s *SQL) AddUser(ctx context.Context, accessKey, secret string) error {
 	if err := checkUser(accessKey, secret); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, "INSERT INTO s3_users (access_key, secret, created) VALUES (?, ?, ?)", accessKey, secret, metadb.Now())
+	_, err := s.db.ExecContext(ctx, "INSERT INTO s3_users (access_key, secret, created) VALUES (?, ?, ?)", accessKey, secret, s.now())
 	if metadb.IsDuplicate(err) {
 		return fmt.Errorf("user %s exists", accessKey)
 	}
