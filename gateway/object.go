@@ -105,31 +105,9 @@ func (g *Gateway) putObject(r *request) error {
 	if err != nil {
 		return err
 	}
-	cond := putCond{}
-	switch inm := r.header.Get("If-None-Match"); {
-	case inm == "*":
-		cond.IfNoneMatchStar = true
-	case inm != "":
-		return errMsg(s3err.NotImplemented, "If-None-Match on PUT supports only *.")
-	}
-	if im := r.header.Get("If-Match"); im != "" {
-		cur, err := g.idx.Object(r.ctx, r.bucketName, r.key)
-		if errors.Is(err, errNotFound) {
-			return errCode(s3err.NoSuchKey)
-		}
-		if err != nil {
-			return errInternal(err)
-		}
-		if !etagMatches(im, cur.ETag) {
-			return errCode(s3err.PreconditionFailed)
-		}
-		cond.IfVersion = cur.Version
-	}
-	if cond.IfNoneMatchStar {
-		// Fail early without reading the body; the publish re-checks.
-		if _, err := g.idx.Object(r.ctx, r.bucketName, r.key); err == nil {
-			return errCode(s3err.PreconditionFailed)
-		}
+	cond, err := g.writeConditions(r)
+	if err != nil {
+		return err
 	}
 	blobs, intents, etag, err := g.storeBody(r, size, 0)
 	if err != nil {
@@ -189,7 +167,7 @@ func (g *Gateway) publish(r *request, o *object, cond putCond, intents []int64) 
 	err := g.idx.PutObject(r.ctx, r.bucket.AppID, o, cond, intents, g.gcDue())
 	if err != nil {
 		g.expediteIntents(g.ctx, intents)
-		return toS3Error(err) // an index refusal as S3 answers it, anything else InternalError
+		return writeError(err) // an index refusal as S3 answers it, anything else InternalError
 	}
 	return nil
 }

@@ -86,7 +86,9 @@ type Index interface {
 	// the completion and is returned as it is), the object is put, and
 	// the blobs of the object replaced and of parts the object does not
 	// list are released with the upload.
-	CompleteUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64, build func(*Upload, []Part) (*Object, error)) (*Object, error)
+	// cond is checked in the same transaction, after build: a refused
+	// completion leaves the object as it was and the upload completable.
+	CompleteUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64, cond PutCond, build func(*Upload, []Part) (*Object, error)) (*Object, error)
 	// AbortUpload drops an upload of bucket/key and releases its parts'
 	// blobs.
 	AbortUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64) error
@@ -117,6 +119,8 @@ var (
 	ErrBucketNotEmpty = errors.New("bucket not empty")
 	// ErrExists: PutCond.IfNoneMatchStar and the key exists.
 	ErrExists = errors.New("object exists")
+	// ErrPrecondition: PutCond.IfMatch and the object has another ETag.
+	ErrPrecondition = errors.New("the object's ETag does not match")
 	// ErrConflict: another write changed the object first.
 	ErrConflict     = errors.New("conflicting write")
 	ErrNoSuchUpload = errors.New("no such upload")
@@ -185,6 +189,32 @@ type Object struct {
 type PutCond struct {
 	IfNoneMatchStar bool  // fail with ErrExists if the key exists
 	IfVersion       int64 // > 0: the object must still be this version, else ErrConflict
+	// IfMatch, when set, is the ETag (without quotes) the object must
+	// have: ErrNotFound when there is none, ErrPrecondition when it has
+	// another.
+	IfMatch string
+}
+
+// check applies the conditions to the current object (nil: none).
+func (c PutCond) check(cur *Object) error {
+	if cur == nil {
+		if c.IfMatch != "" {
+			return ErrNotFound
+		}
+		if c.IfVersion > 0 {
+			return ErrConflict
+		}
+		return nil
+	}
+	switch {
+	case c.IfNoneMatchStar:
+		return ErrExists
+	case c.IfMatch != "" && c.IfMatch != cur.ETag:
+		return ErrPrecondition
+	case c.IfVersion > 0 && c.IfVersion != cur.Version:
+		return ErrConflict
+	}
+	return nil
 }
 
 // ListRow is what listings need of an object.

@@ -292,11 +292,8 @@ func (m *Memory) putObject(o *Object, cond PutCond) ([]Blob, error) {
 		m.objects[o.Bucket] = objs
 	}
 	old, exists := objs[o.Key]
-	switch {
-	case exists && cond.IfNoneMatchStar:
-		return nil, ErrExists
-	case !exists && cond.IfVersion > 0, exists && cond.IfVersion > 0 && cond.IfVersion != old.Version:
-		return nil, ErrConflict
+	if err := cond.check(old); err != nil {
+		return nil, err
 	}
 	o.Version = 1
 	var replaced []Blob
@@ -441,7 +438,7 @@ func (m *Memory) partList(id string, after, limit int) []Part {
 	return out
 }
 
-func (m *Memory) CompleteUpload(_ context.Context, appid, bucket, key, id string, gcDue int64, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
+func (m *Memory) CompleteUpload(_ context.Context, appid, bucket, key, id string, gcDue int64, cond PutCond, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, err := m.upload(id, bucket, key)
@@ -454,7 +451,7 @@ func (m *Memory) CompleteUpload(_ context.Context, appid, bucket, key, id string
 	if err != nil {
 		return nil, err
 	}
-	replaced, err := m.putObject(o, PutCond{})
+	replaced, err := m.putObject(o, cond)
 	if err != nil {
 		return nil, err
 	}
