@@ -49,6 +49,10 @@ type Index interface {
 	SetCORS(ctx context.Context, bucket, doc string) error       // doc "" removes it
 	SetPublic(ctx context.Context, bucket string, on bool) error // ErrNotFound
 	Usage(ctx context.Context, bucket string) (objects, bytes int64, err error)
+	// BucketTags returns a bucket's tag set (nil: none); ErrNotFound for
+	// no such bucket. SetBucketTags replaces it (nil removes it).
+	BucketTags(ctx context.Context, bucket string) ([]Tag, error)
+	SetBucketTags(ctx context.Context, bucket string, tags []Tag) error
 
 	// BucketObject looks up a bucket and one of its objects at once (GET
 	// and HEAD need both). The object is nil when the bucket has no such
@@ -60,6 +64,10 @@ type Index interface {
 	// not list, and drops the intent records that guarded o's blobs
 	// (ErrIntentLost if one is gone or due).
 	PutObject(ctx context.Context, appid string, o *Object, cond PutCond, intents []int64, gcDue int64) error
+	// SetObjectTags replaces the tag set of an object (nil removes it)
+	// without changing its bytes, ETag or MTime; it counts as a new
+	// version for PutCond.IfVersion. ErrNotFound for no such object.
+	SetObjectTags(ctx context.Context, bucket, key string, tags []Tag) error
 	// DeleteObject removes a key and releases its blobs; found is false
 	// (and err nil) for a missing key.
 	DeleteObject(ctx context.Context, appid, bucket, key string, gcDue int64) (found bool, err error)
@@ -170,6 +178,16 @@ type Headers struct {
 	CacheControl       string            `json:"cc,omitempty"`
 	Expires            string            `json:"ex,omitempty"`
 	Meta               map[string]string `json:"m,omitempty"` // lower-case names without x-amz-meta-
+	// Tags is the object's tag set in the order it was given: stored with
+	// the headers so that it is written, replaced and deleted with the
+	// object (and an upload) in the same row.
+	Tags []Tag `json:"tg,omitempty"`
+}
+
+// Tag is one object or bucket tag.
+type Tag struct {
+	Key   string `json:"k"`
+	Value string `json:"v"`
 }
 
 // Object is an object of the index.

@@ -24,6 +24,9 @@ type Memory struct {
 	gc      map[int64]*memGC
 	nextGC  int64
 	nextApp int
+	// bucketTags are the tag sets of buckets (the SQL index keeps them
+	// apart from the bucket's row too: Bucket does not load them).
+	bucketTags map[string][]Tag
 }
 
 type memGC struct {
@@ -47,6 +50,7 @@ func copyObject(o *Object) *Object {
 	c := *o
 	c.Blobs = slices.Clone(o.Blobs)
 	c.Headers.Meta = cloneMap(o.Headers.Meta)
+	c.Headers.Tags = slices.Clone(o.Headers.Tags)
 	return &c
 }
 
@@ -209,6 +213,7 @@ func (m *Memory) DeleteBucket(_ context.Context, b *Bucket, gcDue int64) error {
 	}
 	delete(m.buckets, b.Name)
 	delete(m.objects, b.Name)
+	delete(m.bucketTags, b.Name)
 	return nil
 }
 
@@ -349,6 +354,7 @@ func (m *Memory) CreateUpload(_ context.Context, u *Upload) error {
 	}
 	c := *u
 	c.Headers.Meta = cloneMap(u.Headers.Meta)
+	c.Headers.Tags = slices.Clone(u.Headers.Tags)
 	c.Initiated = c.Initiated.Truncate(time.Millisecond)
 	m.uploads[u.ID] = &c
 	m.parts[u.ID] = map[int]*Part{}
@@ -364,6 +370,7 @@ func (m *Memory) Upload(_ context.Context, id, bucket, key string) (*Upload, err
 	}
 	c := *u
 	c.Headers.Meta = cloneMap(u.Headers.Meta)
+	c.Headers.Tags = slices.Clone(u.Headers.Tags)
 	return &c, nil
 }
 
@@ -447,6 +454,7 @@ func (m *Memory) CompleteUpload(_ context.Context, appid, bucket, key, id string
 	}
 	uc := *u
 	uc.Headers.Meta = cloneMap(u.Headers.Meta)
+	uc.Headers.Tags = slices.Clone(u.Headers.Tags)
 	o, err := build(&uc, m.partList(id, 0, maxParts))
 	if err != nil {
 		return nil, err
