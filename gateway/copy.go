@@ -97,6 +97,9 @@ func (g *Gateway) copyObject(r *request) error {
 			return err
 		}
 	}
+	if hdr.Tags, err = copyTags(r.header, src); err != nil {
+		return err
+	}
 	o := &object{Bucket: r.bucketName, Key: r.key, Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond)}
 	if same {
 		// New metadata over the same bytes: the row keeps its blobs (the

@@ -53,6 +53,10 @@ func requestHeaders(h http.Header) (headers, error) {
 	if size > maxMetaSize {
 		return o, errCode(s3err.MetadataTooLarge)
 	}
+	var err error
+	if o.Tags, err = parseTagHeader(h.Get("X-Amz-Tagging")); err != nil {
+		return o, err
+	}
 	for _, k := range []string{"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Legal-Hold"} {
 		if h.Get(k) != "" {
 			return o, errMsg(s3err.NotImplemented, "%s is not implemented by this gateway.", k)
@@ -94,6 +98,7 @@ func (r *request) setObjectHeaders(o *object) {
 	if o.Parts > 0 {
 		r.c.Set("x-amz-mp-parts-count", strconv.Itoa(o.Parts))
 	}
+	r.setTagCount(o)
 }
 
 func (g *Gateway) putObject(r *request) error {
