@@ -124,3 +124,61 @@ func TestCopy_DestinationConditions(t *testing.T) {
 		}
 	})
 }
+
+// TestMultipart_CompleteIfNoneMatchIsAtomic: of uploads of one key
+// completed at once with If-None-Match: *, exactly one wins; the others
+// are refused and stay completable.
+func TestMultipart_CompleteIfNoneMatchIsAtomic(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, e *env) {
+		e.mkBucket("bkt")
+		c := e.root()
+		const n = 6
+		type upl struct{ id, etag *string }
+		ups := make([]upl, n)
+		for i := range ups {
+			cr, err := c.CreateMultipartUpload(ctx(), &s3.CreateMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("once")})
+			must(t, err)
+			up, err := c.UploadPart(ctx(), &s3.UploadPartInput{Bucket: aws.String("bkt"), Key: aws.String("once"), UploadId: cr.UploadId,
+				PartNumber: aws.Int32(1), Body: bytes.NewReader(randBytes(100 + i))})
+			must(t, err)
+			ups[i] = upl{cr.UploadId, up.ETag}
+		}
+		complete := func(u upl, ifNoneMatch *string) error {
+			_, err := c.CompleteMultipartUpload(ctx(), &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("once"),
+				UploadId: u.id, IfNoneMatch: ifNoneMatch,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: u.etag}}}})
+			return err
+		}
+		errs := make(chan error, n)
+		for _, u := range ups {
+			go func() { errs <- complete(u, aws.String("*")) }()
+		}
+		won := 0
+		for range n {
+			switch err := <-errs; apiCode(err) {
+			case "":
+				won++
+			case "PreconditionFailed", "ConditionalRequestConflict":
+			default:
+				t.Errorf("unexpected %v", err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d completions succeeded, want 1", won)
+		}
+		// the refused uploads are all still there, and complete without the condition
+		out, err := c.ListMultipartUploads(ctx(), &s3.ListMultipartUploadsInput{Bucket: aws.String("bkt")})
+		must(t, err)
+		if len(out.Uploads) != n-1 {
+			t.Fatalf("%d uploads left, want %d", len(out.Uploads), n-1)
+		}
+		for _, u := range ups {
+			if *u.id == *out.Uploads[0].UploadId {
+				must(t, complete(u, nil))
+			}
+		}
+		if out, err := c.ListMultipartUploads(ctx(), &s3.ListMultipartUploadsInput{Bucket: aws.String("bkt")}); err != nil || len(out.Uploads) != n-2 {
+			t.Fatalf("uploads after completing a refused one: %+v, %v", out, err)
+		}
+	})
+}
