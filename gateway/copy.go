@@ -87,11 +87,18 @@ func (g *Gateway) copyObject(r *request) error {
 	if same && directive == "COPY" {
 		return errMsg(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
+	cond, err := g.writeConditions(r) // the destination's
+	if err != nil {
+		return err
+	}
 	hdr := src.Headers
 	if directive == "REPLACE" {
 		if hdr, err = requestHeaders(r.header); err != nil {
 			return err
 		}
+	}
+	if hdr.Tags, err = copyTags(r.header, src); err != nil {
+		return err
 	}
 	o := &object{Bucket: r.bucketName, Key: r.key, Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond)}
 	if same {
@@ -99,7 +106,8 @@ func (g *Gateway) copyObject(r *request) error {
 		// publish collects none of them), and the source must not have
 		// changed meanwhile.
 		o.Size, o.ETag, o.Blobs, o.Parts = src.Size, src.ETag, src.Blobs, src.Parts
-		if err := g.publish(r, o, putCond{IfVersion: src.Version}, nil); err != nil {
+		cond.IfVersion = src.Version
+		if err := g.publish(r, o, cond, nil); err != nil {
 			return err
 		}
 	} else {
@@ -111,7 +119,7 @@ func (g *Gateway) copyObject(r *request) error {
 			return err
 		}
 		o.Size, o.ETag, o.Blobs = src.Size, etag, blobs
-		if err := g.publish(r, o, putCond{}, intents); err != nil {
+		if err := g.publish(r, o, cond, intents); err != nil {
 			return err
 		}
 	}

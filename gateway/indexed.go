@@ -35,6 +35,7 @@ var indexErrors = []struct {
 }{
 	{index.ErrBucketNotEmpty, s3err.BucketNotEmpty},
 	{index.ErrExists, s3err.PreconditionFailed},
+	{index.ErrPrecondition, s3err.PreconditionFailed},
 	{index.ErrConflict, s3err.ConditionalRequestConflict},
 	{index.ErrNoSuchUpload, s3err.NoSuchUpload},
 }

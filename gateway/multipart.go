@@ -100,7 +100,11 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 	if err != nil {
 		return err
 	}
-	o, err := g.idx.CompleteUpload(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, g.gcDue(), func(u *upload, have []part) (*object, error) {
+	cond, err := g.writeConditions(r)
+	if err != nil {
+		return err
+	}
+	o, err := g.idx.CompleteUpload(r.ctx, r.bucket.AppID, r.bucketName, r.key, id, g.gcDue(), cond, func(u *upload, have []part) (*object, error) {
 		byNum := map[int]*part{}
 		for i := range have {
 			byNum[have[i].Number] = &have[i]
@@ -124,7 +128,7 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 		return o, nil
 	})
 	if err != nil {
-		return toS3Error(err)
+		return writeError(err)
 	}
 	loc := "/" + r.bucketName + "/" + r.key
 	return r.sendXML(http.StatusOK, completeMultipartUploadResult{Xmlns: xmlns, Location: loc, Bucket: r.bucketName, Key: r.key, ETag: `"` + o.ETag + `"`})

@@ -53,6 +53,10 @@ func requestHeaders(h http.Header) (headers, error) {
 	if size > maxMetaSize {
 		return o, errCode(s3err.MetadataTooLarge)
 	}
+	var err error
+	if o.Tags, err = parseTagHeader(h.Get("X-Amz-Tagging")); err != nil {
+		return o, err
+	}
 	for _, k := range []string{"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Legal-Hold"} {
 		if h.Get(k) != "" {
 			return o, errMsg(s3err.NotImplemented, "%s is not implemented by this gateway.", k)
@@ -94,6 +98,7 @@ func (r *request) setObjectHeaders(o *object) {
 	if o.Parts > 0 {
 		r.c.Set("x-amz-mp-parts-count", strconv.Itoa(o.Parts))
 	}
+	r.setTagCount(o)
 }
 
 func (g *Gateway) putObject(r *request) error {
@@ -105,31 +110,9 @@ func (g *Gateway) putObject(r *request) error {
 	if err != nil {
 		return err
 	}
-	cond := putCond{}
-	switch inm := r.header.Get("If-None-Match"); {
-	case inm == "*":
-		cond.IfNoneMatchStar = true
-	case inm != "":
-		return errMsg(s3err.NotImplemented, "If-None-Match on PUT supports only *.")
-	}
-	if im := r.header.Get("If-Match"); im != "" {
-		cur, err := g.idx.Object(r.ctx, r.bucketName, r.key)
-		if errors.Is(err, errNotFound) {
-			return errCode(s3err.NoSuchKey)
-		}
-		if err != nil {
-			return errInternal(err)
-		}
-		if !etagMatches(im, cur.ETag) {
-			return errCode(s3err.PreconditionFailed)
-		}
-		cond.IfVersion = cur.Version
-	}
-	if cond.IfNoneMatchStar {
-		// Fail early without reading the body; the publish re-checks.
-		if _, err := g.idx.Object(r.ctx, r.bucketName, r.key); err == nil {
-			return errCode(s3err.PreconditionFailed)
-		}
+	cond, err := g.writeConditions(r)
+	if err != nil {
+		return err
 	}
 	blobs, intents, etag, err := g.storeBody(r, size, 0)
 	if err != nil {
@@ -189,7 +172,7 @@ func (g *Gateway) publish(r *request, o *object, cond putCond, intents []int64) 
 	err := g.idx.PutObject(r.ctx, r.bucket.AppID, o, cond, intents, g.gcDue())
 	if err != nil {
 		g.expediteIntents(g.ctx, intents)
-		return toS3Error(err) // an index refusal as S3 answers it, anything else InternalError
+		return writeError(err) // an index refusal as S3 answers it, anything else InternalError
 	}
 	return nil
 }

@@ -34,12 +34,12 @@ type route struct {
 var unsupportedBucket = []string{
 	"accelerate", "analytics", "encryption", "intelligent-tiering", "inventory", "lifecycle", "logging",
 	"metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus",
-	"publicAccessBlock", "replication", "requestPayment", "tagging", "website", "versions", "metadataTable",
+	"publicAccessBlock", "replication", "requestPayment", "website", "versions", "metadataTable",
 	"metadataConfiguration", "session",
 }
 
 var unsupportedObject = []string{
-	"tagging", "retention", "legal-hold", "torrent", "restore", "select", "attributes", "renameObject",
+	"retention", "legal-hold", "torrent", "restore", "select", "attributes", "renameObject",
 }
 
 func (g *Gateway) routes() []route {
@@ -47,6 +47,9 @@ func (g *Gateway) routes() []route {
 		{method: "GET", level: levelService, op: "ListBuckets", h: g.listBuckets},
 
 		{method: "PUT", level: levelBucket, query: "cors", op: "PutBucketCors", h: g.putBucketCors},
+		{method: "PUT", level: levelBucket, query: "tagging", op: "PutBucketTagging", h: g.putBucketTagging},
+		{method: "GET", level: levelBucket, query: "tagging", op: "GetBucketTagging", h: g.getBucketTagging},
+		{method: "DELETE", level: levelBucket, query: "tagging", op: "DeleteBucketTagging", h: g.deleteBucketTagging},
 		{method: "PUT", level: levelBucket, query: "acl", op: "PutBucketAcl", h: notImplemented},
 		{method: "PUT", level: levelBucket, query: "versioning", op: "PutBucketVersioning", h: notImplemented},
 		{method: "PUT", level: levelBucket, op: "CreateBucket", h: g.createBucket},
@@ -62,6 +65,9 @@ func (g *Gateway) routes() []route {
 		{method: "DELETE", level: levelBucket, op: "DeleteBucket", h: g.deleteBucket},
 		{method: "POST", level: levelBucket, query: "delete", op: "DeleteObjects", h: g.deleteObjects},
 
+		{method: "PUT", level: levelObject, query: "tagging", op: "PutObjectTagging", h: g.putObjectTagging},
+		{method: "GET", level: levelObject, query: "tagging", op: "GetObjectTagging", h: g.getObjectTagging},
+		{method: "DELETE", level: levelObject, query: "tagging", op: "DeleteObjectTagging", h: g.deleteObjectTagging},
 		{method: "PUT", level: levelObject, query: "uploadId", header: "X-Amz-Copy-Source", op: "UploadPartCopy", h: g.uploadPartCopy},
 		{method: "PUT", level: levelObject, query: "uploadId", op: "UploadPart", h: g.uploadPart},
 		{method: "PUT", level: levelObject, query: "acl", op: "PutObjectAcl", h: notImplemented},

@@ -41,6 +41,7 @@ const (
 	InvalidPartOrder
 	InvalidRange
 	InvalidRequest
+	InvalidTag
 	InvalidURI
 	KeyTooLongError
 	MalformedXML
@@ -50,6 +51,7 @@ const (
 	NoSuchBucket
 	NoSuchCORSConfiguration
 	NoSuchKey
+	NoSuchTagSet
 	NoSuchUpload
 	NotImplemented
 	NotModified
@@ -98,6 +100,7 @@ var table = [numCodes]entry{
 	InvalidPartOrder:                  {"InvalidPartOrder", 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number."},
 	InvalidRange:                      {"InvalidRange", 416, "The requested range is not satisfiable"},
 	InvalidRequest:                    {"InvalidRequest", 400, "Invalid Request"},
+	InvalidTag:                        {"InvalidTag", 400, "The tag provided was not a valid tag. This error can occur if the tag did not pass input validation."},
 	InvalidURI:                        {"InvalidURI", 400, "Couldn't parse the specified URI."},
 	KeyTooLongError:                   {"KeyTooLongError", 400, "Your key is too long"},
 	MalformedXML:                      {"MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema."},
@@ -107,6 +110,7 @@ var table = [numCodes]entry{
 	NoSuchBucket:                      {"NoSuchBucket", 404, "The specified bucket does not exist"},
 	NoSuchCORSConfiguration:           {"NoSuchCORSConfiguration", 404, "The CORS configuration does not exist"},
 	NoSuchKey:                         {"NoSuchKey", 404, "The specified key does not exist."},
+	NoSuchTagSet:                      {"NoSuchTagSet", 404, "The TagSet does not exist"},
 	NoSuchUpload:                      {"NoSuchUpload", 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."},
 	NotImplemented:                    {"NotImplemented", 501, "A header you provided implies functionality that is not implemented"},
 	NotModified:                       {"NotModified", 304, "Not Modified"},

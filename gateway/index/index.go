@@ -49,6 +49,10 @@ type Index interface {
 	SetCORS(ctx context.Context, bucket, doc string) error       // doc "" removes it
 	SetPublic(ctx context.Context, bucket string, on bool) error // ErrNotFound
 	Usage(ctx context.Context, bucket string) (objects, bytes int64, err error)
+	// BucketTags returns a bucket's tag set (nil: none); ErrNotFound for
+	// no such bucket. SetBucketTags replaces it (nil removes it).
+	BucketTags(ctx context.Context, bucket string) ([]Tag, error)
+	SetBucketTags(ctx context.Context, bucket string, tags []Tag) error
 
 	// BucketObject looks up a bucket and one of its objects at once (GET
 	// and HEAD need both). The object is nil when the bucket has no such
@@ -60,6 +64,10 @@ type Index interface {
 	// not list, and drops the intent records that guarded o's blobs
 	// (ErrIntentLost if one is gone or due).
 	PutObject(ctx context.Context, appid string, o *Object, cond PutCond, intents []int64, gcDue int64) error
+	// SetObjectTags replaces the tag set of an object (nil removes it)
+	// without changing its bytes, ETag or MTime; it counts as a new
+	// version for PutCond.IfVersion. ErrNotFound for no such object.
+	SetObjectTags(ctx context.Context, bucket, key string, tags []Tag) error
 	// DeleteObject removes a key and releases its blobs; found is false
 	// (and err nil) for a missing key.
 	DeleteObject(ctx context.Context, appid, bucket, key string, gcDue int64) (found bool, err error)
@@ -86,7 +94,9 @@ type Index interface {
 	// the completion and is returned as it is), the object is put, and
 	// the blobs of the object replaced and of parts the object does not
 	// list are released with the upload.
-	CompleteUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64, build func(*Upload, []Part) (*Object, error)) (*Object, error)
+	// cond is checked in the same transaction, after build: a refused
+	// completion leaves the object as it was and the upload completable.
+	CompleteUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64, cond PutCond, build func(*Upload, []Part) (*Object, error)) (*Object, error)
 	// AbortUpload drops an upload of bucket/key and releases its parts'
 	// blobs.
 	AbortUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64) error
@@ -117,6 +127,8 @@ var (
 	ErrBucketNotEmpty = errors.New("bucket not empty")
 	// ErrExists: PutCond.IfNoneMatchStar and the key exists.
 	ErrExists = errors.New("object exists")
+	// ErrPrecondition: PutCond.IfMatch and the object has another ETag.
+	ErrPrecondition = errors.New("the object's ETag does not match")
 	// ErrConflict: another write changed the object first.
 	ErrConflict     = errors.New("conflicting write")
 	ErrNoSuchUpload = errors.New("no such upload")
@@ -166,6 +178,16 @@ type Headers struct {
 	CacheControl       string            `json:"cc,omitempty"`
 	Expires            string            `json:"ex,omitempty"`
 	Meta               map[string]string `json:"m,omitempty"` // lower-case names without x-amz-meta-
+	// Tags is the object's tag set in the order it was given: stored with
+	// the headers so that it is written, replaced and deleted with the
+	// object (and an upload) in the same row.
+	Tags []Tag `json:"tg,omitempty"`
+}
+
+// Tag is one object or bucket tag.
+type Tag struct {
+	Key   string `json:"k"`
+	Value string `json:"v"`
 }
 
 // Object is an object of the index.
@@ -185,6 +207,32 @@ type Object struct {
 type PutCond struct {
 	IfNoneMatchStar bool  // fail with ErrExists if the key exists
 	IfVersion       int64 // > 0: the object must still be this version, else ErrConflict
+	// IfMatch, when set, is the ETag (without quotes) the object must
+	// have: ErrNotFound when there is none, ErrPrecondition when it has
+	// another.
+	IfMatch string
+}
+
+// check applies the conditions to the current object (nil: none).
+func (c PutCond) check(cur *Object) error {
+	if cur == nil {
+		if c.IfMatch != "" {
+			return ErrNotFound
+		}
+		if c.IfVersion > 0 {
+			return ErrConflict
+		}
+		return nil
+	}
+	switch {
+	case c.IfNoneMatchStar:
+		return ErrExists
+	case c.IfMatch != "" && c.IfMatch != cur.ETag:
+		return ErrPrecondition
+	case c.IfVersion > 0 && c.IfVersion != cur.Version:
+		return ErrConflict
+	}
+	return nil
 }
 
 // ListRow is what listings need of an object.

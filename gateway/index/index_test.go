@@ -353,6 +353,9 @@ func TestObjects_Conditions(t *testing.T) {
 			{"StaleVersion", "k", PutCond{IfVersion: 7}, ErrConflict},
 			{"VersionOfMissingKey", "missing", PutCond{IfVersion: 1}, ErrConflict},
 			{"CurrentVersion", "k", PutCond{IfVersion: 1}, nil},
+			{"IfMatchOtherETag", "k", PutCond{IfMatch: "nope"}, ErrPrecondition},
+			{"IfMatchMissingKey", "missing", PutCond{IfMatch: "etag-6b"}, ErrNotFound},
+			{"IfMatchCurrentETag", "k", PutCond{IfMatch: "etag-6b"}, nil},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				err := idx.PutObject(ctx, b.AppID, obj("bkt", c.key, "x-"+c.name), c.cond, nil, released)
@@ -366,7 +369,8 @@ func TestObjects_Conditions(t *testing.T) {
 				}
 			})
 		}
-		wantQueued(t, idx, "f1") // replaced by CurrentVersion; refused puts released nothing
+		// replaced by CurrentVersion, then IfMatchCurrentETag; refused puts released nothing
+		wantQueued(t, idx, "f1", "x-CurrentVersion")
 	})
 }
 
@@ -553,7 +557,7 @@ func TestMultipart(t *testing.T) {
 
 		// A build that refuses leaves everything as it was.
 		refuse := errors.New("refused")
-		if _, err := idx.CompleteUpload(ctx, b.AppID, "bkt", "big", "u1", released, func(*Upload, []Part) (*Object, error) { return nil, refuse }); !errors.Is(err, refuse) {
+		if _, err := idx.CompleteUpload(ctx, b.AppID, "bkt", "big", "u1", released, PutCond{}, func(*Upload, []Part) (*Object, error) { return nil, refuse }); !errors.Is(err, refuse) {
 			t.Fatalf("refused build: %v", err)
 		}
 		if _, err := idx.Upload(ctx, "u1", "bkt", "big"); err != nil {
@@ -563,7 +567,7 @@ func TestMultipart(t *testing.T) {
 		if err := idx.PutObject(ctx, b.AppID, obj("bkt", "big", "old"), PutCond{}, nil, released); err != nil {
 			t.Fatal(err)
 		}
-		o, err := idx.CompleteUpload(ctx, b.AppID, "bkt", "big", "u1", released, func(u *Upload, ps []Part) (*Object, error) {
+		o, err := idx.CompleteUpload(ctx, b.AppID, "bkt", "big", "u1", released, PutCond{}, func(u *Upload, ps []Part) (*Object, error) {
 			if len(ps) != 3 || u.Headers.ContentType != "video/mp4" {
 				t.Errorf("build got %+v and %d parts", u, len(ps))
 			}

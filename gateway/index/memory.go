@@ -25,6 +25,9 @@ type Memory struct {
 	gc      map[int64]*memGC
 	nextGC  int64
 	nextApp int
+	// bucketTags are the tag sets of buckets (the SQL index keeps them
+	// apart from the bucket's row too: Bucket does not load them).
+	bucketTags map[string][]Tag
 }
 
 type memGC struct {
@@ -48,6 +51,7 @@ func copyObject(o *Object) *Object {
 	c := *o
 	c.Blobs = slices.Clone(o.Blobs)
 	c.Headers.Meta = cloneMap(o.Headers.Meta)
+	c.Headers.Tags = slices.Clone(o.Headers.Tags)
 	return &c
 }
 
@@ -210,6 +214,7 @@ func (m *Memory) DeleteBucket(_ context.Context, b *Bucket, gcDue int64) error {
 	}
 	delete(m.buckets, b.Name)
 	delete(m.objects, b.Name)
+	delete(m.bucketTags, b.Name)
 	return nil
 }
 
@@ -293,11 +298,8 @@ func (m *Memory) putObject(o *Object, cond PutCond) ([]Blob, error) {
 		m.objects[o.Bucket] = objs
 	}
 	old, exists := objs[o.Key]
-	switch {
-	case exists && cond.IfNoneMatchStar:
-		return nil, ErrExists
-	case !exists && cond.IfVersion > 0, exists && cond.IfVersion > 0 && cond.IfVersion != old.Version:
-		return nil, ErrConflict
+	if err := cond.check(old); err != nil {
+		return nil, err
 	}
 	o.Version = 1
 	var replaced []Blob
@@ -353,6 +355,7 @@ func (m *Memory) CreateUpload(_ context.Context, u *Upload) error {
 	}
 	c := *u
 	c.Headers.Meta = cloneMap(u.Headers.Meta)
+	c.Headers.Tags = slices.Clone(u.Headers.Tags)
 	c.Initiated = c.Initiated.Truncate(time.Millisecond)
 	m.uploads[u.ID] = &c
 	m.parts[u.ID] = map[int]*Part{}
@@ -368,6 +371,7 @@ func (m *Memory) Upload(_ context.Context, id, bucket, key string) (*Upload, err
 	}
 	c := *u
 	c.Headers.Meta = cloneMap(u.Headers.Meta)
+	c.Headers.Tags = slices.Clone(u.Headers.Tags)
 	return &c, nil
 }
 
@@ -442,7 +446,7 @@ func (m *Memory) partList(id string, after, limit int) []Part {
 	return out
 }
 
-func (m *Memory) CompleteUpload(_ context.Context, appid, bucket, key, id string, gcDue int64, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
+func (m *Memory) CompleteUpload(_ context.Context, appid, bucket, key, id string, gcDue int64, cond PutCond, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, err := m.upload(id, bucket, key)
@@ -451,11 +455,12 @@ func (m *Memory) CompleteUpload(_ context.Context, appid, bucket, key, id string
 	}
 	uc := *u
 	uc.Headers.Meta = cloneMap(u.Headers.Meta)
+	uc.Headers.Tags = slices.Clone(u.Headers.Tags)
 	o, err := build(&uc, m.partList(id, 0, maxParts))
 	if err != nil {
 		return nil, err
 	}
-	replaced, err := m.putObject(o, PutCond{})
+	replaced, err := m.putObject(o, cond)
 	if err != nil {
 		return nil, err
 	}

@@ -68,6 +68,9 @@ func steps(d metadb.Dialect) []string {
 		// An admin user may read the cluster's status and metrics
 		// (gateway/reserved.go); it is not a root key.
 		`ALTER TABLE s3_users ADD COLUMN admin INT NOT NULL DEFAULT 0`,
+		// A bucket's tag set (JSON [{k, v}]), or NULL; object tags live in
+		// s3_objects.headers (index.Headers.Tags).
+		`ALTER TABLE s3_buckets ADD COLUMN tags TEXT`,
 	}
 }
 

@@ -113,7 +113,7 @@ func (s *SQL) parts(ctx context.Context, q interface {
 // maxParts is one more than S3 allows, so that every part is read.
 const maxParts = 10001
 
-func (s *SQL) CompleteUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
+func (s *SQL) CompleteUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64, cond PutCond, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
 	var o *Object
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		u, err := s.upload(ctx, tx, id, bucket, key, s.forUpdate())
@@ -127,7 +127,7 @@ func (s *SQL) CompleteUpload(ctx context.Context, appid, bucket, key, id string,
 		if o, err = build(u, ps); err != nil {
 			return err
 		}
-		replaced, err := s.putObjectTx(ctx, tx, o, PutCond{})
+		replaced, err := s.putObjectTx(ctx, tx, o, cond)
 		if err != nil {
 			return err
 		}

@@ -125,13 +125,13 @@ func (s *SQL) release(ctx context.Context, tx *sql.Tx, appid string, gone []Blob
 // blobs of the object replaced that o no longer lists, for the collector.
 func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCond) ([]Blob, error) {
 	hdr, blobs := headersJSON(o.Headers), blobsJSON(o.Blobs)
-	var oldBlobs string
+	var oldBlobs, etag string
 	var version int64
-	err := s.queryRow(ctx, tx, "SELECT blobs, version FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version)
+	err := s.queryRow(ctx, tx, "SELECT blobs, version, etag FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version, &etag)
 	switch {
 	case err == sql.ErrNoRows:
-		if cond.IfVersion > 0 {
-			return nil, ErrConflict
+		if err := cond.check(nil); err != nil {
+			return nil, err
 		}
 		_, err = s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
 			o.Bucket, []byte(o.Key), o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts)
@@ -149,11 +149,8 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 	case err != nil:
 		return nil, err
 	}
-	if cond.IfNoneMatchStar {
-		return nil, ErrExists
-	}
-	if cond.IfVersion > 0 && cond.IfVersion != version {
-		return nil, ErrConflict
+	if err := cond.check(&Object{ETag: etag, Version: version}); err != nil {
+		return nil, err
 	}
 	if _, err := s.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ? WHERE bucket = ? AND okey = ?",
 		o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts, version+1, o.Bucket, []byte(o.Key)); err != nil {

@@ -168,10 +168,10 @@ func (t *bounded) Parts(ctx context.Context, id string, after, limit int) ([]Par
 	return t.ix.Parts(ctx, id, after, limit)
 }
 
-func (t *bounded) CompleteUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
+func (t *bounded) CompleteUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64, cond PutCond, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.ix.CompleteUpload(ctx, appid, bucket, key, id, gcDue, build)
+	return t.ix.CompleteUpload(ctx, appid, bucket, key, id, gcDue, cond, build)
 }
 
 func (t *bounded) AbortUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64) error {
