@@ -24,6 +24,7 @@ type Memory struct {
 	gc      map[int64]*memGC
 	nextGC  int64
 	nextApp int
+	sh      memShares // share links, made on first use (memory_share.go)
 }
 
 type memGC struct {

@@ -68,6 +68,23 @@ func steps(d metadb.Dialect) []string {
 		// An admin user may read the cluster's status and metrics
 		// (gateway/reserved.go); it is not a root key.
 		`ALTER TABLE s3_users ADD COLUMN admin INT NOT NULL DEFAULT 0`,
+		// Share links (/_tnv/share): a token is kept only as its SHA-256
+		// (hex), so the table does not hand out working links.
+		`CREATE TABLE s3_shares (
+			token_hash CHAR(64) NOT NULL PRIMARY KEY,
+			bucket VARCHAR(63) NOT NULL,
+			prefix ` + key + ` NOT NULL,
+			owner VARCHAR(128) NOT NULL,
+			created BIGINT NOT NULL,
+			expires BIGINT NOT NULL,
+			max_viewers INT NOT NULL DEFAULT 0,
+			rate BIGINT NOT NULL DEFAULT 0,
+			revoked INT NOT NULL DEFAULT 0) {{TABLE}}`,
+		`CREATE TABLE s3_share_viewers (
+			token_hash CHAR(64) NOT NULL,
+			addr VARCHAR(64) NOT NULL,
+			first_seen BIGINT NOT NULL,
+			PRIMARY KEY (token_hash, addr)) {{TABLE}}`,
 	}
 }
 
