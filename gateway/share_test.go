@@ -1,0 +1,78 @@
+package gateway
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func (e *env) makeShare(body string) shareResponse {
+	e.t.Helper()
+	resp, b := e.signed("POST", "/_tnv/share", map[string]string{"Content-Type": "application/json"}, []byte(body))
+	if resp.StatusCode != 201 {
+		e.t.Fatalf("POST /_tnv/share: %d %s", resp.StatusCode, b)
+	}
+	var m shareResponse
+	must(e.t, json.Unmarshal(b, &m))
+	return m
+}
+
+// TestShare_RateCapsTheViewer reads 256 KiB through a link capped at
+// 128 KiB/s: about 2 s, evenly; and two requests of one viewer at once
+// share the cap.
+func TestShare_RateCapsTheViewer(t *testing.T) {
+	e := newEnv(t, envOpt{memory: true})
+	e.mkBucket("films")
+	data := randBytes(256 << 10)
+	e.put("films", "v/big.bin", data)
+	m := e.makeShare(`{"bucket": "films", "prefix": "v/", "expires_in": 60, "rate": 131072}`)
+	start := time.Now()
+	resp, err := http.Get(m.URL + "big.bin")
+	must(t, err)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if err != nil || resp.StatusCode != 200 || len(b) != len(data) {
+		t.Fatalf("GET: %d, %d bytes, %v", resp.StatusCode, len(b), err)
+	}
+	t.Logf("256 KiB at 128 KiB/s: %v", took)
+	if took < 1700*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("took %v, want about 2 s", took)
+	}
+}
+
+// TestShare_RateIsPerViewer: two requests of one viewer at once share the
+// viewer's cap (2 x 128 KiB at 128 KiB/s: about 2 s, not 1 s).
+func TestShare_RateIsPerViewer(t *testing.T) {
+	e := newEnv(t, envOpt{memory: true})
+	e.mkBucket("films")
+	e.put("films", "v/a.bin", randBytes(128<<10))
+	e.put("films", "v/b.bin", randBytes(128<<10))
+	m := e.makeShare(`{"bucket": "films", "prefix": "v/", "expires_in": 60, "rate": 131072}`)
+	start := time.Now()
+	done := make(chan int, 2)
+	for _, k := range []string{"a.bin", "b.bin"} {
+		go func() {
+			resp, err := http.Get(m.URL + k)
+			if err != nil {
+				done <- -1
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			done <- len(b)
+		}()
+	}
+	for range 2 {
+		if n := <-done; n != 128<<10 {
+			t.Fatalf("a read got %d bytes", n)
+		}
+	}
+	took := time.Since(start)
+	t.Logf("2 x 128 KiB at once, one viewer at 128 KiB/s: %v", took)
+	if took < 1700*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("took %v, want about 2 s (the cap is the viewer's, not each request's)", took)
+	}
+}
