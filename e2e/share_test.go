@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ const (
 // owned by root and a user VIEWKEY that owns nothing.
 type shareEnv struct {
 	t        *testing.T
+	dsn      string
 	gw, gw2  *proctest.Proc
 	s3       *s3.Client
 	playlist []byte
@@ -50,7 +52,7 @@ func newShareEnv(t *testing.T) *shareEnv {
 		waitHTTP(t, "http://"+p.Addr+"/_tnv/health", 30*time.Second)
 		return p
 	}
-	e := &shareEnv{t: t, gw: start("--trusted-proxies", "127.0.0.5/32"), gw2: start()}
+	e := &shareEnv{t: t, dsn: dsn, gw: start("--trusted-proxies", "127.0.0.5/32"), gw2: start()}
 	proctest.Run(t, "admin", "user", "add", "--access-key", "VIEWKEY", "--secret-key-file", writeSecret(t, shareUserSK), "--db", dsn)
 	e.s3 = s3Client("http://"+e.gw.Addr, shareAK, shareSK)
 	ctx := context.Background()
@@ -367,5 +369,48 @@ func TestShare_CreateServeLimitsRevoke(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestShare_AdminCLI makes, lists and revokes a link with tnv admin share
+// and reads through it from a gateway process.
+func TestShare_AdminCLI(t *testing.T) {
+	e := newShareEnv(t)
+	out := proctest.Run(t, "admin", "share", "create", "--bucket", "films", "--prefix", "hls/", "--expires-in", "1h",
+		"--max-viewers", "3", "--rate", "1048576", "--endpoint", "http://"+e.gw.Addr, "--db", e.dsn)
+	field := func(name string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(l, name+":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Fatalf("no %s in\n%s", name, out)
+		return ""
+	}
+	url, id := field("url"), field("id")
+	if resp, b := fetch(t, viewer("127.0.0.2"), "GET", url+"a.m3u8"); resp.StatusCode != 200 || !bytes.Equal(b, e.playlist) {
+		t.Fatalf("GET through the CLI's link: %d %q", resp.StatusCode, b)
+	}
+	list := proctest.Run(t, "admin", "share", "list", "--db", e.dsn)
+	if !regexp.MustCompile(id + `\s+films\s+"hls/"\s+\(admin\)\s+\S+\s+\S+\s+active\s+1/3\s+1\.0 MiB/s`).MatchString(list) {
+		t.Fatalf("share list:\n%s", list)
+	}
+	proctest.Run(t, "admin", "share", "revoke", id, "--db", e.dsn)
+	revoked := time.Now()
+	for {
+		resp, _ := fetch(t, viewer("127.0.0.2"), "GET", url+"a.m3u8")
+		if resp.StatusCode == 403 {
+			break
+		}
+		if time.Since(revoked) > 1200*time.Millisecond {
+			t.Fatalf("still served %v after tnv admin share revoke: %d", time.Since(revoked), resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if list = proctest.Run(t, "admin", "share", "list", "--db", e.dsn); !regexp.MustCompile(id + `.*revoked`).MatchString(list) {
+		t.Fatalf("share list after revoke:\n%s", list)
+	}
+	if _, err := proctest.RunErr(t, "admin", "share", "create", "--bucket", "nofilms", "--expires-in", "1h", "--db", e.dsn); err == nil {
+		t.Fatal("a link to no such bucket: want an error")
 	}
 }
