@@ -60,6 +60,8 @@ func (g *Gateway) serveShare(c *fiber.Ctx) error {
 	err := r.parse()
 	if err == nil {
 		err = g.share(r)
+	} else {
+		r.bucketName, r.key = "", "" // no token in logs
 	}
 	// Players run on other sites: every answer, refusals included, may be
 	// read by any origin. Links carry no cookies or credentials.
@@ -189,7 +191,7 @@ func (g *Gateway) createShare(r *request) error {
 	}
 	now := g.cfg.Now().UTC().Truncate(time.Second)
 	token, hash := newShareToken()
-	s := &index.Share{Hash: hash, Bucket: req.Bucket, Prefix: req.Prefix, Owner: r.user, Created: now,
+	s := &index.Share{Hash: hash, Bucket: req.Bucket, AppID: bk.AppID, Prefix: req.Prefix, Owner: r.user, Created: now,
 		Expires: now.Add(time.Duration(*req.ExpiresIn) * time.Second), MaxViewers: req.MaxViewers, Rate: req.Rate}
 	if err := g.idx.CreateShare(r.ctx, s); err != nil {
 		return errInternal(err)
@@ -277,6 +279,11 @@ func (g *Gateway) readShared(r *request, token, rest string) error {
 	}
 	if err != nil {
 		return errInternal(err)
+	}
+	if b.AppID != s.AppID {
+		// The bucket was deleted and made again, maybe by someone else,
+		// since the link was made: the link was for the old one.
+		return shareRefusal("unknown", "This share link's bucket no longer exists.")
 	}
 	r.bucket, r.obj, r.objLoaded = b, o, true
 	r.pace = v.pace

@@ -42,12 +42,13 @@ func CreateShare(ctx context.Context, db *metadb.DB, o ShareOptions, now time.Ti
 	}
 	idx := index.NewSQL(db)
 	defer idx.Close()
-	if _, err := idx.Bucket(ctx, o.Bucket); err != nil {
+	b, err := idx.Bucket(ctx, o.Bucket)
+	if err != nil {
 		return "", nil, fmt.Errorf("bucket %s: %w", o.Bucket, err)
 	}
 	now = now.UTC().Truncate(time.Second)
 	token, hash := newShareToken()
-	s := &Share{Hash: hash, Bucket: o.Bucket, Prefix: o.Prefix, Owner: o.Owner, Created: now,
+	s := &Share{Hash: hash, Bucket: o.Bucket, AppID: b.AppID, Prefix: o.Prefix, Owner: o.Owner, Created: now,
 		Expires: now.Add(time.Duration(secs) * time.Second), MaxViewers: o.MaxViewers, Rate: o.Rate}
 	if err := idx.CreateShare(ctx, s); err != nil {
 		return "", nil, err

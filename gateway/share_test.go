@@ -76,3 +76,30 @@ func TestShare_RateIsPerViewer(t *testing.T) {
 		t.Fatalf("took %v, want about 2 s (the cap is the viewer's, not each request's)", took)
 	}
 }
+
+// TestShare_RecreatedBucketIsNotShared: a link outlives its bucket's
+// deletion only as a refusal; a bucket of the same name made later (maybe
+// by another user) is not reachable through it.
+func TestShare_RecreatedBucketIsNotShared(t *testing.T) {
+	e := newEnv(t, envOpt{memory: true})
+	e.mkBucket("films")
+	e.put("films", "v/a.txt", []byte("old"))
+	m := e.makeShare(`{"bucket": "films", "prefix": "v/", "expires_in": 60}`)
+	if resp, b := e.do("GET", m.URL+"a.txt", nil, nil); resp.StatusCode != 200 || string(b) != "old" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, b)
+	}
+	if resp, b := e.signed("DELETE", "/films/v/a.txt", nil, nil); resp.StatusCode != 204 {
+		t.Fatalf("delete object: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := e.signed("DELETE", "/films", nil, nil); resp.StatusCode != 204 {
+		t.Fatalf("delete bucket: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := e.do("GET", m.URL+"a.txt", nil, nil); resp.StatusCode != 404 {
+		t.Fatalf("GET with the bucket gone: %d, want 404", resp.StatusCode)
+	}
+	e.mkBucket("films")
+	e.put("films", "v/a.txt", []byte("new"))
+	if resp, b := e.do("GET", m.URL+"a.txt", nil, nil); resp.StatusCode != 403 || string(b) == "new" {
+		t.Fatalf("GET of the new bucket through the old link: %d %q, want 403", resp.StatusCode, b)
+	}
+}

@@ -624,7 +624,7 @@ func TestShares(t *testing.T) {
 	forEach(t, func(t *testing.T, idx Index) {
 		h := func(c byte) string { return string(repeat(c, 64)) }
 		now := time.Unix(1_800_000_000, 0).UTC()
-		a := &Share{Hash: h('a'), Bucket: "films", Prefix: "hls/ä/", Owner: "alice", Created: now,
+		a := &Share{Hash: h('a'), Bucket: "films", AppID: "app1", Prefix: "hls/ä/", Owner: "alice", Created: now,
 			Expires: now.Add(time.Hour), MaxViewers: 2, Rate: 1 << 20}
 		if err := idx.CreateShare(ctx, a); err != nil {
 			t.Fatal(err)

@@ -73,6 +73,7 @@ func steps(d metadb.Dialect) []string {
 		`CREATE TABLE s3_shares (
 			token_hash CHAR(64) NOT NULL PRIMARY KEY,
 			bucket VARCHAR(63) NOT NULL,
+			appid VARCHAR(16) NOT NULL,
 			prefix ` + key + ` NOT NULL,
 			owner VARCHAR(128) NOT NULL,
 			created BIGINT NOT NULL,

@@ -29,6 +29,7 @@ type Shares interface {
 type Share struct {
 	Hash       string // hex SHA-256 of the token
 	Bucket     string
+	AppID      string // the bucket's app ID: a bucket made again later under the name is another
 	Prefix     string
 	Owner      string // the access key that made it
 	Created    time.Time

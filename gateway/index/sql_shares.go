@@ -9,22 +9,22 @@ import (
 	"github.com/tnv-s3/tnv/metadb"
 )
 
-const shareCols = "s.token_hash, s.bucket, s.prefix, s.owner, s.created, s.expires, s.max_viewers, s.rate, s.revoked, " +
+const shareCols = "s.token_hash, s.bucket, s.appid, s.prefix, s.owner, s.created, s.expires, s.max_viewers, s.rate, s.revoked, " +
 	"(SELECT COUNT(*) FROM s3_share_viewers v WHERE v.token_hash = s.token_hash)"
 
 func scanShare(sc rowScanner) (Share, error) {
 	var s Share
 	var prefix []byte
 	var created, expires, revoked int64
-	err := sc.Scan(&s.Hash, &s.Bucket, &prefix, &s.Owner, &created, &expires, &s.MaxViewers, &s.Rate, &revoked, &s.Viewers)
+	err := sc.Scan(&s.Hash, &s.Bucket, &s.AppID, &prefix, &s.Owner, &created, &expires, &s.MaxViewers, &s.Rate, &revoked, &s.Viewers)
 	s.Prefix, s.Revoked = string(prefix), revoked != 0
 	s.Created, s.Expires = time.Unix(created, 0).UTC(), time.Unix(expires, 0).UTC()
 	return s, err
 }
 
 func (s *SQL) CreateShare(ctx context.Context, sh *Share) error {
-	_, err := s.db.ExecContext(ctx, "INSERT INTO s3_shares (token_hash, bucket, prefix, owner, created, expires, max_viewers, rate, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-		sh.Hash, sh.Bucket, []byte(sh.Prefix), sh.Owner, sh.Created.Unix(), sh.Expires.Unix(), sh.MaxViewers, sh.Rate)
+	_, err := s.db.ExecContext(ctx, "INSERT INTO s3_shares (token_hash, bucket, appid, prefix, owner, created, expires, max_viewers, rate, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+		sh.Hash, sh.Bucket, sh.AppID, []byte(sh.Prefix), sh.Owner, sh.Created.Unix(), sh.Expires.Unix(), sh.MaxViewers, sh.Rate)
 	if metadb.IsDuplicate(err) {
 		return fmt.Errorf("share %s: %w", sh.Hash[:8], ErrExists)
 	}
