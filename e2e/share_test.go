@@ -395,6 +395,9 @@ func TestShare_AdminCLI(t *testing.T) {
 	if !regexp.MustCompile(id + `\s+films\s+"hls/"\s+\(admin\)\s+\S+\s+\S+\s+active\s+1/3\s+1\.0 MiB/s`).MatchString(list) {
 		t.Fatalf("share list:\n%s", list)
 	}
+	if st, page := getWith(t, "http://"+e.gw.Addr+"/_tnv/status", shareAK, shareSK); st != 200 || !strings.Contains(page, `data-id="`+id+`"`) {
+		t.Fatalf("status page (%d) does not list the active link %s", st, id)
+	}
 	proctest.Run(t, "admin", "share", "revoke", id, "--db", e.dsn)
 	revoked := time.Now()
 	for {
