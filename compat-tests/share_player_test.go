@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -218,4 +219,37 @@ hls.attachMedia(v);
 		t.Fatalf("revoke: %d %s", st, out)
 	}
 	wait("after revocation the next segment is refused", `window.hlsErrors.some(s => s.includes('code=403'))`, 30*time.Second)
+
+	// A link for two viewers that expires in 2 s: 127.0.0.2 and .3 play,
+	// .4 is refused, and after the expiry .2 is refused too.
+	st, out = shareAPI(t, e, "POST", "/_tnv/share", []byte(`{"bucket": "`+bucket+`", "prefix": "film/", "expires_in": 2, "max_viewers": 2}`))
+	if st != 201 {
+		t.Fatalf("POST /_tnv/share: %d %s", st, out)
+	}
+	var short struct{ URL, Expires string }
+	json.Unmarshal(out, &short)
+	from := func(addr string) int {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(addr)}, Timeout: 10 * time.Second}
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+		resp, err := hc.Get(short.URL + "hls/index.m3u8")
+		if err != nil {
+			t.Fatalf("GET from %s: %v", addr, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for addr, want := range map[string]int{"127.0.0.2": 200, "127.0.0.3": 200} {
+		if got := from(addr); got != want {
+			t.Errorf("viewer %s: %d, want %d", addr, got, want)
+		}
+	}
+	if got := from("127.0.0.4"); got != 403 {
+		t.Errorf("third viewer 127.0.0.4: %d, want 403", got)
+	}
+	exp, _ := time.Parse(time.RFC3339, short.Expires)
+	time.Sleep(time.Until(exp) + 100*time.Millisecond)
+	if got := from("127.0.0.2"); got != 403 {
+		t.Errorf("viewer 127.0.0.2 after the expiry: %d, want 403", got)
+	}
 }
