@@ -3,9 +3,14 @@ package gateway
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 func (e *env) makeShare(body string) shareResponse {
@@ -101,5 +106,42 @@ func TestShare_RecreatedBucketIsNotShared(t *testing.T) {
 	e.put("films", "v/a.txt", []byte("new"))
 	if resp, b := e.do("GET", m.URL+"a.txt", nil, nil); resp.StatusCode != 403 || string(b) == "new" {
 		t.Fatalf("GET of the new bucket through the old link: %d %q, want 403", resp.StatusCode, b)
+	}
+}
+
+// TestClientAddr_TrustedProxies: X-Forwarded-For counts only from a
+// trusted peer, and then its rightmost hop that is not a trusted proxy.
+func TestClientAddr_TrustedProxies(t *testing.T) {
+	g := &Gateway{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
+	app := fiber.New()
+	for _, c := range []struct {
+		peer string
+		xff  []string
+		want string
+	}{
+		{"192.0.2.1", nil, "192.0.2.1"},
+		{"192.0.2.1", []string{"198.51.100.7"}, "192.0.2.1"},                          // untrusted peer: header ignored
+		{"10.1.2.3", nil, "10.1.2.3"},                                                 // trusted peer, no header
+		{"10.1.2.3", []string{"198.51.100.7"}, "198.51.100.7"},                        // one proxy
+		{"10.1.2.3", []string{"203.0.113.9, 198.51.100.7"}, "198.51.100.7"},           // spoofed left hop ignored
+		{"10.1.2.3", []string{"203.0.113.9, 198.51.100.7, 10.9.9.9"}, "198.51.100.7"}, // two proxies
+		{"10.1.2.3", []string{"203.0.113.9", "198.51.100.7"}, "198.51.100.7"},         // several headers
+		{"10.1.2.3", []string{"10.7.7.7, 10.8.8.8"}, "10.7.7.7"},                      // all trusted: the leftmost
+		{"10.1.2.3", []string{"198.51.100.7, junk"}, "10.1.2.3"},                      // malformed last hop: the peer
+		{"10.1.2.3", []string{"::ffff:198.51.100.7"}, "198.51.100.7"},                 // mapped addresses unmapped
+		{"::1", []string{"2001:db8::5"}, "2001:db8::5"},
+	} {
+		var fc fasthttp.RequestCtx
+		var req fasthttp.Request
+		for _, h := range c.xff {
+			req.Header.Add("X-Forwarded-For", h)
+		}
+		ip := net.ParseIP(c.peer)
+		fc.Init(&req, &net.TCPAddr{IP: ip, Port: 1234}, nil)
+		ctx := app.AcquireCtx(&fc)
+		if got := g.clientAddr(ctx); got != c.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: %s, want %s", c.peer, c.xff, got, c.want)
+		}
+		app.ReleaseCtx(ctx)
 	}
 }
