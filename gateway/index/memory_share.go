@@ -25,7 +25,7 @@ func (m *Memory) CreateShare(_ context.Context, s *Share) error {
 	defer m.mu.Unlock()
 	sh := m.shares()
 	if _, ok := sh.links[s.Hash]; ok {
-		return fmt.Errorf("share %s: %w", s.Hash[:8], ErrExists)
+		return fmt.Errorf("share: %w", ErrExists)
 	}
 	c := *s
 	c.Viewers, c.Created, c.Expires = 0, c.Created.Truncate(time.Second).UTC(), c.Expires.Truncate(time.Second).UTC()

@@ -26,7 +26,7 @@ func (s *SQL) CreateShare(ctx context.Context, sh *Share) error {
 	_, err := s.db.ExecContext(ctx, "INSERT INTO s3_shares (token_hash, bucket, appid, prefix, owner, created, expires, max_viewers, rate, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
 		sh.Hash, sh.Bucket, sh.AppID, []byte(sh.Prefix), sh.Owner, sh.Created.Unix(), sh.Expires.Unix(), sh.MaxViewers, sh.Rate)
 	if metadb.IsDuplicate(err) {
-		return fmt.Errorf("share %s: %w", sh.Hash[:8], ErrExists)
+		return fmt.Errorf("share: %w", ErrExists)
 	}
 	return err
 }
