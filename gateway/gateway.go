@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +66,9 @@ type Config struct {
 	// default 1000, negative: no cap. Behind a proxy every client has the
 	// proxy's address: raise it or turn it off.
 	MaxConnsPerClient int
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client a share link's viewer is counted by (docs/sharing.md).
+	TrustedProxies []netip.Prefix
 	// DBTimeout bounds each metadata database call, default 10s: a locked
 	// or unreachable database fails requests with 503 instead of holding them.
 	DBTimeout time.Duration
@@ -87,6 +91,7 @@ type Gateway struct {
 	domains     []string
 	blobSize    int64
 	minPartSize int64
+	shares      shareState // share links' cache (share_cache.go)
 
 	ctx    context.Context // ends with Close; outlives requests (bodies stream after handlers return)
 	cancel context.CancelFunc
@@ -188,6 +193,7 @@ func New(cfg Config) (*Gateway, error) {
 		return fasthttp.RequestConfig{ReadTimeout: cfg.BodyIdleTimeout}
 	}
 	g.app.Use(g.recoverPanic)
+	g.app.Use(g.serveShare) // before the reserved routes' guard: links have their own rules
 	reserved := g.app.Group("/_tnv")
 	reserved.Use(g.guardReserved)
 	if cfg.Extra != nil {

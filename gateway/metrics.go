@@ -11,9 +11,10 @@ import (
 // and HTTP status, latency by operation, and body bytes in and out. A nil
 // *Metrics counts nothing.
 type Metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	bytes    *prometheus.CounterVec
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	bytes         *prometheus.CounterVec
+	shareRefusals *prometheus.CounterVec // share_metrics.go
 }
 
 // NewMetrics makes the gateway's metrics and registers them on reg.
@@ -30,7 +31,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "tnv_s3_bytes_total", Help: "Request body bytes received (in) and response body bytes sent (out).",
 		}, []string{"direction"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.bytes)
+	m.shareRefusals = newShareRefusals()
+	reg.MustRegister(m.requests, m.duration, m.bytes, m.shareRefusals)
 	return m
 }
 

@@ -370,7 +370,7 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 	// The body streams after this handler returns: it lives on the
 	// gateway's context, not the request's.
 	r.sending = &sentBody{src: src, conn: r.c.Context().Conn(), want: n}
-	r.c.Context().SetBodyStream(r.sending, int(n))
+	r.c.Context().SetBodyStream(r.paced(r.sending), int(n))
 	return nil
 }
 

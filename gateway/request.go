@@ -55,6 +55,8 @@ type request struct {
 	// sending is the body of a GET that streams after the handler; it
 	// writes the log line when it ends.
 	sending *sentBody
+	// pace, when set, caps the rate of the body (a share link's viewer).
+	pace *pacer
 }
 
 func newRequestID() string {

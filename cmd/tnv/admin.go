@@ -28,11 +28,15 @@ const adminUsage = `usage:
   tnv admin bucket list --db DSN
   tnv admin bucket owner NAME ACCESS_KEY --db DSN              (hand a bucket to another user)
   tnv admin bucket public NAME on|off --db DSN
-  tnv admin status --trackers A,B                               (groups and nodes, as the trackers see them)`
+  tnv admin status --trackers A,B                               (groups and nodes, as the trackers see them)
+  tnv admin share create|list|revoke …                          (share links, docs/sharing.md; tnv admin share for more)`
 
 func runAdmin(ctx context.Context, args []string) error {
 	if len(args) >= 1 && args[0] == "status" {
 		return runAdminStatus(ctx, args[1:])
+	}
+	if len(args) >= 1 && args[0] == "share" {
+		return runAdminShare(ctx, args[1:])
 	}
 	if len(args) < 2 {
 		return errors.New(adminUsage)

@@ -35,6 +35,7 @@ func runGateway(ctx context.Context, args []string) error {
 	bodyIdle := f.Duration("body-idle-timeout", time.Minute, "a request body that sends nothing for this long fails with 400 RequestTimeout")
 	maxHeader := f.Int("max-header-bytes", 64<<10, "largest request line and headers; larger is answered 431")
 	maxConns := f.Int("max-conns-per-client", 1000, "open connections allowed per client address, 0 = no cap (behind a proxy all clients share its address)")
+	trustedProxies := f.String("trusted-proxies", "", "CIDRs of proxies whose X-Forwarded-For names the client a share link's viewer is counted by, comma-separated (docs/sharing.md)")
 	dbTimeout := f.Duration("db-timeout", 10*time.Second, "deadline of each metadata database call; past it requests fail with 503")
 	cluster := f.clusterFlags(false)
 	tnvTLS := f.tlsFlags("tnv-", false) // --tls-* are the S3 port's HTTPS
@@ -105,6 +106,9 @@ func runGateway(ctx context.Context, args []string) error {
 	}
 	if *maxConns == 0 {
 		cfg.MaxConnsPerClient = -1
+	}
+	if cfg.TrustedProxies, err = parseCIDRs(*trustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if *tlsCert != "" {
 		if cfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {

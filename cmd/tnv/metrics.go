@@ -62,5 +62,6 @@ func gatewayObservability(client *tnv.Client, db *metadb.DB) (*gateway.Metrics, 
 	reg := prometheus.NewRegistry() // status.Routes adds the Go and process collectors
 	groups := status.Cached(client.Groups, time.Second)
 	probe := func(ctx context.Context) error { return gateway.ProbeDB(ctx, db) }
-	return gateway.NewMetrics(reg), status.Routes(status.Config{Groups: groups, Registry: reg, Database: probe}), reg
+	shares := func(ctx context.Context) ([]gateway.Share, error) { return gateway.ListShares(ctx, db) }
+	return gateway.NewMetrics(reg), status.Routes(status.Config{Groups: groups, Registry: reg, Database: probe, Shares: shares}), reg
 }

@@ -116,6 +116,9 @@ type Index interface {
 	// and counts the try.
 	Postpone(ctx context.Context, id int64, due int64) error
 
+	// Share links (share.go).
+	Shares
+
 	// Close releases what the index holds (prepared statements); not the
 	// database.
 	Close() error

@@ -651,3 +651,75 @@ func TestClock_IntentsJudgedByTheIndexClock(t *testing.T) {
 		})
 	}
 }
+
+func TestShares(t *testing.T) {
+	forEach(t, func(t *testing.T, idx Index) {
+		h := func(c byte) string { return string(repeat(c, 64)) }
+		now := time.Unix(1_800_000_000, 0).UTC()
+		a := &Share{Hash: h('a'), Bucket: "films", AppID: "app1", Prefix: "hls/ä/", Owner: "alice", Created: now,
+			Expires: now.Add(time.Hour), MaxViewers: 2, Rate: 1 << 20}
+		if err := idx.CreateShare(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.CreateShare(ctx, a); !errors.Is(err, ErrExists) {
+			t.Fatalf("a second share of the same hash: %v, want ErrExists", err)
+		}
+		b := &Share{Hash: h('b'), Bucket: "films", Prefix: "", Owner: "bob", Created: now.Add(time.Second), Expires: now.Add(2 * time.Hour)}
+		if err := idx.CreateShare(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		got, err := idx.Share(ctx, h('a'))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, a) {
+			t.Fatalf("Share = %+v, want %+v", got, a)
+		}
+		if _, err := idx.Share(ctx, h('c')); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Share of no such hash: %v, want ErrNotFound", err)
+		}
+		// Viewers: two distinct addresses, then the third is refused; a
+		// known one stays admitted.
+		for i, c := range []struct {
+			addr string
+			want bool
+		}{{"127.0.0.2", true}, {"127.0.0.2", true}, {"127.0.0.3", true}, {"127.0.0.4", false}, {"127.0.0.2", true}, {"127.0.0.3", true}} {
+			ok, err := idx.AdmitViewer(ctx, h('a'), c.addr, now)
+			if err != nil || ok != c.want {
+				t.Fatalf("admission %d of %s: %v, %v; want %v", i, c.addr, ok, err, c.want)
+			}
+		}
+		for i := 0; i < 5; i++ { // no limit on b
+			if ok, err := idx.AdmitViewer(ctx, h('b'), "10.0.0."+string(rune('0'+i)), now); !ok || err != nil {
+				t.Fatalf("unlimited share: %v, %v", ok, err)
+			}
+		}
+		if _, err := idx.AdmitViewer(ctx, h('c'), "127.0.0.1", now); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("AdmitViewer of no such hash: %v, want ErrNotFound", err)
+		}
+		if err := idx.RevokeShare(ctx, h('a')); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.RevokeShare(ctx, h('c')); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("RevokeShare of no such hash: %v, want ErrNotFound", err)
+		}
+		list, err := idx.ShareList(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 || list[0].Hash != h('b') || list[1].Hash != h('a') {
+			t.Fatalf("ShareList = %+v, want b then a", list)
+		}
+		if !list[1].Revoked || list[1].Viewers != 2 || list[0].Revoked || list[0].Viewers != 5 || list[1].Prefix != "hls/ä/" {
+			t.Fatalf("ShareList = %+v: want a revoked with 2 viewers, b live with 5", list)
+		}
+	})
+}
+
+func repeat(c byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = c
+	}
+	return b
+}

@@ -28,6 +28,7 @@ type Memory struct {
 	// bucketTags are the tag sets of buckets (the SQL index keeps them
 	// apart from the bucket's row too: Bucket does not load them).
 	bucketTags map[string][]Tag
+	sh         memShares // share links, made on first use (memory_share.go)
 }
 
 type memGC struct {

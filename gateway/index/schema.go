@@ -71,6 +71,24 @@ func steps(d metadb.Dialect) []string {
 		// A bucket's tag set (JSON [{k, v}]), or NULL; object tags live in
 		// s3_objects.headers (index.Headers.Tags).
 		`ALTER TABLE s3_buckets ADD COLUMN tags TEXT`,
+		// Share links (/_tnv/share): a token is kept only as its SHA-256
+		// (hex), so the table does not hand out working links.
+		`CREATE TABLE s3_shares (
+			token_hash CHAR(64) NOT NULL PRIMARY KEY,
+			bucket VARCHAR(63) NOT NULL,
+			appid VARCHAR(16) NOT NULL,
+			prefix ` + key + ` NOT NULL,
+			owner VARCHAR(128) NOT NULL,
+			created BIGINT NOT NULL,
+			expires BIGINT NOT NULL,
+			max_viewers INT NOT NULL DEFAULT 0,
+			rate BIGINT NOT NULL DEFAULT 0,
+			revoked INT NOT NULL DEFAULT 0) {{TABLE}}`,
+		`CREATE TABLE s3_share_viewers (
+			token_hash CHAR(64) NOT NULL,
+			addr VARCHAR(64) NOT NULL,
+			first_seen BIGINT NOT NULL,
+			PRIMARY KEY (token_hash, addr)) {{TABLE}}`,
 	}
 }
 

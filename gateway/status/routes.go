@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tnv-s3/tnv/gateway/index"
 )
 
 // Config says where the routes find the cluster and the metrics.
@@ -32,6 +33,9 @@ type Config struct {
 	// Logger receives the errors behind an unhealthy answer (which does
 	// not carry them); nil = slog.Default().
 	Logger *slog.Logger
+	// Shares, when set, lists the share links (gateway.ListShares); the
+	// page shows the active ones (shares.go).
+	Shares func(ctx context.Context) ([]index.Share, error)
 }
 
 // Routes returns the function that mounts health, status and metrics on the
@@ -73,7 +77,9 @@ func Routes(cfg Config) func(r fiber.Router) {
 			c.Set(fiber.HeaderContentType, "text/html; charset=utf-8")
 			c.Set(fiber.HeaderCacheControl, "no-store")
 			var sb strings.Builder
-			if terr := page.Execute(&sb, pageData{Groups: gs, Err: err, Now: time.Now().UTC()}); terr != nil {
+			d := pageData{Groups: gs, Err: err, Now: time.Now().UTC()}
+			d.Shares, d.SharesErr = activeShares(c.UserContext(), cfg, d.Now)
+			if terr := page.Execute(&sb, d); terr != nil {
 				return terr
 			}
 			if err != nil {
@@ -86,9 +92,11 @@ func Routes(cfg Config) func(r fiber.Router) {
 }
 
 type pageData struct {
-	Groups []Group
-	Err    error
-	Now    time.Time
+	Groups    []Group
+	Err       error
+	Now       time.Time
+	Shares    []index.Share // active share links; nil when not configured
+	SharesErr error
 }
 
 func (d pageData) Nodes() (n int) {
@@ -158,5 +166,13 @@ th{color:#555;font-weight:600} .state{font-weight:600;border-radius:4px;padding:
 <td>{{if ge .BeatAge 0}}{{.BeatAge}} s ago{{else}}never{{end}}</td><td>{{.Version}}</td></tr>
 {{end}}</tbody></table></section>
 {{else}}{{if not .Err}}<p>No groups yet: no storage node has joined.</p>{{end}}{{end}}
+{{if or .Shares .SharesErr}}<section id="shares">
+<h2>Active share links &mdash; {{len .Shares}}</h2>
+{{if .SharesErr}}<p class="err">Share links unreadable: {{.SharesErr}}</p>{{end}}
+<table><thead><tr><th>ID</th><th>Bucket</th><th>Prefix</th><th>Owner</th><th>Expires</th><th>Viewers</th><th>Rate</th></tr></thead><tbody>
+{{range .Shares}}<tr class="share" data-id="{{.Hash}}">
+<td>{{slice .Hash 0 12}}</td><td>{{.Bucket}}</td><td>{{.Prefix}}</td><td>{{.Owner}}</td><td>{{.Expires.Format "2006-01-02 15:04:05 UTC"}}</td>
+<td>{{.Viewers}}{{if .MaxViewers}} / {{.MaxViewers}}{{end}}</td><td>{{if .Rate}}{{bytes .Rate}}/s{{else}}-{{end}}</td></tr>
+{{end}}</tbody></table></section>{{end}}
 </body></html>
 `))

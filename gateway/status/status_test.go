@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/tnv-s3/tnv/gateway/index"
 )
 
 // sample is GROUPS text in the tracker's documented format.
@@ -143,5 +144,36 @@ func TestHumanBytes(t *testing.T) {
 		if got := HumanBytes(in); got != want {
 			t.Errorf("HumanBytes(%d) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestStatusPage_ListsActiveShareLinks(t *testing.T) {
+	now := time.Now().UTC()
+	h := func(c string) string { return strings.Repeat(c, 64) }
+	shares := []index.Share{
+		{Hash: h("a"), Bucket: "films", Prefix: "hls/one/", Owner: "alice", Expires: now.Add(time.Hour), MaxViewers: 3, Viewers: 2, Rate: 1 << 20},
+		{Hash: h("b"), Bucket: "films", Prefix: "revoked/", Owner: "alice", Expires: now.Add(time.Hour), Revoked: true},
+		{Hash: h("c"), Bucket: "films", Prefix: "expired/", Owner: "alice", Expires: now.Add(-time.Second)},
+	}
+	app := serveCfg(t, Config{Groups: func(context.Context) (string, error) { return sample, nil },
+		Shares: func(context.Context) ([]index.Share, error) { return shares, nil }})
+	code, body := get(t, app, "/_tnv/status")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	for _, s := range []string{"Active share links &mdash; 1", "aaaaaaaaaaaa", "hls/one/", "2 / 3", "1.0 MiB/s"} {
+		if !strings.Contains(body, s) {
+			t.Errorf("status page lacks %q", s)
+		}
+	}
+	for _, s := range []string{"revoked/", "expired/"} {
+		if strings.Contains(body, s) {
+			t.Errorf("status page shows %q", s)
+		}
+	}
+	app = serveCfg(t, Config{Groups: func(context.Context) (string, error) { return sample, nil },
+		Shares: func(context.Context) ([]index.Share, error) { return nil, errors.New("db down") }})
+	if _, body = get(t, app, "/_tnv/status"); !strings.Contains(body, "Share links unreadable: db down") {
+		t.Error("status page hides an error reading the links")
 	}
 }
