@@ -77,14 +77,11 @@ func runAdmin(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	db, err := metadb.Open(*dsn)
+	db, err := adminDB(ctx, *dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := gateway.Migrate(ctx, db); err != nil {
-		return err
-	}
 	out := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	defer out.Flush()
 	switch what + " " + verb {
@@ -246,4 +243,18 @@ func runAdminStatus(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// adminDB opens the metadata database of an admin command and brings the
+// gateway's tables up to date.
+func adminDB(ctx context.Context, dsn string) (*metadb.DB, error) {
+	db, err := metadb.Open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := gateway.Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/tnv-s3/tnv/gateway"
 	"github.com/tnv-s3/tnv/gateway/status"
-	"github.com/tnv-s3/tnv/metadb"
 )
 
 const adminShareUsage = `usage:
@@ -42,14 +41,11 @@ func runAdminShare(ctx context.Context, args []string) error {
 		return err
 	}
 	pos = append(pos, f.Args()...)
-	db, err := metadb.Open(*dsn)
+	db, err := adminDB(ctx, *dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := gateway.Migrate(ctx, db); err != nil {
-		return err
-	}
 	out := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	defer out.Flush()
 	switch verb {
