@@ -83,8 +83,8 @@ One fault at a time; after each, with the load stopped:
 	if none {
 		b.WriteString("- none\n")
 	}
-	b.WriteString("\nA check marked *known defect* failed only in ways `e2e/chaos_known_test.go` lists as defects of issue 13\n" +
-		"being fixed on other branches; `-chaos.strict` fails on them.\n")
+	b.WriteString("\nA check marked *known defect* failed only in ways `e2e/chaos_known_test.go` lists as defects being\n" +
+		"fixed (that list is empty when every check is strict); `-chaos.strict` fails on them.\n")
 	b.WriteString("\nThe short form of the same suite (shorter windows and loads, the ID server's idle timeout 3 s\ninstead of 5 min) runs in CI with the other e2e tests.\n")
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

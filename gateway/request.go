@@ -320,6 +320,27 @@ func (r *request) writeError(err error) {
 	r.c.Send(out)
 }
 
+// drainRequest reads, for a moment, what a client is still sending of a
+// request refused before it was read (headers over the limit). The
+// connection is closed after the refusal, and closing a socket with
+// unread bytes makes the kernel send a reset, which can reach the client
+// before it has read the 431 (seen in CI: "connection broken").
+func drainRequest(nc net.Conn) {
+	if nc == nil {
+		return
+	}
+	defer nc.SetReadDeadline(time.Time{})
+	buf := make([]byte, 32<<10)
+	for total := 0; total < 1<<20; {
+		nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := nc.Read(buf)
+		total += n
+		if err != nil {
+			return
+		}
+	}
+}
+
 // fiberError renders errors from fiber itself (routes under /_tnv/, a
 // malformed request) as S3 errors.
 func (g *Gateway) fiberError(c *fiber.Ctx, err error) error {
@@ -338,6 +359,7 @@ func (g *Gateway) fiberError(c *fiber.Ctx, err error) error {
 		code = s3err.InvalidRequest
 	case http.StatusRequestHeaderFieldsTooLarge:
 		code, msg = s3err.RequestHeaderSectionTooLarge, fmt.Sprintf("Your request header section exceeds the maximum allowed size (%d bytes).", g.cfg.MaxHeaderBytes)
+		drainRequest(c.Context().Conn())
 	case http.StatusRequestTimeout:
 		// S3 says 400 RequestTimeout, as the handlers do for a stalled body.
 		status, code, msg = http.StatusBadRequest, s3err.RequestTimeout, s3err.RequestTimeout.Message()
