@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
 	"github.com/tnv-s3/tnv/gateway/status"
 	"github.com/tnv-s3/tnv/metadb"
@@ -58,15 +57,10 @@ func runAdmin(ctx context.Context, args []string) error {
 		reassign = f.String("reassign-to", "", "hand the user's buckets to this user")
 		deleteBuckets = f.Bool("delete-buckets", false, "delete the user's buckets (refused if one holds objects)")
 	}
-	// Positional arguments may come before the flags.
-	var pos []string
-	for len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
-		pos, rest = append(pos, rest[0]), rest[1:]
-	}
-	if err := f.parse(rest, "db"); err != nil {
+	pos, err := f.parsePositional(rest, "db")
+	if err != nil {
 		return err
 	}
-	pos = append(pos, f.Args()...)
 	log, err := f.logger()
 	if err != nil {
 		return err
@@ -196,11 +190,7 @@ func runAdminStatus(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	auth, tc, err := link.client()
-	if err != nil {
-		return err
-	}
-	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth, TLS: tc})
+	c, err := link.newClient(list(*trackers), log)
 	if err != nil {
 		return err
 	}

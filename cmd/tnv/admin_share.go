@@ -33,14 +33,10 @@ func runAdminShare(ctx context.Context, args []string) error {
 	maxViewers := f.Int("max-viewers", 0, "distinct client addresses that may use the link, 0 = no limit (create)")
 	rate := f.Int64("rate", 0, "bytes per second per viewer, 0 = no cap (create)")
 	endpoint := f.String("endpoint", "", "the gateway's public URL, to print the link (create), e.g. https://s3.example.com")
-	var pos []string
-	for len(rest) > 0 && len(rest[0]) > 0 && rest[0][0] != '-' {
-		pos, rest = append(pos, rest[0]), rest[1:]
-	}
-	if err := f.parse(rest, "db"); err != nil {
+	pos, err := f.parsePositional(rest, "db")
+	if err != nil {
 		return err
 	}
-	pos = append(pos, f.Args()...)
 	db, err := adminDB(ctx, *dsn)
 	if err != nil {
 		return err

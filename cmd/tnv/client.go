@@ -61,11 +61,7 @@ func runClient(ctx context.Context, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	auth, tc, err := link.client()
-	if err != nil {
-		return err
-	}
-	c, err := tnv.New(tnv.Config{Trackers: list(*trackers), Logger: log, Auth: auth, TLS: tc})
+	c, err := link.newClient(list(*trackers), log)
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,20 @@ func (f *flags) onCommandLine() map[string]bool {
 
 // parse parses args; a bad environment value or a missing required flag is
 // one clear error line.
+// parsePositional is parse for commands whose positional arguments may
+// come before the flags as well as after (tnv admin user add KEY --db
+// DSN); it returns them in order.
+func (f *flags) parsePositional(args []string, required ...string) ([]string, error) {
+	var pos []string
+	for len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		pos, args = append(pos, args[0]), args[1:]
+	}
+	if err := f.parse(args, required...); err != nil {
+		return nil, err
+	}
+	return append(pos, f.Args()...), nil
+}
+
 func (f *flags) parse(args []string, required ...string) error {
 	// The flag package prints the whole usage after a bad flag; that is
 	// for --help only. A bad flag is the one line main prints.

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"time"
 
+	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/internal/tnvtls"
 )
@@ -96,4 +98,13 @@ func (l linkFlags) dialer() (dialFunc, error) {
 		return nil, err
 	}
 	return tnvtls.Dialer(tc, auth, 5*time.Second), nil
+}
+
+// newClient is a TNV client of trackers on these links.
+func (l linkFlags) newClient(trackers []string, log *slog.Logger) (*tnv.Client, error) {
+	auth, tc, err := l.client()
+	if err != nil {
+		return nil, err
+	}
+	return tnv.New(tnv.Config{Trackers: trackers, Logger: log, Auth: auth, TLS: tc})
 }
