@@ -524,6 +524,12 @@ func TestGatewayTrust_2000StalledConnections_Released(t *testing.T) {
 // is usable again.
 func TestGatewayTrust_ConnectionCapPerClient(t *testing.T) {
 	e := newTrustEnv(t, "--max-conns-per-client", "20")
+	// Connections this process keeps idle (the health checks of
+	// newTrustEnv) count against the cap too: close them, and ask on
+	// fresh connections only, so that exactly the 20 below hold it.
+	http.DefaultClient.CloseIdleConnections()
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	time.Sleep(200 * time.Millisecond) // the gateway sees them closed
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
@@ -538,7 +544,7 @@ func TestGatewayTrust_ConnectionCapPerClient(t *testing.T) {
 		conns = append(conns, c)
 	}
 	time.Sleep(200 * time.Millisecond)
-	resp, err := http.Get("http://" + e.gw.Addr + "/_tnv/health")
+	resp, err := fresh.Get("http://" + e.gw.Addr + "/_tnv/health")
 	if err != nil {
 		t.Fatalf("21st connection: %v", err)
 	}
@@ -551,7 +557,7 @@ func TestGatewayTrust_ConnectionCapPerClient(t *testing.T) {
 	conns = conns[1:]
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, err := http.Get("http://" + e.gw.Addr + "/_tnv/health")
+		resp, err := fresh.Get("http://" + e.gw.Addr + "/_tnv/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

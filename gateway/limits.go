@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -77,12 +78,25 @@ var slowDown = func() []byte {
 	return []byte(fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s", len(body), body))
 }()
 
-// refuseConn answers SlowDown and closes. The request is read (briefly,
-// and at most 64 KiB) after the answer: closing a socket with unread bytes
-// makes the kernel send RST, which can reach the client before it has read
-// the answer (seen: "connection reset" instead of the 503).
+// refuseConn answers SlowDown and closes. It first reads the request's
+// head (at most 64 KiB, for at most half a second: a client that sends
+// nothing is answered all the same): an answer sent before the request is
+// one an HTTP client may take as unsolicited and drop (Go's transport:
+// "readLoopPeekFailLocked"). After the answer the rest is read too:
+// closing a socket with unread bytes makes the kernel send RST, which can
+// reach the client before it has read the answer.
 func refuseConn(nc net.Conn) {
 	defer nc.Close()
+	nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	head := make([]byte, 0, 4<<10)
+	buf := make([]byte, 4<<10)
+	for len(head) < 64<<10 && !bytes.Contains(head, []byte("\r\n\r\n")) {
+		n, err := nc.Read(buf)
+		head = append(head, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
 	nc.SetDeadline(time.Now().Add(time.Second))
 	if _, err := nc.Write(slowDown); err != nil {
 		return
