@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -44,6 +45,7 @@ func TestChaosErrKind_NamesAnswersAndFailedConnections(t *testing.T) {
 		{responseErr(0, "", fmt.Errorf("write: %w", syscall.EPIPE)), "conn reset"},
 		{fmt.Errorf("read: %w", syscall.ECONNRESET), "conn reset"},
 		{fmt.Errorf("body: %w", io.ErrUnexpectedEOF), "conn closed"},
+		{responseErr(0, "", fmt.Errorf("write: %w", net.ErrClosed)), "conn closed"},
 		{errors.New("something else"), "other"},
 	} {
 		if got := errKind(c.err); got != c.want {
