@@ -109,20 +109,8 @@ for (const ev of ['loadedmetadata', 'canplay', 'playing', 'seeking', 'seeked', '
 </body></html>`
 	pageMu.Unlock()
 
-	// Chromium with a fresh profile, removed after the test (retrying:
-	// Chromium's helpers may still write in it for a moment).
-	profile, err := os.MkdirTemp(workDir, "chromium-profile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for range 50 {
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	// Chromium with a fresh profile.
+	profile := chromiumProfile(t)
 	chromeOut := &syncWriter{w: &bytes.Buffer{}}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium),
@@ -295,4 +283,23 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// chromiumProfile is a fresh Chromium profile directory, removed after the
+// test (retrying: Chromium's helpers may still write in it for a moment).
+func chromiumProfile(t *testing.T) string {
+	t.Helper()
+	profile, err := os.MkdirTemp(workDir, "chromium-profile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return profile
 }

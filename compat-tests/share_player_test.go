@@ -132,18 +132,7 @@ hls.attachMedia(v);
 	}))
 	defer page.Close()
 
-	profile, err := os.MkdirTemp(workDir, "chromium-profile-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for range 50 {
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	profile := chromiumProfile(t)
 	chromeOut := &syncWriter{w: &bytes.Buffer{}}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,

@@ -48,21 +48,28 @@ func TestConfig_BadSettingsStopStartUpWithOneLine(t *testing.T) {
 			"--access-key", "ak", "--tnv-tls-ca", "/nonexistent/ca.pem"}, "--tnv-tls-*"},
 		{nil, []string{"client", "--tls-ca", "/nonexistent/ca.pem", "groups"}, "TLS CA"},
 	} {
-		cmd := exec.Command(proctest.Binary(t), tc.args...)
 		// Every case has one bad setting: the cluster secret is given
 		// unless the case is about it.
-		cmd.Env = append(append(os.Environ(), proctest.ClusterEnv), tc.env...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-		name := strings.Join(append(tc.env, tc.args...), " ")
-		if err == nil {
-			t.Errorf("%s: started", name)
-			continue
-		}
-		if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
-			t.Errorf("%s: stderr %q, want one line naming %s", name, stderr.String(), tc.want)
-		}
+		stopsWithOneLine(t, append(os.Environ(), proctest.ClusterEnv), tc.env, tc.args, tc.want)
 	}
+}
+
+// stopsWithOneLine runs `tnv args...` with base and env as its environment
+// and checks that it stops at once (it does not start) and says one line
+// containing want on stderr, which it returns.
+func stopsWithOneLine(t *testing.T, base, env, args []string, want string) string {
+	t.Helper()
+	cmd := exec.Command(proctest.Binary(t), args...)
+	cmd.Env = append(base, env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	name := strings.Join(append(env, args...), " ")
+	if err == nil {
+		t.Errorf("%s: started", name)
+	} else if len(lines) != 1 || !strings.Contains(lines[0], want) {
+		t.Errorf("%s: stderr %q, want one line naming %q", name, stderr.String(), want)
+	}
+	return stderr.String()
 }

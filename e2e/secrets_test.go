@@ -132,22 +132,9 @@ func TestSecrets_BadSecretsStopWithOneLine(t *testing.T) {
 		{nil, []string{"admin", "user", "add", "--access-key", "BOB", "--secret-key", short, "--db", db}, "at least 16 characters"},
 		{[]string{"TNV_SECRET_KEY_FILE=" + writeSecret(t, short)}, []string{"admin", "user", "add", "--access-key", "BOB", "--db", db}, "at least 16 characters"},
 	} {
-		cmd := exec.Command(proctest.Binary(t), tc.args...)
-		cmd.Env = append(os.Environ(), tc.env...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-		name := strings.Join(append(tc.env, tc.args...), " ")
-		if err == nil {
-			t.Errorf("%s: started", name)
-			continue
-		}
-		if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
-			t.Errorf("%s: stderr %q, want one line saying %q", name, stderr.String(), tc.want)
-		}
-		if strings.Contains(stderr.String(), short) {
-			t.Errorf("%s: the error shows the secret: %q", name, stderr.String())
+		stderr := stopsWithOneLine(t, os.Environ(), tc.env, tc.args, tc.want)
+		if strings.Contains(stderr, short) {
+			t.Errorf("%s: the error shows the secret: %q", strings.Join(append(tc.env, tc.args...), " "), stderr)
 		}
 	}
 }

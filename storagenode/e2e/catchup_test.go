@@ -112,20 +112,7 @@ func checkAllCopies(t *testing.T, db *metadb.DB, ps []*proctest.Proc, files map[
 func waitCaughtUp(t *testing.T, db *metadb.DB, nodes []string, timeout time.Duration) {
 	t.Helper()
 	start := time.Now()
-	ends := map[string]int64{}
-	rows, err := db.Query("SELECT grp, MAX(gseq) FROM t_group_log GROUP BY grp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var g string
-		var end int64
-		if err := rows.Scan(&g, &end); err != nil {
-			t.Fatal(err)
-		}
-		ends[g] = end
-	}
-	rows.Close()
+	ends := groupLogEnds(t, db)
 	for _, a := range nodes {
 		for {
 			st, err := nodeStat(a)

@@ -126,16 +126,15 @@ func groupsText(addr string) (string, error) {
 	return proto.DecodeText(b)
 }
 
-// waitSynced waits until every node says ACTIVE and has applied its group's
-// log up to its end as of the call (cursors count the group's own entries,
-// gseq).
-func waitSynced(t testing.TB, db *metadb.DB, addrs []string, timeout time.Duration) {
+// groupLogEnds is each group's last log number (gseq) now.
+func groupLogEnds(t testing.TB, db *metadb.DB) map[string]int64 {
 	t.Helper()
 	ends := map[string]int64{}
 	rows, err := db.Query("SELECT grp, MAX(gseq) FROM t_group_log GROUP BY grp")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var g string
 		var end int64
@@ -144,7 +143,15 @@ func waitSynced(t testing.TB, db *metadb.DB, addrs []string, timeout time.Durati
 		}
 		ends[g] = end
 	}
-	rows.Close()
+	return ends
+}
+
+// waitSynced waits until every node says ACTIVE and has applied its group's
+// log up to its end as of the call (cursors count the group's own entries,
+// gseq).
+func waitSynced(t testing.TB, db *metadb.DB, addrs []string, timeout time.Duration) {
+	t.Helper()
+	ends := groupLogEnds(t, db)
 	deadline := time.Now().Add(timeout)
 	for _, a := range addrs {
 		for {
