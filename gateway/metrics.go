@@ -14,9 +14,9 @@ type Metrics struct {
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
 	bytes         *prometheus.CounterVec
-	shareRefusals *prometheus.CounterVec   // share_metrics.go
-	putPhases     *prometheus.HistogramVec // phases.go
-	gcBlobs       *prometheus.CounterVec   // phases.go
+	shareRefusals *prometheus.CounterVec // share_metrics.go
+	putPhases     *putPhaseMetrics       // phases.go
+	gcBlobs       *prometheus.CounterVec // phases.go
 }
 
 // NewMetrics makes the gateway's metrics and registers them on reg.
@@ -35,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.shareRefusals = newShareRefusals()
 	m.putPhases, m.gcBlobs = newPutPhases(), newGCBlobs()
-	reg.MustRegister(m.requests, m.duration, m.bytes, m.shareRefusals, m.putPhases, m.gcBlobs)
+	reg.MustRegister(m.requests, m.duration, m.bytes, m.shareRefusals, m.putPhases.vec, m.gcBlobs)
 	return m
 }
 

@@ -23,13 +23,25 @@ const (
 
 var phaseNames = [numPhases]string{"request", "intent", "blob", "publish", "total"}
 
-func newPutPhases() *prometheus.HistogramVec {
-	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+// putPhaseMetrics is the histogram and its series per phase, looked up
+// once.
+type putPhaseMetrics struct {
+	vec *prometheus.HistogramVec
+	obs [numPhases]prometheus.Observer
+}
+
+func newPutPhases() *putPhaseMetrics {
+	vec := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "tnv_s3_put_phase_seconds",
 		Help: "Time a successful PutObject spent in each phase: request (parse, auth, bucket), intent (blob name), " +
 			"blob (storage nodes), publish (index commit), total.",
 		Buckets: rpcmetrics.PhaseBuckets,
 	}, []string{"phase"})
+	m := &putPhaseMetrics{vec: vec}
+	for i, name := range phaseNames {
+		m.obs[i] = vec.WithLabelValues(name)
+	}
+	return m
 }
 
 // putClock times the phases of one PutObject. nil (no Metrics) does nothing.
@@ -77,7 +89,7 @@ func (p *putClock) done() {
 	}
 	p.took[phaseTotal] = time.Since(p.start)
 	for i, d := range p.took {
-		p.m.putPhases.WithLabelValues(phaseNames[i]).Observe(d.Seconds())
+		p.m.putPhases.obs[i].Observe(d.Seconds())
 	}
 }
 
