@@ -59,6 +59,7 @@ type options struct {
 	only     string
 	all      bool
 	profile  bool
+	keepLogs bool
 }
 
 // systemKeys are the systems the bench knows, in their default order.
@@ -121,6 +122,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", `run only the workloads beginning with one of these comma-separated prefixes, e.g. "PUT 4KiB,GET 4KiB c=32,OVERWRITE" (any workload, -all's too)`)
 	flag.BoolVar(&o.all, "all", false, "also PUT 64MiB, the mixed run and the video seeks (not in the default set)")
 	flag.BoolVar(&o.profile, "profile", false, "CPU and heap profiles of the mirror system's gateway and a storage node, in the first repetition (this perturbs that repetition's figures)")
+	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the servers' logs (CACHE/run-*/logs) after a successful run too (a failed run always keeps them)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -200,7 +202,15 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	failed := true
+	defer func() {
+		if failed || o.keepLogs { // the servers' logs stay for a look; their data go
+			os.RemoveAll(filepath.Join(work, "data"))
+			os.Remove(filepath.Join(work, "tnv"))
+			return
+		}
+		os.RemoveAll(work)
+	}()
 	if o.dataDir == "" {
 		o.dataDir = filepath.Join(work, "data")
 	}
@@ -285,6 +295,10 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Println(res.text())
 	logf("wrote %s and %s; took %s", md, js, time.Since(t0).Round(time.Second))
+	failed = false
+	if o.keepLogs {
+		logf("servers' logs in %s", logDir)
+	}
 	return nil
 }
 
@@ -572,7 +586,13 @@ func putMany(ctx context.Context, c *s3.Client, keys []string, size int64) error
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			errs[i] = put(ctx, c, k, size)
+			for try := range 3 { // preparation, not measurement: a failure is retried
+				if errs[i] = put(ctx, c, k, size); errs[i] == nil || ctx.Err() != nil {
+					return
+				}
+				logf("preparing %s (try %d of 3): %v", k, try+1, errs[i])
+				time.Sleep(time.Second)
+			}
 		}()
 	}
 	wg.Wait()
