@@ -305,3 +305,21 @@ func TestOptions_DefaultSetAllAndOnly(t *testing.T) {
 		t.Fatalf("parseSystems = %v, %v", got, err)
 	}
 }
+
+// FuzzStatPPID: any line, however odd its command name, gives a parent or
+// no verdict, never a panic; a well-formed line gives its fourth field.
+func FuzzStatPPID(f *testing.F) {
+	f.Add("123 (tnv) S 45 123 123 0 -1", "tnv")
+	f.Add("9 (a ) (b) R 1 9 9", "a ) (b")
+	f.Add(")", "")
+	f.Fuzz(func(t *testing.T, line, comm string) {
+		statPPID(line)
+		if strings.ContainsAny(comm, "\n") {
+			return
+		}
+		got, ok := statPPID("77 (" + comm + ") S 4242 77 77 0")
+		if !ok || got != 4242 {
+			t.Fatalf("command name %q: parent %d, %v; want 4242", comm, got, ok)
+		}
+	})
+}

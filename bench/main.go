@@ -113,7 +113,7 @@ func main() {
 	flag.StringVar(&o.minio, "minio", "", "MinIO binary to use (default: CACHE/minio-VERSION/minio, built with go install github.com/minio/minio@VERSION when missing)")
 	flag.StringVar(&o.minioVer, "minio-version", minioVersion, "module version of github.com/minio/minio to build (go list -m -versions github.com/minio/minio)")
 	flag.StringVar(&o.mysql, "mysql", envOr("TNV_BENCH_MYSQL", "mysql://root@127.0.0.1:3306/mysql"), "MariaDB/MySQL server (DSN of any existing database); a fresh database is created and dropped per cluster")
-	flag.DurationVar(&o.cellDur, "cell", 4*time.Second, "duration of each measured cell")
+	flag.DurationVar(&o.cellDur, "cell", 3*time.Second, "duration of each measured cell")
 	flag.IntVar(&o.reps, "reps", 3, "repetitions: each starts every system afresh, in an order rotated by one each time; figures are the medians")
 	flag.StringVar(&o.systems, "systems", "up,mirror,mirror-tcp,single,minio", "systems to run, comma-separated, in the first repetition's order: up, mirror (2x2, gateway reads through the nodes' local sockets), mirror-tcp (2x2, every byte over TNV TCP), single (2x1), minio; also mirror-tls (mirror-tcp on mutual TLS)")
 	flag.StringVar(&o.tnvBin, "tnv", "", "tnv binary (default: go build ./cmd/tnv of this checkout)")

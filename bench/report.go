@@ -466,8 +466,12 @@ func dropColumn(rows [][]string, i int) [][]string {
 func (r *Results) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# TNV-S3 benchmark, %s\n\n", r.Date)
-	fmt.Fprintf(&b, "Command: `%s` (%.0f s in all; %d repetitions of %.0f s cells, operations in flight at the end of a cell complete and count).\n\n",
-		r.Command, r.Seconds, r.Repetitions, r.CellSeconds)
+	reps := fmt.Sprintf("%d repetitions", r.Repetitions)
+	if r.Repetitions == 1 {
+		reps = "1 repetition"
+	}
+	fmt.Fprintf(&b, "Command: `%s` (%.0f s in all; %s of %.0f s cells, operations in flight at the end of a cell complete and count).\n\n",
+		r.Command, r.Seconds, reps, r.CellSeconds)
 	b.WriteString(r.machineText() + "\n\n" + r.limitsText() + "\n\n")
 	b.WriteString("Systems: ")
 	for i, s := range r.Systems {
