@@ -165,8 +165,11 @@ type Run struct {
 	GCCollected int     `json:"gc_collected,omitempty"`
 	// Mixed runs: per-operation counts and p50.
 	PerOp map[string]OpStat `json:"per_op,omitempty"`
-	// PUT 4KiB cells of our systems: the phases of the cell's requests.
+	// PUT cells of our systems: the phases of the cell's requests.
 	Phases map[string]Phase `json:"phases,omitempty"`
+	// GET cells of our systems: the reads the storage nodes served, by
+	// command (nodeReads).
+	NodeReads map[string]int `json:"node_reads,omitempty"`
 }
 
 // OpStat is one operation's share of a mixed run.

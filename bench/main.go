@@ -472,8 +472,8 @@ func drive(ctx context.Context, sys *System, o options, rep, pos int, prof *prof
 		logf("%-10s %-22s %8.1f MiB/s %8.1f op/s  p50 %7.1f p99 %7.1f ms  rss %.0f MiB%s",
 			sys.Key, workload, r.MiBs, r.OpsPerSec, r.P50ms, r.P99ms, r.RSS, extra)
 	}
-	// withPhases runs a PUT cell between two readings of the system's
-	// metrics: the phases of its requests.
+	// withPhases runs a cell between two readings of the system's
+	// metrics: the phases of its PUTs, the nodes' reads for its GETs.
 	withPhases := func(cell func() Run) Run {
 		if len(sys.metrics) == 0 {
 			return cell()
@@ -489,7 +489,11 @@ func drive(ctx context.Context, sys *System, o options, rep, pos int, prof *prof
 			logf("%s: metrics: %v", sys.Key, err)
 			return r
 		}
-		r.Phases = phasesBetween(before, after)
+		if r.Op == "GET" {
+			r.NodeReads = nodeReads(before, after)
+		} else {
+			r.Phases = phasesBetween(before, after)
+		}
 		return r
 	}
 	// A phase's profile spans its cells: each the duration plus the tail of
@@ -550,10 +554,14 @@ func drive(ctx context.Context, sys *System, o options, rep, pos int, prof *prof
 			if !o.runs(workload) {
 				continue
 			}
-			r := runCell(ctx, o.cellDur, conc, sys.mem, func(ctx context.Context, w, i int, buf []byte) (string, int64, time.Duration, error) {
-				k := fmt.Sprintf("get-%s/%d", sz.label, (w*7+i)%sz.keys)
-				n, ttfb, err := get(ctx, c, k, "", buf)
-				return "GET", n, ttfb, err
+			r := withPhases(func() Run {
+				r := runCell(ctx, o.cellDur, conc, sys.mem, func(ctx context.Context, w, i int, buf []byte) (string, int64, time.Duration, error) {
+					k := fmt.Sprintf("get-%s/%d", sz.label, (w*7+i)%sz.keys)
+					n, ttfb, err := get(ctx, c, k, "", buf)
+					return "GET", n, ttfb, err
+				})
+				r.Op = "GET"
+				return r
 			})
 			add(r, workload, "GET", sz.n)
 		}

@@ -73,7 +73,21 @@ func scrapeAll(eps []metricsEndpoint) (*scrape, error) {
 }
 
 // wanted are the families the bench reads.
-var wanted = map[string]bool{"tnv_s3_put_phase_seconds": true, "tnv_phase_seconds": true, "tnv_s3_gc_blobs_total": true}
+var wanted = map[string]bool{"tnv_s3_put_phase_seconds": true, "tnv_phase_seconds": true, "tnv_s3_gc_blobs_total": true,
+	"tnv_requests_total": true}
+
+// nodeReads is how the storage nodes served the reads between two
+// readings: DOWNLOAD (over TNV TCP) and LOCAL_OPEN (a file handle passed
+// over the node's local socket to a gateway on its machine). mirror-tcp
+// must show no LOCAL_OPEN; tnv up reads its in-process nodes without
+// either.
+func nodeReads(before, after *scrape) map[string]int {
+	out := map[string]int{}
+	for _, cmd := range []string{"DOWNLOAD", "LOCAL_OPEN"} {
+		out[cmd] = int(after.counter("tnv_requests_total", "cmd="+cmd) - before.counter("tnv_requests_total", "cmd="+cmd))
+	}
+	return out
+}
 
 func (s *scrape) add(fams map[string]*dto.MetricFamily) {
 	for name, f := range fams {

@@ -383,6 +383,36 @@ func (r *Results) phaseTable(workload string) [][]string {
 	return append(rows, row)
 }
 
+// readsText says how each multi-process system's storage nodes served the
+// GET cells, summed over every run: the check that mirror-tcp never used
+// the same-machine shortcut.
+func (r *Results) readsText() string {
+	var parts []string
+	for _, k := range ours {
+		total := map[string]int{}
+		seen := false
+		for _, c := range r.Cells {
+			if c.System != k || c.Op != "GET" {
+				continue
+			}
+			for _, run := range c.Runs {
+				for cmd, n := range run.NodeReads {
+					total[cmd] += n
+					seen = true
+				}
+			}
+		}
+		if seen {
+			parts = append(parts, fmt.Sprintf("%s: DOWNLOAD %d, LOCAL_OPEN %d", k, total["DOWNLOAD"], total["LOCAL_OPEN"]))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Reads the storage nodes served during the GET cells (their tnv_requests_total; tnv up reads its in-process nodes without either): " +
+		strings.Join(parts, "; ") + "."
+}
+
 // phaseWorkloads are the cells whose phase tables the report shows.
 var phaseWorkloads = []string{"PUT 4KiB c=1", "PUT 4KiB c=32", owWorkload}
 
@@ -442,7 +472,7 @@ func (r *Results) machineText() string {
 }
 
 func (r *Results) text() string {
-	s := "\n" + r.machineText() + "\n" + r.limitsText() + "\n\n" + textTable(r.table()) + "\nLatency p50 / p99 (seeks: whole request), RSS:\n" + textTable(r.latency())
+	s := "\n" + r.machineText() + "\n" + r.limitsText() + "\n" + r.readsText() + "\n\n" + textTable(r.table()) + "\nLatency p50 / p99 (seeks: whole request), RSS:\n" + textTable(r.latency())
 	for _, w := range phaseWorkloads {
 		if rows := r.phaseTable(w); rows != nil {
 			s += "\nWhere the time of " + w + " goes: median per phase, ms:\n" + textTable(dropColumn(rows, 1))
@@ -488,6 +518,9 @@ func (r *Results) markdown() string {
 		fmt.Fprintf(&b, "%d: %s", i+1, strings.Join(o, " "))
 	}
 	b.WriteString(".\n\n" + methodText + "\n\n")
+	if t := r.readsText(); t != "" {
+		b.WriteString(t + "\n\n")
+	}
 	b.WriteString(markdownTable(r.table()))
 	b.WriteString("\nLatency p50 / p99 per request (whole request, medians over the repetitions), and the peak RSS summed over all processes of each system " +
 		"(tnv up and MinIO: one process; the MariaDB systems: ID server, tracker, storage nodes and gateway; MariaDB itself is shared by them and shown apart):\n\n")
