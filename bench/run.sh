@@ -16,7 +16,7 @@
 #
 # With the defaults a run takes about 20 minutes on 2 cores: 16 cells per
 # system and repetition, plus ~25-35 s for each system's start, the objects
-# the GET and overwrite cells need, and the cells' tails (plus ~10-20 min to
+# the GET and overwrite cells need, and the cells' tails (plus 10-25 min to
 # build MinIO the first time).
 set -eu
 cd "$(dirname "$0")/.."
