@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -108,12 +106,31 @@ type System struct {
 	Copies   int    `json:"copies"` // copies of each byte written to disk
 	Endpoint string `json:"-"`
 	AK, SK   string `json:"-"`
-	// rssPID is the process whose RSS is sampled (the gateway, or the one
-	// process of tnv up and MinIO). pprof maps a role to its pprof address.
-	rssPID  int
+	// Processes is what the RSS column sums: the PIDs of every process of
+	// the system (rss.go). OnMariaDB: MariaDB's RSS is reported beside.
+	Processes int  `json:"processes"`
+	OnMariaDB bool `json:"on_mariadb,omitempty"`
+	mem       memory
+	// metrics are the system's Prometheus endpoints (phases.go); none for
+	// MinIO. pprof maps a role to its pprof address.
+	metrics []metricsEndpoint
 	pprof   map[string]string
 	procs   []*proc
 	cleanup []func()
+}
+
+// findProcesses fills mem from the processes started, once the system is
+// up.
+func (s *System) findProcesses() {
+	var roots []int
+	for _, p := range s.procs {
+		roots = append(roots, p.pid())
+	}
+	s.mem.pids = processTree(roots)
+	s.Processes = len(s.mem.pids)
+	if s.OnMariaDB {
+		s.mem.db = findProcess("mariadbd", "mysqld")
+	}
 }
 
 func (s *System) stop() {
@@ -126,6 +143,15 @@ func (s *System) stop() {
 }
 
 const benchAK, benchSK = "benchaccesskey", "benchsecretkey1234567890"
+
+// gcArgs make a gateway collect replaced blobs at once (no grace for GETs
+// in flight, which the bench does not have on the keys it overwrites) and
+// look for them every 100 ms, so that an overwrite cell can wait for its
+// collection to finish (drive).
+var gcArgs = []string{"--gc-delay", "1ms", "--gc-interval", "100ms"}
+
+// metricsToken opens tnv up's /_tnv/metrics to the bench.
+const metricsToken = "bench-metrics-token"
 
 // waitS3 waits until the endpoint creates the bench bucket.
 func waitS3(s *System, timeout time.Duration) error {
@@ -161,14 +187,14 @@ func startUp(bin, dataDir, logDir string) (*System, error) {
 		pprof: map[string]string{"up": freeAddr()}}
 	addr := freeAddr()
 	s.Endpoint = "http://" + addr
+	s.metrics = []metricsEndpoint{{url: s.Endpoint + "/_tnv/metrics", bearer: metricsToken}}
 	p, err := startProc("tnv-up", logDir, []string{"TNV_ACCESS_KEY=" + benchAK, "TNV_SECRET_KEY=" + benchSK,
-		"TNV_PPROF_LISTEN=" + s.pprof["up"], "TNV_LOG_LEVEL=warn"},
-		bin, "up", "--data", filepath.Join(dataDir, "up"), "--s3-addr", addr)
+		"TNV_PPROF_LISTEN=" + s.pprof["up"], "TNV_LOG_LEVEL=warn", "TNV_METRICS_TOKEN=" + metricsToken},
+		bin, append([]string{"up", "--data", filepath.Join(dataDir, "up"), "--s3-addr", addr}, gcArgs...)...)
 	if err != nil {
 		return nil, err
 	}
 	s.procs = append(s.procs, p)
-	s.rssPID = p.pid()
 	s.cleanup = append(s.cleanup, func() { os.RemoveAll(filepath.Join(dataDir, "up")) })
 	if err := waitS3(s, 90*time.Second); err != nil {
 		s.stop()
@@ -205,7 +231,7 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int, lin
 	case MutualTLS:
 		key, label = key+"-tls", label[:len(label)-1]+", TNV over mutual TLS)"
 	}
-	s := &System{Key: key, Label: label, Copies: members, AK: benchAK, SK: benchSK, pprof: map[string]string{}}
+	s := &System{Key: key, Label: label, Copies: members, AK: benchAK, SK: benchSK, pprof: map[string]string{}, OnMariaDB: true}
 	dbName := fmt.Sprintf("tnvbench_%s_%d", strings.ReplaceAll(key, "-", "_"), time.Now().Unix())
 	admin, err := metadb.Open(mysqlBase)
 	if err != nil {
@@ -268,7 +294,8 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int, lin
 	var storage []string
 	for g := 1; g <= groups; g++ {
 		for m := 1; m <= members; m++ {
-			a := freeAddr()
+			a, metrics := freeAddr(), freeAddr()
+			s.metrics = append(s.metrics, metricsEndpoint{url: "http://" + metrics + "/metrics"})
 			name := fmt.Sprintf("storage-g%d-%d", g, m)
 			var extra []string
 			if g == 1 && m == 1 {
@@ -278,7 +305,8 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int, lin
 			// Each node offers a local socket: the gateway, on the same
 			// machine, opens its files through it (--local-reads).
 			args := []string{"storage", "--listen", a, "--group", fmt.Sprintf("g%d", g),
-				"--trackers", tra, "--idservers", ida, "--store", filepath.Join(dir, name), "--db", dsn, "--beat", "1s"}
+				"--trackers", tra, "--idservers", ida, "--store", filepath.Join(dir, name), "--db", dsn, "--beat", "1s",
+				"--metrics-listen", metrics}
 			if links == LocalReads {
 				sock := filepath.Join(dir, name+".sock")
 				if len(sock) > 100 { // a socket path has at most 107 bytes
@@ -295,17 +323,23 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int, lin
 	if err := waitActive(bin, env, tra, storage, 60*time.Second); err != nil {
 		return fail(err)
 	}
-	gwa := freeAddr()
+	gwa, gwMetrics := freeAddr(), freeAddr()
+	s.metrics = append(s.metrics, metricsEndpoint{url: "http://" + gwMetrics + "/metrics"})
+	gwArgs := append([]string{"gateway", "--listen", gwa, "--trackers", tra, "--db", dsn, "--metrics-listen", gwMetrics}, gcArgs...)
+	if links != LocalReads {
+		// Every byte over TNV, as from a gateway on another machine:
+		// the nodes offer no socket, and the gateway does not look for one.
+		gwArgs = append(gwArgs, "--local-reads=false")
+	}
 	s.pprof["gateway"] = freeAddr()
 	// The gateway's environment must not carry the servers' TNV_TLS_*:
 	// for it they mean HTTPS on the S3 port.
 	env = []string{"TNV_LOG_LEVEL=warn"}
-	gw, err := start("gateway", gwa, append([]string{"TNV_ACCESS_KEY=" + benchAK, "TNV_SECRET_KEY=" + benchSK,
-		"TNV_PPROF_LISTEN=" + s.pprof["gateway"]}, gwEnv...), "gateway", "--listen", gwa, "--trackers", tra, "--db", dsn)
+	_, err = start("gateway", gwa, append([]string{"TNV_ACCESS_KEY=" + benchAK, "TNV_SECRET_KEY=" + benchSK,
+		"TNV_PPROF_LISTEN=" + s.pprof["gateway"]}, gwEnv...), gwArgs...)
 	if err != nil {
 		return fail(err)
 	}
-	s.rssPID = gw.pid()
 	s.Endpoint = "http://" + gwa
 	if err := waitS3(s, 60*time.Second); err != nil {
 		return fail(err)
@@ -346,14 +380,14 @@ func startMinIO(bin, dataDir, logDir string) (*System, error) {
 	addr, console := freeAddr(), freeAddr()
 	s.Endpoint = "http://" + addr
 	dir := filepath.Join(dataDir, "minio")
+	// Not MINIO_CI_CD: MinIO as it runs in production.
 	p, err := startProc("minio", logDir, []string{"MINIO_ROOT_USER=" + benchAK, "MINIO_ROOT_PASSWORD=" + benchSK,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1"},
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off"},
 		bin, "server", "--quiet", "--address", addr, "--console-address", console, dir)
 	if err != nil {
 		return nil, err
 	}
 	s.procs = append(s.procs, p)
-	s.rssPID = p.pid()
 	s.cleanup = append(s.cleanup, func() { os.RemoveAll(dir) })
 	if err := waitHTTP(s.Endpoint+"/minio/health/live", 60*time.Second); err != nil {
 		s.stop()
@@ -381,23 +415,6 @@ func waitHTTP(url string, timeout time.Duration) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("%s: %v", url, err)
-}
-
-// rssMiB is the resident set of pid now.
-func rssMiB(pid int) float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 // clusterSecretEnv gives the bench's processes — servers, gateways and the

@@ -136,13 +136,16 @@ func get(ctx context.Context, c *s3.Client, key, rng string, buf []byte) (int64,
 	return n, ttfb, nil
 }
 
-// Cell is one measured workload on one system.
-type Cell struct {
-	System    string  `json:"system"`
-	Workload  string  `json:"workload"`
-	Op        string  `json:"op"`
-	Size      int64   `json:"size"`
-	Conc      int     `json:"concurrency"`
+// Run is one measurement of a workload on a system: one cell of one
+// repetition.
+type Run struct {
+	System    string  `json:"-"`
+	Workload  string  `json:"-"`
+	Op        string  `json:"-"`
+	Size      int64   `json:"-"`
+	Conc      int     `json:"-"`
+	Rep       int     `json:"rep"`      // 1-based
+	Position  int     `json:"position"` // the system's place in its repetition's order, 1-based
 	Ops       int     `json:"ops"`
 	Errors    int     `json:"errors"`
 	FirstErr  string  `json:"first_error,omitempty"`
@@ -154,9 +157,19 @@ type Cell struct {
 	P99ms     float64 `json:"p99_ms"`
 	TTFB50ms  float64 `json:"ttfb_p50_ms,omitempty"`
 	TTFB99ms  float64 `json:"ttfb_p99_ms,omitempty"`
-	PeakRSS   float64 `json:"server_peak_rss_mib,omitempty"` // gateway process (the whole process for tnv up and MinIO)
+	RSS       float64 `json:"rss_mib,omitempty"`    // peak of the summed RSS of the system's processes
+	DBRSS     float64 `json:"db_rss_mib,omitempty"` // MariaDB's peak, for the systems on it
+	// Overwrite cells: how long after the last PUT the collector took to
+	// delete every blob the cell replaced (inside Seconds), and how many.
+	GCDrainS    float64 `json:"gc_drain_s,omitempty"`
+	GCCollected int     `json:"gc_collected,omitempty"`
 	// Mixed runs: per-operation counts and p50.
 	PerOp map[string]OpStat `json:"per_op,omitempty"`
+	// PUT cells of our systems: the phases of the cell's requests.
+	Phases map[string]Phase `json:"phases,omitempty"`
+	// GET cells of our systems: the reads the storage nodes served, by
+	// command (nodeReads).
+	NodeReads map[string]int `json:"node_reads,omitempty"`
 }
 
 // OpStat is one operation's share of a mixed run.
@@ -172,13 +185,21 @@ type sample struct {
 	ttfb time.Duration
 }
 
+// memory is what runCell samples: a system's processes, and MariaDB's
+// (0: not on MariaDB).
+type memory struct {
+	pids []int
+	db   int
+}
+
 // opFunc performs one operation of worker w; it returns bytes moved, the
 // time to first byte (GETs) and the operation's name (mixed runs).
 type opFunc func(ctx context.Context, w, i int, buf []byte) (op string, n int64, ttfb time.Duration, err error)
 
 // runCell runs conc workers for d; operations started before the deadline
-// run to completion and count. rssPID, if set, is sampled for peak RSS.
-func runCell(ctx context.Context, d time.Duration, conc int, rssPID int, fn opFunc) Cell {
+// run to completion and count. The resident sets of mem's processes are
+// sampled for their peak sum.
+func runCell(ctx context.Context, d time.Duration, conc int, mem memory, fn opFunc) Run {
 	var (
 		mu       sync.Mutex
 		samples  []sample
@@ -187,18 +208,19 @@ func runCell(ctx context.Context, d time.Duration, conc int, rssPID int, fn opFu
 		firstErr atomic.Value
 	)
 	stopRSS := make(chan struct{})
-	rssDone := make(chan float64, 1)
+	rssDone := make(chan [2]float64, 1)
 	go func() {
-		var peak float64
-		t := time.NewTicker(50 * time.Millisecond)
+		var peak, db float64
+		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if rssPID > 0 {
-				peak = max(peak, rssMiB(rssPID))
+			peak = max(peak, sumRSS(mem.pids))
+			if mem.db > 0 {
+				db = max(db, rssMiB(mem.db))
 			}
 			select {
 			case <-stopRSS:
-				rssDone <- peak
+				rssDone <- [2]float64{peak, db}
 				return
 			case <-t.C:
 			}
@@ -238,7 +260,7 @@ func runCell(ctx context.Context, d time.Duration, conc int, rssPID int, fn opFu
 	wg.Wait()
 	el := time.Since(start)
 	close(stopRSS)
-	c := Cell{Conc: conc, Ops: len(samples), Errors: int(errs.Load()), Bytes: bytesN.Load(), Seconds: el.Seconds()}
+	c := Run{Conc: conc, Ops: len(samples), Errors: int(errs.Load()), Bytes: bytesN.Load(), Seconds: el.Seconds()}
 	if e, ok := firstErr.Load().(string); ok {
 		c.FirstErr = e
 	}
@@ -261,7 +283,8 @@ func runCell(ctx context.Context, d time.Duration, conc int, rssPID int, fn opFu
 			c.PerOp[op] = OpStat{Ops: len(ss), P50ms: p50, P99ms: p99}
 		}
 	}
-	c.PeakRSS = <-rssDone
+	rss := <-rssDone
+	c.RSS, c.DBRSS = rss[0], rss[1]
 	return c
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -96,15 +97,18 @@ func describe(root, dataDir, minioVersion string) Machine {
 
 // Results is one run.
 type Results struct {
-	Date        string   `json:"date"`
-	Command     string   `json:"command"`
-	Seconds     float64  `json:"seconds"`
-	CellSeconds float64  `json:"cell_seconds"`
-	Machine     Machine  `json:"machine"`
-	Limits      Limits   `json:"limits"`
-	Systems     []System `json:"systems"`
-	Cells       []Cell   `json:"cells"`
-	Bounds      []Bound  `json:"bounds"`
+	Date        string  `json:"date"`
+	Command     string  `json:"command"`
+	Seconds     float64 `json:"seconds"`
+	CellSeconds float64 `json:"cell_seconds"`
+	Machine     Machine `json:"machine"`
+	Limits      Limits  `json:"limits"`
+	Repetitions int     `json:"repetitions"`
+	// Orders is the systems' order in each repetition.
+	Orders  [][]string `json:"orders"`
+	Systems []System   `json:"systems"`
+	Cells   []Cell     `json:"cells"`
+	Bounds  []Bound    `json:"bounds"`
 }
 
 // Bound is the machine limit that caps one cell of one system.
@@ -185,16 +189,31 @@ func (r *Results) workloads() []string {
 
 var ours = []string{"up", "mirror", "mirror-tcp", "mirror-tls", "single"}
 
-// headline is the cell's main figure: MiB/s and objects/s, ops/s for the
-// mixed run, TTFB for seeks.
-func headline(c Cell) string {
-	switch c.Op {
-	case "SEEK":
-		return fmt.Sprintf("TTFB %.1f / %.1f ms", c.TTFB50ms, c.TTFB99ms)
-	case "MIXED":
-		return fmt.Sprintf("%.0f op/s, %.0f MiB/s", c.OpsPerSec, c.MiBs)
+// rangeOf formats a figure's median with its lowest and highest run:
+// "255 [247–262]"; just the median for one repetition.
+func rangeOf(c Cell, name, format string, median float64) string {
+	s := fmt.Sprintf(format, median)
+	if rg, ok := c.Range[name]; ok && c.Repetitions > 1 {
+		s += fmt.Sprintf(" ["+format+"–"+format+"]", rg[0], rg[1])
 	}
-	s := fmt.Sprintf("%.1f MiB/s, %.0f obj/s", c.MiBs, c.OpsPerSec)
+	return s
+}
+
+// headline is the cell's main figure, median [min–max]: objects/s for
+// objects under 1 MiB, MiB/s for the rest, ops/s for the mixed run, TTFB
+// p50 / p99 for seeks.
+func headline(c Cell) string {
+	var s string
+	switch {
+	case c.Op == "SEEK":
+		s = "TTFB " + rangeOf(c, "ttfb_p50_ms", "%.1f", c.TTFB50ms) + " / " + rangeOf(c, "ttfb_p99_ms", "%.1f", c.TTFB99ms) + " ms"
+	case c.Op == "MIXED":
+		s = rangeOf(c, "ops_s", "%.0f", c.OpsPerSec) + " op/s"
+	case c.Size < 1<<20:
+		s = rangeOf(c, "ops_s", "%.0f", c.OpsPerSec) + " obj/s"
+	default:
+		s = rangeOf(c, "mib_s", "%.1f", c.MiBs) + " MiB/s"
+	}
 	if c.Errors > 0 {
 		s += fmt.Sprintf(" (%d err)", c.Errors)
 	}
@@ -203,7 +222,7 @@ func headline(c Cell) string {
 
 // ratio is ours against MinIO, >1 meaning ours is better: throughput for
 // transfers, ops/s for mixed, the inverse of TTFB p99 for seeks.
-func ratio(our, ref Cell) float64 {
+func ratio(our, ref Run) float64 {
 	switch our.Op {
 	case "SEEK":
 		if our.TTFB99ms == 0 {
@@ -220,6 +239,15 @@ func ratio(our, ref Cell) float64 {
 		return 0
 	}
 	return our.MiBs / ref.MiBs
+}
+
+// ratioText is the median of the per-repetition ratios, with their range.
+func ratioText(our, ref Cell) string {
+	sp := ratios(our, ref, ratio)
+	if our.Repetitions > 1 {
+		return fmt.Sprintf("%.2f× [%.2f–%.2f]", sp.Median, sp.Min, sp.Max)
+	}
+	return fmt.Sprintf("%.2f×", sp.Median)
 }
 
 // table is the one table: per workload, MinIO's figure, ours with the
@@ -250,7 +278,7 @@ func (r *Results) table() [][]string {
 			}
 			x := "–"
 			if haveRef {
-				x = fmt.Sprintf("%.2f×", ratio(c, ref))
+				x = ratioText(c, ref)
 			}
 			row = append(row, headline(c), x)
 		}
@@ -276,7 +304,8 @@ func (r *Results) table() [][]string {
 	return rows
 }
 
-// latency is p50/p99 per system (TTFB for seeks).
+// latency is p50/p99 per system (TTFB for seeks), and the peak RSS summed
+// over each system's processes.
 func (r *Results) latency() [][]string {
 	head := []string{"workload"}
 	var keys []string
@@ -286,15 +315,12 @@ func (r *Results) latency() [][]string {
 			head = append(head, s.Label)
 		}
 	}
-	var rssHead []string
-	for _, k := range keys {
-		rssHead = append(rssHead, map[string]string{"minio": "MinIO", "up": "up", "mirror": "2x2 gateway", "mirror-tcp": "2x2 TCP gateway", "mirror-tls": "2x2 TLS gateway", "single": "2x1 gateway"}[k])
-	}
-	head = append(head, "peak RSS MiB ("+strings.Join(rssHead, " / ")+")")
+	head = append(head, "peak RSS MiB, all processes ("+strings.Join(keys, " / ")+")", "MariaDB RSS MiB")
 	rows := [][]string{head}
 	for _, w := range r.workloads() {
 		row := []string{w}
 		var rss []string
+		db := "–"
 		for _, k := range keys {
 			c, ok := r.cell(k, w)
 			if !ok {
@@ -303,12 +329,92 @@ func (r *Results) latency() [][]string {
 				continue
 			}
 			row = append(row, fmt.Sprintf("%.1f / %.1f ms", c.P50ms, c.P99ms))
-			rss = append(rss, fmt.Sprintf("%.0f", c.PeakRSS))
+			rss = append(rss, fmt.Sprintf("%.0f", c.RSS))
+			if c.DBRSS > 0 {
+				db = fmt.Sprintf("%.0f", c.DBRSS)
+			}
 		}
-		rows = append(rows, append(row, strings.Join(rss, " / ")))
+		rows = append(rows, append(row, strings.Join(rss, " / "), db))
 	}
 	return rows
 }
+
+// phaseTable is the median of each phase of a workload's PUTs per system
+// (ms, median over the repetitions [min–max]); nil when no system has
+// phases for it.
+func (r *Results) phaseTable(workload string) [][]string {
+	head := []string{"phase", "what"}
+	var cells []Cell
+	for _, k := range ours {
+		if c, ok := r.cell(k, workload); ok && len(c.Runs) > 0 && c.Runs[0].Phases != nil {
+			s, _ := r.system(k)
+			head = append(head, s.Label)
+			cells = append(cells, c)
+		}
+	}
+	if len(cells) == 0 {
+		return nil
+	}
+	rows := [][]string{head}
+	for _, ph := range phaseOrder {
+		row := []string{ph.key, ph.what}
+		any := false
+		for _, c := range cells {
+			sp, _, ok := phaseSpread(c, ph.key)
+			if !ok {
+				row = append(row, "–")
+				continue
+			}
+			any = true
+			v := fmt.Sprintf("%.2f", sp.Median)
+			if c.Repetitions > 1 {
+				v += fmt.Sprintf(" [%.2f–%.2f]", sp.Min, sp.Max)
+			}
+			row = append(row, v)
+		}
+		if any {
+			rows = append(rows, row)
+		}
+	}
+	row := []string{"client", "the load generator's p50 (whole request)"}
+	for _, c := range cells {
+		row = append(row, fmt.Sprintf("%.2f", c.P50ms))
+	}
+	return append(rows, row)
+}
+
+// readsText says how each multi-process system's storage nodes served the
+// GET cells, summed over every run: the check that mirror-tcp never used
+// the same-machine shortcut.
+func (r *Results) readsText() string {
+	var parts []string
+	for _, k := range ours {
+		total := map[string]int{}
+		seen := false
+		for _, c := range r.Cells {
+			if c.System != k || c.Op != "GET" {
+				continue
+			}
+			for _, run := range c.Runs {
+				for cmd, n := range run.NodeReads {
+					total[cmd] += n
+					seen = true
+				}
+			}
+		}
+		if seen {
+			parts = append(parts, fmt.Sprintf("%s: DOWNLOAD %d, LOCAL_OPEN %d", k, total["DOWNLOAD"], total["LOCAL_OPEN"]))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Reads the storage nodes served during the GET cells (their tnv_requests_total; tnv up reads its in-process nodes without either): " +
+		strings.Join(parts, "; ") + "."
+}
+
+// phaseWorkloads are the cells whose phase tables the report shows.
+var phaseWorkloads = []string{"PUT 4KiB c=1", "PUT 4KiB c=32", owWorkload}
 
 func markdownTable(rows [][]string) string {
 	var b strings.Builder
@@ -357,39 +463,76 @@ func (r *Results) limitsText() string {
 
 func (r *Results) machineText() string {
 	m := r.Machine
-	return fmt.Sprintf("Machine: %s, %d cores, %.1f GiB RAM; disk %s; kernel %s; %s; tnv %s; MinIO %s; load average %s at the start, %s at the end.",
-		m.CPU, m.Cores, m.RAMGiB, m.Disk, m.Kernel, m.GoVersion, m.TNVCommit, m.MinIOVersion, m.LoadStart, m.LoadEnd)
+	minio := ""
+	if m.MinIOVersion != "" {
+		minio = "; MinIO " + m.MinIOVersion
+	}
+	return fmt.Sprintf("Machine: %s, %d cores, %.1f GiB RAM; disk %s; kernel %s; %s; tnv %s%s; load average %s at the start, %s at the end.",
+		m.CPU, m.Cores, m.RAMGiB, m.Disk, m.Kernel, m.GoVersion, m.TNVCommit, minio, m.LoadStart, m.LoadEnd)
 }
 
 func (r *Results) text() string {
-	s := "\n" + r.machineText() + "\n" + r.limitsText() + "\n\n" + textTable(r.table()) + "\nLatency p50 / p99 (seeks: whole request):\n" + textTable(r.latency())
+	s := "\n" + r.machineText() + "\n" + r.limitsText() + "\n" + r.readsText() + "\n\n" + textTable(r.table()) + "\nLatency p50 / p99 (seeks: whole request), RSS:\n" + textTable(r.latency())
+	for _, w := range phaseWorkloads {
+		if rows := r.phaseTable(w); rows != nil {
+			s += "\nWhere the time of " + w + " goes: median per phase, ms:\n" + textTable(dropColumn(rows, 1))
+		}
+	}
 	if rows := r.tlsCost(); rows != nil {
 		s += "\nThe cost of TLS on the TNV links (2x2 mirrored, gateway reading over TNV):\n" + textTable(rows)
 	}
 	return s
 }
 
+// dropColumn is rows without column i (the long "what" in the terminal).
+func dropColumn(rows [][]string, i int) [][]string {
+	out := make([][]string, len(rows))
+	for k, row := range rows {
+		out[k] = append(slices.Clone(row[:i]), row[i+1:]...)
+	}
+	return out
+}
+
 func (r *Results) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# TNV-S3 benchmark, %s\n\n", r.Date)
-	fmt.Fprintf(&b, "Command: `%s` (%.0f s in all; %.0f s per cell, operations in flight at the end of a cell complete and count).\n\n", r.Command, r.Seconds, r.CellSeconds)
+	reps := fmt.Sprintf("%d repetitions", r.Repetitions)
+	if r.Repetitions == 1 {
+		reps = "1 repetition"
+	}
+	fmt.Fprintf(&b, "Command: `%s` (%.0f s in all; %s of %.0f s cells, operations in flight at the end of a cell complete and count).\n\n",
+		r.Command, r.Seconds, reps, r.CellSeconds)
 	b.WriteString(r.machineText() + "\n\n" + r.limitsText() + "\n\n")
 	b.WriteString("Systems: ")
 	for i, s := range r.Systems {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%s", s.Label)
+		fmt.Fprintf(&b, "%s (%s, %d processes)", s.Label, s.Key, s.Processes)
 	}
-	b.WriteString(". The gateways read blobs on this machine without a TCP hop: `tnv up` from its in-process storage nodes, " +
-		"the multi-process gateway through each node's --local-socket (sendfile from the node's file in both). " +
-		"One load generator (bench/, aws-sdk-go-v2, unsigned payloads, no retries) on the same machine. " +
-		"PUT/GET cells: MiB/s and objects/s; MIXED: 45 % GET, 30 % HEAD, 15 % PUT, 10 % DELETE of 1 MiB objects; " +
-		"SEEK: random 256 KiB ranges of a 1 GiB object, time to first byte p50 / p99, cold right after the upload, then warm after one whole read. ×MinIO > 1 means ours is better " +
-		"(for SEEK: MinIO's TTFB p99 over ours).\n\n")
+	b.WriteString(".\n\nOrder of the systems in each repetition (each started afresh: new data directory, new database): ")
+	for i, o := range r.Orders {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%d: %s", i+1, strings.Join(o, " "))
+	}
+	b.WriteString(".\n\n" + methodText + "\n\n")
+	if t := r.readsText(); t != "" {
+		b.WriteString(t + "\n\n")
+	}
 	b.WriteString(markdownTable(r.table()))
-	b.WriteString("\nLatency p50 / p99 per request (whole request), and peak RSS of the gateway process (tnv up and MinIO: the one process):\n\n")
+	b.WriteString("\nLatency p50 / p99 per request (whole request, medians over the repetitions), and the peak RSS summed over all processes of each system " +
+		"(tnv up and MinIO: one process; the MariaDB systems: ID server, tracker, storage nodes and gateway; MariaDB itself is shared by them and shown apart):\n\n")
 	b.WriteString(markdownTable(r.latency()))
+	for _, w := range phaseWorkloads {
+		if rows := r.phaseTable(w); rows != nil {
+			fmt.Fprintf(&b, "\nWhere the time of %s goes: the median of each phase (ms; median over the repetitions [lowest–highest]), from the gateway's and storage nodes' "+
+				"tnv_s3_put_phase_seconds and tnv_phase_seconds histograms (read off their √2-wide buckets). UPLOAD is the node the gateway sent the blob to, REPLICATE its mirror; "+
+				"the mirror's phases run while the node receives and fsyncs; gateway/blob spans all of the node's:\n\n", w)
+			b.WriteString(markdownTable(rows))
+		}
+	}
 	if rows := r.tlsCost(); rows != nil {
 		b.WriteString("\nThe cost of TLS on the TNV links: the 2x2 mirrored cluster with its gateway reading every byte over TNV TCP, and over TNV on mutual TLS " +
 			"(no --local-socket in either; TLS ÷ TCP < 1 means TLS is slower):\n\n")
@@ -406,6 +549,18 @@ func (r *Results) markdown() string {
 	}
 	return b.String()
 }
+
+// methodText is how the figures were made, for the Markdown.
+const methodText = "How: `mirror` reads its nodes' files through their --local-socket (the gateway shares their machine: LOCAL_OPEN and sendfile), " +
+	"`mirror-tcp` the same cluster with every byte over TNV TCP (no socket, gateway --local-reads=false), as a gateway on another machine reads; " +
+	"`tnv up` reads its in-process nodes' files. MinIO: single node, one drive, not in CI mode. " +
+	"One load generator (bench/, aws-sdk-go-v2, unsigned payloads, no retries) on the same machine. " +
+	"PUT cells write fresh keys only; OVERWRITE replaces existing keys, with the gateways collecting replaced blobs at once (--gc-delay 1ms --gc-interval 100ms), " +
+	"and the cell's time runs until the collector has deleted as many blobs as the cell replaced. " +
+	"Each figure is the median over the repetitions, [lowest–highest] beside it; ×MinIO is the median of the per-repetition ratios. " +
+	"PUT/GET cells: objects/s below 1 MiB, MiB/s from 1 MiB; MIXED: 45 % GET, 30 % HEAD, 15 % PUT, 10 % DELETE of 1 MiB objects; " +
+	"SEEK: random 256 KiB ranges of a 1 GiB object, time to first byte p50 / p99, cold right after the upload, then warm after one whole read. " +
+	"×MinIO > 1 means ours is better (for SEEK: MinIO's TTFB p99 over ours)."
 
 // write saves DATE.md and DATE.json in dir.
 func (r *Results) write(dir, stamp string) (string, string, error) {

@@ -20,7 +20,7 @@ func (r *Results) tlsCost() [][]string {
 		if !ok1 || !ok2 {
 			continue
 		}
-		rows = append(rows, []string{w, headline(plain), headline(tls), fmt.Sprintf("%.2f×", ratio(tls, plain)),
+		rows = append(rows, []string{w, headline(plain), headline(tls), ratioText(tls, plain),
 			fmt.Sprintf("%.1f / %.1f ms", plain.P99ms, tls.P99ms)})
 	}
 	return rows

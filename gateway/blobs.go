@@ -83,12 +83,14 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 		g.expediteIntents(context.WithoutCancel(ctx), intents)
 		return nil, nil, err
 	}
+	ph := putClockOf(ctx) // phases.go; nil but in a PutObject
 	for left := size; left > 0; {
 		n := min(left, g.blobSize)
 		in, err := g.intents.take(ctx, appid)
 		if err != nil {
 			return fail(err)
 		}
+		ph.add(phaseIntent)
 		intents = append(intents, in.id)
 		lr := &exactReader{r: r, n: n}
 		if err := g.cfg.Blobs.Put(ctx, appid, in.userid, in.fileid, lr, n); err != nil {
@@ -100,6 +102,7 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 		if lr.n != 0 {
 			return fail(errCode(s3err.IncompleteBody))
 		}
+		ph.add(phaseBlob)
 		blobs = append(blobs, blob{UserID: in.userid, FileID: in.fileid, Size: n, Part: part})
 		left -= n
 	}

@@ -300,6 +300,7 @@ func (g *Gateway) collectOnce(ctx context.Context) int {
 	}
 	for _, r := range rows {
 		err := g.cfg.Blobs.Delete(ctx, r.AppID, r.UserID, r.FileID)
+		g.cfg.Metrics.gcBlob(err) // phases.go
 		if err == nil || errors.Is(err, ErrBlobNotFound) {
 			// A row that stays is deleted again next time: the blob is
 			// gone, so that finds nothing and removes the row then.

@@ -15,6 +15,8 @@ type Metrics struct {
 	duration      *prometheus.HistogramVec
 	bytes         *prometheus.CounterVec
 	shareRefusals *prometheus.CounterVec // share_metrics.go
+	putPhases     *putPhaseMetrics       // phases.go
+	gcBlobs       *prometheus.CounterVec // phases.go
 }
 
 // NewMetrics makes the gateway's metrics and registers them on reg.
@@ -32,7 +34,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"direction"}),
 	}
 	m.shareRefusals = newShareRefusals()
-	reg.MustRegister(m.requests, m.duration, m.bytes, m.shareRefusals)
+	m.putPhases, m.gcBlobs = newPutPhases(), newGCBlobs()
+	reg.MustRegister(m.requests, m.duration, m.bytes, m.shareRefusals, m.putPhases.vec, m.gcBlobs)
 	return m
 }
 

@@ -114,6 +114,7 @@ func (g *Gateway) putObject(r *request) error {
 	if err != nil {
 		return err
 	}
+	ph := g.putClock(r) // phases.go
 	blobs, intents, etag, err := g.storeBody(r, size, 0)
 	if err != nil {
 		return err
@@ -123,6 +124,8 @@ func (g *Gateway) putObject(r *request) error {
 	if err := g.publish(r, o, cond, intents); err != nil {
 		return err
 	}
+	ph.add(phasePublish)
+	ph.done()
 	r.c.Set("ETag", `"`+o.ETag+`"`)
 	echoChecksum(r)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body

@@ -75,6 +75,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	}
 	defer unclaim()
 	ctx := s.ctx
+	ph := s.phases(replica) // phases.go
 	log := s.log.With("appid", ref.AppID, "userid", ref.UserID, "fileid", ref.FileID, "size", size)
 
 	// Refusals decided from the head.
@@ -91,6 +92,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	if err != nil {
 		return false, err
 	}
+	ph.mark("lookup")
 	have := row != nil && row.status == statusOK && (latest == nil || latest.op != opDel)
 	if !replica && (have || latest != nil && latest.op == opPut) {
 		return false, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists", ref.AppID, ref.UserID, ref.FileID)
@@ -109,6 +111,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	if err != nil {
 		return false, proto.Errorf(proto.EIO, "no file ID: %v", err)
 	}
+	ph.mark("id")
 
 	tmp, err := st.createTemp()
 	if err != nil {
@@ -162,6 +165,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	if fan != nil {
 		fan.finish(crc)
 	}
+	ph.mark("receive")
 
 	// Durable here.
 	rel, ctime, err := s.commitTemp(ctx, tmp, st, id)
@@ -169,6 +173,7 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 		s.writeFailed(st, err)
 		return true, err
 	}
+	ph.mark("fsync")
 	abs, _ := st.abs(rel)
 	dctx, cancel = s.dbctx()
 	defer cancel()
@@ -180,16 +185,19 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 		}
 		return true, err
 	}
+	ph.mark("row")
 	if old != nil {
 		s.removeBytes(old)
 	}
 	if replica {
 		log.Debug("storage: replica stored", "origin", origin)
+		ph.done()
 		unclaim()
 		return true, c.reply(nil)
 	}
 
 	acked := fan.wait()
+	ph.mark("mirror")
 	e := &logEntry{op: opPut, ref: ref, size: size, crc: crc, origin: s.node, created: s.nowUnix()}
 	seq, err := s.appendLog(dctx, e, &rowMove{row: newRow, from: statusPending, to: statusOK, must: true})
 	if err != nil {
@@ -200,11 +208,13 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 		}
 		return true, fmt.Errorf("group log: %w", err)
 	}
+	ph.mark("log")
 	if seq > 0 {
 		s.sync.noteLocal(seq)
 	}
 	s.countCopies(ctx, ref, acked)
 	log.Debug("storage: uploaded", "seq", seq, "crc32c", crc, "mirrors", acked)
+	ph.done()
 	unclaim()
 	return true, c.reply(nil)
 }

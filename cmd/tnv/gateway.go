@@ -27,7 +27,7 @@ func runGateway(ctx context.Context, args []string) error {
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "the certificate's private key (PEM)")
 	blobSize := f.Int64("blob-size", gateway.DefaultBlobSize, "largest TNV blob an object is cut into, bytes")
-	gcDelay := f.Duration("gc-delay", 2*time.Minute, "how long replaced or deleted blobs stay readable before they are deleted")
+	gc := f.gcFlags()
 	intentTTL := f.Duration("intent-ttl", 24*time.Hour, "the blobs of a write that never published (its gateway died mid-upload) are deleted after this; keep it above the longest upload")
 	metricsToken := f.secret("metrics-token", "bearer token that opens /_tnv/metrics and /_tnv/status on the S3 port (they otherwise need the root key's signature)")
 	metricsListen := f.String("metrics-listen", "", "also serve Prometheus metrics at http://ADDR/metrics, without a credential: for a scraper on a private address (empty = off)")
@@ -84,18 +84,19 @@ func runGateway(ctx context.Context, args []string) error {
 	defer client.Close()
 	metrics, extra, reg := gatewayObservability(client, db)
 	cfg := gateway.Config{
-		Metrics:   metrics,
-		Extra:     extra,
-		DB:        db,
-		Blobs:     gateway.TNVStore{C: client},
-		Region:    *region,
-		Domain:    *domain,
-		AccessKey: *accessKey,
-		SecretKey: secret,
-		Logger:    log,
-		BlobSize:  *blobSize,
-		GCDelay:   *gcDelay,
-		IntentTTL: *intentTTL,
+		Metrics:    metrics,
+		Extra:      extra,
+		DB:         db,
+		Blobs:      gateway.TNVStore{C: client},
+		Region:     *region,
+		Domain:     *domain,
+		AccessKey:  *accessKey,
+		SecretKey:  secret,
+		Logger:     log,
+		BlobSize:   *blobSize,
+		GCDelay:    *gc.delay,
+		GCInterval: *gc.interval,
+		IntentTTL:  *intentTTL,
 
 		MetricsToken:      token,
 		HeaderTimeout:     *headerTimeout,

@@ -18,6 +18,7 @@ import (
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
 	"github.com/tnv-s3/tnv/idserver"
+	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/internal/tnvauth"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/storagenode"
@@ -61,6 +62,7 @@ func runUp(ctx context.Context, args []string) error {
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
 	cluster := f.clusterFlags(false) // default: generated at the first start and kept in DATA/cluster-secret
+	gc := f.gcFlags()
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -146,26 +148,6 @@ func runUp(ctx context.Context, args []string) error {
 	}
 	c.run("tracker", trk)
 	var nodes []*storagenode.Server
-	for g := 1; g <= upGroups; g++ {
-		for m := 1; m <= upMembers; m++ {
-			name := fmt.Sprintf("g%d-%d", g, m)
-			sn, err := storagenode.New(storagenode.Config{
-				Group:     fmt.Sprintf("g%d", g),
-				Stores:    []string{filepath.Join(dir, "storage", name)},
-				Trackers:  []string{lay.Tracker},
-				IDServers: []string{lay.IDServer},
-				DB:        db,
-				Beat:      2 * time.Second,
-				Auth:      auth,
-				Logger:    log.With("role", "storage", "name", name),
-			})
-			if err != nil {
-				return err
-			}
-			c.run(name, sn)
-			nodes = append(nodes, sn)
-		}
-	}
 	// The storage nodes live in this process: the gateway reads their
 	// files directly (OpenLocal) and sends them with sendfile.
 	local := func(addr string) tnv.LocalNode {
@@ -181,16 +163,42 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	metrics, extra, _ := gatewayObservability(client, db)
+	metrics, extra, reg := gatewayObservability(client, db)
+	// The nodes' request and phase metrics, summed over the four, beside
+	// the gateway's at /_tnv/metrics.
+	nodeMetrics := rpcmetrics.New("storage", reg)
+	for g := 1; g <= upGroups; g++ {
+		for m := 1; m <= upMembers; m++ {
+			name := fmt.Sprintf("g%d-%d", g, m)
+			sn, err := storagenode.New(storagenode.Config{
+				Group:     fmt.Sprintf("g%d", g),
+				Stores:    []string{filepath.Join(dir, "storage", name)},
+				Trackers:  []string{lay.Tracker},
+				IDServers: []string{lay.IDServer},
+				DB:        db,
+				Beat:      2 * time.Second,
+				Auth:      auth,
+				Metrics:   nodeMetrics,
+				Logger:    log.With("role", "storage", "name", name),
+			})
+			if err != nil {
+				return err
+			}
+			c.run(name, sn)
+			nodes = append(nodes, sn)
+		}
+	}
 	gcfg := gateway.Config{
-		Metrics:   metrics,
-		DB:        db,
-		Blobs:     gateway.TNVStore{C: client},
-		Region:    *region,
-		AccessKey: creds.AccessKey,
-		SecretKey: creds.SecretKey,
-		Logger:    log.With("role", "gateway"),
-		Extra:     extra,
+		Metrics:    metrics,
+		DB:         db,
+		Blobs:      gateway.TNVStore{C: client},
+		Region:     *region,
+		AccessKey:  creds.AccessKey,
+		SecretKey:  creds.SecretKey,
+		Logger:     log.With("role", "gateway"),
+		Extra:      extra,
+		GCDelay:    *gc.delay,
+		GCInterval: *gc.interval,
 
 		MetricsToken: token,
 	}

@@ -17,6 +17,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	bytes    *prometheus.CounterVec
+	phases   *prometheus.HistogramVec // phases.go
 }
 
 // New makes the metrics of role ("tracker", "idserver", "storage") and
@@ -35,7 +36,8 @@ func New(role string, reg prometheus.Registerer) *Metrics {
 			Name: "tnv_bytes_total", Help: "File bytes received (in) and sent (out), by command.", ConstLabels: labels,
 		}, []string{"cmd", "direction"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.bytes)
+	m.phases = newPhases(labels)
+	reg.MustRegister(m.requests, m.duration, m.bytes, m.phases)
 	return m
 }
 
