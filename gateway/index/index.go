@@ -46,7 +46,7 @@ type Index interface {
 	// DeleteBucket removes an empty bucket (else ErrBucketNotEmpty) and its
 	// unfinished uploads, releasing their blobs.
 	DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error
-	SetCORS(ctx context.Context, bucket, doc string) error       // doc "" removes it
+	SetCORS(ctx context.Context, bucket, doc string) error // doc "" removes it
 	// SetEncryption sets a bucket's default server-side encryption
 	// ("AES256", or "" for none); ErrNotFound for no such bucket.
 	SetEncryption(ctx context.Context, bucket, alg string) error
