@@ -282,7 +282,7 @@ func httpGet(t *testing.T, url string) string {
 	return string(b)
 }
 
-func waitHTTP(t *testing.T, url string, timeout time.Duration) {
+func waitHTTP(t testing.TB, url string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -47,11 +47,22 @@ func TestConfig_BadSettingsStopStartUpWithOneLine(t *testing.T) {
 		{[]string{"TNV_SECRET_KEY=gateway-secret-0123456789"}, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db,
 			"--access-key", "ak", "--tnv-tls-ca", "/nonexistent/ca.pem"}, "--tnv-tls-*"},
 		{nil, []string{"client", "--tls-ca", "/nonexistent/ca.pem", "groups"}, "TLS CA"},
+		{[]string{"TNV_SECRET_KEY=gateway-secret-0123456789"}, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db,
+			"--access-key", "ak", "--kms-key-file", worldReadableKey(t)}, "chmod 600"},
 	} {
 		// Every case has one bad setting: the cluster secret is given
 		// unless the case is about it.
 		stopsWithOneLine(t, append(os.Environ(), proctest.ClusterEnv), tc.env, tc.args, tc.want)
 	}
+}
+
+// worldReadableKey writes a well-formed master key file that others may read.
+func worldReadableKey(t *testing.T) string {
+	p := t.TempDir() + "/kms.key"
+	if err := os.WriteFile(p, []byte(strings.Repeat("ab", 32)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // stopsWithOneLine runs `tnv args...` with base and env as its environment

@@ -185,7 +185,6 @@ func TestUp_AsANewUser(t *testing.T) {
 	}
 	get(u, "small.bin", smallSum)
 	get(u, "dir/big.bin", bigSum)
-
 	// The admin commands see the same cluster.
 	lay, err := os.ReadFile(filepath.Join(home, "tnv-data", "cluster.json"))
 	if err != nil {
@@ -203,6 +202,23 @@ func TestUp_AsANewUser(t *testing.T) {
 	bl := proctest.Run(t, "admin", "bucket", "list", "--db", "sqlite:"+filepath.Join(home, "tnv-data", "meta.db"))
 	if !regexp.MustCompile(`first-bucket\s+2\s+20\.0 MiB`).MatchString(bl) {
 		t.Fatalf("tnv admin bucket list lacks 2 objects of 20 MiB:\n%s", bl)
+	}
+
+	// Server-side encryption with the aws CLI: SSE-S3 under the master key
+	// tnv up generated (0600, kept across restarts), and SSE-C.
+	u.aws(t, "s3", "cp", "--only-show-errors", "--sse", "AES256", small, "s3://first-bucket/sse-s3.bin")
+	if head := u.aws(t, "s3api", "head-object", "--bucket", "first-bucket", "--key", "sse-s3.bin"); !strings.Contains(head, `"ServerSideEncryption": "AES256"`) {
+		t.Fatalf("head-object of an SSE-S3 object:\n%s", head)
+	}
+	ssecKey := strings.Repeat("k", 32)
+	u.aws(t, "s3", "cp", "--only-show-errors", "--sse-c", "AES256", "--sse-c-key", ssecKey, small, "s3://first-bucket/sse-c.bin")
+	ssecOut := filepath.Join(dir, "got-sse-c")
+	u.aws(t, "s3", "cp", "--only-show-errors", "--sse-c", "AES256", "--sse-c-key", ssecKey, "s3://first-bucket/sse-c.bin", ssecOut)
+	if fileSHA(t, ssecOut) != smallSum {
+		t.Fatal("SSE-C object came back different")
+	}
+	if kst, err := os.Stat(filepath.Join(home, "tnv-data", "kms.key")); err != nil || kst.Mode().Perm() != 0o600 {
+		t.Fatalf("master key file: %v; want it generated with mode 0600", err)
 	}
 
 	// The status page lists every node, in a real browser.
@@ -246,6 +262,7 @@ func TestUp_AsANewUser(t *testing.T) {
 	}
 	get(u2, "small.bin", smallSum)
 	get(u2, "dir/big.bin", bigSum)
+	get(u2, "sse-s3.bin", smallSum) // the master key was kept
 	u2.stop(t)
 }
 

@@ -77,6 +77,11 @@ const userShards = 16
 // after size bytes: a verifying reader gives its verdict at EOF, so EOF is
 // read explicitly.
 func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, size int64, part int) ([]blob, []int64, error) {
+	return g.writeBlobsTo(ctx, g.cfg.Blobs, appid, r, size, part)
+}
+
+// writeBlobsTo is writeBlobs into store (an encrypting one for SSE).
+func (g *Gateway) writeBlobsTo(ctx context.Context, store BlobStore, appid string, r io.Reader, size int64, part int) ([]blob, []int64, error) {
 	var blobs []blob
 	var intents []int64
 	fail := func(err error) ([]blob, []int64, error) {
@@ -93,7 +98,7 @@ func (g *Gateway) writeBlobs(ctx context.Context, appid string, r io.Reader, siz
 		ph.add(phaseIntent)
 		intents = append(intents, in.id)
 		lr := &exactReader{r: r, n: n}
-		if err := g.cfg.Blobs.Put(ctx, appid, in.userid, in.fileid, lr, n); err != nil {
+		if err := store.Put(ctx, appid, in.userid, in.fileid, lr, n); err != nil {
 			if lr.err != nil {
 				return fail(lr.err) // the body's fault, not the store's
 			}

@@ -76,6 +76,10 @@ func (g *Gateway) copyObject(r *request) error {
 	if err != nil {
 		return err
 	}
+	srcKey, err := g.copySourceKey(r, src)
+	if err != nil {
+		return err
+	}
 	directive := strings.ToUpper(r.header.Get("X-Amz-Metadata-Directive"))
 	if directive == "" {
 		directive = "COPY"
@@ -84,10 +88,14 @@ func (g *Gateway) copyObject(r *request) error {
 		return errMsg(s3err.InvalidArgument, "Unknown metadata directive.")
 	}
 	same := srcBucket.Name == r.bucketName && src.Key == r.key
-	if same && directive == "COPY" {
+	if same && directive == "COPY" && !sseAsked(r.header) {
 		return errMsg(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	cond, err := g.writeConditions(r) // the destination's
+	if err != nil {
+		return err
+	}
+	enc, err := g.newWriteSSE(r) // as the request or the destination bucket asks, never the source's
 	if err != nil {
 		return err
 	}
@@ -100,8 +108,9 @@ func (g *Gateway) copyObject(r *request) error {
 	if hdr.Tags, err = copyTags(r.header, src); err != nil {
 		return err
 	}
+	hdr.SSE = enc.record()
 	o := &object{Bucket: r.bucketName, Key: r.key, Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond)}
-	if same {
+	if same && src.Headers.SSE == nil && enc == nil {
 		// New metadata over the same bytes: the row keeps its blobs (the
 		// publish collects none of them), and the source must not have
 		// changed meanwhile.
@@ -114,25 +123,30 @@ func (g *Gateway) copyObject(r *request) error {
 		if src.Size > MaxPutSize {
 			return errMsg(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxPutSize))
 		}
-		etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, 0, src.Size, 0)
+		etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, srcKey, 0, src.Size, 0, enc.key())
 		if err != nil {
 			return err
 		}
-		o.Size, o.ETag, o.Blobs = src.Size, etag, blobs
+		o.Size, o.ETag, o.Blobs = src.Size, enc.etag(etag), blobs
+		if same {
+			cond.IfVersion = src.Version // re-encrypted in place: the source must not have changed
+		}
 		if err := g.publish(r, o, cond, intents); err != nil {
 			return err
 		}
 	}
+	r.setSSEHeaders(hdr.SSE, enc.customer())
 	return r.sendXML(http.StatusOK, copyObjectResult{Xmlns: xmlns, LastModified: isoTime(o.MTime), ETag: `"` + o.ETag + `"`})
 }
 
-// copyBytes streams [off, off+n) of src into new blobs of the request's
-// bucket and returns their MD5.
-func (g *Gateway) copyBytes(r *request, srcBucket *Bucket, src *object, off, n int64, part int) (string, []blob, []int64, error) {
-	rd := newBlobReader(r.ctx, g.cfg.Blobs, srcBucket.AppID, src.Blobs, off, n)
+// copyBytes streams [off, off+n) of src (decrypted with srcKey when it is
+// encrypted) into new blobs of the request's bucket (encrypted with dstKey
+// when set) and returns the MD5 of the plaintext.
+func (g *Gateway) copyBytes(r *request, srcBucket *Bucket, src *object, srcKey []byte, off, n int64, part int, dstKey []byte) (string, []blob, []int64, error) {
+	rd := newBlobReader(r.ctx, g.sealedStore(srcKey, src.Blobs), srcBucket.AppID, src.Blobs, off, n)
 	defer rd.Close()
 	sum := md5.New()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, io.TeeReader(rd, sum), n, part)
+	blobs, intents, err := g.writeBlobsTo(r.ctx, g.sealedStore(dstKey, nil), r.bucket.AppID, io.TeeReader(rd, sum), n, part)
 	if err != nil {
 		return "", nil, nil, errInternal(fmt.Errorf("copy %s/%s: %w", src.Bucket, src.Key, err))
 	}
@@ -140,11 +154,20 @@ func (g *Gateway) copyBytes(r *request, srcBucket *Bucket, src *object, off, n i
 }
 
 func (g *Gateway) uploadPartCopy(r *request) error {
-	n, id, err := g.partTarget(r)
+	n, u, err := g.partUpload(r)
 	if err != nil {
 		return err
 	}
+	id := u.ID
 	srcBucket, src, err := g.copySource(r)
+	if err != nil {
+		return err
+	}
+	srcKey, err := g.copySourceKey(r, src)
+	if err != nil {
+		return err
+	}
+	dataKey, ck, err := g.partSSE(r, u)
 	if err != nil {
 		return err
 	}
@@ -161,10 +184,12 @@ func (g *Gateway) uploadPartCopy(r *request) error {
 	if size > MaxPutSize {
 		return errCode(s3err.EntityTooLarge)
 	}
-	etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, off, size, n)
+	etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, srcKey, off, size, n, dataKey)
 	if err != nil {
 		return err
 	}
+	etag = sseETag(u.Headers.SSE, dataKey, etag)
+	r.setSSEHeaders(u.Headers.SSE, ck)
 	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
 	if err := g.putPart(r, id, p, intents); err != nil {
 		return err

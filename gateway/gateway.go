@@ -18,6 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/tnv-s3/tnv/gateway/index"
+	"github.com/tnv-s3/tnv/gateway/sse"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/sigv4"
 	"github.com/valyala/fasthttp"
@@ -73,6 +74,10 @@ type Config struct {
 	// or unreachable database fails requests with 503 instead of holding them.
 	DBTimeout time.Duration
 
+	// MasterKey, when set (32 bytes), seals the data keys of SSE-S3
+	// objects (gateway/sse); without it SSE-S3 answers NotImplemented.
+	MasterKey []byte
+
 	// Index, when set, is the object index instead of the SQL one in DB
 	// (index.NewMemory in tests); the caller closes it.
 	Index index.Index
@@ -90,6 +95,7 @@ type Gateway struct {
 	router      []route
 	domains     []string
 	blobSize    int64
+	masterID    string // sse.MasterKeyID of cfg.MasterKey
 	minPartSize int64
 	shares      shareState // share links' cache (share_cache.go)
 
@@ -148,6 +154,12 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Now = time.Now
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, idx: cfg.Index, blobSize: cfg.BlobSize, minPartSize: MinPartSize}
+	if cfg.MasterKey != nil {
+		if len(cfg.MasterKey) != sse.KeySize {
+			return nil, fmt.Errorf("gateway: a master key of %d bytes, want %d", len(cfg.MasterKey), sse.KeySize)
+		}
+		g.masterID = sse.MasterKeyID(cfg.MasterKey)
+	}
 	if g.idx == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		err := index.Migrate(ctx, cfg.DB)

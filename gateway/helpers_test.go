@@ -128,6 +128,8 @@ type envOpt struct {
 	memory bool
 	// clock, when set, is the gateway's Config.Now.
 	clock *clocktest.Clock
+	// masterKey, when set, is Config.MasterKey (SSE-S3).
+	masterKey []byte
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -162,6 +164,7 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	if o.clock != nil {
 		cfg.Now = o.clock.Now
 	}
+	cfg.MasterKey = o.masterKey
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	scheme := "http"
 	if o.tls {

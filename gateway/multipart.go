@@ -30,10 +30,16 @@ func (g *Gateway) createMultipartUpload(r *request) error {
 	if err != nil {
 		return err
 	}
+	enc, err := g.newWriteSSE(r)
+	if err != nil {
+		return err
+	}
+	hdr.SSE = enc.record()
 	u := &upload{ID: newUploadID(), Bucket: r.bucketName, Key: r.key, Initiated: time.Now().UTC(), Owner: r.user, Headers: hdr}
 	if err := g.idx.CreateUpload(r.ctx, u); err != nil {
 		return errInternal(err)
 	}
+	r.setSSEHeaders(hdr.SSE, enc.customer())
 	return r.sendXML(http.StatusOK, initiateMultipartUploadResult{Xmlns: xmlns, Bucket: r.bucketName, Key: r.key, UploadId: u.ID})
 }
 
@@ -48,34 +54,50 @@ func partNumber(r *request) (int, error) {
 // partTarget is the part number and the upload of an UploadPart or
 // UploadPartCopy, checked before any byte is read.
 func (g *Gateway) partTarget(r *request) (n int, id string, err error) {
-	if n, err = partNumber(r); err != nil {
+	n, u, err := g.partUpload(r)
+	if err != nil {
 		return 0, "", err
 	}
-	id = r.query.Get("uploadId")
-	if _, err := g.idx.Upload(r.ctx, id, r.bucketName, r.key); err != nil {
-		return 0, "", toS3Error(err)
+	return n, u.ID, nil
+}
+
+// partUpload is partTarget with the upload itself.
+func (g *Gateway) partUpload(r *request) (int, *upload, error) {
+	n, err := partNumber(r)
+	if err != nil {
+		return 0, nil, err
 	}
-	return n, id, nil
+	u, err := g.idx.Upload(r.ctx, r.query.Get("uploadId"), r.bucketName, r.key)
+	if err != nil {
+		return 0, nil, toS3Error(err)
+	}
+	return n, u, nil
 }
 
 func (g *Gateway) uploadPart(r *request) error {
-	n, id, err := g.partTarget(r)
+	n, u, err := g.partUpload(r)
 	if err != nil {
 		return err
 	}
+	id := u.ID
 	size, err := r.putSize()
 	if err != nil {
 		return err
 	}
-	blobs, intents, etag, err := g.storeBody(r, size, n)
+	dataKey, ck, err := g.partSSE(r, u)
 	if err != nil {
 		return err
 	}
-	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
+	blobs, intents, etag, err := g.storeBodyTo(r, g.sealedStore(dataKey, nil), size, n)
+	if err != nil {
+		return err
+	}
+	p := &part{Number: n, ETag: sseETag(u.Headers.SSE, dataKey, etag), Size: size, MTime: time.Now().UTC(), Blobs: blobs}
 	if err := g.putPart(r, id, p, intents); err != nil {
 		return err
 	}
 	r.c.Set("ETag", `"`+p.ETag+`"`)
+	r.setSSEHeaders(u.Headers.SSE, ck)
 	echoChecksum(r)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
@@ -130,6 +152,7 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 	if err != nil {
 		return writeError(err)
 	}
+	r.setSSEHeaders(o.Headers.SSE, nil)
 	loc := "/" + r.bucketName + "/" + r.key
 	return r.sendXML(http.StatusOK, completeMultipartUploadResult{Xmlns: xmlns, Location: loc, Bucket: r.bucketName, Key: r.key, ETag: `"` + o.ETag + `"`})
 }

@@ -57,7 +57,7 @@ func requestHeaders(h http.Header) (headers, error) {
 	if o.Tags, err = parseTagHeader(h.Get("X-Amz-Tagging")); err != nil {
 		return o, err
 	}
-	for _, k := range []string{"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Legal-Hold"} {
+	for _, k := range []string{"X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Legal-Hold"} {
 		if h.Get(k) != "" {
 			return o, errMsg(s3err.NotImplemented, "%s is not implemented by this gateway.", k)
 		}
@@ -114,12 +114,17 @@ func (g *Gateway) putObject(r *request) error {
 	if err != nil {
 		return err
 	}
-	ph := g.putClock(r) // phases.go
-	blobs, intents, etag, err := g.storeBody(r, size, 0)
+	enc, err := g.newWriteSSE(r)
 	if err != nil {
 		return err
 	}
-	o := &object{Bucket: r.bucketName, Key: r.key, Size: size, ETag: etag,
+	ph := g.putClock(r) // phases.go
+	blobs, intents, etag, err := g.storeBodyTo(r, g.sealedStore(enc.key(), nil), size, 0)
+	if err != nil {
+		return err
+	}
+	hdr.SSE = enc.record()
+	o := &object{Bucket: r.bucketName, Key: r.key, Size: size, ETag: enc.etag(etag),
 		Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond), Blobs: blobs}
 	if err := g.publish(r, o, cond, intents); err != nil {
 		return err
@@ -127,6 +132,7 @@ func (g *Gateway) putObject(r *request) error {
 	ph.add(phasePublish)
 	ph.done()
 	r.c.Set("ETag", `"`+o.ETag+`"`)
+	r.setSSEHeaders(hdr.SSE, enc.customer())
 	echoChecksum(r)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
@@ -148,13 +154,18 @@ func (r *request) putSize() (int64, error) {
 // part n; 0 for a whole object) and returns them, their intents and the
 // body's MD5 in hex. Its errors are already the client's answer.
 func (g *Gateway) storeBody(r *request, size int64, n int) ([]blob, []int64, string, error) {
+	return g.storeBodyTo(r, g.cfg.Blobs, size, n)
+}
+
+// storeBodyTo is storeBody into store (an encrypting one for SSE).
+func (g *Gateway) storeBodyTo(r *request, store BlobStore, size int64, n int) ([]blob, []int64, string, error) {
 	body, err := r.body()
 	if err != nil {
 		return nil, nil, "", err
 	}
 	tee, sum, stop := newMD5Tee(body, size)
 	defer stop()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, tee, size, n)
+	blobs, intents, err := g.writeBlobsTo(r.ctx, store, r.bucket.AppID, tee, size, n)
 	if err != nil {
 		return nil, nil, "", bodyError(err)
 	}
@@ -302,6 +313,10 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 	if err != nil {
 		return errInternal(err)
 	}
+	dataKey, ck, err := g.readSSE(r, o)
+	if err != nil {
+		return err
+	}
 	if err := checkConditions(r.header, o); err != nil {
 		if toS3Error(err).Code == s3err.NotModified {
 			r.c.Set("ETag", `"`+o.ETag+`"`)
@@ -343,7 +358,7 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 	// 200 followed by a broken body.
 	var src *blobReader
 	if n > 0 {
-		src = newBlobReader(g.ctx, g.cfg.Blobs, r.bucket.AppID, o.Blobs, start, n)
+		src = newBlobReader(g.ctx, g.sealedStore(dataKey, o.Blobs), r.bucket.AppID, o.Blobs, start, n)
 		if !withBody {
 			src.n = 1 // HEAD: one byte read proves the blob readable
 		}
@@ -360,6 +375,7 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 		}
 	}
 	r.setObjectHeaders(o)
+	r.setSSEHeaders(o.Headers.SSE, ck)
 	r.c.Status(status)
 	if !withBody {
 		r.c.Response().Header.SetContentLength(int(n))

@@ -36,6 +36,7 @@ const (
 	InvalidArgument
 	InvalidBucketName
 	InvalidDigest
+	InvalidEncryptionAlgorithmError
 	InvalidPart
 	InvalidPartNumber
 	InvalidPartOrder
@@ -59,6 +60,7 @@ const (
 	RequestHeaderSectionTooLarge
 	RequestTimeTooSkewed
 	RequestTimeout
+	ServerSideEncryptionConfigurationNotFoundError
 	ServiceUnavailable
 	SignatureDoesNotMatch
 	SlowDown
@@ -95,6 +97,7 @@ var table = [numCodes]entry{
 	InvalidArgument:                   {"InvalidArgument", 400, "Invalid Argument"},
 	InvalidBucketName:                 {"InvalidBucketName", 400, "The specified bucket is not valid."},
 	InvalidDigest:                     {"InvalidDigest", 400, "The Content-MD5 you specified was invalid."},
+	InvalidEncryptionAlgorithmError:   {"InvalidEncryptionAlgorithmError", 400, "The encryption request you specified is not valid. The valid value is AES256."},
 	InvalidPart:                       {"InvalidPart", 400, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."},
 	InvalidPartNumber:                 {"InvalidPartNumber", 416, "The requested partnumber is not satisfiable"},
 	InvalidPartOrder:                  {"InvalidPartOrder", 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number."},
@@ -118,11 +121,12 @@ var table = [numCodes]entry{
 	RequestHeaderSectionTooLarge:      {"RequestHeaderSectionTooLarge", 431, "Your request header section exceeds the maximum allowed size."},
 	RequestTimeTooSkewed:              {"RequestTimeTooSkewed", 403, "The difference between the request time and the current time is too large."},
 	RequestTimeout:                    {"RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period."},
-	ServiceUnavailable:                {"ServiceUnavailable", 503, "Service is unable to handle request."},
-	SignatureDoesNotMatch:             {"SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
-	SlowDown:                          {"SlowDown", 503, "Please reduce your request rate."},
-	UserKeyMustBeSpecified:            {"UserKeyMustBeSpecified", 400, "The bucket POST must contain the specified field name. If it is specified, please check the order of the fields."},
-	XAmzContentSHA256Mismatch:         {"XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed."},
+	ServerSideEncryptionConfigurationNotFoundError: {"ServerSideEncryptionConfigurationNotFoundError", 404, "The server side encryption configuration was not found"},
+	ServiceUnavailable:        {"ServiceUnavailable", 503, "Service is unable to handle request."},
+	SignatureDoesNotMatch:     {"SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
+	SlowDown:                  {"SlowDown", 503, "Please reduce your request rate."},
+	UserKeyMustBeSpecified:    {"UserKeyMustBeSpecified", 400, "The bucket POST must contain the specified field name. If it is specified, please check the order of the fields."},
+	XAmzContentSHA256Mismatch: {"XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed."},
 }
 
 // lookup returns c's entry; a Code outside the table (only an integer

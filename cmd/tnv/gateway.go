@@ -8,6 +8,7 @@ import (
 
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
+	"github.com/tnv-s3/tnv/gateway/sse"
 	"github.com/tnv-s3/tnv/metadb"
 )
 
@@ -39,6 +40,7 @@ func runGateway(ctx context.Context, args []string) error {
 	dbTimeout := f.Duration("db-timeout", 10*time.Second, "deadline of each metadata database call; past it requests fail with 503")
 	cluster := f.clusterFlags(false)
 	tnvTLS := f.tlsFlags("tnv-", false) // --tls-* are the S3 port's HTTPS
+	kmsKeyFile := f.String("kms-key-file", "", "master key of SSE-S3 encryption: a file of 64 hex digits, mode 0600 (without it SSE-S3 answers NotImplemented; SSE-C needs none)")
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err
@@ -114,6 +116,11 @@ func runGateway(ctx context.Context, args []string) error {
 	if *tlsCert != "" {
 		if cfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {
 			return err
+		}
+	}
+	if *kmsKeyFile != "" {
+		if cfg.MasterKey, err = sse.LoadMasterKey(*kmsKeyFile); err != nil {
+			return fmt.Errorf("--kms-key-file: %w", err)
 		}
 	}
 	gw, err := gateway.New(cfg)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
+	"github.com/tnv-s3/tnv/gateway/sse"
 	"github.com/tnv-s3/tnv/idserver"
 	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/internal/tnvauth"
@@ -61,6 +62,7 @@ func runUp(ctx context.Context, args []string) error {
 	metricsToken := f.secret("metrics-token", "bearer token that opens /_tnv/metrics and /_tnv/status (they otherwise need the root key's signature)")
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
+	kmsKeyFile := f.String("kms-key-file", "", "master key of SSE-S3 encryption (default: generated at the first start in DATA/kms.key, mode 0600)")
 	cluster := f.clusterFlags(false) // default: generated at the first start and kept in DATA/cluster-secret
 	gc := f.gcFlags()
 	if err := f.parse(args); err != nil {
@@ -206,6 +208,14 @@ func runUp(ctx context.Context, args []string) error {
 		if gcfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {
 			return err
 		}
+	}
+	if *kmsKeyFile != "" {
+		gcfg.MasterKey, err = sse.LoadMasterKey(*kmsKeyFile)
+	} else {
+		gcfg.MasterKey, err = sse.EnsureMasterKeyFile(filepath.Join(*data, "kms.key"))
+	}
+	if err != nil {
+		return fmt.Errorf("--kms-key-file: %w", err)
 	}
 	gw, err := gateway.New(gcfg)
 	if err != nil {

@@ -46,7 +46,10 @@ type Index interface {
 	// DeleteBucket removes an empty bucket (else ErrBucketNotEmpty) and its
 	// unfinished uploads, releasing their blobs.
 	DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error
-	SetCORS(ctx context.Context, bucket, doc string) error       // doc "" removes it
+	SetCORS(ctx context.Context, bucket, doc string) error // doc "" removes it
+	// SetEncryption sets a bucket's default server-side encryption
+	// ("AES256", or "" for none); ErrNotFound for no such bucket.
+	SetEncryption(ctx context.Context, bucket, alg string) error
 	SetPublic(ctx context.Context, bucket string, on bool) error // ErrNotFound
 	Usage(ctx context.Context, bucket string) (objects, bytes int64, err error)
 	// BucketTags returns a bucket's tag set (nil: none); ErrNotFound for
@@ -159,6 +162,9 @@ type Bucket struct {
 	Created    time.Time
 	PublicRead bool
 	CORS       string // the CORSConfiguration XML as stored, or ""
+	// Encryption is the default server-side encryption of new objects:
+	// "AES256" (SSE-S3) or "" (none).
+	Encryption string
 }
 
 // Blob is one TNV file holding a run of an object's bytes.
@@ -185,7 +191,27 @@ type Headers struct {
 	// the headers so that it is written, replaced and deleted with the
 	// object (and an upload) in the same row.
 	Tags []Tag `json:"tg,omitempty"`
+	// SSE is how the object (or an upload's parts) is encrypted; nil:
+	// stored as sent.
+	SSE *SSE `json:"se,omitempty"`
 }
+
+// SSE is what the index keeps of an encrypted object: its data key only
+// sealed, and for SSE-C a salted HMAC of the customer's key, never the key
+// (gateway/sse).
+type SSE struct {
+	Kind   string `json:"k"`           // SSEKindS3 or SSEKindC
+	Sealed []byte `json:"s"`           // the data key, sealed
+	Master string `json:"m,omitempty"` // SSE-S3: ID of the master key that sealed it
+	Salt   []byte `json:"a,omitempty"` // SSE-C
+	KeyID  []byte `json:"i,omitempty"` // SSE-C: salted HMAC of the customer key
+}
+
+// The kinds of server-side encryption.
+const (
+	SSEKindS3 = "S3" // SSE-S3: the gateway's master key
+	SSEKindC  = "C"  // SSE-C: the customer's key, sent with each request
+)
 
 // Tag is one object or bucket tag.
 type Tag struct {

@@ -263,6 +263,24 @@ func TestBuckets(t *testing.T) {
 		if b, _ := idx.Bucket(ctx, "photos"); !b.PublicRead || b.CORS != "<CORSConfiguration/>" {
 			t.Fatalf("after SetPublic and SetCORS: %+v", b)
 		}
+		if err := idx.SetEncryption(ctx, "photos", "AES256"); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := idx.Bucket(ctx, "photos"); b.Encryption != "AES256" {
+			t.Fatalf("after SetEncryption: %+v", b)
+		}
+		if b, _, _ := idx.BucketObject(ctx, "photos", "nothing"); b.Encryption != "AES256" {
+			t.Fatalf("BucketObject's bucket after SetEncryption: %+v", b)
+		}
+		if err := idx.SetEncryption(ctx, "photos", ""); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := idx.Bucket(ctx, "photos"); b.Encryption != "" {
+			t.Fatalf("encryption not removed: %+v", b)
+		}
+		if err := idx.SetEncryption(ctx, "nosuchbucket", "AES256"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("SetEncryption of no bucket: %v", err)
+		}
 		if err := idx.SetCORS(ctx, "photos", ""); err != nil {
 			t.Fatal(err)
 		}

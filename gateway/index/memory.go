@@ -219,6 +219,17 @@ func (m *Memory) DeleteBucket(_ context.Context, b *Bucket, gcDue int64) error {
 	return nil
 }
 
+func (m *Memory) SetEncryption(_ context.Context, bucket, alg string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.buckets[bucket]
+	if !ok {
+		return ErrNotFound
+	}
+	b.Encryption = alg
+	return nil
+}
+
 func (m *Memory) SetCORS(_ context.Context, bucket, doc string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

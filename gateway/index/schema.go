@@ -89,6 +89,8 @@ func steps(d metadb.Dialect) []string {
 			addr VARCHAR(64) NOT NULL,
 			first_seen BIGINT NOT NULL,
 			PRIMARY KEY (token_hash, addr)) {{TABLE}}`,
+		// A bucket's default server-side encryption ("AES256") or NULL.
+		`ALTER TABLE s3_buckets ADD COLUMN sse_default VARCHAR(16)`,
 	}
 }
 

@@ -10,16 +10,17 @@ import (
 	"github.com/tnv-s3/tnv/metadb"
 )
 
-const bucketCols = "name, appid, owner, created, public_read, cors_xml"
+const bucketCols = "name, appid, owner, created, public_read, cors_xml, sse_default"
 
 func scanBucket(sc rowScanner) (Bucket, error) {
 	var b Bucket
 	var created int64
 	var pub int
-	var cors sql.NullString
-	if err := sc.Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors); err != nil {
+	var cors, sse sql.NullString
+	if err := sc.Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors, &sse); err != nil {
 		return b, err
 	}
+	b.Encryption = sse.String
 	b.Created = time.Unix(created, 0).UTC()
 	b.PublicRead = pub != 0
 	b.CORS = cors.String
@@ -125,6 +126,18 @@ func (s *SQL) DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error {
 		_, err = tx.ExecContext(ctx, "DELETE FROM s3_buckets WHERE name = ?", b.Name)
 		return err
 	})
+}
+
+func (s *SQL) SetEncryption(ctx context.Context, bucket, alg string) error {
+	var v any
+	if alg != "" {
+		v = alg
+	}
+	if _, err := s.db.ExecContext(ctx, "UPDATE s3_buckets SET sse_default = ? WHERE name = ?", v, bucket); err != nil {
+		return err
+	}
+	_, err := s.Bucket(ctx, bucket) // MySQL counts changed rows only: ask
+	return err
 }
 
 func (s *SQL) SetCORS(ctx context.Context, bucket, doc string) error {

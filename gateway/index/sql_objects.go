@@ -35,7 +35,7 @@ func (o *Object) decode(hdr, blobs string) error {
 }
 
 // bucketObjectQuery is the join of BucketObject.
-const bucketObjectQuery = "SELECT b.name, b.appid, b.owner, b.created, b.public_read, b.cors_xml, " +
+const bucketObjectQuery = "SELECT b.name, b.appid, b.owner, b.created, b.public_read, b.cors_xml, b.sse_default, " +
 	"o.okey, o.size, o.etag, o.headers, o.mtime, o.blobs, o.parts, o.version " +
 	"FROM s3_buckets b LEFT JOIN s3_objects o ON o.bucket = b.name AND o.okey = ? WHERE b.name = ?"
 
@@ -43,11 +43,11 @@ func (s *SQL) BucketObject(ctx context.Context, bucket, key string) (*Bucket, *O
 	var b Bucket
 	var created int64
 	var pub int
-	var cors sql.NullString
+	var cors, sse sql.NullString
 	var okey []byte
 	var size, mtime, parts, version sql.NullInt64
 	var etag, hdr, blobs sql.NullString
-	err := s.queryRow(ctx, nil, bucketObjectQuery, []byte(key), bucket).Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors,
+	err := s.queryRow(ctx, nil, bucketObjectQuery, []byte(key), bucket).Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors, &sse,
 		&okey, &size, &etag, &hdr, &mtime, &blobs, &parts, &version)
 	if err == sql.ErrNoRows {
 		return nil, nil, ErrNotFound
@@ -58,6 +58,7 @@ func (s *SQL) BucketObject(ctx context.Context, bucket, key string) (*Bucket, *O
 	b.Created = time.Unix(created, 0).UTC()
 	b.PublicRead = pub != 0
 	b.CORS = cors.String
+	b.Encryption = sse.String
 	if !size.Valid {
 		return &b, nil, nil
 	}

@@ -96,6 +96,12 @@ func (t *bounded) SetCORS(ctx context.Context, bucket, doc string) error {
 	return t.ix.SetCORS(ctx, bucket, doc)
 }
 
+func (t *bounded) SetEncryption(ctx context.Context, bucket, alg string) error {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.ix.SetEncryption(ctx, bucket, alg)
+}
+
 func (t *bounded) SetPublic(ctx context.Context, bucket string, on bool) error {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
