@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// The netns suite's section of docs/reliability.md lies between these
+// markers; the chaos suite's writer keeps it (netnsSection).
+const (
+	netnsBegin = "<!-- netns: written by TestNetns -netns.long; do not edit by hand -->"
+	netnsEnd   = "<!-- netns: end -->"
+)
+
+// netnsSection returns the netns section of the file at path ("" if none).
+func netnsSection(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i, j := strings.Index(s, netnsBegin), strings.Index(s, netnsEnd)
+	if i < 0 || j < i {
+		return ""
+	}
+	return s[i : j+len(netnsEnd)]
+}
+
+// replaceNetnsSection puts section into the file at path, in place of the
+// old one or at the end.
+func replaceNetnsSection(path, section string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	i, j := strings.Index(s, netnsBegin), strings.Index(s, netnsEnd)
+	if i >= 0 && j > i {
+		s = s[:i] + section + s[j+len(netnsEnd):]
+	} else {
+		s = strings.TrimRight(s, "\n") + "\n\n" + section + "\n"
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// writeResults writes the long form's figures: bench/results/netns-<date>
+// .md and .json, and the measured part of docs/reliability.md's netns
+// section.
+func (h *netnsHarness) writeResults() error {
+	now := time.Now().UTC()
+	stamp := now.Format("2006-01-02T1504Z")
+	var md strings.Builder
+	fmt.Fprintf(&md, "Run %s, commit %s, on %s. The machine is shared by several engineers' builds and tests: figures are noisy, compare within one run.\n\n",
+		now.Format("2006-01-02 15:04 MST"), commit(), machine())
+	md.WriteString("Command: `go test -count=1 -run 'TestNetns$' -timeout 60m -v ./e2e/ -netns.long` (as root).\n\n")
+	md.WriteString("| setup | measured RTT | op | size | reps | median | time to first byte | throughput |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range h.bench {
+		rtt, ttfb := "–", "–"
+		if r.RTT > 0 {
+			rtt = fmt.Sprintf("%.2f ms", r.RTT)
+		}
+		if r.TTFB > 0 {
+			ttfb = fmt.Sprintf("%.1f ms", r.TTFB)
+		}
+		size := sizeName(r.Size)
+		if strings.HasPrefix(r.Op, "seek") {
+			size = "in " + size
+		}
+		fmt.Fprintf(&md, "| %s | %s | %s | %s | %d | %.1f ms | %s | %.1f MiB/s |\n", r.Setup, rtt, r.Op, size, r.Reps, r.Median, ttfb, r.MiBps)
+	}
+	bench := md.String()
+	var faults strings.Builder
+	faults.WriteString("| fault | window | operations | errors in the window, by kind | packets (switched / lost / cut) | service back | members ACTIVE | copies agree | linearizable |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range h.faults {
+		fmt.Fprintf(&faults, "| **%s**: %s | %.0f s | %s | %s | %d / %d / %d | %s | %s | %s | %s (%d ops, %d keys) |\n",
+			r.Name, r.What, r.Window.Seconds(), fmtOps(r.Ops, r.Failed), fmtKinds(r.Errors), r.Packets[0], r.Packets[1], r.Packets[2],
+			fmtDur(r.Recovery), fmtDur(r.CatchUp), fmtDur(r.Agree), r.Linearizable, r.HistoryOps, r.Keys)
+	}
+	if err := os.WriteFile("../bench/results/netns-"+stamp+".md", []byte("# Latency across network namespaces\n\n"+bench+"\n## Faults\n\n"+faults.String()), 0o644); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(map[string]any{"when": now, "commit": commit(), "machine": machine(), "latency": h.bench, "faults": h.faults}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile("../bench/results/netns-"+stamp+".json", js, 0o644); err != nil {
+		return err
+	}
+	return replaceNetnsSection("../docs/reliability.md", netnsBegin+"\n"+netnsDoc(stamp, bench, faults.String())+netnsEnd)
+}
+
+// netnsDoc is the netns section of docs/reliability.md around the measured
+// tables.
+func netnsDoc(stamp, bench, faults string) string {
+	return "## Across network namespaces: latency, loss, partitions, linearizability\n\n" + netnsTopologyDoc +
+		"### Latency\n\n" + bench + "\n(also in `bench/results/netns-" + stamp + ".md` and `.json`)\n\n" +
+		"### Faults\n\n" + netnsFaultsDoc + faults + "\n" + netnsGuaranteesDoc
+}
