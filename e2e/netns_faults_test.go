@@ -80,6 +80,7 @@ type netnsFaultResult struct {
 	Agree         time.Duration  // until every member held the final value of every key; < 0: not within 90 s
 	Linearizable  string         // "ok", "illegal", "unknown" (checker timed out)
 	Visualization string         // the checker's HTML, when illegal
+	Failures      []string       // the checks that failed
 	HistoryOps    int
 	Keys          int
 	Packets       [4]int64 // switched, lost, cut, queue-dropped during the fault
@@ -175,24 +176,29 @@ func (h *netnsHarness) runFault(t *testing.T, f netnsFault) {
 	r.Agree = h.waitAgree(t, ended, final, 90*time.Second)
 
 	t.Log(r.figures())
+	fail := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		r.Failures = append(r.Failures, strings.SplitN(msg, "\n", 2)[0])
+		t.Error(msg)
+	}
 	switch res {
 	case porcupine.Illegal:
-		t.Errorf("history of %d operations is NOT linearizable; visualization: %s", len(ops), r.Visualization)
+		fail("history of %d operations is NOT linearizable; visualization: %s", len(ops), r.Visualization)
 	case porcupine.Unknown:
 		t.Logf("the linearizability check timed out (%d operations): no verdict", len(ops))
 	}
 	if r.Recovery < 0 || r.Recovery > 15*time.Second {
-		t.Errorf("service (PUT+GET through both gateways) back after %s, want <= 15 s", fmtDur(r.Recovery))
+		fail("service (PUT+GET through both gateways) back after %s, want <= 15 s", fmtDur(r.Recovery))
 	}
 	if r.CatchUp < 0 || r.CatchUp > 60*time.Second {
 		text, _ := h.c.GroupsText()
-		t.Errorf("every member ACTIVE after %s, want <= 60 s; GROUPS:\n%s", fmtDur(r.CatchUp), text)
+		fail("every member ACTIVE after %s, want <= 60 s; GROUPS:\n%s", fmtDur(r.CatchUp), text)
 	}
 	if r.Agree < 0 {
-		t.Errorf("members still disagree on the final values 90 s after the fault")
+		fail("members still disagree on the final values 90 s after the fault")
 	}
 	for k, n := range r.ErrorsAfter {
-		t.Errorf("%d × %s after service was back", n, k)
+		fail("%d × %s after service was back", n, k)
 	}
 }
 
@@ -203,8 +209,9 @@ func (h *netnsHarness) packets() [4]int64 {
 }
 
 // countErrors sorts the history's operations: by op, failed or not, and
-// the failures by kind inside or after the fault window (from its start
-// until service was back).
+// the failures by kind: in the fault window (an operation that was under
+// way at some time from the fault's start until 2 s after service was
+// back) or outside it.
 func (h *netnsHarness) countErrors(r *netnsFaultResult, l *linHistory, faultStart, recovered int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -216,12 +223,13 @@ func (h *netnsHarness) countErrors(r *netnsFaultResult, l *linHistory, faultStar
 		}
 		r.Failed[in.Op]++
 		k := in.Op + " " + info.Kind
-		if l.calls[i] >= faultStart && l.calls[i] <= recovered+int64(2*time.Second) {
-			r.Errors[k]++
-		} else if l.calls[i] > recovered {
-			r.ErrorsAfter[k]++
-		} else {
+		switch {
+		case l.rets[i] < faultStart:
 			r.ErrorsAfter["(before the fault) "+k]++
+		case l.calls[i] <= recovered+int64(2*time.Second):
+			r.Errors[k]++
+		default:
+			r.ErrorsAfter[k]++
 		}
 	}
 }

@@ -117,6 +117,7 @@ type linHistory struct {
 	infos  []linInfo
 	inputs []linInput
 	calls  []int64
+	rets   []int64
 	seq    int
 }
 
@@ -139,6 +140,7 @@ func (l *linHistory) add(client, gw int, in linInput, out linOutput, call, ret i
 	l.infos = append(l.infos, linInfo{GW: gw, Kind: kind})
 	l.inputs = append(l.inputs, in)
 	l.calls = append(l.calls, call)
+	l.rets = append(l.rets, ret)
 	if kind != "" {
 		if in.Op == "get" || in.Op == "list" {
 			return

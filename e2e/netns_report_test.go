@@ -46,18 +46,58 @@ func replaceNetnsSection(path, section string) error {
 	return os.WriteFile(path, []byte(s), 0o644)
 }
 
+// netnsResults is what a long run measured, as saved in
+// bench/results/netns-<date>.json.
+type netnsResults struct {
+	When    time.Time
+	Commit  string
+	Machine string
+	Latency []benchRow
+	Faults  []*netnsFaultResult
+}
+
 // writeResults writes the long form's figures: bench/results/netns-<date>
-// .md and .json, and the measured part of docs/reliability.md's netns
-// section.
+// .md and .json, and docs/reliability.md's netns section.
 func (h *netnsHarness) writeResults() error {
-	now := time.Now().UTC()
-	stamp := now.Format("2006-01-02T1504Z")
+	res := netnsResults{When: time.Now().UTC(), Commit: commit(), Machine: machine(), Latency: h.bench, Faults: h.faults}
+	stamp := res.When.Format("2006-01-02T1504Z")
+	bench, faults := netnsTables(res)
+	if err := os.WriteFile("../bench/results/netns-"+stamp+".md", []byte("# Latency and faults across network namespaces\n\n"+bench+"\n## Faults\n\n"+faults), 0o644); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile("../bench/results/netns-"+stamp+".json", js, 0o644); err != nil {
+		return err
+	}
+	return replaceNetnsSection("../docs/reliability.md", netnsBegin+"\n"+netnsDoc(stamp, bench, faults)+netnsEnd)
+}
+
+// rewriteNetnsDocs rewrites docs/reliability.md's netns section from the
+// saved figures of a long run (the prose changed, the run did not).
+func rewriteNetnsDocs(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var res netnsResults
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	bench, faults := netnsTables(res)
+	return replaceNetnsSection("../docs/reliability.md", netnsBegin+"\n"+netnsDoc(res.When.Format("2006-01-02T1504Z"), bench, faults)+netnsEnd)
+}
+
+// netnsTables renders the latency and fault tables.
+func netnsTables(res netnsResults) (bench, faults string) {
 	var md strings.Builder
 	fmt.Fprintf(&md, "Run %s, commit %s, on %s. The machine is shared by several engineers' builds and tests: figures are noisy, compare within one run.\n\n",
-		now.Format("2006-01-02 15:04 MST"), commit(), machine())
+		res.When.Format("2006-01-02 15:04 MST"), res.Commit, res.Machine)
 	md.WriteString("Command: `go test -count=1 -run 'TestNetns$' -timeout 60m -v ./e2e/ -netns.long` (as root).\n\n")
 	md.WriteString("| setup | measured RTT | op | size | reps | median | time to first byte | throughput |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, r := range h.bench {
+	for _, r := range res.Latency {
 		rtt, ttfb := "–", "–"
 		if r.RTT > 0 {
 			rtt = fmt.Sprintf("%.2f ms", r.RTT)
@@ -71,25 +111,18 @@ func (h *netnsHarness) writeResults() error {
 		}
 		fmt.Fprintf(&md, "| %s | %s | %s | %s | %d | %.1f ms | %s | %.1f MiB/s |\n", r.Setup, rtt, r.Op, size, r.Reps, r.Median, ttfb, r.MiBps)
 	}
-	bench := md.String()
-	var faults strings.Builder
-	faults.WriteString("| fault | window | operations | errors in the window, by kind | packets (switched / lost / cut) | service back | members ACTIVE | copies agree | linearizable |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, r := range h.faults {
-		fmt.Fprintf(&faults, "| **%s**: %s | %.0f s | %s | %s | %d / %d / %d | %s | %s | %s | %s (%d ops, %d keys) |\n",
+	var f strings.Builder
+	f.WriteString("| fault | window | operations | errors in the window, by kind | packets (switched / lost / cut) | service back | members ACTIVE | copies agree | linearizable | checks |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range res.Faults {
+		checks := "all pass"
+		if len(r.Failures) > 0 {
+			checks = "FAILED: " + strings.Join(r.Failures, "; ")
+		}
+		fmt.Fprintf(&f, "| **%s**: %s | %.0f s | %s | %s | %d / %d / %d | %s | %s | %s | %s (%d ops, %d keys) | %s |\n",
 			r.Name, r.What, r.Window.Seconds(), fmtOps(r.Ops, r.Failed), fmtKinds(r.Errors), r.Packets[0], r.Packets[1], r.Packets[2],
-			fmtDur(r.Recovery), fmtDur(r.CatchUp), fmtDur(r.Agree), r.Linearizable, r.HistoryOps, r.Keys)
+			fmtDur(r.Recovery), fmtDur(r.CatchUp), fmtDur(r.Agree), r.Linearizable, r.HistoryOps, r.Keys, checks)
 	}
-	if err := os.WriteFile("../bench/results/netns-"+stamp+".md", []byte("# Latency across network namespaces\n\n"+bench+"\n## Faults\n\n"+faults.String()), 0o644); err != nil {
-		return err
-	}
-	js, err := json.MarshalIndent(map[string]any{"when": now, "commit": commit(), "machine": machine(), "latency": h.bench, "faults": h.faults}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile("../bench/results/netns-"+stamp+".json", js, 0o644); err != nil {
-		return err
-	}
-	return replaceNetnsSection("../docs/reliability.md", netnsBegin+"\n"+netnsDoc(stamp, bench, faults.String())+netnsEnd)
+	return md.String(), f.String()
 }
 
 // netnsDoc is the netns section of docs/reliability.md around the measured

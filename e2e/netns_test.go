@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,9 @@ import (
 
 var netnsLong = flag.Bool("netns.long", false,
 	"netns suite: the full latency matrix (3 RTTs × 4 KiB/1 MiB/64 MiB + seek, against loopback) and all 7 faults; writes docs/reliability.md's netns section and bench/results/netns-<date>.md/json")
+
+var netnsDocs = flag.String("netns.docs", "",
+	"netns suite: only rewrite docs/reliability.md's netns section from a long run's bench/results/netns-*.json")
 
 // netnsHarness is the cluster of the chaos suite spread over network
 // namespaces: every process in a namespace of its own, with its own
@@ -54,6 +59,13 @@ var netnsNames = []string{"clients", "mysql", "idserver1", "tracker1", "tracker2
 // load of single-key PUT/GET/LIST/DELETE whose history is checked for
 // linearizability (see netns_faults_test.go). It skips only when not root.
 func TestNetns(t *testing.T) {
+	if *netnsDocs != "" {
+		// Only the docs, from a long run's saved figures.
+		if err := rewriteNetnsDocs(*netnsDocs); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	h := newNetnsHarness(t, *netnsLong)
 	t.Run("latency", func(t *testing.T) { h.runLatency(t) })
 	for _, f := range netnsFaults() {
@@ -63,7 +75,7 @@ func TestNetns(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) { h.runFault(t, f) })
 	}
 	h.logSummary(t)
-	if h.long && !t.Failed() {
+	if h.long { // failed checks too: they are part of the record
 		if err := h.writeResults(); err != nil {
 			t.Error(err)
 		}
@@ -105,6 +117,14 @@ func newNetnsHarness(t *testing.T, long bool) *netnsHarness {
 		}
 		return &proctest.Where{Netns: host.Netns, Dial: cli.Dial}, host.IP.String()
 	}
+	if dir := os.Getenv("TNV_NETNS_LOGS"); dir != "" {
+		// Runs after the gateways' and the cluster's processes are
+		// killed (cleanups run last first), before their directories go
+		// (the temporary directory's cleanup is registered at its first
+		// use, here).
+		t.TempDir()
+		t.Cleanup(func() { h.keepLogs(dir) })
+	}
 	h.c = proctest.StartCluster(t, proctest.Topology{DB: nsDSN, Trackers: 2, IDServers: 1, Groups: 2, Members: 2,
 		Place: place, ClientNetns: cli.Netns})
 	for i := range 2 {
@@ -134,6 +154,27 @@ func newNetnsHarness(t *testing.T, long bool) *netnsHarness {
 		}
 	}
 	return h
+}
+
+// keepLogs copies every process's log into dir (TNV_NETNS_LOGS).
+func (h *netnsHarness) keepLogs(dir string) {
+	if h.c == nil {
+		return
+	}
+	procs := append(append(append(append([]*proctest.Proc{}, h.gws...), h.c.Members()...), h.c.Trackers...), h.c.IDs...)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		h.t.Log(err)
+		return
+	}
+	for _, p := range procs {
+		b, err := os.ReadFile(p.Log)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, p.Name+".log"), b, 0o644)
+		}
+		if err != nil {
+			h.t.Log(err)
+		}
+	}
 }
 
 // dsnHostPort returns the host:port of a mysql://user@host:port/db DSN.
