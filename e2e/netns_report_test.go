@@ -72,7 +72,7 @@ func (h *netnsHarness) writeResults() error {
 	if err := os.WriteFile("../bench/results/netns-"+stamp+".json", js, 0o644); err != nil {
 		return err
 	}
-	return replaceNetnsSection("../docs/reliability.md", netnsBegin+"\n"+netnsDoc(stamp, bench, faults)+netnsEnd)
+	return replaceNetnsSection("../docs/reliability.md", netnsBegin+"\n"+netnsDoc(stamp, bench, faults, res.Latency)+netnsEnd)
 }
 
 // rewriteNetnsDocs rewrites docs/reliability.md's netns section from the
@@ -87,7 +87,7 @@ func rewriteNetnsDocs(path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	bench, faults := netnsTables(res)
-	return replaceNetnsSection("../docs/reliability.md", netnsBegin+"\n"+netnsDoc(res.When.Format("2006-01-02T1504Z"), bench, faults)+netnsEnd)
+	return replaceNetnsSection("../docs/reliability.md", netnsBegin+"\n"+netnsDoc(res.When.Format("2006-01-02T1504Z"), bench, faults, res.Latency)+netnsEnd)
 }
 
 // netnsTables renders the latency and fault tables.
@@ -127,8 +127,8 @@ func netnsTables(res netnsResults) (bench, faults string) {
 
 // netnsDoc is the netns section of docs/reliability.md around the measured
 // tables.
-func netnsDoc(stamp, bench, faults string) string {
+func netnsDoc(stamp, bench, faults string, rows []benchRow) string {
 	return "## Across network namespaces: latency, loss, partitions, linearizability\n\n" + netnsTopologyDoc +
-		"### Latency\n\n" + bench + "\n(also in `bench/results/netns-" + stamp + ".md` and `.json`)\n\n" +
+		"### Latency\n\n" + netnsLatencyDoc + bench + "\n(also in `bench/results/netns-" + stamp + ".md` and `.json`)\n\n" + netnsLatencySummary(rows) + "\n" +
 		"### Faults\n\n" + netnsFaultsDoc + faults + "\n" + netnsGuaranteesDoc
 }
