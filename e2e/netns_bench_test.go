@@ -68,11 +68,11 @@ func (h *netnsHarness) runLatency(t *testing.T) {
 }
 
 // connectRTT is the kernel's round-trip estimate (TCP_INFO rtt, from the
-// handshake) of the best of 5 connections from the clients' namespace to
-// gateway1, in ms: the round trip as the switch makes it, delay and its own
-// cost.
+// handshake) of 5 fresh connections from the clients' namespace to
+// gateway1, the median, in ms: the round trip as the switch makes it, the
+// delay and its own cost.
 func (h *netnsHarness) connectRTT(t *testing.T) float64 {
-	best := uint32(1 << 31)
+	var rtts []time.Duration
 	for range 5 {
 		c, err := h.hosts["clients"].Dial("tcp", h.gws[0].Addr)
 		if err != nil {
@@ -87,10 +87,10 @@ func (h *netnsHarness) connectRTT(t *testing.T) float64 {
 		if err := rc.Control(func(fd uintptr) { info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || ierr != nil {
 			t.Fatalf("TCP_INFO: %v %v", err, ierr)
 		}
-		best = min(best, info.Rtt)
+		rtts = append(rtts, time.Duration(info.Rtt)*time.Microsecond)
 		c.Close()
 	}
-	return float64(best) / 1000
+	return ms(median(rtts))
 }
 
 // loopbackGateway starts a second cluster of the same shape on loopback
