@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sys/unix"
 
+	"github.com/tnv-s3/tnv/internal/nsnet"
 	"github.com/tnv-s3/tnv/internal/proctest"
 	"github.com/tnv-s3/tnv/metadb/metadbtest"
 )
@@ -59,12 +60,51 @@ func (h *netnsHarness) runLatency(t *testing.T) {
 		setup := fmt.Sprintf("netns RTT %g ms", float64(rtt.Microseconds())/1000)
 		h.bench = append(h.bench, benchSizes(t, c, setup, measured, data, sizes, h.long)...)
 	}
+	h.traffic = h.measureTraffic(t, c)
 	var b strings.Builder
 	for _, r := range h.bench {
 		fmt.Fprintf(&b, "\n  %-18s rtt %5.2f ms  %-13s %9s ×%-2d median %8.1f ms  ttfb %7.1f ms  %8.1f MiB/s",
 			r.Setup, r.RTT, r.Op, sizeName(r.Size), r.Reps, r.Median, r.TTFB, r.MiBps)
 	}
+	for _, tr := range h.traffic {
+		fmt.Fprintf(&b, "\n  packets of one %s (%.1f ms):", tr.Op, tr.Took)
+		for _, p := range tr.Pairs {
+			fmt.Fprintf(&b, " %s→%s %d", p.From, p.To, p.Packets)
+		}
+	}
 	t.Log("latency:" + b.String())
+}
+
+// trafficRow is the packets one request caused, by pair of namespaces.
+type trafficRow struct {
+	Op    string
+	Took  float64 // ms
+	Pairs []nsnet.Pair
+}
+
+// measureTraffic counts the packets between namespaces of one 4 KiB PUT,
+// one GET of it and one 256 KiB seek, at the last RTT (where a packet
+// exchange costs most): which parts talk to which, and how much. The
+// members' beats to the trackers (one a second each) fall into these
+// counts too.
+func (h *netnsHarness) measureTraffic(t *testing.T, c *s3.Client) []trafficRow {
+	ctx := context.Background()
+	body := payload(21, 4<<10)
+	var rows []trafficRow
+	count := func(op string, f func()) {
+		h.net.ResetPairs()
+		start := time.Now()
+		f()
+		rows = append(rows, trafficRow{Op: op, Took: ms(time.Since(start)), Pairs: h.net.Pairs()})
+	}
+	count("PUT 4 KiB", func() {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("netns"), Key: aws.String("bench/traffic"),
+			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	count("GET 4 KiB", func() { timedGet(t, c, "bench/traffic", nil) })
+	return rows
 }
 
 // connectRTT is the kernel's round-trip estimate (TCP_INFO rtt, from the

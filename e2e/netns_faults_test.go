@@ -72,15 +72,16 @@ func netnsFaults() []netnsFault {
 type netnsFaultResult struct {
 	Name, What    string
 	Window        time.Duration
-	Ops, Failed   map[string]int // by operation
-	Errors        map[string]int // "put 503 ServiceUnavailable" → count, in the fault window
-	ErrorsAfter   map[string]int // the same after the window and recovery
-	Recovery      time.Duration  // until a PUT+GET worked through every gateway after the fault; < 0: not within 60 s
-	CatchUp       time.Duration  // until every member was ACTIVE and in sync again; < 0: not within 90 s
-	Agree         time.Duration  // until every member held the final value of every key; < 0: not within 90 s
-	Linearizable  string         // "ok", "illegal", "unknown" (checker timed out)
-	Visualization string         // the checker's HTML, when illegal
-	Failures      []string       // the checks that failed
+	Ops, Failed   map[string]int   // by operation
+	Errors        map[string]int   // "put 503 ServiceUnavailable" → count, in the fault window
+	ErrorsAfter   map[string]int   // the same after the window and recovery
+	Recovery      time.Duration    // until a PUT+GET worked through every gateway after the fault; < 0: not within 60 s
+	CatchUp       time.Duration    // until every member was ACTIVE and in sync again; < 0: not within 90 s
+	Agree         time.Duration    // until every member held the final value of every key; < 0: not within 90 s
+	Linearizable  string           // "ok", "illegal", "unknown" (checker timed out)
+	Visualization string           // the checker's HTML, when illegal
+	Failures      []string         // the checks that failed
+	Slowest       [2]time.Duration // the longest request in the window through gateway1, gateway2
 	HistoryOps    int
 	Keys          int
 	Packets       [4]int64 // switched, lost, cut, queue-dropped during the fault
@@ -218,6 +219,9 @@ func (h *netnsHarness) countErrors(r *netnsFaultResult, l *linHistory, faultStar
 	for i, info := range l.infos {
 		in := l.inputs[i]
 		r.Ops[in.Op]++
+		if l.rets[i] >= faultStart && l.calls[i] <= recovered && info.GW < len(r.Slowest) {
+			r.Slowest[info.GW] = max(r.Slowest[info.GW], time.Duration(l.rets[i]-l.calls[i]))
+		}
 		if info.Kind == "" {
 			continue
 		}
@@ -449,8 +453,8 @@ func fmtKinds(m map[string]int) string {
 
 // figures is the fault's summary.
 func (r *netnsFaultResult) figures() string {
-	return fmt.Sprintf("%s: %s\n  window %.0f s; operations %s\n  errors in the window: %s\n  packets in the window: %d switched, %d lost, %d cut, %d queue-dropped\n  recovery %s; catch-up %s; members agree %s; history %d operations on %d keys: %s",
-		r.Name, r.What, r.Window.Seconds(), fmtOps(r.Ops, r.Failed), fmtKinds(r.Errors),
+	return fmt.Sprintf("%s: %s\n  window %.0f s; operations %s\n  slowest request in the window: %.1f s through gateway1, %.1f s through gateway2\n  errors in the window: %s\n  packets in the window: %d switched, %d lost, %d cut, %d queue-dropped\n  recovery %s; catch-up %s; members agree %s; history %d operations on %d keys: %s",
+		r.Name, r.What, r.Window.Seconds(), fmtOps(r.Ops, r.Failed), r.Slowest[0].Seconds(), r.Slowest[1].Seconds(), fmtKinds(r.Errors),
 		r.Packets[0], r.Packets[1], r.Packets[2], r.Packets[3],
 		fmtDur(r.Recovery), fmtDur(r.CatchUp), fmtDur(r.Agree), r.HistoryOps, r.Keys, r.Linearizable)
 }

@@ -53,13 +53,14 @@ type netnsResults struct {
 	Commit  string
 	Machine string
 	Latency []benchRow
+	Traffic []trafficRow
 	Faults  []*netnsFaultResult
 }
 
 // writeResults writes the long form's figures: bench/results/netns-<date>
 // .md and .json, and docs/reliability.md's netns section.
 func (h *netnsHarness) writeResults() error {
-	res := netnsResults{When: time.Now().UTC(), Commit: commit(), Machine: machine(), Latency: h.bench, Faults: h.faults}
+	res := netnsResults{When: time.Now().UTC(), Commit: commit(), Machine: machine(), Latency: h.bench, Traffic: h.traffic, Faults: h.faults}
 	stamp := res.When.Format("2006-01-02T1504Z")
 	bench, faults := netnsTables(res)
 	if err := os.WriteFile("../bench/results/netns-"+stamp+".md", []byte("# Latency and faults across network namespaces\n\n"+bench+"\n## Faults\n\n"+faults), 0o644); err != nil {
@@ -111,15 +112,25 @@ func netnsTables(res netnsResults) (bench, faults string) {
 		}
 		fmt.Fprintf(&md, "| %s | %s | %s | %s | %d | %.1f ms | %s | %.1f MiB/s |\n", r.Setup, rtt, r.Op, size, r.Reps, r.Median, ttfb, r.MiBps)
 	}
+	if len(res.Traffic) > 0 {
+		md.WriteString("\nPackets between namespaces of one request at the last RTT, by pair (the members' once-a-second beats to the trackers fall in too):\n\n| request | took | packets from → to |\n| --- | --- | --- |\n")
+		for _, tr := range res.Traffic {
+			var ps []string
+			for _, p := range tr.Pairs {
+				ps = append(ps, fmt.Sprintf("%s→%s %d", p.From, p.To, p.Packets))
+			}
+			fmt.Fprintf(&md, "| %s | %.1f ms | %s |\n", tr.Op, tr.Took, strings.Join(ps, ", "))
+		}
+	}
 	var f strings.Builder
-	f.WriteString("| fault | window | operations | errors in the window, by kind | packets (switched / lost / cut) | service back | members ACTIVE | copies agree | linearizable | checks |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	f.WriteString("| fault | window | operations | slowest request in the window (gateway1 / gateway2) | errors in the window, by kind | packets (switched / lost / cut) | service back | members ACTIVE | copies agree | linearizable | checks |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range res.Faults {
 		checks := "all pass"
 		if len(r.Failures) > 0 {
 			checks = "FAILED: " + strings.Join(r.Failures, "; ")
 		}
-		fmt.Fprintf(&f, "| **%s**: %s | %.0f s | %s | %s | %d / %d / %d | %s | %s | %s | %s (%d ops, %d keys) | %s |\n",
-			r.Name, r.What, r.Window.Seconds(), fmtOps(r.Ops, r.Failed), fmtKinds(r.Errors), r.Packets[0], r.Packets[1], r.Packets[2],
+		fmt.Fprintf(&f, "| **%s**: %s | %.0f s | %s | %.1f s / %.1f s | %s | %d / %d / %d | %s | %s | %s | %s (%d ops, %d keys) | %s |\n",
+			r.Name, r.What, r.Window.Seconds(), fmtOps(r.Ops, r.Failed), r.Slowest[0].Seconds(), r.Slowest[1].Seconds(), fmtKinds(r.Errors), r.Packets[0], r.Packets[1], r.Packets[2],
 			fmtDur(r.Recovery), fmtDur(r.CatchUp), fmtDur(r.Agree), r.Linearizable, r.HistoryOps, r.Keys, checks)
 	}
 	return md.String(), f.String()

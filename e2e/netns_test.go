@@ -44,8 +44,9 @@ type netnsHarness struct {
 	s3    []*s3.Client
 	dsn   string // the database as the test process reaches it
 
-	faults []*netnsFaultResult
-	bench  []benchRow
+	faults  []*netnsFaultResult
+	bench   []benchRow
+	traffic []trafficRow
 }
 
 const netnsAccess, netnsSecret = "netnskey", "netnssecret-0123456789"

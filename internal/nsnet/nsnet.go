@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,6 +94,7 @@ type Net struct {
 	cut      map[[2]netip.Addr]bool
 	closed   bool
 	lossRand *rand.Rand
+	pairs    map[[2]netip.Addr]int64 // packets switched, by source and destination
 
 	// Counters of packets: switched, dropped by loss, by a partition, by
 	// a full queue.
@@ -108,7 +110,7 @@ func New() (*Net, error) {
 	}
 	Sweep()
 	n := &Net{id: fmt.Sprintf("%s%d-%d-", Prefix, os.Getpid(), netSeq.Add(1)),
-		hosts: map[netip.Addr]*Host{}, cut: map[[2]netip.Addr]bool{},
+		hosts: map[netip.Addr]*Host{}, cut: map[[2]netip.Addr]bool{}, pairs: map[[2]netip.Addr]int64{},
 		lossRand: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x1055))}
 	return n, nil
 }
@@ -342,6 +344,39 @@ func (n *Net) Mend() {
 	n.mu.Unlock()
 }
 
+// Pair is the traffic from one host to another since ResetPairs.
+type Pair struct {
+	From, To string // host names
+	Packets  int64
+}
+
+// ResetPairs starts counting the packets between hosts afresh.
+func (n *Net) ResetPairs() {
+	n.mu.Lock()
+	n.pairs = map[[2]netip.Addr]int64{}
+	n.mu.Unlock()
+}
+
+// Pairs returns the packets switched between hosts since ResetPairs, by
+// pair, most first.
+func (n *Net) Pairs() []Pair {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []Pair
+	for k, v := range n.pairs {
+		if a, b := n.hosts[k[0]], n.hosts[k[1]]; a != nil && b != nil {
+			out = append(out, Pair{From: a.Name, To: b.Name, Packets: v})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Packets != out[j].Packets {
+			return out[i].Packets > out[j].Packets
+		}
+		return out[i].From+out[i].To < out[j].From+out[j].To
+	})
+	return out
+}
+
 // Hosts returns every host.
 func (n *Net) Hosts() []*Host {
 	n.mu.Lock()
@@ -375,6 +410,9 @@ func (h *Host) readLoop() {
 			if p := h.lossShare() + to.lossShare(); p > 0 && n.lossRand.Float64() < p {
 				lost = true
 			}
+		}
+		if to != nil && !cut && !lost {
+			n.pairs[[2]netip.Addr{h.IP, dst}]++
 		}
 		n.mu.Unlock()
 		switch {

@@ -87,6 +87,14 @@ func TestNet_DelayIsPerPacketAndBothWays(t *testing.T) {
 		t.Fatalf("round trip %v with a 20 ms one-way delay", best)
 	}
 	t.Logf("round trip %v (one-way delay 20 ms)", best)
+	ps := n.Pairs()
+	if len(ps) != 2 || ps[0].Packets < 3 || ps[1].Packets < 3 {
+		t.Fatalf("packets by pair: %+v, want a→b and b→a, at least 3 each", ps)
+	}
+	n.ResetPairs()
+	if ps := n.Pairs(); len(ps) != 0 {
+		t.Fatalf("after ResetPairs: %+v", ps)
+	}
 }
 
 func TestNet_CutDropsSilentlyAndMendHeals(t *testing.T) {
