@@ -121,6 +121,7 @@ func netnsTables(res netnsResults) (bench, faults string) {
 			}
 			fmt.Fprintf(&md, "| %s | %.1f ms | %s |\n", tr.Op, tr.Took, strings.Join(ps, ", "))
 		}
+		md.WriteString("\n" + netnsTrafficSummary(res.Traffic))
 	}
 	var f strings.Builder
 	f.WriteString("| fault | window | operations | slowest request in the window (gateway1 / gateway2) | errors in the window, by kind | packets (switched / lost / cut) | service back | members ACTIVE | copies agree | linearizable | checks |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
@@ -142,4 +143,27 @@ func netnsDoc(stamp, bench, faults string, rows []benchRow) string {
 	return "## Across network namespaces: latency, loss, partitions, linearizability\n\n" + netnsTopologyDoc +
 		"### Latency\n\n" + netnsLatencyDoc + bench + "\n(also in `bench/results/netns-" + stamp + ".md` and `.json`)\n\n" + netnsLatencySummary(rows) + "\n" +
 		"### Faults\n\n" + netnsFaultsDoc + faults + "\n" + netnsGuaranteesDoc
+}
+
+// netnsTrafficSummary says how much of each request's traffic is the
+// storage nodes' with MySQL.
+func netnsTrafficSummary(rows []trafficRow) string {
+	var parts []string
+	for _, tr := range rows {
+		var all, sql int64
+		for _, p := range tr.Pairs {
+			all += p.Packets
+			if strings.HasPrefix(p.From, "storage") && p.To == "mysql" || p.From == "mysql" && strings.HasPrefix(p.To, "storage") {
+				sql += p.Packets
+			}
+		}
+		if all > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d of %d", tr.Op, sql, all))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Packets between the storage nodes and MySQL, of all the request's packets: " + strings.Join(parts, "; ") +
+		". The members' own SQL (the row that maps a file ID to its path and state, the group log) is in the path of every write and read.\n"
 }
