@@ -11,11 +11,21 @@ import (
 	"time"
 )
 
+// needRoot skips without root and fails when, as root, the machine lacks
+// what Available checks.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root")
+	}
+	if err := Available(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func newNet(t *testing.T) *Net {
 	t.Helper()
-	if err := Available(); err != nil {
-		t.Skip(err)
-	}
+	needRoot(t)
 	n, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -160,9 +170,7 @@ func TestNet_LossDropsAShare(t *testing.T) {
 }
 
 func TestSweep_RemovesNamespacesOfDeadRuns(t *testing.T) {
-	if err := Available(); err != nil {
-		t.Skip(err)
-	}
+	needRoot(t)
 	// A pid that is not running: above the kernel's pid_max.
 	name := Prefix + "4194399-1-stale"
 	if err := run("ip", "netns", "add", name); err != nil {
@@ -179,9 +187,7 @@ func TestSweep_RemovesNamespacesOfDeadRuns(t *testing.T) {
 }
 
 func TestNet_CloseRemovesNamespaces(t *testing.T) {
-	if err := Available(); err != nil {
-		t.Skip(err)
-	}
+	needRoot(t)
 	n, err := New()
 	if err != nil {
 		t.Fatal(err)
