@@ -86,6 +86,9 @@ One fault at a time; after each, with the load stopped:
 	b.WriteString("\nA check marked *known defect* failed only in ways `e2e/chaos_known_test.go` lists as defects being\n" +
 		"fixed (that list is empty when every check is strict); `-chaos.strict` fails on them.\n")
 	b.WriteString("\nThe short form of the same suite (shorter windows and loads, the ID server's idle timeout 3 s\ninstead of 5 min) runs in CI with the other e2e tests.\n")
+	if s := netnsSection(path); s != "" {
+		b.WriteString("\n" + s + "\n") // the netns suite's section, kept
+	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 

@@ -73,12 +73,17 @@ func dialMember(ctx context.Context, addr string) (net.Conn, error) {
 // this reads what that member's disk holds. The bytes go to w; the size
 // the member reports is returned.
 func fetchCopy(ctx context.Context, addr, appid, userid, fileid string, w io.Writer) (int64, error) {
+	return fetchCopyVia(ctx, dialMember, addr, appid, userid, fileid, w)
+}
+
+// fetchCopyVia is fetchCopy connecting with dial.
+func fetchCopyVia(ctx context.Context, dial func(ctx context.Context, addr string) (net.Conn, error), addr, appid, userid, fileid string, w io.Writer) (int64, error) {
 	d := proto.Download{FileRef: proto.FileRef{AppID: appid, UserID: userid, FileID: fileid}}
 	body, err := d.Encode()
 	if err != nil {
 		return 0, err
 	}
-	nc, err := dialMember(ctx, addr)
+	nc, err := dial(ctx, addr)
 	if err != nil {
 		return 0, err
 	}

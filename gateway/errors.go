@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/tnv-s3/tnv/s3err"
 	"github.com/tnv-s3/tnv/sigv4"
@@ -42,16 +43,30 @@ func errMsg(code s3err.Code, format string, args ...any) *s3Error {
 }
 
 // errInternal hides cause from the client and keeps it for the log. A
-// deadline that ran out (the database did not answer in time) is 503
+// deadline that ran out (the database did not answer in time) and a server
+// that cannot be reached (the database's driver dialing into a partition
+// reports "dial tcp …: i/o timeout", not the context's deadline) are 503
 // ServiceUnavailable: the client may retry.
 func errInternal(cause error) *s3Error {
 	code := s3err.InternalError
-	if errors.Is(cause, context.DeadlineExceeded) {
+	if errors.Is(cause, context.DeadlineExceeded) || unreachable(cause) {
 		code = s3err.ServiceUnavailable
 	}
 	e := errCode(code)
 	e.cause = cause
 	return e
+}
+
+// unreachable reports whether err is a network timeout or a connection
+// that could not be made: a server out of reach, not a fault of the
+// request.
+func unreachable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // toS3Error turns any error into what the client is told.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real S3 clients the compatibility tests drive, from Debian's
 # packages, when they are missing: Debian's awscli, rclone, s3cmd, fuse3 (for
-# rclone mount), chromium, ffmpeg (ffprobe) and python3-boto3. Without root a
+# rclone mount), chromium, ffmpeg (ffprobe), python3-boto3 and
+# iproute2 (ip netns, for e2e's TestNetns). Without root a
 # missing client is reported; under CI=true that fails the run.
 set -euo pipefail
 
@@ -15,6 +16,8 @@ have chromium || need+=(chromium)
 { have ffprobe && have ffmpeg; } || need+=(ffmpeg)
 /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || need+=(python3-boto3)
 have curl || need+=(curl)
+# e2e's TestNetns: ip netns and ip link/addr (iproute2).
+have ip || need+=(iproute2)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

@@ -214,15 +214,19 @@ func request(cn *conn, cmd, replyCmd uint8, body []byte, max int64) ([]byte, err
 func (c *Client) tracker(ctx context.Context, op string, cmd uint8, body []byte, max int64) ([]byte, error) {
 	n := len(c.trackers)
 	first := int(c.next.Add(1) % uint64(n))
-	var errs []error
+	rotated := make([]string, n)
 	for i := range n {
-		addr := c.trackers[(first+i)%n]
+		rotated[i] = c.trackers[(first+i)%n]
+	}
+	var errs []error
+	for _, addr := range c.downLast(rotated) {
 		var reply []byte
 		err := c.with(ctx, addr, nil, func(cn *conn) (err error) {
 			reply, err = request(cn, cmd, proto.CmdTrackerReply, body, max)
 			return err
 		})
 		if err == nil {
+			c.markUp(addr)
 			return reply, nil
 		}
 		if ctx.Err() != nil {
@@ -240,6 +244,11 @@ func (c *Client) tracker(ctx context.Context, op string, cmd uint8, body []byte,
 				return nil, err
 			}
 		} else {
+			// Unreachable (a dial or a reply that timed out: a
+			// partition, a dead host): tried last for a while, so
+			// that it costs one timeout per few seconds rather than
+			// one per request it would have come first for.
+			c.markDown(addr)
 			err = fmt.Errorf("tracker %s: %w", addr, err)
 		}
 		c.log.Debug("tnv: tracker failed, trying the next", "op", op, "tracker", addr, "err", err)
@@ -358,6 +367,24 @@ func (c *Client) order(addrs []string) []string {
 	return append(out, later...)
 }
 
+// downLast returns addrs in their order with those that failed recently
+// moved last.
+func (c *Client) downLast(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	var later []string
+	now := time.Now()
+	c.mu.Lock()
+	for _, a := range addrs {
+		if until, ok := c.down[a]; ok && now.Before(until) {
+			later = append(later, a)
+			continue
+		}
+		out = append(out, a)
+	}
+	c.mu.Unlock()
+	return append(out, later...)
+}
+
 func (c *Client) markDown(addr string) {
 	c.mu.Lock()
 	c.down[addr] = time.Now().Add(downFor)
@@ -366,7 +393,9 @@ func (c *Client) markDown(addr string) {
 
 func (c *Client) markUp(addr string) {
 	c.mu.Lock()
-	delete(c.down, addr)
+	if len(c.down) > 0 {
+		delete(c.down, addr)
+	}
 	c.mu.Unlock()
 }
 

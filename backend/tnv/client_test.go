@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,6 +144,54 @@ func TestTrackers_FailOverToTheNextTracker(t *testing.T) {
 		if _, _, err := c.Locate(context.Background(), "app", "u1", "f"); err != nil {
 			t.Fatalf("locate %d: %v", i, err)
 		}
+	}
+}
+
+// A tracker behind a partition accepts nothing and answers nothing: each
+// request that tries it first waits for a timeout. After one such wait it
+// is tried last for a while, so the requests that follow go to the other
+// tracker first (seen in e2e TestNetns: with tracker1 cut off, every other
+// request of a gateway waited 5 s or more for it).
+func TestTrackers_Silent_IsTriedLastAfterOneTimeout(t *testing.T) {
+	cl := newCluster(t, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		var held []net.Conn // read nothing, answer nothing, close nothing
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			held = append(held, c)
+		}
+	}()
+	c, err := New(Config{Trackers: []string{ln.Addr().String(), cl.tracker.addr()}, DialTimeout: time.Second,
+		IOTimeout: time.Second, LocateTTL: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 6 { // without the memory, every second one starts with the silent tracker
+		if _, _, err := c.Locate(context.Background(), "app", "u1", "f"); err != nil {
+			t.Fatalf("locate %d: %v", i, err)
+		}
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("the silent tracker got %d connections, want 1 (then tried last)", n)
+	}
+	if !c.isDown(ln.Addr().String()) || c.isDown(cl.tracker.addr()) {
+		t.Fatal("the silent tracker is not marked down, or the answering one is")
 	}
 }
 

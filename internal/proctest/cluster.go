@@ -3,6 +3,7 @@ package proctest
 import (
 	"fmt"
 	"github.com/tnv-s3/tnv/internal/tnvauth"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,13 @@ type Topology struct {
 	// GroupsText's client: TNV_TLS_CERT, TNV_TLS_KEY, TNV_TLS_CA put the
 	// whole cluster on TLS (tnvtlstest.Env).
 	Env []string
+	// Place, when set, runs each process inside a network namespace of
+	// its own: it returns where the process named name runs and the IP it
+	// listens on (its port is the role's default: tracker 21000, ID
+	// server 22000, storage 23000). ClientNetns is where GroupsText's
+	// client runs.
+	Place       func(name string) (w *Where, ip string)
+	ClientNetns string
 }
 
 // Cluster is a running TNV cluster of separate processes on loopback.
@@ -72,12 +80,12 @@ func StartCluster(t testing.TB, topo Topology) *Cluster {
 	}
 	c := &Cluster{t: t, Topo: topo, Sockets: map[*Proc]string{}, Metrics: map[*Proc]string{}}
 	for i := range topo.IDServers {
-		c.IDs = append(c.IDs, StartFree(t, topo.Env, fmt.Sprintf("idserver%d", i+1), func(a string) []string {
+		c.IDs = append(c.IDs, c.startFree(fmt.Sprintf("idserver%d", i+1), 22000, func(a string) []string {
 			return c.open(append([]string{"idserver", "--listen", a, "--db", topo.DB}, topo.IDArgs...))
 		}))
 	}
 	for i := range topo.Trackers {
-		c.Trackers = append(c.Trackers, StartFree(t, topo.Env, fmt.Sprintf("tracker%d", i+1), func(a string) []string {
+		c.Trackers = append(c.Trackers, c.startFree(fmt.Sprintf("tracker%d", i+1), 21000, func(a string) []string {
 			return c.open([]string{"tracker", "--listen", a, "--db", topo.DB, "--offline-after", topo.Offline.String()})
 		}))
 	}
@@ -90,6 +98,18 @@ func StartCluster(t testing.TB, topo Topology) *Cluster {
 	}
 	c.WaitActive(60 * time.Second)
 	return c
+}
+
+// startFree starts a process of the cluster: on a free loopback port, or,
+// with Topology.Place, in its namespace on port.
+func (c *Cluster) startFree(name string, port int, args func(addr string) []string) *Proc {
+	c.t.Helper()
+	if c.Topo.Place == nil {
+		return StartFree(c.t, c.Topo.Env, name, args)
+	}
+	w, ip := c.Topo.Place(name)
+	addr := net.JoinHostPort(ip, fmt.Sprint(port))
+	return StartWhere(c.t, c.Topo.Env, w, name, addr, args(addr)...)
 }
 
 // GroupName is the name of group g.
@@ -109,7 +129,7 @@ func (c *Cluster) StartMember(g, m int) *Proc {
 		c.t.Cleanup(func() { os.RemoveAll(dir) })
 		sock = filepath.Join(dir, fmt.Sprintf("%s-%d.sock", GroupName(g), m+1))
 	}
-	p := StartFree(c.t, c.Topo.Env, fmt.Sprintf("storage-%s-%d", GroupName(g), m+1), func(a string) []string {
+	p := c.startFree(fmt.Sprintf("storage-%s-%d", GroupName(g), m+1), 23000, func(a string) []string {
 		os.RemoveAll(store) // a failed try may have left it; node identity is its address
 		args := []string{"storage", "--listen", a, "--group", GroupName(g),
 			"--trackers", c.TrackerList(), "--idservers", c.IDList(), "--store", store,
@@ -151,7 +171,7 @@ func (c *Cluster) Members() []*Proc {
 
 // Groups text of the first tracker, through `tnv client groups`.
 func (c *Cluster) GroupsText() (string, error) {
-	return RunEnvErr(c.t, c.Topo.Env, c.open([]string{"client", "--trackers", c.TrackerList(), "groups"})...)
+	return RunInErr(c.t, c.Topo.ClientNetns, c.Topo.Env, c.open([]string{"client", "--trackers", c.TrackerList(), "groups"})...)
 }
 
 // open adds --open-protocol to a command's args when the topology asks for

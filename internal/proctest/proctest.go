@@ -109,11 +109,30 @@ type Proc struct {
 	Addr string   // the address it listens on, waited for at start
 	Log  string   // stdout and stderr go here
 	Env  []string // extra environment
+	// Where, when set, runs the process inside a network namespace.
+	Where *Where
 
 	t    testing.TB
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
+}
+
+// Where places a process in a network namespace: it runs as `ip netns exec
+// Netns tnv args...`, and Dial (which connects from a namespace that reaches
+// it) is how its address is waited for.
+type Where struct {
+	Netns string
+	Dial  func(network, addr string) (net.Conn, error)
+}
+
+// StartWhere is StartEnv for a process inside a network namespace.
+func StartWhere(t testing.TB, env []string, w *Where, name, addr string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Name: name, Args: args, Addr: addr, Env: env, Where: w, t: t, Log: filepath.Join(t.TempDir(), name+".log")}
+	p.Restart()
+	p.killAtCleanup()
+	return p
 }
 
 // Start runs `tnv args...` as name, and waits until addr accepts connections
@@ -179,6 +198,13 @@ func (p *Proc) start() error {
 	fmt.Fprintf(lf, "=== start %s %s\n", p.Name, time.Now().Format(time.RFC3339Nano))
 	noteSecrets(p.Env, p.Args)
 	cmd := exec.Command(Binary(p.t), p.Args...)
+	var dial func(network, addr string) (net.Conn, error)
+	if p.Where != nil {
+		// ip netns exec enters the namespace and execs the binary: the
+		// process (and its PID) is tnv's.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", p.Where.Netns, Binary(p.t)}, p.Args...)...)
+		dial = p.Where.Dial
+	}
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Env = environ(p.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -192,7 +218,7 @@ func (p *Proc) start() error {
 	p.cmd, p.done = cmd, done
 	p.mu.Unlock()
 	if p.Addr != "" {
-		return WaitListening(p.Addr, 30*time.Second, done)
+		return waitListening(p.Addr, 30*time.Second, done, dial)
 	}
 	return nil
 }
@@ -224,9 +250,17 @@ func StartFree(t testing.TB, env []string, name string, args func(addr string) [
 // WaitListening waits until addr accepts a TCP connection, the timeout
 // passes, or exited is closed.
 func WaitListening(addr string, timeout time.Duration, exited <-chan struct{}) error {
+	return waitListening(addr, timeout, exited, nil)
+}
+
+// waitListening is WaitListening connecting with dial (nil: from here).
+func waitListening(addr string, timeout time.Duration, exited <-chan struct{}, dial func(network, addr string) (net.Conn, error)) error {
+	if dial == nil {
+		dial = func(network, addr string) (net.Conn, error) { return net.DialTimeout(network, addr, time.Second) }
+	}
 	deadline := time.Now().Add(timeout)
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		c, err := dial("tcp", addr)
 		if err == nil {
 			c.Close()
 			return nil
@@ -337,7 +371,16 @@ func RunErr(t testing.TB, args ...string) (string, error) {
 // RunEnvErr is RunErr with extra environment variables (KEY=value).
 func RunEnvErr(t testing.TB, env []string, args ...string) (string, error) {
 	t.Helper()
+	return RunInErr(t, "", env, args...)
+}
+
+// RunInErr is RunEnvErr inside network namespace netns ("": here).
+func RunInErr(t testing.TB, netns string, env []string, args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
+	if netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, Binary(t)}, args...)...)
+	}
 	cmd.Env = environ(env)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
