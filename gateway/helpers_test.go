@@ -128,6 +128,8 @@ type envOpt struct {
 	memory bool
 	// clock, when set, is the gateway's Config.Now.
 	clock *clocktest.Clock
+	// corsOrigins is Config.CORSOrigins.
+	corsOrigins []string
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -155,7 +157,7 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	}
 	cfg := Config{DB: db, Blobs: o.store, Region: region, AccessKey: rootAK, SecretKey: rootSK,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BlobSize: o.blobSize, Domain: o.domain,
-		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond, IntentTTL: o.intentTTL}
+		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond, IntentTTL: o.intentTTL, CORSOrigins: o.corsOrigins}
 	if o.memory {
 		cfg.DB, cfg.Index = nil, index.NewMemory()
 	}

@@ -37,6 +37,7 @@ func runGateway(ctx context.Context, args []string) error {
 	maxConns := f.Int("max-conns-per-client", 1000, "open connections allowed per client address, 0 = no cap (behind a proxy all clients share its address)")
 	trustedProxies := f.String("trusted-proxies", "", "CIDRs of proxies whose X-Forwarded-For names the client a share link's viewer is counted by, comma-separated (docs/sharing.md)")
 	dbTimeout := f.Duration("db-timeout", 10*time.Second, "deadline of each metadata database call; past it requests fail with 503")
+	corsOrigins := f.String("cors-origins", "", "origins that buckets without CORS rules of their own answer cross-origin requests from, comma-separated (* = any; docs/browser.md)")
 	cluster := f.clusterFlags(false)
 	tnvTLS := f.tlsFlags("tnv-", false) // --tls-* are the S3 port's HTTPS
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
@@ -103,6 +104,7 @@ func runGateway(ctx context.Context, args []string) error {
 		MaxHeaderBytes:    *maxHeader,
 		MaxConnsPerClient: *maxConns,
 		DBTimeout:         *dbTimeout,
+		CORSOrigins:       list(*corsOrigins),
 	}
 	if *maxConns == 0 {
 		cfg.MaxConnsPerClient = -1

@@ -60,6 +60,7 @@ func runUp(ctx context.Context, args []string) error {
 	metricsToken := f.secret("metrics-token", "bearer token that opens /_tnv/metrics and /_tnv/status (they otherwise need the root key's signature)")
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
+	corsOrigins := f.String("cors-origins", "", "origins that buckets without CORS rules of their own answer cross-origin requests from, comma-separated (* = any; docs/browser.md)")
 	cluster := f.clusterFlags(false) // default: generated at the first start and kept in DATA/cluster-secret
 	if err := f.parse(args); err != nil {
 		return err
@@ -193,6 +194,7 @@ func runUp(ctx context.Context, args []string) error {
 		Extra:     extra,
 
 		MetricsToken: token,
+		CORSOrigins:  list(*corsOrigins),
 	}
 	if *tlsCert != "" {
 		if gcfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {
