@@ -195,13 +195,13 @@ func postObjectOf(r *request, form *postForm) (*object, string, []byte, error) {
 			h.Set(lname, v)
 		}
 	}
+	// x-amz-storage-class and x-amz-website-redirect-location are ignored,
+	// as on PUT; checksums of a form's file are not verified yet, so they
+	// are refused rather than dropped.
 	for lname := range form.fields {
-		if strings.HasPrefix(lname, "x-amz-checksum-") || lname == "x-amz-website-redirect-location" {
+		if strings.HasPrefix(lname, "x-amz-checksum-") {
 			return nil, "", nil, errMsg(s3err.NotImplemented, "The form field %s is not implemented by this gateway.", lname)
 		}
-	}
-	if sc, ok := form.get("x-amz-storage-class"); ok && sc != "STANDARD" {
-		return nil, "", nil, errMsg(s3err.NotImplemented, "Storage class %s is not implemented by this gateway.", sc)
 	}
 	hdr, err := requestHeaders(h)
 	if err != nil {
