@@ -351,6 +351,10 @@ func TestPostObject_FormRules(t *testing.T) {
 	post(append([]field{{"key", "up/${filename}"}}, v4Fields(rootAK, rootSK, now, exp, cond...)...), "-")
 	post(append([]field{{"key", "up/tags"}, {"x-amz-meta-tag", "Ninja"}, {"x-amz-meta-tag", "Stallman"}},
 		v4Fields(rootAK, rootSK, now, exp, append(cond, map[string]string{"x-amz-meta-tag": "Ninja,Stallman"})...)...), "t")
+	// An unknown success_action_status, and a redirect that is not an
+	// absolute http(s) URL, are as if absent: 204.
+	post(append([]field{{"key", "up/status"}, {"success_action_status", "404"}, {"success_action_redirect", "/relative/page"}},
+		v4Fields(rootAK, rootSK, now, exp, append(cond, []string{"starts-with", "$success_action_status", ""}, []string{"starts-with", "$success_action_redirect", ""})...)...), "s")
 	for key, check := range map[string]func(h *s3.HeadObjectOutput) bool{
 		"up/a.txt":       func(h *s3.HeadObjectOutput) bool { return len(h.Metadata) == 0 },
 		"up/${filename}": func(h *s3.HeadObjectOutput) bool { return true },
