@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 )
+
+var corsPageUsed atomic.Bool
 
 // TestBrowserDefaultCORS: tnv up runs with --cors-origins naming one page
 // origin (corsPageLn). A script on that page, in headless Chromium, reads
@@ -29,6 +32,9 @@ func TestBrowserDefaultCORS(t *testing.T) {
 	e := endpoint(t)
 	if e.Kind != "tnv up" || corsPageLn == nil {
 		t.Skip("default CORS is tnv up's --cors-origins; an external endpoint's defaults are its own")
+	}
+	if corsPageUsed.Swap(true) {
+		t.Skip("the --cors-origins page's listener was served and closed by an earlier run in this process (-count > 1)")
 	}
 	plain := newBucket(t, "cors-default")
 	ruled := newBucket(t, "cors-ruled")

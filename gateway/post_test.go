@@ -355,6 +355,12 @@ func TestPostObject_FormRules(t *testing.T) {
 	// absolute http(s) URL, are as if absent: 204.
 	post(append([]field{{"key", "up/status"}, {"success_action_status", "404"}, {"success_action_redirect", "/relative/page"}},
 		v4Fields(rootAK, rootSK, now, exp, append(cond, []string{"starts-with", "$success_action_status", ""}, []string{"starts-with", "$success_action_redirect", ""})...)...), "s")
+	// The older redirect field works as success_action_redirect does.
+	resp, body := e.post(e.endpoint+"/forms", append([]field{{"key", "up/old"}, {"redirect", "http://app.test/done"}},
+		v4Fields(rootAK, rootSK, now, exp, append(cond, map[string]string{"redirect": "http://app.test/done"})...)...), "o", []byte("data"))
+	if resp.StatusCode != 303 || resp.Header.Get("Location") != "http://app.test/done?bucket=forms&key=up%2Fold&etag=%22"+md5hex([]byte("data"))+"%22" {
+		t.Fatalf("redirect field: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
 	for key, check := range map[string]func(h *s3.HeadObjectOutput) bool{
 		"up/a.txt":       func(h *s3.HeadObjectOutput) bool { return len(h.Metadata) == 0 },
 		"up/${filename}": func(h *s3.HeadObjectOutput) bool { return true },
