@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -444,5 +446,45 @@ func TestPostObject_CORSAndVirtualHost(t *testing.T) {
 	}
 	if string(e.get("vhost", "k")) != "virtual" {
 		t.Fatal("bytes")
+	}
+}
+
+// TestPostObject_TruncatedBodyLeavesNothing: a client that sends part of a
+// large form's file and hangs up stores no object, and the blobs written
+// meanwhile are collected.
+func TestPostObject_TruncatedBodyLeavesNothing(t *testing.T) {
+	e := newEnv(t, envOpt{memory: true, blobSize: 1 << 20})
+	e.mkBucket("cut")
+	store := e.store.(*memStore)
+	now := time.Now()
+	ct, body := formBody(append([]field{{"key", "k"}}, v4Fields(rootAK, rootSK, now, now.Add(time.Hour), map[string]string{"key": "k"})...),
+		"k", randBytes(4<<20))
+	addr := e.endpoint[len("http://"):]
+	conn, err := net.Dial("tcp", addr)
+	must(t, err)
+	fmt.Fprintf(conn, "POST /cut HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", addr, ct, len(body))
+	conn.Write(body[:len(body)*5/8]) // past two whole blobs
+	// The gateway stores what arrives; wait until it has a blob, then hang up.
+	deadline := time.Now().Add(30 * time.Second)
+	for store.count() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if store.count() < 2 {
+		t.Fatalf("%d blobs stored from the first 2.5 MiB", store.count())
+	}
+	conn.Close()
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		e.waitCollected()
+		if store.count() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blobs left after the client hung up", store.count())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := e.root().HeadObject(ctx(), &s3.HeadObjectInput{Bucket: aws.String("cut"), Key: aws.String("k")}); apiCode(err) != "NotFound" {
+		t.Fatalf("object after a truncated form: %v", err)
 	}
 }
