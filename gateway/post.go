@@ -57,6 +57,23 @@ func extra(kv ...string) []sigv4.Field {
 }
 
 func (g *Gateway) postObject(r *request) error {
+	err := g.postForm(r)
+	if err != nil {
+		r.drainRefusedForm()
+	}
+	return err
+}
+
+// drainRefusedForm reads (at most drainOnFailure of) what the client is
+// still sending of a refused form: a browser that is still uploading when
+// the connection closes shows a network error instead of the refusal.
+func (r *request) drainRefusedForm() {
+	if stream := r.c.Context().RequestBodyStream(); stream != nil {
+		io.CopyN(io.Discard, stream, drainOnFailure)
+	}
+}
+
+func (g *Gateway) postForm(r *request) error {
 	mt, params, err := mime.ParseMediaType(r.header.Get("Content-Type"))
 	if err != nil || !strings.EqualFold(mt, "multipart/form-data") {
 		e := errCode(s3err.PreconditionFailed)
