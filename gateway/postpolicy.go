@@ -210,9 +210,6 @@ func parseCondition(raw json.RawMessage) (postCond, error) {
 		}
 		pc.min, pc.max = vals[0], vals[1]
 		pc.text = `["` + op + `", ` + texts[0] + `, ` + texts[1] + `]`
-		if !pc.badRange && (pc.min < 0 || pc.max < 0) {
-			return pc, errPolicy("Invalid content-length-range: bounds must not be negative.")
-		}
 		return pc, nil
 	}
 	return pc, errPolicy("Invalid Condition: unknown operation '%s'.", op)
