@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -47,6 +48,9 @@ var (
 	tnvBin   string // the tnv binary proctest built, if any
 	tnvProc  *proctest.Proc
 	deadOnce sync.Once
+	// corsPageLn is the listener of the page origin that tnv up's
+	// --cors-origins names (TestBrowserDefaultCORS serves its page on it).
+	corsPageLn net.Listener
 )
 
 // inCI reports whether the suite runs under CI=true, where a missing client
@@ -144,9 +148,13 @@ func startTNVUp() (e *Endpoint, err error) {
 	tnvBin = proctest.Binary(mainT)
 	data := filepath.Join(workDir, "tnv-data")
 	env := []string{"TNV_ACCESS_KEY=" + testAccessKey, "TNV_SECRET_KEY=" + testSecretKey}
+	if corsPageLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	corsOrigin := "http://" + corsPageLn.Addr().String()
 	start := time.Now()
 	p := proctest.StartFree(mainT, env, "tnv-up", func(addr string) []string {
-		return []string{"up", "--data", data, "--s3-addr", addr}
+		return []string{"up", "--data", data, "--s3-addr", addr, "--cors-origins", corsOrigin}
 	})
 	addr := p.Addr
 	tnvProc = p

@@ -166,7 +166,7 @@ func (r *request) applyCORS() {
 			return
 		}
 	}
-	c, err := r.g.corsOf(b)
+	c, err := r.g.corsRules(b)
 	if err != nil || c == nil {
 		return
 	}
@@ -195,7 +195,7 @@ func (g *Gateway) preflight(r *request) error {
 		return errInternal(err)
 	}
 	r.bucket = b
-	c, err := g.corsOf(b)
+	c, err := g.corsRules(b)
 	if err != nil || c == nil {
 		return errCode(s3err.AccessForbidden)
 	}

@@ -104,14 +104,20 @@ func (w *sseWrite) customer() *customerKey {
 // CopyObject's destination) is encrypted: as its headers ask, else as its
 // bucket's default; nil for not at all.
 func (g *Gateway) newWriteSSE(r *request) (*sseWrite, error) {
-	ck, err := parseCustomerKey(r.header, hdrSSECPrefix)
+	return g.newWriteSSEFrom(r, r.header)
+}
+
+// newWriteSSEFrom is newWriteSSE with the encryption named by h (a POST
+// form's fields) rather than the request's headers.
+func (g *Gateway) newWriteSSEFrom(r *request, h http.Header) (*sseWrite, error) {
+	ck, err := parseCustomerKey(h, hdrSSECPrefix)
 	if err != nil {
 		return nil, err
 	}
-	alg := r.header.Get(hdrSSE)
+	alg := h.Get(hdrSSE)
 	if alg != "aws:kms" && alg != "aws:kms:dsse" {
 		for _, k := range kmsHeaders {
-			if r.header.Get(k) != "" {
+			if h.Get(k) != "" {
 				return nil, errMsg(s3err.InvalidArgument, "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms")
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -396,4 +397,47 @@ func FuzzParseSSEConfiguration(f *testing.F) {
 			t.Fatalf("a 500 for a bad document: %v", err)
 		}
 	})
+}
+
+// TestSSE_PostForms: a browser form upload is encrypted as its
+// x-amz-server-side-encryption field asks, or as its bucket's default;
+// large files stream through the encrypting store like a PUT body.
+func TestSSE_PostForms(t *testing.T) {
+	e, store := sseEnv(t)
+	now, exp := time.Now(), time.Now().Add(time.Hour)
+	small, large := markedBody(3000), markedBody(3<<20+5)
+	for _, tc := range []struct {
+		key  string
+		file []byte
+		sse  bool
+	}{{"form-small", small, true}, {"form-large", large, true}} {
+		fields := append([]field{{"key", tc.key}, {"x-amz-server-side-encryption", "AES256"}},
+			v4Fields(rootAK, rootSK, now, exp, map[string]string{"bucket": "enc"}, map[string]string{"key": tc.key},
+				map[string]string{"x-amz-server-side-encryption": "AES256"})...)
+		resp, body := e.post(e.endpoint+"/enc", fields, "f.bin", tc.file)
+		if resp.StatusCode != 204 || resp.Header.Get("X-Amz-Server-Side-Encryption") != "AES256" {
+			t.Fatalf("%s: %d %v %s", tc.key, resp.StatusCode, resp.Header, body)
+		}
+		if b := e.get("enc", tc.key); !bytes.Equal(b, tc.file) {
+			t.Fatalf("%s: not the data", tc.key)
+		}
+	}
+	if store.holds(sseMarker) {
+		t.Fatal("a form's file reached the blob store in plaintext")
+	}
+	// the bucket's default applies to forms without the field
+	_, err := e.root().PutBucketEncryption(ctx(), &s3.PutBucketEncryptionInput{Bucket: aws.String("enc"), ServerSideEncryptionConfiguration: &types.ServerSideEncryptionConfiguration{
+		Rules: []types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &types.ServerSideEncryptionByDefault{SSEAlgorithm: types.ServerSideEncryptionAes256}}}}})
+	must(t, err)
+	fields := append([]field{{"key", "form-default"}}, v4Fields(rootAK, rootSK, now, exp, map[string]string{"bucket": "enc"}, map[string]string{"key": "form-default"})...)
+	resp, body := e.post(e.endpoint+"/enc", fields, "f.bin", small)
+	if resp.StatusCode != 204 || resp.Header.Get("X-Amz-Server-Side-Encryption") != "AES256" || store.holds(sseMarker) {
+		t.Fatalf("default encryption on a form: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	// an unknown algorithm in a form is refused, as in a header
+	fields = append([]field{{"key", "form-bad"}, {"x-amz-server-side-encryption", "AES512"}},
+		v4Fields(rootAK, rootSK, now, exp, map[string]string{"bucket": "enc"}, map[string]string{"key": "form-bad"},
+			map[string]string{"x-amz-server-side-encryption": "AES512"})...)
+	resp, body = e.post(e.endpoint+"/enc", fields, "f.bin", small)
+	wantError(t, resp, body, 400, "InvalidArgument", "")
 }

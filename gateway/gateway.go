@@ -77,6 +77,9 @@ type Config struct {
 	// MasterKey, when set (32 bytes), seals the data keys of SSE-S3
 	// objects (gateway/sse); without it SSE-S3 answers NotImplemented.
 	MasterKey []byte
+	// CORSOrigins are the origins buckets without CORS rules of their own
+	// answer cross-origin requests from ("*": any); cors_default.go.
+	CORSOrigins []string
 
 	// Index, when set, is the object index instead of the SQL one in DB
 	// (index.NewMemory in tests); the caller closes it.
@@ -98,6 +101,8 @@ type Gateway struct {
 	masterID    string // sse.MasterKeyID of cfg.MasterKey
 	minPartSize int64
 	shares      shareState // share links' cache (share_cache.go)
+
+	defaultCORS *corsConfiguration // from Config.CORSOrigins; nil: none (cors_default.go)
 
 	ctx    context.Context // ends with Close; outlives requests (bodies stream after handlers return)
 	cancel context.CancelFunc
@@ -184,6 +189,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.verifier = &sigv4.Verifier{Credentials: sigv4.CredentialsFunc(g.secretFor), MaxSkew: cfg.MaxSkew}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.router = g.routes()
+	g.defaultCORS = newDefaultCORS(cfg.CORSOrigins)
 	g.app = fiber.New(fiber.Config{
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,

@@ -130,6 +130,8 @@ type envOpt struct {
 	clock *clocktest.Clock
 	// masterKey, when set, is Config.MasterKey (SSE-S3).
 	masterKey []byte
+	// corsOrigins is Config.CORSOrigins.
+	corsOrigins []string
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -157,7 +159,7 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	}
 	cfg := Config{DB: db, Blobs: o.store, Region: region, AccessKey: rootAK, SecretKey: rootSK,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BlobSize: o.blobSize, Domain: o.domain,
-		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond, IntentTTL: o.intentTTL}
+		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond, IntentTTL: o.intentTTL, CORSOrigins: o.corsOrigins}
 	if o.memory {
 		cfg.DB, cfg.Index = nil, index.NewMemory()
 	}

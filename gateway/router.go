@@ -27,6 +27,9 @@ type route struct {
 	op     string
 	h      handler
 	read   bool // allowed to anonymous requests on a public-read bucket
+	// formAuth: the request's credentials are in its body (POST Object);
+	// the handler authenticates and authorises it (post.go).
+	formAuth bool
 }
 
 // unsupported sub-resources answer NotImplemented, so that none of them
@@ -67,6 +70,7 @@ func (g *Gateway) routes() []route {
 		{method: "DELETE", level: levelBucket, query: "cors", op: "DeleteBucketCors", h: g.deleteBucketCors},
 		{method: "DELETE", level: levelBucket, op: "DeleteBucket", h: g.deleteBucket},
 		{method: "POST", level: levelBucket, query: "delete", op: "DeleteObjects", h: g.deleteObjects},
+		{method: "POST", level: levelBucket, op: "PostObject", h: g.postObject, formAuth: true},
 
 		{method: "PUT", level: levelObject, query: "tagging", op: "PutObjectTagging", h: g.putObjectTagging},
 		{method: "GET", level: levelObject, query: "tagging", op: "GetObjectTagging", h: g.getObjectTagging},
@@ -157,8 +161,10 @@ func (r *request) dispatch() error {
 	if err := r.authenticate(); err != nil {
 		return err
 	}
-	if err := r.authorize(rt); err != nil {
-		return err
+	if !rt.formAuth { // else authorised by the handler once the form is read
+		if err := r.authorize(rt); err != nil {
+			return err
+		}
 	}
 	if h := testHandlerHook.Load(); h != nil {
 		(*h)(rt.op)

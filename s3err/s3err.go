@@ -40,12 +40,15 @@ const (
 	InvalidPart
 	InvalidPartNumber
 	InvalidPartOrder
+	InvalidPolicyDocument
 	InvalidRange
 	InvalidRequest
 	InvalidTag
 	InvalidURI
 	KeyTooLongError
+	MalformedPOSTRequest
 	MalformedXML
+	MaxPostPreDataLengthExceeded
 	MetadataTooLarge
 	MethodNotAllowed
 	MissingContentLength
@@ -101,12 +104,15 @@ var table = [numCodes]entry{
 	InvalidPart:                       {"InvalidPart", 400, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."},
 	InvalidPartNumber:                 {"InvalidPartNumber", 416, "The requested partnumber is not satisfiable"},
 	InvalidPartOrder:                  {"InvalidPartOrder", 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number."},
+	InvalidPolicyDocument:             {"InvalidPolicyDocument", 400, "The content of the form does not meet the conditions specified in the policy document."},
 	InvalidRange:                      {"InvalidRange", 416, "The requested range is not satisfiable"},
 	InvalidRequest:                    {"InvalidRequest", 400, "Invalid Request"},
 	InvalidTag:                        {"InvalidTag", 400, "The tag provided was not a valid tag. This error can occur if the tag did not pass input validation."},
 	InvalidURI:                        {"InvalidURI", 400, "Couldn't parse the specified URI."},
 	KeyTooLongError:                   {"KeyTooLongError", 400, "Your key is too long"},
+	MalformedPOSTRequest:              {"MalformedPOSTRequest", 400, "The body of your POST request is not well-formed multipart/form-data."},
 	MalformedXML:                      {"MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema."},
+	MaxPostPreDataLengthExceeded:      {"MaxPostPreDataLengthExceeded", 400, "Your POST request fields preceeding the upload file was too large."},
 	MetadataTooLarge:                  {"MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size."},
 	MethodNotAllowed:                  {"MethodNotAllowed", 405, "The specified method is not allowed against this resource."},
 	MissingContentLength:              {"MissingContentLength", 411, "You must provide the Content-Length HTTP header."},

@@ -65,6 +65,8 @@ const (
 	AuthV4Presigned
 	AuthV2Header
 	AuthV2Presigned
+	AuthV4Post // a browser POST form signed with SigV4 (post.go)
+	AuthV2Post // a browser POST form signed with SigV2
 )
 
 func (k AuthKind) String() string {
@@ -77,6 +79,10 @@ func (k AuthKind) String() string {
 		return "v2-header"
 	case AuthV2Presigned:
 		return "v2-presigned"
+	case AuthV4Post:
+		return "v4-post"
+	case AuthV2Post:
+		return "v2-post"
 	}
 	return "anonymous"
 }

@@ -38,6 +38,7 @@ func runGateway(ctx context.Context, args []string) error {
 	maxConns := f.Int("max-conns-per-client", 1000, "open connections allowed per client address, 0 = no cap (behind a proxy all clients share its address)")
 	trustedProxies := f.String("trusted-proxies", "", "CIDRs of proxies whose X-Forwarded-For names the client a share link's viewer is counted by, comma-separated (docs/sharing.md)")
 	dbTimeout := f.Duration("db-timeout", 10*time.Second, "deadline of each metadata database call; past it requests fail with 503")
+	corsOrigins := f.String("cors-origins", "", "origins that buckets without CORS rules of their own answer cross-origin requests from, comma-separated (* = any; docs/browser.md)")
 	cluster := f.clusterFlags(false)
 	tnvTLS := f.tlsFlags("tnv-", false) // --tls-* are the S3 port's HTTPS
 	kmsKeyFile := f.String("kms-key-file", "", "master key of SSE-S3 encryption: a file of 64 hex digits, mode 0600 (without it SSE-S3 answers NotImplemented; SSE-C needs none)")
@@ -106,6 +107,7 @@ func runGateway(ctx context.Context, args []string) error {
 		MaxHeaderBytes:    *maxHeader,
 		MaxConnsPerClient: *maxConns,
 		DBTimeout:         *dbTimeout,
+		CORSOrigins:       list(*corsOrigins),
 	}
 	if *maxConns == 0 {
 		cfg.MaxConnsPerClient = -1

@@ -63,6 +63,7 @@ func runUp(ctx context.Context, args []string) error {
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
 	kmsKeyFile := f.String("kms-key-file", "", "master key of SSE-S3 encryption (default: generated at the first start in DATA/kms.key, mode 0600)")
+	corsOrigins := f.String("cors-origins", "", "origins that buckets without CORS rules of their own answer cross-origin requests from, comma-separated (* = any; docs/browser.md)")
 	cluster := f.clusterFlags(false) // default: generated at the first start and kept in DATA/cluster-secret
 	gc := f.gcFlags()
 	if err := f.parse(args); err != nil {
@@ -203,6 +204,7 @@ func runUp(ctx context.Context, args []string) error {
 		GCInterval: *gc.interval,
 
 		MetricsToken: token,
+		CORSOrigins:  list(*corsOrigins),
 	}
 	if *tlsCert != "" {
 		if gcfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {
