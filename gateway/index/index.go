@@ -119,6 +119,9 @@ type Index interface {
 	// Share links (share.go).
 	Shares
 
+	// Bucket policies and ACLs (access.go).
+	AccessControl
+
 	// Close releases what the index holds (prepared statements); not the
 	// database.
 	Close() error
@@ -185,6 +188,9 @@ type Headers struct {
 	// the headers so that it is written, replaced and deleted with the
 	// object (and an upload) in the same row.
 	Tags []Tag `json:"tg,omitempty"`
+	// ACL is the object's ACL (nil: the bucket owner has full control);
+	// like the tags it goes with the object's row.
+	ACL *ACL `json:"acl,omitempty"`
 }
 
 // Tag is one object or bucket tag.

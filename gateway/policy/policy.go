@@ -402,3 +402,16 @@ func (p *Policy) Users() []string {
 	sort.Strings(out)
 	return out
 }
+
+// PublicRead is the policy `tnv admin bucket public` writes: anyone may
+// read the bucket's objects (s3:GetObject) and, with list, list them.
+func PublicRead(bucket string, list bool) string {
+	b, _ := json.Marshal(bucket)
+	arn := `"arn:aws:s3:::` + string(b[1:len(b)-1])
+	doc := `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"PublicRead","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":` + arn + `/*"}`
+	if list {
+		doc += `,{"Sid":"PublicList","Effect":"Allow","Principal":"*","Action":["s3:ListBucket","s3:GetBucketLocation"],"Resource":` + arn + `"}`
+	}
+	return doc + `]}`
+}
