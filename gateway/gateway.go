@@ -91,7 +91,8 @@ type Gateway struct {
 	domains     []string
 	blobSize    int64
 	minPartSize int64
-	shares      shareState // share links' cache (share_cache.go)
+	shares      shareState  // share links' cache (share_cache.go)
+	accessCache accessCache // buckets' policies and ACLs (access.go)
 
 	ctx    context.Context // ends with Close; outlives requests (bodies stream after handlers return)
 	cancel context.CancelFunc

@@ -20,6 +20,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -128,6 +129,8 @@ type envOpt struct {
 	memory bool
 	// clock, when set, is the gateway's Config.Now.
 	clock *clocktest.Clock
+	// trustedProxies is Config.TrustedProxies.
+	trustedProxies []netip.Prefix
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -162,6 +165,7 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	if o.clock != nil {
 		cfg.Now = o.clock.Now
 	}
+	cfg.TrustedProxies = o.trustedProxies
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	scheme := "http"
 	if o.tls {

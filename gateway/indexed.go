@@ -89,7 +89,3 @@ func BucketUsage(ctx context.Context, db *metadb.DB, name string) (objects, byte
 	return index.NewSQL(db).Usage(ctx, name)
 }
 
-// SetBucketPublic marks a bucket readable by anonymous requests, or not.
-func SetBucketPublic(ctx context.Context, db *metadb.DB, name string, on bool) error {
-	return index.NewSQL(db).SetPublic(ctx, name, on)
-}
