@@ -88,4 +88,3 @@ func ListBuckets(ctx context.Context, db *metadb.DB, owner string) ([]Bucket, er
 func BucketUsage(ctx context.Context, db *metadb.DB, name string) (objects, bytes int64, err error) {
 	return index.NewSQL(db).Usage(ctx, name)
 }
-
