@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"bytes"
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/tnv-s3/tnv/internal/clocktest"
 )
 
 func (e *env) putPolicy(c *s3.Client, bucket, doc string) error {
@@ -321,5 +320,62 @@ func TestEveryRouteHasAnAction(t *testing.T) {
 	}
 }
 
-var _ = bytes.NewReader
-var _ context.Context
+// TestPolicy_SecureTransport: a policy that opens objects over TLS only.
+func TestPolicy_SecureTransport(t *testing.T) {
+	doc := `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
+		"Resource":"arn:aws:s3:::tls/*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}}`
+	for _, tls := range []bool{true, false} {
+		e := newEnv(t, envOpt{tls: tls})
+		e.mkBucket("tls")
+		e.put("tls", "k", []byte("x"))
+		must(t, e.putPolicy(e.root(), "tls", doc))
+		want := map[bool]int{true: 200, false: 403}[tls]
+		if st, _ := e.anon("GET", "/tls/k", nil); st != want {
+			t.Errorf("anonymous GET, TLS %v: %d, want %d", tls, st, want)
+		}
+	}
+}
+
+// TestPolicy_DateWindow: aws:CurrentTime is the gateway's clock.
+func TestPolicy_DateWindow(t *testing.T) {
+	clock := clocktest.New(time.Time{})
+	e := newEnv(t, envOpt{clock: clock})
+	end := clock.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	e.mkBucket("win")
+	e.put("win", "k", []byte("x"))
+	must(t, e.putPolicy(e.root(), "win", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
+		"Resource":"arn:aws:s3:::win/*","Condition":{"DateLessThan":{"aws:CurrentTime":"`+end+`"}}}}`))
+	if st, _ := e.anon("GET", "/win/k", nil); st != 200 {
+		t.Fatalf("inside the window: %d", st)
+	}
+	clock.Advance(2 * time.Hour) // anonymous requests have no signature to be too old
+	if st, _ := e.anon("GET", "/win/k", nil); st != 403 {
+		t.Fatalf("after the window: %d", st)
+	}
+}
+
+// TestPolicy_TwoGatewaysShareTheDatabase: a policy put through one
+// gateway reaches another on the same database within accessTTL.
+func TestPolicy_TwoGatewaysShareTheDatabase(t *testing.T) {
+	clock := clocktest.New(time.Time{})
+	db := openDB(t, false)
+	store := newMemStore() // the blobs, shared as the cluster would be
+	a := newEnvDB(t, db, envOpt{clock: clock, store: store})
+	b := newEnvDB(t, db, envOpt{clock: clock, store: store})
+	a.mkBucket("shared")
+	a.put("shared", "k", []byte("x"))
+	if st, _ := b.anon("GET", "/shared/k", nil); st != 403 { // b reads (and keeps) "no policy"
+		t.Fatalf("before the policy: %d", st)
+	}
+	must(t, a.putPolicy(a.root(), "shared", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::shared/*"}}`))
+	if st, _ := a.anon("GET", "/shared/k", nil); st != 200 {
+		t.Fatalf("on the gateway that took the policy: %d", st)
+	}
+	if st, _ := b.anon("GET", "/shared/k", nil); st != 403 {
+		t.Fatalf("the other gateway within accessTTL: %d (its copy should still be the old one)", st)
+	}
+	clock.Advance(accessTTL)
+	if resp, body := b.do("GET", b.endpoint+"/shared/k", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("the other gateway after accessTTL: %d %s", resp.StatusCode, body)
+	}
+}
