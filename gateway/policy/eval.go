@@ -94,8 +94,11 @@ func (st *Statement) applies(r *Request, action string) bool {
 	}
 	rm := false
 	for _, pat := range st.Resources {
-		var ok bool
-		if pat, ok = expand(pat, r.Context); ok && wildMatch(pat, r.Resource) {
+		ok := true
+		if !st.noVars {
+			pat, ok = expand(pat, r.Context)
+		}
+		if ok && wildMatch(pat, r.Resource) {
 			rm = true
 			break
 		}

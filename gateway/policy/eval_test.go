@@ -59,6 +59,8 @@ func TestEvaluate(t *testing.T) {
 	const ignoreCase = `{"Version":"2012-10-17","Statement":[
 		{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::media/*",
 		 "Condition":{"StringEqualsIgnoreCase":{"aws:UserAgent":"Player/1"},"StringNotEquals":{"aws:Referer":["https://bad.example/","https://worse.example/"]}}}]}`
+	const literal2008 = `{"Version":"2008-10-17","Statement":[
+		{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::media/home/${aws:username}/*"}]}`
 
 	for i, tc := range []struct {
 		policy   string
@@ -117,6 +119,8 @@ func TestEvaluate(t *testing.T) {
 		{forAll, anon, "s3:PutObject", "media/k", []string{"s3:requestobjecttagkeys", "kind", "s3:requestobjecttagkeys", "x"}, NoDecision},
 		{forAll, anon, "s3:PutObject", "media/k", nil, Allow}, // ForAllValues of nothing holds
 		{ignoreCase, anon, "s3:GetObject", "media/k", []string{"aws:useragent", "PLAYER/1"}, Allow},
+		{literal2008, bob, "s3:GetObject", "media/home/${aws:username}/a", nil, Allow},
+		{literal2008, bob, "s3:GetObject", "media/home/BOBKEY/a", nil, NoDecision},
 		{ignoreCase, anon, "s3:GetObject", "media/k", []string{"aws:useragent", "PLAYER/1", "aws:referer", "https://worse.example/"}, NoDecision},
 	} {
 		p := mustParse(t, tc.policy)

@@ -51,6 +51,7 @@ type Statement struct {
 	Resources  []string // patterns of "bucket" or "bucket/key", without arn:aws:s3:::
 	NotRes     bool
 	Conditions []condition
+	noVars     bool // version 2008-10-17: ${...} in resources is literal
 }
 
 // principals is a Principal element: Any ("*"), or users, the whole
@@ -312,6 +313,7 @@ func parseStatement(raw json.RawMessage, bucket string, vars bool) (Statement, e
 	}
 	if !vars {
 		// Version 2008-10-17 knows no variables: ${...} is literal.
+		st.noVars = true
 		for i := range st.Conditions {
 			st.Conditions[i].noVars = true
 		}
