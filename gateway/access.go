@@ -140,6 +140,19 @@ func (g *Gateway) authorizeAs(r *request, user, action string, b *Bucket, key st
 	return errCode(s3err.AccessDenied)
 }
 
+// missingKeyAccess: a GET or HEAD of a key that does not exist is 404
+// only to whom may list the bucket, else 403, so that a policy opening
+// reads does not tell which keys exist (as S3).
+func (r *request) missingKeyAccess(op string) error {
+	if (op != "GetObject" && op != "HeadObject") || !r.objLoaded || r.obj != nil || r.root || (r.user != "" && r.user == r.bucket.Owner) {
+		return nil
+	}
+	if r.g.authorizeAs(r, r.user, "s3:ListBucket", r.bucket, "", nil) != nil {
+		return errCode(s3err.AccessDenied)
+	}
+	return nil
+}
+
 // aclGrants tells whether acl gives user ("" anonymous) perm.
 func aclGrants(acl *index.ACL, user, perm string) bool {
 	for _, gr := range acl.Grants {

@@ -78,6 +78,7 @@ func TestPolicy_PublicPrefixPrivateRestNoListing(t *testing.T) {
 		{"HEAD", "/media/public/a.mp4", 200, ""},
 		{"GET", "/media/public/secret/b.mp4", 403, "AccessDenied"},
 		{"GET", "/media/private/c.mp4", 403, "AccessDenied"},
+		{"GET", "/media/public/missing.mp4", 403, "AccessDenied"}, // 404 only to whom may list
 		{"GET", "/media", 403, "AccessDenied"},
 		{"GET", "/media?list-type=2&prefix=public/", 403, "AccessDenied"},
 		{"PUT", "/media/public/new", 403, "AccessDenied"},
@@ -93,6 +94,13 @@ func TestPolicy_PublicPrefixPrivateRestNoListing(t *testing.T) {
 	must(t, err)
 	if got := e.get("media", "public/a.mp4"); string(got) != "video public/a.mp4" {
 		t.Fatalf("owner read %q", got)
+	}
+	// Allowed to list too, the missing key is 404.
+	must(t, e.putPolicy(e.root(), "media", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::media/public/*"},
+		{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::media"}]}`))
+	if st, code := e.anon("GET", "/media/public/missing.mp4", nil); st != 404 || code != "NoSuchKey" {
+		t.Fatalf("missing key, listing allowed: %d %s", st, code)
 	}
 }
 

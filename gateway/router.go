@@ -219,7 +219,10 @@ func (r *request) authorize(rt *route) error {
 	if rt.level == levelObject {
 		key = r.key
 	}
-	return r.g.authorizeAs(r, r.user, action, b, key, r.obj)
+	if err := r.g.authorizeAs(r, r.user, action, b, key, r.obj); err != nil {
+		return err
+	}
+	return r.missingKeyAccess(rt.op)
 }
 
 // validBucketName applies S3's naming rules (3-63 characters of lower-case
