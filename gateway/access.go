@@ -86,10 +86,10 @@ var ownerManages = map[string]bool{"s3:GetBucketPolicy": true, "s3:PutBucketPoli
 // authorizeAs decides whether user ("" anonymous) may do action on bucket
 // b, or on its object key when key != "" (obj: that object when loaded,
 // for its ACL). The request gives the context (source address, Referer,
-// TLS, list parameters, headers). Order as AWS: an explicit Deny of the
-// bucket policy wins; then the root key and the bucket's owner may; then
-// an Allow of the policy; then the ACLs (unless BucketOwnerEnforced);
-// else AccessDenied.
+// TLS, list parameters, headers). The root key may do anything; then, in
+// AWS's order: an explicit Deny of the bucket policy wins; then the
+// bucket's owner may; then an Allow of the policy; then the ACLs (unless
+// BucketOwnerEnforced); else AccessDenied.
 //
 // POST uploads call it with the form's signer and "s3:PutObject".
 func (g *Gateway) authorizeAs(r *request, user, action string, b *Bucket, key string, obj *object) error {
@@ -155,6 +155,9 @@ func (r *request) missingKeyAccess(op string) error {
 
 // aclGrants tells whether acl gives user ("" anonymous) perm.
 func aclGrants(acl *index.ACL, user, perm string) bool {
+	if user != "" && user == acl.Owner && (perm == "READ_ACP" || perm == "WRITE_ACP") {
+		return true // an owner may always read and change its ACL, as on S3
+	}
 	for _, gr := range acl.Grants {
 		if gr.Permission != perm && gr.Permission != "FULL_CONTROL" {
 			continue
