@@ -81,11 +81,15 @@ func TestAuth_SkewJudgedByGatewayClock(t *testing.T) {
 	}
 }
 
+// TestAuth_PublicReadBucket: tnv admin bucket public NAME on --list writes
+// a policy that lets anyone read and list, and nothing more.
 func TestAuth_PublicReadBucket(t *testing.T) {
-	e := newEnv(t, envOpt{})
+	clock := clocktest.New(time.Time{})
+	e := newEnv(t, envOpt{clock: clock})
 	e.mkBucket("pub")
 	e.put("pub", "k", []byte("hello"))
-	must(t, SetBucketPublic(ctx(), e.db, "pub", true))
+	must(t, SetBucketPublic(ctx(), e.db, "pub", true, true))
+	clock.Advance(accessTTL) // written to the database: gateways see it within accessTTL
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -98,7 +102,8 @@ func TestAuth_PublicReadBucket(t *testing.T) {
 			t.Fatalf("anonymous %s %s: %d %s", tc.method, tc.path, resp.StatusCode, body)
 		}
 	}
-	must(t, SetBucketPublic(ctx(), e.db, "pub", false))
+	must(t, SetBucketPublic(ctx(), e.db, "pub", false, false))
+	clock.Advance(accessTTL) // the gateway's copy of the policy is stale now
 	resp, _ := e.do("GET", e.endpoint+"/pub/k", nil, nil)
 	if resp.StatusCode != 403 {
 		t.Fatalf("private again: %d", resp.StatusCode)
@@ -171,10 +176,10 @@ func TestRouter_UnsupportedSubresourcesAreNotImplemented(t *testing.T) {
 	e.mkBucket("bkt")
 	e.put("bkt", "k", []byte("x"))
 	for _, tc := range []struct{ method, path string }{
-		{"GET", "/bkt?lifecycle"}, {"PUT", "/bkt?lifecycle"}, {"GET", "/bkt?replication"}, {"GET", "/bkt?policy"},
+		{"GET", "/bkt?lifecycle"}, {"PUT", "/bkt?lifecycle"}, {"GET", "/bkt?replication"}, {"GET", "/bkt?publicAccessBlock"},
 		{"PUT", "/bkt?versioning"}, {"GET", "/bkt?website"}, {"GET", "/bkt?analytics"},
 		{"GET", "/bkt?object-lock"}, {"GET", "/bkt?logging"}, {"GET", "/bkt?notification"}, {"GET", "/bkt?versions"},
-		{"PUT", "/bkt/k?acl"}, {"GET", "/bkt/k?versionId=3"}, {"GET", "/bkt/k?tagging&versionId=3"},
+		{"PUT", "/bkt/k?legal-hold"}, {"GET", "/bkt/k?versionId=3"}, {"GET", "/bkt/k?tagging&versionId=3"},
 		{"POST", "/bkt/k?restore"}, {"POST", "/bkt/k?select&select-type=2"}, {"PUT", "/bkt/k?retention"},
 	} {
 		resp, body := e.signed(tc.method, tc.path, nil, nil)

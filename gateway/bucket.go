@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -45,6 +44,10 @@ func (g *Gateway) createBucket(r *request) error {
 		// Any region is accepted: the gateway has one, and clients
 		// configured for another still mean this one.
 	}
+	applyAccess, err := g.createBucketAccess(r) // x-amz-acl, x-amz-grant-*, x-amz-object-ownership (acl.go)
+	if err != nil {
+		return err
+	}
 	existing, err := g.idx.CreateBucket(r.ctx, r.bucketName, r.user)
 	if err != nil {
 		return errInternal(err)
@@ -54,6 +57,11 @@ func (g *Gateway) createBucket(r *request) error {
 			return errCode(s3err.BucketAlreadyOwnedByYou)
 		}
 		return errCode(s3err.BucketAlreadyExists)
+	}
+	if b, err := g.idx.Bucket(r.ctx, r.bucketName); err != nil {
+		return errInternal(err)
+	} else if err := applyAccess(b.AppID); err != nil {
+		return errInternal(err)
 	}
 	r.c.Set("Location", "/"+r.bucketName)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
@@ -83,24 +91,6 @@ func (g *Gateway) getBucketLocation(r *request) error {
 func (g *Gateway) getBucketVersioning(r *request) error {
 	// Never enabled: an empty configuration, as S3 answers for such buckets.
 	return r.sendXML(http.StatusOK, versioningConfiguration{Xmlns: xmlns})
-}
-
-// getACL answers the canned private ACL: the owner has full control.
-func (g *Gateway) getACL(r *request) error {
-	if r.hasKey {
-		if _, err := g.idx.Object(r.ctx, r.bucketName, r.key); errors.Is(err, errNotFound) {
-			return errCode(s3err.NoSuchKey)
-		} else if err != nil {
-			return errInternal(err)
-		}
-	}
-	o := owner{ID: r.bucket.Owner, DisplayName: r.bucket.Owner}
-	p := accessControlPolicy{Xmlns: xmlns, Owner: o}
-	p.AccessControlList.Grant = []grant{{
-		Grantee:    grantee{XMLNS: "http://www.w3.org/2001/XMLSchema-instance", Type: "CanonicalUser", ID: o.ID, DisplayName: o.DisplayName},
-		Permission: "FULL_CONTROL",
-	}}
-	return r.sendXML(http.StatusOK, p)
 }
 
 func (g *Gateway) gcDue() int64 {

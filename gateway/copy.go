@@ -33,23 +33,19 @@ func (g *Gateway) copySource(r *request) (*Bucket, *object, error) {
 	if !ok || bucket == "" || key == "" {
 		return nil, nil, errMsg(s3err.InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
 	}
-	b, err := g.idx.Bucket(r.ctx, bucket)
+	b, o, err := g.idx.BucketObject(r.ctx, bucket, key)
 	if errors.Is(err, errNotFound) {
 		return nil, nil, errCode(s3err.NoSuchBucket)
 	}
 	if err != nil {
 		return nil, nil, errInternal(err)
 	}
-	if !(r.root || r.user == b.Owner || b.PublicRead) {
-		return nil, nil, errCode(s3err.AccessDenied)
+	// Reading the source is s3:GetObject on it, by its bucket's rules.
+	if err := g.authorizeAs(r, r.user, "s3:GetObject", b, key, o); err != nil {
+		return nil, nil, err
 	}
-	o, err := g.idx.Object(r.ctx, bucket, key)
-	if errors.Is(err, errNotFound) {
-		e := errCode(s3err.NoSuchKey)
-		return nil, nil, e
-	}
-	if err != nil {
-		return nil, nil, errInternal(err)
+	if o == nil {
+		return nil, nil, errCode(s3err.NoSuchKey)
 	}
 	if err := copyConditions(r.header, o); err != nil {
 		return nil, nil, err
@@ -109,6 +105,10 @@ func (g *Gateway) copyObject(r *request) error {
 		return err
 	}
 	hdr.SSE = enc.record()
+	// The copy's ACL is the request's, never the source's (as S3).
+	if hdr.ACL, err = g.newObjectACL(r, r.bucket, r.user, r.header); err != nil {
+		return err
+	}
 	o := &object{Bucket: r.bucketName, Key: r.key, Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond)}
 	if same && src.Headers.SSE == nil && enc == nil {
 		// New metadata over the same bytes: the row keeps its blobs (the

@@ -100,7 +100,8 @@ type Gateway struct {
 	blobSize    int64
 	masterID    string // sse.MasterKeyID of cfg.MasterKey
 	minPartSize int64
-	shares      shareState // share links' cache (share_cache.go)
+	shares      shareState  // share links' cache (share_cache.go)
+	accessCache accessCache // buckets' policies and ACLs (access.go)
 
 	defaultCORS *corsConfiguration // from Config.CORSOrigins; nil: none (cors_default.go)
 

@@ -20,6 +20,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -132,6 +133,8 @@ type envOpt struct {
 	masterKey []byte
 	// corsOrigins is Config.CORSOrigins.
 	corsOrigins []string
+	// trustedProxies is Config.TrustedProxies.
+	trustedProxies []netip.Prefix
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -167,6 +170,7 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 		cfg.Now = o.clock.Now
 	}
 	cfg.MasterKey = o.masterKey
+	cfg.TrustedProxies = o.trustedProxies
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	scheme := "http"
 	if o.tls {

@@ -88,8 +88,3 @@ func ListBuckets(ctx context.Context, db *metadb.DB, owner string) ([]Bucket, er
 func BucketUsage(ctx context.Context, db *metadb.DB, name string) (objects, bytes int64, err error) {
 	return index.NewSQL(db).Usage(ctx, name)
 }
-
-// SetBucketPublic marks a bucket readable by anonymous requests, or not.
-func SetBucketPublic(ctx context.Context, db *metadb.DB, name string, on bool) error {
-	return index.NewSQL(db).SetPublic(ctx, name, on)
-}

@@ -35,6 +35,9 @@ func (g *Gateway) createMultipartUpload(r *request) error {
 		return err
 	}
 	hdr.SSE = enc.record()
+	if hdr.ACL, err = g.newObjectACL(r, r.bucket, r.user, r.header); err != nil {
+		return err
+	}
 	u := &upload{ID: newUploadID(), Bucket: r.bucketName, Key: r.key, Initiated: time.Now().UTC(), Owner: r.user, Headers: hdr}
 	if err := g.idx.CreateUpload(r.ctx, u); err != nil {
 		return errInternal(err)

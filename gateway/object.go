@@ -106,6 +106,9 @@ func (g *Gateway) putObject(r *request) error {
 	if err != nil {
 		return err
 	}
+	if hdr.ACL, err = g.newObjectACL(r, r.bucket, r.user, r.header); err != nil {
+		return err
+	}
 	size, err := r.putSize()
 	if err != nil {
 		return err
@@ -437,6 +440,11 @@ func (g *Gateway) deleteObjects(r *request) error {
 	for _, obj := range req.Object {
 		if obj.VersionId != "" && obj.VersionId != "null" {
 			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: s3err.NotImplemented.String(), Message: "Object versions are not implemented."})
+			continue
+		}
+		if err := g.authorizeAs(r, r.user, "s3:DeleteObject", r.bucket, obj.Key, nil); err != nil {
+			e := toS3Error(err)
+			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: e.Code.String(), Message: e.Message})
 			continue
 		}
 		if _, err := g.idx.DeleteObject(r.ctx, r.bucket.AppID, r.bucketName, obj.Key, g.gcDue()); err != nil {

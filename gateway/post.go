@@ -116,7 +116,7 @@ func (g *Gateway) postForm(r *request) error {
 	if err != nil {
 		return err
 	}
-	if err := g.applyCannedACL(r, o, acl); err != nil {
+	if err := g.applyCannedACL(r, r.bucket, r.user, acl, &o.Headers); err != nil {
 		return err
 	}
 	enc, err := g.newWriteSSEFrom(r, postSSEFields(form))
@@ -235,7 +235,7 @@ func postObjectOf(r *request, form *postForm) (*object, string, []byte, error) {
 			return nil, "", nil, err
 		}
 	}
-	acl := "private"
+	acl := ""
 	if a, ok := form.get("acl"); ok {
 		if !cannedACLs[a] {
 			e := errMsg(s3err.InvalidArgument, "The canned ACL %s is not valid.", a)
@@ -259,17 +259,6 @@ func postObjectOf(r *request, form *postForm) (*object, string, []byte, error) {
 var cannedACLs = map[string]bool{
 	"private": true, "public-read": true, "public-read-write": true, "aws-exec-read": true,
 	"authenticated-read": true, "bucket-owner-read": true, "bucket-owner-full-control": true,
-}
-
-// applyCannedACL gives the object about to be stored the canned ACL a
-// request asked for (the form's acl field), before any byte is stored.
-// ACLs do not exist yet: private, what every object is, stores nothing;
-// the others are refused rather than dropped.
-func (g *Gateway) applyCannedACL(r *request, o *object, acl string) error {
-	if acl == "private" {
-		return nil
-	}
-	return errMsg(s3err.NotImplemented, "The canned ACL %s is not implemented by this gateway.", acl)
 }
 
 // storePostFile streams the file part into blobs: at most upper bytes,

@@ -278,8 +278,10 @@ func TestPostObject_Refusals(t *testing.T) {
 		{"Anonymous", []field{{"key", "k"}}, []byte("x"), nil, accessDenied("Access Denied")},
 		{"NotOwner", append([]field{{"key", "k"}}, v4Fields("ALICEKEY", "alice-secret-0123456", now, exp, map[string]string{"key": "k"}, map[string]string{"bucket": "forms"})...), []byte("x"), nil,
 			accessDenied("Access Denied")},
+		// New buckets are BucketOwnerEnforced (ACLs off), as on AWS: a form
+		// asking for public-read is refused as PutObject's x-amz-acl is.
 		{"PublicReadACL", append(base("k", map[string]string{"acl": "public-read"}), field{"acl", "public-read"}), []byte("x"), nil, func(t *testing.T, resp *http.Response, body []byte) {
-			wantError(t, resp, body, 501, "NotImplemented", "The canned ACL public-read is not implemented by this gateway.")
+			wantError(t, resp, body, 400, "AccessControlListNotSupported", "The bucket does not allow ACLs")
 		}},
 		{"BogusACL", append(base("k", []string{"starts-with", "$acl", ""}), field{"acl", "everyone"}), []byte("x"), nil, func(t *testing.T, resp *http.Response, body []byte) {
 			wantError(t, resp, body, 400, "InvalidArgument", "The canned ACL everyone is not valid.")

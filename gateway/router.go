@@ -26,7 +26,7 @@ type route struct {
 	header string // "" or a header that must be present
 	op     string
 	h      handler
-	read   bool // allowed to anonymous requests on a public-read bucket
+	read   bool // a read (bucket policies and ACLs decide who may: access.go)
 	// formAuth: the request's credentials are in its body (POST Object);
 	// the handler authenticates and authorises it (post.go).
 	formAuth bool
@@ -36,7 +36,7 @@ type route struct {
 // falls through to, say, PutObject or ListObjects.
 var unsupportedBucket = []string{
 	"accelerate", "analytics", "intelligent-tiering", "inventory", "lifecycle", "logging",
-	"metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus",
+	"metrics", "notification", "object-lock",
 	"publicAccessBlock", "replication", "requestPayment", "website", "versions", "metadataTable",
 	"metadataConfiguration", "session",
 }
@@ -56,14 +56,21 @@ func (g *Gateway) routes() []route {
 		{method: "PUT", level: levelBucket, query: "encryption", op: "PutBucketEncryption", h: g.putBucketEncryption},
 		{method: "GET", level: levelBucket, query: "encryption", op: "GetBucketEncryption", h: g.getBucketEncryption},
 		{method: "DELETE", level: levelBucket, query: "encryption", op: "DeleteBucketEncryption", h: g.deleteBucketEncryption},
-		{method: "PUT", level: levelBucket, query: "acl", op: "PutBucketAcl", h: notImplemented},
+		{method: "PUT", level: levelBucket, query: "acl", op: "PutBucketAcl", h: g.putBucketACL},
+		{method: "PUT", level: levelBucket, query: "policy", op: "PutBucketPolicy", h: g.putBucketPolicy},
+		{method: "GET", level: levelBucket, query: "policy", op: "GetBucketPolicy", h: g.getBucketPolicy},
+		{method: "DELETE", level: levelBucket, query: "policy", op: "DeleteBucketPolicy", h: g.deleteBucketPolicy},
+		{method: "GET", level: levelBucket, query: "policyStatus", op: "GetBucketPolicyStatus", h: g.getBucketPolicyStatus},
+		{method: "PUT", level: levelBucket, query: "ownershipControls", op: "PutBucketOwnershipControls", h: g.putOwnershipControls},
+		{method: "GET", level: levelBucket, query: "ownershipControls", op: "GetBucketOwnershipControls", h: g.getOwnershipControls},
+		{method: "DELETE", level: levelBucket, query: "ownershipControls", op: "DeleteBucketOwnershipControls", h: g.deleteOwnershipControls},
 		{method: "PUT", level: levelBucket, query: "versioning", op: "PutBucketVersioning", h: notImplemented},
 		{method: "PUT", level: levelBucket, op: "CreateBucket", h: g.createBucket},
 		{method: "GET", level: levelBucket, query: "cors", op: "GetBucketCors", h: g.getBucketCors},
 		{method: "GET", level: levelBucket, query: "location", op: "GetBucketLocation", h: g.getBucketLocation, read: true},
 		{method: "GET", level: levelBucket, query: "uploads", op: "ListMultipartUploads", h: g.listMultipartUploads},
 		{method: "GET", level: levelBucket, query: "versioning", op: "GetBucketVersioning", h: g.getBucketVersioning},
-		{method: "GET", level: levelBucket, query: "acl", op: "GetBucketAcl", h: g.getACL},
+		{method: "GET", level: levelBucket, query: "acl", op: "GetBucketAcl", h: g.getBucketACL},
 		{method: "GET", level: levelBucket, query: "list-type", op: "ListObjectsV2", h: g.listObjectsV2, read: true},
 		{method: "GET", level: levelBucket, op: "ListObjects", h: g.listObjectsV1, read: true},
 		{method: "HEAD", level: levelBucket, op: "HeadBucket", h: g.headBucket, read: true},
@@ -77,11 +84,11 @@ func (g *Gateway) routes() []route {
 		{method: "DELETE", level: levelObject, query: "tagging", op: "DeleteObjectTagging", h: g.deleteObjectTagging},
 		{method: "PUT", level: levelObject, query: "uploadId", header: "X-Amz-Copy-Source", op: "UploadPartCopy", h: g.uploadPartCopy},
 		{method: "PUT", level: levelObject, query: "uploadId", op: "UploadPart", h: g.uploadPart},
-		{method: "PUT", level: levelObject, query: "acl", op: "PutObjectAcl", h: notImplemented},
+		{method: "PUT", level: levelObject, query: "acl", op: "PutObjectAcl", h: g.putObjectACL},
 		{method: "PUT", level: levelObject, header: "X-Amz-Copy-Source", op: "CopyObject", h: g.copyObject},
 		{method: "PUT", level: levelObject, op: "PutObject", h: g.putObject},
 		{method: "GET", level: levelObject, query: "uploadId", op: "ListParts", h: g.listParts},
-		{method: "GET", level: levelObject, query: "acl", op: "GetObjectAcl", h: g.getACL},
+		{method: "GET", level: levelObject, query: "acl", op: "GetObjectAcl", h: g.getObjectACL},
 		{method: "GET", level: levelObject, op: "GetObject", h: g.getObject, read: true},
 		{method: "HEAD", level: levelObject, op: "HeadObject", h: g.headObject, read: true},
 		{method: "DELETE", level: levelObject, query: "uploadId", op: "AbortMultipartUpload", h: g.abortMultipartUpload},
@@ -173,8 +180,9 @@ func (r *request) dispatch() error {
 }
 
 // authorize applies the access rules: the root key may do anything; a user
-// acts on buckets it owns; anonymous requests may only read public-read
-// buckets. Every bucket-level and object-level operation needs the bucket.
+// acts on buckets it owns; anyone else as the bucket's policy and ACLs say
+// (authorizeAs). Every bucket-level and object-level operation needs the
+// bucket.
 func (r *request) authorize(rt *route) error {
 	if rt.level == levelService || rt.op == "CreateBucket" {
 		if r.user == "" {
@@ -190,7 +198,7 @@ func (r *request) authorize(rt *route) error {
 	}
 	var b *Bucket
 	var err error
-	if rt.op == "GetObject" || rt.op == "HeadObject" {
+	if rt.op == "GetObject" || rt.op == "HeadObject" || rt.op == "GetObjectAcl" || rt.op == "PutObjectAcl" {
 		b, r.obj, err = r.g.idx.BucketObject(r.ctx, r.bucketName, r.key)
 		r.objLoaded = err == nil
 	} else {
@@ -203,13 +211,24 @@ func (r *request) authorize(rt *route) error {
 		return errInternal(err)
 	}
 	r.bucket = b
-	switch {
-	case r.root || (r.user != "" && r.user == b.Owner):
-		return nil
-	case rt.read && b.PublicRead:
+	if rt.op == "DeleteObjects" { // per key (deleteObjects)
 		return nil
 	}
-	return errCode(s3err.AccessDenied)
+	action, ok := opActions[rt.op]
+	if !ok {
+		if r.root || (r.user != "" && r.user == b.Owner) {
+			return nil
+		}
+		return errCode(s3err.AccessDenied)
+	}
+	key := ""
+	if rt.level == levelObject {
+		key = r.key
+	}
+	if err := r.g.authorizeAs(r, r.user, action, b, key, r.obj); err != nil {
+		return err
+	}
+	return r.missingKeyAccess(rt.op)
 }
 
 // validBucketName applies S3's naming rules (3-63 characters of lower-case

@@ -136,10 +136,11 @@ func (r *request) sharePreflight() error {
 	return nil
 }
 
-// mayRead tells whether the signed request's key may read bucket b: the
-// root key, the owner, anyone on a public-read bucket.
-func (r *request) mayRead(b *Bucket) bool {
-	return r.root || (r.user != "" && (r.user == b.Owner || b.PublicRead))
+// mayRead tells whether the signed request's key may read the keys under
+// prefix in bucket b: the root key, the owner, a user the bucket's policy
+// lets read them (s3:GetObject on prefix*).
+func (r *request) mayRead(b *Bucket, prefix string) bool {
+	return r.user != "" && r.g.authorizeAs(r, r.user, "s3:GetObject", b, prefix+"*", nil) == nil
 }
 
 func (g *Gateway) createShare(r *request) error {
@@ -186,7 +187,7 @@ func (g *Gateway) createShare(r *request) error {
 	if err != nil {
 		return errInternal(err)
 	}
-	if !r.mayRead(bk) {
+	if !r.mayRead(bk, req.Prefix) {
 		return errMsg(s3err.AccessDenied, "Only a key that may read the bucket can share it.")
 	}
 	now := g.cfg.Now().UTC().Truncate(time.Second)

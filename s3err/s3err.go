@@ -70,6 +70,16 @@ const (
 	UserKeyMustBeSpecified
 	XAmzContentSHA256Mismatch
 
+	// Bucket policies and ACLs.
+	AccessControlListNotSupported
+	InvalidBucketAclWithObjectOwnership
+	MalformedACLError
+	MalformedPolicy
+	MissingSecurityHeader
+	NoSuchBucketPolicy
+	OwnershipControlsNotFoundError
+	UnresolvableGrantByEmailAddress
+
 	numCodes // keep last
 )
 
@@ -133,6 +143,15 @@ var table = [numCodes]entry{
 	SlowDown:                  {"SlowDown", 503, "Please reduce your request rate."},
 	UserKeyMustBeSpecified:    {"UserKeyMustBeSpecified", 400, "The bucket POST must contain the specified field name. If it is specified, please check the order of the fields."},
 	XAmzContentSHA256Mismatch: {"XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed."},
+
+	AccessControlListNotSupported:       {"AccessControlListNotSupported", 400, "The bucket does not allow ACLs"},
+	InvalidBucketAclWithObjectOwnership: {"InvalidBucketAclWithObjectOwnership", 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"},
+	MalformedACLError:                   {"MalformedACLError", 400, "The XML you provided was not well-formed or did not validate against our published schema"},
+	MalformedPolicy:                     {"MalformedPolicy", 400, "Policies must be valid JSON and the first byte must be '{'"},
+	MissingSecurityHeader:               {"MissingSecurityHeader", 400, "Your request was missing a required header"},
+	NoSuchBucketPolicy:                  {"NoSuchBucketPolicy", 404, "The bucket policy does not exist"},
+	OwnershipControlsNotFoundError:      {"OwnershipControlsNotFoundError", 404, "The bucket ownership controls were not found"},
+	UnresolvableGrantByEmailAddress:     {"UnresolvableGrantByEmailAddress", 400, "The e-mail address you provided does not match any account on record."},
 }
 
 // lookup returns c's entry; a Code outside the table (only an integer

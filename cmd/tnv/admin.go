@@ -26,7 +26,8 @@ const adminUsage = `usage:
                                      (refused while the user owns buckets, unless told what becomes of them)
   tnv admin bucket list --db DSN
   tnv admin bucket owner NAME ACCESS_KEY --db DSN              (hand a bucket to another user)
-  tnv admin bucket public NAME on|off --db DSN
+  tnv admin bucket public NAME on|off [--list] --db DSN      (on: a policy letting anyone read the objects,
+                                     with --list also list them; off: removes the bucket's policy)
   tnv admin status --trackers A,B                               (groups and nodes, as the trackers see them)
   tnv admin share create|list|revoke …                          (share links, docs/sharing.md; tnv admin share for more)`
 
@@ -56,6 +57,10 @@ func runAdmin(ctx context.Context, args []string) error {
 	if what == "user" && verb == "remove" {
 		reassign = f.String("reassign-to", "", "hand the user's buckets to this user")
 		deleteBuckets = f.Bool("delete-buckets", false, "delete the user's buckets (refused if one holds objects)")
+	}
+	var listToo *bool
+	if what == "bucket" && verb == "public" {
+		listToo = f.Bool("list", false, "anyone may also list the bucket (s3:ListBucket)")
 	}
 	pos, err := f.parsePositional(rest, "db")
 	if err != nil {
@@ -147,20 +152,31 @@ func runAdmin(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(out, "NAME\tOBJECTS\tSIZE\tAPPID\tOWNER\tCREATED\tPUBLIC READ\tCORS")
+		fmt.Fprintln(out, "NAME\tOBJECTS\tSIZE\tAPPID\tOWNER\tCREATED\tPUBLIC POLICY\tCORS")
 		for _, b := range bs {
 			n, size, err := gateway.BucketUsage(ctx, db, b.Name)
 			if err != nil {
 				return err
 			}
+			public, err := gateway.BucketPublic(ctx, db, &b)
+			if err != nil {
+				return err
+			}
 			fmt.Fprintf(out, "%s\t%d\t%s\t%s\t%s\t%s\t%v\t%v\n", b.Name, n, status.HumanBytes(size), b.AppID, b.Owner,
-				b.Created.Format(time.RFC3339), b.PublicRead, b.CORS != "")
+				b.Created.Format(time.RFC3339), public, b.CORS != "")
 		}
 	case "bucket public":
 		if len(pos) != 2 || (pos[1] != "on" && pos[1] != "off") {
-			return errors.New("usage: tnv admin bucket public NAME on|off --db DSN")
+			return errors.New("usage: tnv admin bucket public NAME on|off [--list] --db DSN")
 		}
-		return gateway.SetBucketPublic(ctx, db, pos[0], pos[1] == "on")
+		if err := gateway.SetBucketPublic(ctx, db, pos[0], pos[1] == "on", *listToo); err != nil {
+			return err
+		}
+		if pos[1] == "on" {
+			fmt.Fprintf(out, "bucket %s: policy set: anyone may read its objects%s (tnv gateways apply it within 2 s)\n", pos[0], map[bool]string{true: " and list them", false: ""}[*listToo])
+		} else {
+			fmt.Fprintf(out, "bucket %s: policy removed\n", pos[0])
+		}
 	default:
 		return errors.New(adminUsage)
 	}

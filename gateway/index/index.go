@@ -122,6 +122,9 @@ type Index interface {
 	// Share links (share.go).
 	Shares
 
+	// Bucket policies and ACLs (access.go).
+	AccessControl
+
 	// Close releases what the index holds (prepared statements); not the
 	// database.
 	Close() error
@@ -194,6 +197,9 @@ type Headers struct {
 	// SSE is how the object (or an upload's parts) is encrypted; nil:
 	// stored as sent.
 	SSE *SSE `json:"se,omitempty"`
+	// ACL is the object's ACL (nil: the bucket owner has full control);
+	// like the tags it goes with the object's row.
+	ACL *ACL `json:"acl,omitempty"`
 }
 
 // SSE is what the index keeps of an encrypted object: its data key only

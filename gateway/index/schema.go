@@ -91,10 +91,21 @@ func steps(d metadb.Dialect) []string {
 			PRIMARY KEY (token_hash, addr)) {{TABLE}}`,
 		// A bucket's default server-side encryption ("AES256") or NULL.
 		`ALTER TABLE s3_buckets ADD COLUMN sse_default VARCHAR(16)`,
+		// Bucket policies, bucket ACLs and object ownership (access.go),
+		// keyed by app ID: a bucket created again under the same name
+		// starts without them.
+		`CREATE TABLE s3_bucket_access (
+			appid VARCHAR(16) NOT NULL PRIMARY KEY,
+			policy TEXT,
+			acl TEXT,
+			ownership VARCHAR(32) NOT NULL DEFAULT '') {{TABLE}}`,
 	}
 }
 
 // Migrate creates or upgrades the gateway's tables.
 func Migrate(ctx context.Context, db *metadb.DB) error {
-	return db.Migrate(ctx, Component, steps(db.Dialect))
+	if err := db.Migrate(ctx, Component, steps(db.Dialect)); err != nil {
+		return err
+	}
+	return migratePublicRead(ctx, db)
 }

@@ -123,6 +123,9 @@ func (s *SQL) DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error {
 				return err
 			}
 		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_bucket_access WHERE appid = ?", b.AppID); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, "DELETE FROM s3_buckets WHERE name = ?", b.Name)
 		return err
 	})
