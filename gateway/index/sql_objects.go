@@ -128,7 +128,14 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 	hdr, blobs := headersJSON(o.Headers), blobsJSON(o.Blobs)
 	var oldBlobs, etag string
 	var version int64
-	err := s.queryRow(ctx, tx, "SELECT blobs, version, etag FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version, &etag)
+	// A first look without a lock: on MySQL a locking read of a key that
+	// does not exist takes a gap lock, and concurrent PUTs of new keys into
+	// the same gap then deadlock on their inserts. A new key is inserted
+	// (the row's own lock orders writers of the same key); only an existing
+	// row is read again with a lock, to replace it.
+	const row = "SELECT blobs, version, etag FROM s3_objects WHERE bucket = ? AND okey = ?"
+	var x int
+	err := s.queryRow(ctx, tx, "SELECT 1 FROM s3_objects WHERE bucket = ? AND okey = ?", o.Bucket, []byte(o.Key)).Scan(&x)
 	switch {
 	case err == sql.ErrNoRows:
 		if err := cond.check(nil); err != nil {
@@ -136,18 +143,26 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 		}
 		_, err = s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
 			o.Bucket, []byte(o.Key), o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts)
-		if metadb.IsDuplicate(err) {
-			if cond.IfNoneMatchStar {
-				return nil, ErrExists
-			}
-			return nil, ErrConflict
+		if err == nil {
+			o.Version = 1
+			return nil, nil
 		}
-		if err != nil {
+		if !metadb.IsDuplicate(err) {
 			return nil, err
 		}
-		o.Version = 1
-		return nil, nil
+		if cond.IfNoneMatchStar {
+			return nil, ErrExists
+		}
+		// written meanwhile by another PUT: replace it, as if it had come
+		// first
 	case err != nil:
+		return nil, err
+	}
+	err = s.queryRow(ctx, tx, row+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version, &etag)
+	if err == sql.ErrNoRows {
+		return nil, ErrConflict // deleted meanwhile
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := cond.check(&Object{ETag: etag, Version: version}); err != nil {
