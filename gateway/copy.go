@@ -1,11 +1,7 @@
 package gateway
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -83,8 +79,19 @@ func (g *Gateway) copyObject(r *request) error {
 	if directive != "COPY" && directive != "REPLACE" {
 		return errMsg(s3err.InvalidArgument, "Unknown metadata directive.")
 	}
+	// The request's own headers are checked whatever the directive, as
+	// S3 does: metadata over the limit, object-lock and encryption
+	// headers are refused even when the source's metadata is kept.
+	reqHdr, err := requestHeaders(r.header)
+	if err != nil {
+		return err
+	}
+	alg, err := copyChecksumAlg(r.header, src)
+	if err != nil {
+		return err
+	}
 	same := srcBucket.Name == r.bucketName && src.Key == r.key
-	if same && directive == "COPY" {
+	if same && directive == "COPY" && r.header.Get("X-Amz-Checksum-Algorithm") == "" {
 		return errMsg(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	cond, err := g.writeConditions(r) // the destination's
@@ -93,19 +100,18 @@ func (g *Gateway) copyObject(r *request) error {
 	}
 	hdr := src.Headers
 	if directive == "REPLACE" {
-		if hdr, err = requestHeaders(r.header); err != nil {
-			return err
-		}
+		hdr = reqHdr
 	}
 	if hdr.Tags, err = copyTags(r.header, src); err != nil {
 		return err
 	}
 	o := &object{Bucket: r.bucketName, Key: r.key, Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond)}
-	if same {
+	if same && r.header.Get("X-Amz-Checksum-Algorithm") == "" {
 		// New metadata over the same bytes: the row keeps its blobs (the
 		// publish collects none of them), and the source must not have
 		// changed meanwhile.
 		o.Size, o.ETag, o.Blobs, o.Parts = src.Size, src.ETag, src.Blobs, src.Parts
+		o.Headers.Checksum = src.Headers.Checksum
 		cond.IfVersion = src.Version
 		if err := g.publish(r, o, cond, nil); err != nil {
 			return err
@@ -114,33 +120,40 @@ func (g *Gateway) copyObject(r *request) error {
 		if src.Size > MaxPutSize {
 			return errMsg(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxPutSize))
 		}
-		etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, 0, src.Size, 0)
+		if same {
+			cond.IfVersion = src.Version // a new checksum over the same bytes
+		}
+		etag, blobs, intents, sum, err := g.copyBytesChecksum(r, srcBucket, src, 0, src.Size, 0, alg)
 		if err != nil {
 			return err
 		}
 		o.Size, o.ETag, o.Blobs = src.Size, etag, blobs
+		o.Headers.Checksum = sum.full()
 		if err := g.publish(r, o, cond, intents); err != nil {
 			return err
 		}
 	}
-	return r.sendXML(http.StatusOK, copyObjectResult{Xmlns: xmlns, LastModified: isoTime(o.MTime), ETag: `"` + o.ETag + `"`})
+	res := copyObjectResult{Xmlns: xmlns, LastModified: isoTime(o.MTime), ETag: `"` + o.ETag + `"`}
+	if ck := o.Headers.Checksum; ck != nil {
+		res.checksumFields = makeChecksumFields(ck.Algorithm, shown(ck, o.Parts))
+		res.ChecksumType = ck.Type
+	}
+	return r.sendXML(http.StatusOK, res)
 }
 
 // copyBytes streams [off, off+n) of src into new blobs of the request's
 // bucket and returns their MD5.
 func (g *Gateway) copyBytes(r *request, srcBucket *Bucket, src *object, off, n int64, part int) (string, []blob, []int64, error) {
-	rd := newBlobReader(r.ctx, g.cfg.Blobs, srcBucket.AppID, src.Blobs, off, n)
-	defer rd.Close()
-	sum := md5.New()
-	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, io.TeeReader(rd, sum), n, part)
-	if err != nil {
-		return "", nil, nil, errInternal(fmt.Errorf("copy %s/%s: %w", src.Bucket, src.Key, err))
-	}
-	return hex.EncodeToString(sum.Sum(nil)), blobs, intents, nil
+	etag, blobs, intents, _, err := g.copyBytesChecksum(r, srcBucket, src, off, n, part, nil)
+	return etag, blobs, intents, err
 }
 
 func (g *Gateway) uploadPartCopy(r *request) error {
-	n, id, err := g.partTarget(r)
+	n, u, err := g.partTarget(r)
+	if err != nil {
+		return err
+	}
+	alg, err := partChecksumAlg(u, r.header, true)
 	if err != nil {
 		return err
 	}
@@ -161,13 +174,17 @@ func (g *Gateway) uploadPartCopy(r *request) error {
 	if size > MaxPutSize {
 		return errCode(s3err.EntityTooLarge)
 	}
-	etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, off, size, n)
+	etag, blobs, intents, sum, err := g.copyBytesChecksum(r, srcBucket, src, off, size, n, alg)
 	if err != nil {
 		return err
 	}
-	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
-	if err := g.putPart(r, id, p, intents); err != nil {
+	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs, Checksum: sum.value()}
+	if err := g.putPart(r, u.ID, p, intents); err != nil {
 		return err
 	}
-	return r.sendXML(http.StatusOK, copyPartResult{Xmlns: xmlns, LastModified: isoTime(p.MTime), ETag: `"` + etag + `"`})
+	res := copyPartResult{Xmlns: xmlns, LastModified: isoTime(p.MTime), ETag: `"` + etag + `"`}
+	if alg != nil {
+		res.checksumFields = makeChecksumFields(alg.Name, p.Checksum)
+	}
+	return r.sendXML(http.StatusOK, res)
 }

@@ -30,9 +30,16 @@ func (g *Gateway) createMultipartUpload(r *request) error {
 	if err != nil {
 		return err
 	}
+	if hdr.Checksum, err = uploadChecksum(r.header); err != nil {
+		return err
+	}
 	u := &upload{ID: newUploadID(), Bucket: r.bucketName, Key: r.key, Initiated: time.Now().UTC(), Owner: r.user, Headers: hdr}
 	if err := g.idx.CreateUpload(r.ctx, u); err != nil {
 		return errInternal(err)
+	}
+	if ck := hdr.Checksum; ck != nil {
+		r.c.Set("x-amz-checksum-algorithm", ck.Algorithm)
+		r.c.Set("x-amz-checksum-type", ck.Type)
 	}
 	return r.sendXML(http.StatusOK, initiateMultipartUploadResult{Xmlns: xmlns, Bucket: r.bucketName, Key: r.key, UploadId: u.ID})
 }
@@ -47,19 +54,18 @@ func partNumber(r *request) (int, error) {
 
 // partTarget is the part number and the upload of an UploadPart or
 // UploadPartCopy, checked before any byte is read.
-func (g *Gateway) partTarget(r *request) (n int, id string, err error) {
+func (g *Gateway) partTarget(r *request) (n int, u *upload, err error) {
 	if n, err = partNumber(r); err != nil {
-		return 0, "", err
+		return 0, nil, err
 	}
-	id = r.query.Get("uploadId")
-	if _, err := g.idx.Upload(r.ctx, id, r.bucketName, r.key); err != nil {
-		return 0, "", toS3Error(err)
+	if u, err = g.idx.Upload(r.ctx, r.query.Get("uploadId"), r.bucketName, r.key); err != nil {
+		return 0, nil, toS3Error(err)
 	}
-	return n, id, nil
+	return n, u, nil
 }
 
 func (g *Gateway) uploadPart(r *request) error {
-	n, id, err := g.partTarget(r)
+	n, u, err := g.partTarget(r)
 	if err != nil {
 		return err
 	}
@@ -67,16 +73,24 @@ func (g *Gateway) uploadPart(r *request) error {
 	if err != nil {
 		return err
 	}
-	blobs, intents, etag, err := g.storeBody(r, size, n)
+	alg, err := partChecksumAlg(u, r.header, false)
 	if err != nil {
 		return err
 	}
-	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
-	if err := g.putPart(r, id, p, intents); err != nil {
+	blobs, intents, etag, sum, err := g.storeBodyChecksum(r, size, n, alg)
+	if err != nil {
+		return err
+	}
+	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs, Checksum: sum.value()}
+	if err := g.putPart(r, u.ID, p, intents); err != nil {
 		return err
 	}
 	r.c.Set("ETag", `"`+p.ETag+`"`)
-	echoChecksum(r)
+	if alg != nil {
+		r.c.Set(alg.Header, p.Checksum)
+	} else {
+		echoChecksum(r)
+	}
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
 
@@ -92,6 +106,10 @@ func (g *Gateway) putPart(r *request, id string, p *part, intents []int64) error
 
 func (g *Gateway) completeMultipartUpload(r *request) error {
 	id := r.query.Get("uploadId")
+	want, err := takeCompleteChecksum(r)
+	if err != nil {
+		return err
+	}
 	b, err := r.readXML(1 << 20)
 	if err != nil {
 		return err
@@ -111,10 +129,14 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 		}
 		o := &object{Bucket: r.bucketName, Key: r.key, Headers: u.Headers, MTime: time.Now().UTC().Truncate(time.Millisecond), Parts: len(req.Part)}
 		sums := md5.New()
+		listed := make([]part, 0, len(req.Part))
 		for i, rp := range req.Part {
 			p := byNum[rp.PartNumber]
 			if p == nil || strings.Trim(strings.TrimSpace(rp.ETag), `"`) != p.ETag {
 				return nil, errCode(s3err.InvalidPart)
+			}
+			if err := checkCompletePart(u.Headers.Checksum, rp, p); err != nil {
+				return nil, err
 			}
 			if i < len(req.Part)-1 && p.Size < g.minPartSize {
 				return nil, errMsg(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size. Part %d is %d bytes.", p.Number, p.Size)
@@ -122,16 +144,23 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 			raw, _ := hex.DecodeString(p.ETag)
 			sums.Write(raw)
 			o.Size += p.Size
-			o.Blobs = append(o.Blobs, p.Blobs...)
+			o.Blobs = append(o.Blobs, partBlobs(u, p)...)
+			listed = append(listed, *p)
 		}
 		o.ETag = fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(req.Part))
-		return o, nil
+		var err error
+		o.Headers.Checksum, err = completedChecksum(u, listed, want)
+		return o, err
 	})
 	if err != nil {
 		return writeError(err)
 	}
-	loc := "/" + r.bucketName + "/" + r.key
-	return r.sendXML(http.StatusOK, completeMultipartUploadResult{Xmlns: xmlns, Location: loc, Bucket: r.bucketName, Key: r.key, ETag: `"` + o.ETag + `"`})
+	res := completeMultipartUploadResult{Xmlns: xmlns, Location: r.objectURL(), Bucket: r.bucketName, Key: r.key, ETag: `"` + o.ETag + `"`}
+	if ck := o.Headers.Checksum; ck != nil {
+		res.checksumFields = makeChecksumFields(ck.Algorithm, shown(ck, o.Parts))
+		res.ChecksumType = ck.Type
+	}
+	return r.sendXML(http.StatusOK, res)
 }
 
 func (g *Gateway) abortMultipartUpload(r *request) error {
@@ -168,8 +197,15 @@ func (g *Gateway) listParts(r *request) error {
 		ps = ps[:max]
 		res.IsTruncated = true
 	}
+	if ck := u.Headers.Checksum; ck != nil {
+		res.ChecksumAlgorithm, res.ChecksumType = ck.Algorithm, ck.Type
+	}
 	for _, p := range ps {
-		res.Part = append(res.Part, partEntry{PartNumber: p.Number, LastModified: isoTime(p.MTime), ETag: `"` + p.ETag + `"`, Size: p.Size})
+		pe := partEntry{PartNumber: p.Number, LastModified: isoTime(p.MTime), ETag: `"` + p.ETag + `"`, Size: p.Size}
+		if ck := u.Headers.Checksum; ck != nil {
+			pe.checksumFields = makeChecksumFields(ck.Algorithm, p.Checksum)
+		}
+		res.Part = append(res.Part, pe)
 		res.NextPartNumberMarker = p.Number
 	}
 	return r.sendXML(http.StatusOK, res)

@@ -41,7 +41,13 @@ func NewBodyReader(res *Result, header http.Header, body io.Reader) (io.Reader, 
 		return nil, e
 	}
 	var checks []digestCheck
-	if v := header.Get("Content-Md5"); v != "" {
+	// A Content-MD5 that is present but empty is no digest: S3 refuses it
+	// (InvalidDigest) rather than storing the body unchecked.
+	if vs, ok := header[http.CanonicalHeaderKey("Content-Md5")]; ok {
+		v := ""
+		if len(vs) > 0 {
+			v = vs[0]
+		}
 		want, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(want) != md5.Size {
 			return nil, errDefault(s3err.InvalidDigest)

@@ -167,6 +167,10 @@ type Blob struct {
 	FileID string `json:"f"`
 	Size   int64  `json:"s"`
 	Part   int    `json:"p,omitempty"` // multipart part number
+	// Sum is, on the first blob of a part of a completed upload made with
+	// a checksum algorithm, that part's checksum (base64): what
+	// GetObjectAttributes lists and a composite checksum is made of.
+	Sum string `json:"c,omitempty"`
 }
 
 // BlobName names a blob to be written.
@@ -185,6 +189,9 @@ type Headers struct {
 	// the headers so that it is written, replaced and deleted with the
 	// object (and an upload) in the same row.
 	Tags []Tag `json:"tg,omitempty"`
+	// Checksum is the object's additional checksum (checksum.go); on an
+	// upload, the algorithm and type it was created with, without a value.
+	Checksum *Checksum `json:"ck,omitempty"`
 }
 
 // Tag is one object or bucket tag.
@@ -263,6 +270,9 @@ type Part struct {
 	Size   int64
 	MTime  time.Time
 	Blobs  []Blob
+	// Checksum is the part's checksum (base64) in its upload's algorithm,
+	// "" when the upload has none.
+	Checksum string
 }
 
 // GCRow is a blob queued for deletion.

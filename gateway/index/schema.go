@@ -89,6 +89,9 @@ func steps(d metadb.Dialect) []string {
 			addr VARCHAR(64) NOT NULL,
 			first_seen BIGINT NOT NULL,
 			PRIMARY KEY (token_hash, addr)) {{TABLE}}`,
+		// A part's additional checksum (base64) in its upload's algorithm;
+		// an object's lives in s3_objects.headers (index.Headers.Checksum).
+		`ALTER TABLE s3_parts ADD COLUMN checksum VARCHAR(64) NOT NULL DEFAULT ''`,
 	}
 }
 
