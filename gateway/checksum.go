@@ -71,25 +71,35 @@ func uploadChecksum(h http.Header) (*index.Checksum, error) {
 	if !ok {
 		return nil, errMsg(s3err.InvalidRequest, msgUnsupportedChecksum)
 	}
+	typ, err := checksumType(a, typ)
+	if err != nil {
+		return nil, err
+	}
+	return &index.Checksum{Algorithm: a.Name, Type: typ}, nil
+}
+
+// checksumType checks a checksum type (upper case) for algorithm a, and
+// gives the default for "".
+func checksumType(a sigv4.ChecksumAlgorithm, typ string) (string, error) {
 	_, crc := crcPolyOf(a.Name)
 	switch typ {
 	case "":
-		typ = checksumComposite
 		if a.Name == "CRC64NVME" {
-			typ = checksumFullObject
+			return checksumFullObject, nil
 		}
+		return checksumComposite, nil
 	case checksumFullObject:
 		if !crc {
-			return nil, errMsg(s3err.InvalidRequest, "The FULL_OBJECT checksum type cannot be used with the %s checksum algorithm.", strings.ToLower(a.Name))
+			return "", errMsg(s3err.InvalidRequest, "The FULL_OBJECT checksum type cannot be used with the %s checksum algorithm.", strings.ToLower(a.Name))
 		}
 	case checksumComposite:
 		if a.Name == "CRC64NVME" {
-			return nil, errMsg(s3err.InvalidRequest, "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.")
+			return "", errMsg(s3err.InvalidRequest, "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.")
 		}
 	default:
-		return nil, errMsg(s3err.InvalidRequest, "Value for x-amz-checksum-type header is invalid.")
+		return "", errMsg(s3err.InvalidRequest, "Value for x-amz-checksum-type header is invalid.")
 	}
-	return &index.Checksum{Algorithm: a.Name, Type: typ}, nil
+	return typ, nil
 }
 
 // sentChecksum is the algorithm of the checksum a request's body comes
@@ -131,10 +141,15 @@ func typeMismatch(want, got string) error {
 // part's checksum from the client; a FULL_OBJECT one computes it when the
 // client sends none. A checksum of another algorithm is refused. An
 // upload created without an algorithm takes parts with any checksum (the
-// body reader verifies it), as SDKs that add one by default expect.
+// body reader verifies it), as SDKs that add one by default expect, and
+// keeps it with its algorithm (partChecksumOf): a client that names the
+// object's checksum only at completion (minio-go does) can be answered.
 func partChecksumAlg(u *upload, h http.Header, copy bool) (*sigv4.ChecksumAlgorithm, error) {
 	ck := u.Headers.Checksum
 	if ck == nil {
+		if a, ok := sentChecksum(h); ok && !copy {
+			return &a, nil
+		}
 		return nil, nil
 	}
 	a, ok := checksumAlg(ck.Algorithm)
@@ -152,6 +167,34 @@ func partChecksumAlg(u *upload, h http.Header, copy bool) (*sigv4.ChecksumAlgori
 		return nil, typeMismatch(a.Name, "")
 	}
 	return &a, nil
+}
+
+// storedPartChecksum is how a part's checksum value is kept: bare in an
+// upload with an algorithm, "ALG:value" in one without (base64 has no
+// colon).
+func storedPartChecksum(u *upload, alg *sigv4.ChecksumAlgorithm, value string) string {
+	if alg == nil || value == "" {
+		return ""
+	}
+	if u.Headers.Checksum == nil {
+		return alg.Name + ":" + value
+	}
+	return value
+}
+
+// partChecksumOf is the algorithm and value of part p's checksum ("" for
+// none).
+func partChecksumOf(u *upload, p *part) (alg, value string) {
+	if p.Checksum == "" {
+		return "", ""
+	}
+	if a, v, ok := strings.Cut(p.Checksum, ":"); ok {
+		return a, v
+	}
+	if u.Headers.Checksum == nil {
+		return "", ""
+	}
+	return u.Headers.Checksum.Algorithm, p.Checksum
 }
 
 type errStoredChecksum string

@@ -83,12 +83,17 @@ func takeCompleteChecksum(r *request) (completeChecksum, error) {
 // for part p against the one computed when it was uploaded: a wrong one
 // is InvalidPart, a missing one is refused for a COMPOSITE upload (whose
 // checksum is made of them), as S3 does.
-func checkCompletePart(up *index.Checksum, rp completePart, p *part) error {
-	if up == nil {
-		return nil // an upload without checksums ignores them
+func checkCompletePart(u *upload, rp completePart, p *part) error {
+	alg, stored := partChecksumOf(u, p)
+	if alg == "" {
+		return nil // a part without a checksum: nothing to compare
 	}
-	v := strings.TrimSpace(*rp.field(up.Algorithm))
+	up := u.Headers.Checksum
+	v := strings.TrimSpace(*rp.field(alg))
 	if v == "" {
+		if up == nil {
+			return nil
+		}
 		if len(rp.set()) > 0 {
 			return errCode(s3err.InvalidPart) // another algorithm's
 		}
@@ -98,7 +103,7 @@ func checkCompletePart(up *index.Checksum, rp completePart, p *part) error {
 		}
 		return nil
 	}
-	if v != p.Checksum {
+	if v != stored {
 		return errCode(s3err.InvalidPart)
 	}
 	return nil
@@ -107,24 +112,40 @@ func checkCompletePart(up *index.Checksum, rp completePart, p *part) error {
 // partBlobs are the blobs of part p in the completed object: with an
 // upload checksum, the first carries the part's checksum.
 func partBlobs(u *upload, p *part) []blob {
-	if u.Headers.Checksum == nil || p.Checksum == "" || len(p.Blobs) == 0 {
+	_, v := partChecksumOf(u, p)
+	if u.Headers.Checksum == nil || v == "" || len(p.Blobs) == 0 {
 		return p.Blobs
 	}
 	bs := slices.Clone(p.Blobs)
-	bs[0].Sum = p.Checksum
+	bs[0].Sum = v
 	return bs
 }
 
 // completedChecksum is the checksum of the object an upload completes
 // into from the parts listed, checked against the one the client names;
 // nil when the upload has none.
+//
+// An upload created without an algorithm gets the checksum the client
+// names at completion (its algorithm, and its type or the default), made
+// from the checksums its parts were sent with: all of them must be of
+// that algorithm, or it cannot be verified and is refused.
 func completedChecksum(u *upload, listed []part, want completeChecksum) (*index.Checksum, error) {
 	up := u.Headers.Checksum
 	if up == nil {
-		if want.alg != nil {
-			return nil, typeMismatch("", want.alg.Name)
+		if want.alg == nil {
+			return nil, nil
 		}
-		return nil, nil
+		typ, err := checksumType(*want.alg, want.typ)
+		if err != nil {
+			return nil, err
+		}
+		up = &index.Checksum{Algorithm: want.alg.Name, Type: typ}
+		for i := range listed {
+			if alg, _ := partChecksumOf(u, &listed[i]); alg != up.Algorithm {
+				return nil, errMsg(s3err.InvalidRequest, "The upload was created without a checksum algorithm and part %d was not uploaded with a %s checksum: the object's checksum cannot be verified.",
+					listed[i].Number, strings.ToLower(up.Algorithm))
+			}
+		}
 	}
 	if want.typ != "" && want.typ != up.Type {
 		return nil, errMsg(s3err.InvalidRequest, "The upload was created using the %s checksum mode. The complete request must use the same checksum mode.", up.Type)
@@ -132,7 +153,12 @@ func completedChecksum(u *upload, listed []part, want completeChecksum) (*index.
 	if want.alg != nil && want.alg.Name != up.Algorithm {
 		return nil, typeMismatch(up.Algorithm, want.alg.Name)
 	}
-	ck, ok, err := objectChecksum(up, listed)
+	bare := make([]part, len(listed))
+	for i := range listed {
+		bare[i] = listed[i]
+		_, bare[i].Checksum = partChecksumOf(u, &listed[i])
+	}
+	ck, ok, err := objectChecksum(up, bare)
 	if err != nil {
 		return nil, errInternal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"hash"
 	"hash/crc32"
 	"math/rand"
@@ -336,5 +337,45 @@ func TestChecksum_PutAndCopy(t *testing.T) {
 	}
 	if !bytes.Equal(e.get("cksum", "p"), body) {
 		t.Fatal("the object's bytes changed")
+	}
+}
+
+// TestChecksum_UploadWithoutAlgorithm: parts sent with CRC32 checksums to
+// an upload created without an algorithm (as SDKs do by default) keep
+// them; a completion that names no checksum gives the object none, one
+// that names the full-object CRC32 has it checked and stored.
+func TestChecksum_UploadWithoutAlgorithm(t *testing.T) {
+	e := newEnv(t, envOpt{memory: true})
+	e.g.minPartSize = 1
+	e.mkBucket("cksum")
+	c := e.root()
+	parts := [][]byte{randBytes(70 << 10), randBytes(333)}
+	whole := bytes.Join(parts, nil)
+	for _, named := range []bool{false, true} {
+		key := aws.String(fmt.Sprint("plain-", named))
+		id, done := mpu(t, c, &s3.CreateMultipartUploadInput{Bucket: aws.String("cksum"), Key: key}, types.ChecksumAlgorithmCrc32, parts...)
+		if aws.ToString(done[0].ChecksumCRC32) != crc32B64(parts[0]) {
+			t.Fatalf("UploadPart's x-amz-checksum-crc32 %q", aws.ToString(done[0].ChecksumCRC32))
+		}
+		lp, err := c.ListParts(ctx(), &s3.ListPartsInput{Bucket: aws.String("cksum"), Key: key, UploadId: id})
+		must(t, err)
+		if aws.ToString(lp.Parts[1].ChecksumCRC32) != crc32B64(parts[1]) || lp.ChecksumAlgorithm != "" {
+			t.Fatalf("ListParts: %+v %q", lp.Parts[1], lp.ChecksumAlgorithm)
+		}
+		in := &s3.CompleteMultipartUploadInput{Bucket: aws.String("cksum"), Key: key, UploadId: id, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}
+		if named {
+			in.ChecksumType = types.ChecksumTypeFullObject
+			in.ChecksumCRC32 = aws.String(crc32B64(parts[0]))
+			_, err := c.CompleteMultipartUpload(ctx(), in)
+			wantCode(t, err, "BadDigest")
+			in.ChecksumCRC32 = aws.String(crc32B64(whole))
+		}
+		_, err = c.CompleteMultipartUpload(ctx(), in)
+		must(t, err)
+		h, err := c.HeadObject(ctx(), &s3.HeadObjectInput{Bucket: aws.String("cksum"), Key: key, ChecksumMode: types.ChecksumModeEnabled})
+		must(t, err)
+		if want := map[bool]string{false: "", true: crc32B64(whole)}[named]; aws.ToString(h.ChecksumCRC32) != want {
+			t.Fatalf("named %v: HEAD checksum %q, want %q", named, aws.ToString(h.ChecksumCRC32), want)
+		}
 	}
 }

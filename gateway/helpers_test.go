@@ -20,6 +20,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -128,6 +129,8 @@ type envOpt struct {
 	memory bool
 	// clock, when set, is the gateway's Config.Now.
 	clock *clocktest.Clock
+	// trustedProxies is Config.TrustedProxies.
+	trustedProxies []netip.Prefix
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -155,7 +158,8 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	}
 	cfg := Config{DB: db, Blobs: o.store, Region: region, AccessKey: rootAK, SecretKey: rootSK,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BlobSize: o.blobSize, Domain: o.domain,
-		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond, IntentTTL: o.intentTTL}
+		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond, IntentTTL: o.intentTTL,
+		TrustedProxies: o.trustedProxies}
 	if o.memory {
 		cfg.DB, cfg.Index = nil, index.NewMemory()
 	}

@@ -81,15 +81,13 @@ func (g *Gateway) uploadPart(r *request) error {
 	if err != nil {
 		return err
 	}
-	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs, Checksum: sum.value()}
+	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs, Checksum: storedPartChecksum(u, alg, sum.value())}
 	if err := g.putPart(r, u.ID, p, intents); err != nil {
 		return err
 	}
 	r.c.Set("ETag", `"`+p.ETag+`"`)
 	if alg != nil {
-		r.c.Set(alg.Header, p.Checksum)
-	} else {
-		echoChecksum(r)
+		r.c.Set(alg.Header, sum.value())
 	}
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
@@ -135,11 +133,11 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 			if p == nil || strings.Trim(strings.TrimSpace(rp.ETag), `"`) != p.ETag {
 				return nil, errCode(s3err.InvalidPart)
 			}
-			if err := checkCompletePart(u.Headers.Checksum, rp, p); err != nil {
+			if err := checkCompletePart(u, rp, p); err != nil {
 				return nil, err
 			}
 			if i < len(req.Part)-1 && p.Size < g.minPartSize {
-				return nil, errMsg(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size. Part %d is %d bytes.", p.Number, p.Size)
+				return nil, entityTooSmall(p, g.minPartSize)
 			}
 			raw, _ := hex.DecodeString(p.ETag)
 			sums.Write(raw)
@@ -202,9 +200,7 @@ func (g *Gateway) listParts(r *request) error {
 	}
 	for _, p := range ps {
 		pe := partEntry{PartNumber: p.Number, LastModified: isoTime(p.MTime), ETag: `"` + p.ETag + `"`, Size: p.Size}
-		if ck := u.Headers.Checksum; ck != nil {
-			pe.checksumFields = makeChecksumFields(ck.Algorithm, p.Checksum)
-		}
+		pe.checksumFields = makeChecksumFields(partChecksumOf(u, &p))
 		res.Part = append(res.Part, pe)
 		res.NextPartNumberMarker = p.Number
 	}

@@ -133,7 +133,9 @@ func (r *request) putSize() (int64, error) {
 		return 0, err
 	}
 	if size > MaxPutSize {
-		return 0, errCode(s3err.EntityTooLarge)
+		e := errCode(s3err.EntityTooLarge)
+		e.Extra = []sigv4.Field{{Name: "ProposedSize", Value: strconv.FormatInt(size, 10)}, {Name: "MaxSizeAllowed", Value: strconv.FormatInt(MaxPutSize, 10)}}
+		return 0, e
 	}
 	return size, nil
 }
@@ -144,15 +146,6 @@ func (r *request) putSize() (int64, error) {
 func (g *Gateway) storeBody(r *request, size int64, n int) ([]blob, []int64, string, error) {
 	blobs, intents, etag, _, err := g.storeBodyChecksum(r, size, n, nil)
 	return blobs, intents, etag, err
-}
-
-// echoChecksum repeats a verified x-amz-checksum-* header, as S3 does.
-func echoChecksum(r *request) {
-	for _, a := range sigv4.ChecksumAlgorithms {
-		if v := r.header.Get(a.Header); v != "" {
-			r.c.Set(a.Header, v)
-		}
-	}
 }
 
 // publish writes the index row; on failure the new blobs are collected.
@@ -318,7 +311,9 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 		if err != nil {
 			r.c.Set("Content-Range", fmt.Sprintf("bytes */%d", o.Size))
 			r.c.Set("Accept-Ranges", "bytes")
-			return err
+			e := toS3Error(err)
+			e.Extra = []sigv4.Field{{Name: "RangeRequested", Value: rh}, {Name: "ActualObjectSize", Value: strconv.FormatInt(o.Size, 10)}}
+			return e
 		}
 		if ok {
 			start, n, ranged = br.start, br.n, true

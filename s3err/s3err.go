@@ -95,7 +95,7 @@ var table = [numCodes]entry{
 	InvalidArgument:                   {"InvalidArgument", 400, "Invalid Argument"},
 	InvalidBucketName:                 {"InvalidBucketName", 400, "The specified bucket is not valid."},
 	InvalidDigest:                     {"InvalidDigest", 400, "The Content-MD5 you specified was invalid."},
-	InvalidPart:                       {"InvalidPart", 400, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."},
+	InvalidPart:                       {"InvalidPart", 400, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."},
 	InvalidPartNumber:                 {"InvalidPartNumber", 416, "The requested partnumber is not satisfiable"},
 	InvalidPartOrder:                  {"InvalidPartOrder", 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number."},
 	InvalidRange:                      {"InvalidRange", 416, "The requested range is not satisfiable"},
