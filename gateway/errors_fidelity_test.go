@@ -157,6 +157,25 @@ func TestCompleteLocation_Absolute(t *testing.T) {
 	if resp.StatusCode != 200 || res.Location != "https://media.example.com/loc/p" {
 		t.Fatalf("behind a trusted proxy: %d %s", resp.StatusCode, b)
 	}
+	id, done = mpu(t, c, &s3.CreateMultipartUploadInput{Bucket: aws.String("loc"), Key: aws.String("f")}, "", []byte("x"))
+	body = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>" + *done[0].ETag + "</ETag></Part></CompleteMultipartUpload>"
+	resp, b = e.signed("POST", "/loc/f?uploadId="+*id, map[string]string{"Forwarded": `for=192.0.2.1;proto=https;host="cdn.example.org:8443"`}, []byte(body))
+	xml.Unmarshal(b, &res)
+	if resp.StatusCode != 200 || res.Location != "https://cdn.example.org:8443/loc/f" {
+		t.Fatalf("Forwarded from a trusted proxy: %d %s", resp.StatusCode, b)
+	}
+
+	// from a client that is no trusted proxy the headers prove nothing;
+	// over TLS the scheme is https
+	e2 := newEnv(t, envOpt{memory: true, tls: true})
+	e2.mkBucket("loc")
+	id, done = mpu(t, e2.root(), &s3.CreateMultipartUploadInput{Bucket: aws.String("loc"), Key: aws.String("p")}, "", []byte("x"))
+	body = "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>" + *done[0].ETag + "</ETag></Part></CompleteMultipartUpload>"
+	resp, b = e2.signed("POST", "/loc/p?uploadId="+*id, map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"}, []byte(body))
+	xml.Unmarshal(b, &res)
+	if resp.StatusCode != 200 || res.Location != e2.endpoint+"/loc/p" {
+		t.Fatalf("forwarding headers from an untrusted client: %d %s", resp.StatusCode, b)
+	}
 }
 
 // TestCopyObject_RequestHeadersChecked: a CopyObject that keeps the
