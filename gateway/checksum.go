@@ -238,6 +238,9 @@ func copyChecksumAlg(h http.Header, src *object) (*sigv4.ChecksumAlgorithm, erro
 type checksumSum struct {
 	alg *sigv4.ChecksumAlgorithm
 	h   hash.Hash
+	// verified, when set, is the digest the body reader verified
+	// (sigv4.AdditionalChecksum), used instead of h.
+	verified func() []byte
 }
 
 func newChecksumSum(alg *sigv4.ChecksumAlgorithm) *checksumSum {
@@ -257,8 +260,11 @@ func (s *checksumSum) Write(p []byte) (int, error) {
 
 // value is the base64 checksum, "" without an algorithm.
 func (s *checksumSum) value() string {
-	if s.h == nil {
+	switch {
+	case s.alg == nil:
 		return ""
+	case s.verified != nil:
+		return base64.StdEncoding.EncodeToString(s.verified())
 	}
 	return base64.StdEncoding.EncodeToString(s.h.Sum(nil))
 }
@@ -266,7 +272,7 @@ func (s *checksumSum) value() string {
 // full is the FULL_OBJECT checksum of a single PUT or copy, nil without
 // an algorithm.
 func (s *checksumSum) full() *index.Checksum {
-	if s.h == nil {
+	if s.alg == nil {
 		return nil
 	}
 	return &index.Checksum{Algorithm: s.alg.Name, Type: checksumFullObject, Value: s.value()}

@@ -22,13 +22,23 @@ func (g *Gateway) storeBodyChecksum(r *request, size int64, n int, alg *sigv4.Ch
 	}
 	sum := newChecksumSum(alg)
 	if alg != nil {
-		body = io.TeeReader(body, sum)
+		// The body reader verifies the client's checksum of this
+		// algorithm: its digest is the one kept, not computed twice.
+		if name, verified, ok := sigv4.AdditionalChecksum(body); ok && name == alg.Name {
+			sum.verified = verified
+		} else {
+			body = io.TeeReader(body, sum)
+		}
 	}
 	tee, md5sum, stop := newMD5Tee(body, size)
 	defer stop()
 	blobs, intents, err := g.writeBlobs(r.ctx, r.bucket.AppID, tee, size, n)
 	if err != nil {
 		return nil, nil, "", nil, bodyError(err)
+	}
+	if sum.verified != nil && sum.verified() == nil {
+		g.expediteIntents(g.ctx, intents)
+		return nil, nil, "", nil, errInternal(fmt.Errorf("the body's %s was not verified at its end", alg.Name))
 	}
 	return blobs, intents, hex.EncodeToString(md5sum()), sum, nil
 }
