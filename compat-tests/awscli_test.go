@@ -1,8 +1,12 @@
 package compat
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -137,6 +141,27 @@ func testAWSCLI(t *testing.T, bin string) {
 					c.name, head.ContentLength, head.ETag, head.AcceptRanges, c.size, want)
 			}
 
+			// The additional checksum: pip's CLI (botocore >= 1.36) sends
+			// CRC32 by default, multipart too; Debian's v2.9 sends none.
+			// What head-object --checksum-mode ENABLED shows must be
+			// the CRC32 of the file (FULL_OBJECT) or of its 8 MiB parts
+			// (COMPOSITE), computed here.
+			var ck struct{ ChecksumCRC32, ChecksumType string }
+			a.json(&ck, "s3api", "head-object", "--bucket", bucket, "--key", "cp/"+c.name, "--checksum-mode", "ENABLED")
+			full, composite := crc32Checksums(t, src, 8<<20)
+			switch {
+			case ck.ChecksumCRC32 == "" && strings.Contains(bin, "pyenv"):
+				t.Errorf("head-object --checksum-mode ENABLED cp/%s: no CRC32 from a CLI that sends one", c.name)
+			case ck.ChecksumCRC32 == "":
+				t.Logf("cp/%s: this CLI sent no checksum", c.name)
+			case ck.ChecksumType == "FULL_OBJECT" && ck.ChecksumCRC32 != full,
+				ck.ChecksumType == "COMPOSITE" && ck.ChecksumCRC32 != composite,
+				ck.ChecksumType != "FULL_OBJECT" && ck.ChecksumType != "COMPOSITE":
+				t.Errorf("cp/%s: ChecksumCRC32 %s %s; want %s FULL_OBJECT or %s COMPOSITE", c.name, ck.ChecksumCRC32, ck.ChecksumType, full, composite)
+			default:
+				t.Logf("cp/%s: CRC32 %s %s as computed", c.name, ck.ChecksumCRC32, ck.ChecksumType)
+			}
+
 			// aws s3 presign, fetched with curl: whole, ranges, unsatisfiable.
 			url := strings.TrimSpace(a.run("s3", "presign", "s3://"+bucket+"/cp/"+c.name, "--expires-in", "600").Stdout)
 			t.Logf("presigned: %s", url)
@@ -237,4 +262,35 @@ func testAWSCLI(t *testing.T, bin string) {
 	if o := a.try("s3api", "head-bucket", "--bucket", bucket); o.Err == nil {
 		t.Errorf("head-bucket after rb: %s", fmt.Sprint(o.Stdout, o.Stderr))
 	}
+}
+
+// crc32Checksums are S3's CRC32 checksums of a file: of the whole
+// (FULL_OBJECT) and composite of its parts of part bytes ("…-N"); a file
+// of one part has the same value for both.
+func crc32Checksums(t testing.TB, path string, part int64) (full, composite string) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	whole, parts := crc32.NewIEEE(), crc32.NewIEEE()
+	n := 0
+	for {
+		p := crc32.NewIEEE()
+		m, err := io.Copy(io.MultiWriter(whole, p), io.LimitReader(f, part))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == 0 {
+			break
+		}
+		parts.Write(p.Sum(nil))
+		n++
+	}
+	b64 := base64.StdEncoding.EncodeToString
+	full = b64(binary.BigEndian.AppendUint32(nil, whole.Sum32()))
+	if n <= 1 {
+		return full, full
+	}
+	return full, fmt.Sprintf("%s-%d", b64(parts.Sum(nil)), n)
 }

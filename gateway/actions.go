@@ -48,6 +48,7 @@ var opActions = map[string]string{
 	"AbortMultipartUpload":    "s3:AbortMultipartUpload",
 	"ListParts":               "s3:ListMultipartUploadParts",
 	"DeleteObject":            "s3:DeleteObject",
+	"GetObjectAttributes":     "s3:GetObjectAttributes",
 	"GetObjectAcl":            "s3:GetObjectAcl",
 	"PutObjectAcl":            "s3:PutObjectAcl",
 	"GetObjectTagging":        "s3:GetObjectTagging",

@@ -1,11 +1,7 @@
 package gateway
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -83,8 +79,19 @@ func (g *Gateway) copyObject(r *request) error {
 	if directive != "COPY" && directive != "REPLACE" {
 		return errMsg(s3err.InvalidArgument, "Unknown metadata directive.")
 	}
+	// The request's own headers are checked whatever the directive, as
+	// S3 does: metadata over the limit, object-lock and encryption
+	// headers are refused even when the source's metadata is kept.
+	reqHdr, err := requestHeaders(r.header)
+	if err != nil {
+		return err
+	}
+	alg, err := copyChecksumAlg(r.header, src)
+	if err != nil {
+		return err
+	}
 	same := srcBucket.Name == r.bucketName && src.Key == r.key
-	if same && directive == "COPY" && !sseAsked(r.header) {
+	if same && directive == "COPY" && !sseAsked(r.header) && r.header.Get("X-Amz-Checksum-Algorithm") == "" {
 		return errMsg(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	cond, err := g.writeConditions(r) // the destination's
@@ -97,9 +104,7 @@ func (g *Gateway) copyObject(r *request) error {
 	}
 	hdr := src.Headers
 	if directive == "REPLACE" {
-		if hdr, err = requestHeaders(r.header); err != nil {
-			return err
-		}
+		hdr = reqHdr
 	}
 	if hdr.Tags, err = copyTags(r.header, src); err != nil {
 		return err
@@ -110,11 +115,12 @@ func (g *Gateway) copyObject(r *request) error {
 		return err
 	}
 	o := &object{Bucket: r.bucketName, Key: r.key, Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond)}
-	if same && src.Headers.SSE == nil && enc == nil {
+	if same && src.Headers.SSE == nil && enc == nil && r.header.Get("X-Amz-Checksum-Algorithm") == "" {
 		// New metadata over the same bytes: the row keeps its blobs (the
 		// publish collects none of them), and the source must not have
 		// changed meanwhile.
 		o.Size, o.ETag, o.Blobs, o.Parts = src.Size, src.ETag, src.Blobs, src.Parts
+		o.Headers.Checksum = src.Headers.Checksum
 		cond.IfVersion = src.Version
 		if err := g.publish(r, o, cond, nil); err != nil {
 			return err
@@ -123,42 +129,37 @@ func (g *Gateway) copyObject(r *request) error {
 		if src.Size > MaxPutSize {
 			return errMsg(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxPutSize))
 		}
-		etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, srcKey, 0, src.Size, 0, enc.key())
+		if same {
+			cond.IfVersion = src.Version // new bytes (re-encrypted) or a new checksum over the same: the source must not have changed
+		}
+		etag, blobs, intents, sum, err := g.copyBytesChecksum(r, srcBucket, src, srcKey, 0, src.Size, 0, alg, enc.key())
 		if err != nil {
 			return err
 		}
 		o.Size, o.ETag, o.Blobs = src.Size, enc.etag(etag), blobs
-		if same {
-			cond.IfVersion = src.Version // re-encrypted in place: the source must not have changed
-		}
+		o.Headers.Checksum = sum.full()
 		if err := g.publish(r, o, cond, intents); err != nil {
 			return err
 		}
 	}
 	r.setSSEHeaders(hdr.SSE, enc.customer())
-	return r.sendXML(http.StatusOK, copyObjectResult{Xmlns: xmlns, LastModified: isoTime(o.MTime), ETag: `"` + o.ETag + `"`})
-}
-
-// copyBytes streams [off, off+n) of src (decrypted with srcKey when it is
-// encrypted) into new blobs of the request's bucket (encrypted with dstKey
-// when set) and returns the MD5 of the plaintext.
-func (g *Gateway) copyBytes(r *request, srcBucket *Bucket, src *object, srcKey []byte, off, n int64, part int, dstKey []byte) (string, []blob, []int64, error) {
-	rd := newBlobReader(r.ctx, g.sealedStore(srcKey, src.Blobs), srcBucket.AppID, src.Blobs, off, n)
-	defer rd.Close()
-	sum := md5.New()
-	blobs, intents, err := g.writeBlobsTo(r.ctx, g.sealedStore(dstKey, nil), r.bucket.AppID, io.TeeReader(rd, sum), n, part)
-	if err != nil {
-		return "", nil, nil, errInternal(fmt.Errorf("copy %s/%s: %w", src.Bucket, src.Key, err))
+	res := copyObjectResult{Xmlns: xmlns, LastModified: isoTime(o.MTime), ETag: `"` + o.ETag + `"`}
+	if ck := o.Headers.Checksum; ck != nil {
+		res.checksumFields = makeChecksumFields(ck.Algorithm, shown(ck, o.Parts))
+		res.ChecksumType = ck.Type
 	}
-	return hex.EncodeToString(sum.Sum(nil)), blobs, intents, nil
+	return r.sendXML(http.StatusOK, res)
 }
 
 func (g *Gateway) uploadPartCopy(r *request) error {
-	n, u, err := g.partUpload(r)
+	n, u, err := g.partTarget(r)
 	if err != nil {
 		return err
 	}
-	id := u.ID
+	alg, err := partChecksumAlg(u, r.header, true)
+	if err != nil {
+		return err
+	}
 	srcBucket, src, err := g.copySource(r)
 	if err != nil {
 		return err
@@ -184,15 +185,19 @@ func (g *Gateway) uploadPartCopy(r *request) error {
 	if size > MaxPutSize {
 		return errCode(s3err.EntityTooLarge)
 	}
-	etag, blobs, intents, err := g.copyBytes(r, srcBucket, src, srcKey, off, size, n, dataKey)
+	etag, blobs, intents, sum, err := g.copyBytesChecksum(r, srcBucket, src, srcKey, off, size, n, alg, dataKey)
 	if err != nil {
 		return err
 	}
 	etag = sseETag(u.Headers.SSE, dataKey, etag)
 	r.setSSEHeaders(u.Headers.SSE, ck)
-	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs}
-	if err := g.putPart(r, id, p, intents); err != nil {
+	p := &part{Number: n, ETag: etag, Size: size, MTime: time.Now().UTC(), Blobs: blobs, Checksum: sum.value()}
+	if err := g.putPart(r, u.ID, p, intents); err != nil {
 		return err
 	}
-	return r.sendXML(http.StatusOK, copyPartResult{Xmlns: xmlns, LastModified: isoTime(p.MTime), ETag: `"` + etag + `"`})
+	res := copyPartResult{Xmlns: xmlns, LastModified: isoTime(p.MTime), ETag: `"` + etag + `"`}
+	if alg != nil {
+		res.checksumFields = makeChecksumFields(alg.Name, p.Checksum)
+	}
+	return r.sendXML(http.StatusOK, res)
 }

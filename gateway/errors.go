@@ -100,3 +100,16 @@ type extraField struct {
 	XMLName xml.Name
 	Value   string `xml:",chardata"`
 }
+
+// entityTooSmall refuses a completion whose part p (not the last) is below
+// the minimum part size, with the details S3 adds to the error document.
+func entityTooSmall(p *part, minSize int64) *s3Error {
+	e := errCode(s3err.EntityTooSmall)
+	e.Extra = []sigv4.Field{
+		{Name: "ProposedSize", Value: fmt.Sprint(p.Size)},
+		{Name: "MinSizeAllowed", Value: fmt.Sprint(minSize)},
+		{Name: "PartNumber", Value: fmt.Sprint(p.Number)},
+		{Name: "ETag", Value: p.ETag},
+	}
+	return e
+}

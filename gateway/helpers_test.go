@@ -162,7 +162,8 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	}
 	cfg := Config{DB: db, Blobs: o.store, Region: region, AccessKey: rootAK, SecretKey: rootSK,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BlobSize: o.blobSize, Domain: o.domain,
-		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond, IntentTTL: o.intentTTL, CORSOrigins: o.corsOrigins}
+		GCDelay: time.Millisecond, GCInterval: 50 * time.Millisecond, IntentTTL: o.intentTTL, CORSOrigins: o.corsOrigins,
+		TrustedProxies: o.trustedProxies}
 	if o.memory {
 		cfg.DB, cfg.Index = nil, index.NewMemory()
 	}
@@ -170,7 +171,6 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 		cfg.Now = o.clock.Now
 	}
 	cfg.MasterKey = o.masterKey
-	cfg.TrustedProxies = o.trustedProxies
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	scheme := "http"
 	if o.tls {

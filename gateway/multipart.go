@@ -38,11 +38,18 @@ func (g *Gateway) createMultipartUpload(r *request) error {
 	if hdr.ACL, err = g.newObjectACL(r, r.bucket, r.user, r.header); err != nil {
 		return err
 	}
+	if hdr.Checksum, err = uploadChecksum(r.header); err != nil {
+		return err
+	}
 	u := &upload{ID: newUploadID(), Bucket: r.bucketName, Key: r.key, Initiated: time.Now().UTC(), Owner: r.user, Headers: hdr}
 	if err := g.idx.CreateUpload(r.ctx, u); err != nil {
 		return errInternal(err)
 	}
 	r.setSSEHeaders(hdr.SSE, enc.customer())
+	if ck := hdr.Checksum; ck != nil {
+		r.c.Set("x-amz-checksum-algorithm", ck.Algorithm)
+		r.c.Set("x-amz-checksum-type", ck.Type)
+	}
 	return r.sendXML(http.StatusOK, initiateMultipartUploadResult{Xmlns: xmlns, Bucket: r.bucketName, Key: r.key, UploadId: u.ID})
 }
 
@@ -56,33 +63,21 @@ func partNumber(r *request) (int, error) {
 
 // partTarget is the part number and the upload of an UploadPart or
 // UploadPartCopy, checked before any byte is read.
-func (g *Gateway) partTarget(r *request) (n int, id string, err error) {
-	n, u, err := g.partUpload(r)
-	if err != nil {
-		return 0, "", err
-	}
-	return n, u.ID, nil
-}
-
-// partUpload is partTarget with the upload itself.
-func (g *Gateway) partUpload(r *request) (int, *upload, error) {
-	n, err := partNumber(r)
-	if err != nil {
+func (g *Gateway) partTarget(r *request) (n int, u *upload, err error) {
+	if n, err = partNumber(r); err != nil {
 		return 0, nil, err
 	}
-	u, err := g.idx.Upload(r.ctx, r.query.Get("uploadId"), r.bucketName, r.key)
-	if err != nil {
+	if u, err = g.idx.Upload(r.ctx, r.query.Get("uploadId"), r.bucketName, r.key); err != nil {
 		return 0, nil, toS3Error(err)
 	}
 	return n, u, nil
 }
 
 func (g *Gateway) uploadPart(r *request) error {
-	n, u, err := g.partUpload(r)
+	n, u, err := g.partTarget(r)
 	if err != nil {
 		return err
 	}
-	id := u.ID
 	size, err := r.putSize()
 	if err != nil {
 		return err
@@ -91,17 +86,23 @@ func (g *Gateway) uploadPart(r *request) error {
 	if err != nil {
 		return err
 	}
-	blobs, intents, etag, err := g.storeBodyTo(r, g.sealedStore(dataKey, nil), size, n)
+	alg, err := partChecksumAlg(u, r.header, false)
 	if err != nil {
 		return err
 	}
-	p := &part{Number: n, ETag: sseETag(u.Headers.SSE, dataKey, etag), Size: size, MTime: time.Now().UTC(), Blobs: blobs}
-	if err := g.putPart(r, id, p, intents); err != nil {
+	blobs, intents, etag, sum, err := g.storeBodyChecksum(r, g.sealedStore(dataKey, nil), size, n, alg)
+	if err != nil {
+		return err
+	}
+	p := &part{Number: n, ETag: sseETag(u.Headers.SSE, dataKey, etag), Size: size, MTime: time.Now().UTC(), Blobs: blobs, Checksum: storedPartChecksum(u, alg, sum.value())}
+	if err := g.putPart(r, u.ID, p, intents); err != nil {
 		return err
 	}
 	r.c.Set("ETag", `"`+p.ETag+`"`)
 	r.setSSEHeaders(u.Headers.SSE, ck)
-	echoChecksum(r)
+	if alg != nil {
+		r.c.Set(alg.Header, sum.value())
+	}
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
 
@@ -117,6 +118,10 @@ func (g *Gateway) putPart(r *request, id string, p *part, intents []int64) error
 
 func (g *Gateway) completeMultipartUpload(r *request) error {
 	id := r.query.Get("uploadId")
+	want, err := takeCompleteChecksum(r)
+	if err != nil {
+		return err
+	}
 	b, err := r.readXML(1 << 20)
 	if err != nil {
 		return err
@@ -136,28 +141,39 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 		}
 		o := &object{Bucket: r.bucketName, Key: r.key, Headers: u.Headers, MTime: time.Now().UTC().Truncate(time.Millisecond), Parts: len(req.Part)}
 		sums := md5.New()
+		listed := make([]part, 0, len(req.Part))
 		for i, rp := range req.Part {
 			p := byNum[rp.PartNumber]
 			if p == nil || strings.Trim(strings.TrimSpace(rp.ETag), `"`) != p.ETag {
 				return nil, errCode(s3err.InvalidPart)
 			}
+			if err := checkCompletePart(u, rp, p); err != nil {
+				return nil, err
+			}
 			if i < len(req.Part)-1 && p.Size < g.minPartSize {
-				return nil, errMsg(s3err.EntityTooSmall, "Your proposed upload is smaller than the minimum allowed object size. Part %d is %d bytes.", p.Number, p.Size)
+				return nil, entityTooSmall(p, g.minPartSize)
 			}
 			raw, _ := hex.DecodeString(p.ETag)
 			sums.Write(raw)
 			o.Size += p.Size
-			o.Blobs = append(o.Blobs, p.Blobs...)
+			o.Blobs = append(o.Blobs, partBlobs(u, p)...)
+			listed = append(listed, *p)
 		}
 		o.ETag = fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(req.Part))
-		return o, nil
+		var err error
+		o.Headers.Checksum, err = completedChecksum(u, listed, want)
+		return o, err
 	})
 	if err != nil {
 		return writeError(err)
 	}
 	r.setSSEHeaders(o.Headers.SSE, nil)
-	loc := "/" + r.bucketName + "/" + r.key
-	return r.sendXML(http.StatusOK, completeMultipartUploadResult{Xmlns: xmlns, Location: loc, Bucket: r.bucketName, Key: r.key, ETag: `"` + o.ETag + `"`})
+	res := completeMultipartUploadResult{Xmlns: xmlns, Location: r.objectURL(), Bucket: r.bucketName, Key: r.key, ETag: `"` + o.ETag + `"`}
+	if ck := o.Headers.Checksum; ck != nil {
+		res.checksumFields = makeChecksumFields(ck.Algorithm, shown(ck, o.Parts))
+		res.ChecksumType = ck.Type
+	}
+	return r.sendXML(http.StatusOK, res)
 }
 
 func (g *Gateway) abortMultipartUpload(r *request) error {
@@ -194,8 +210,13 @@ func (g *Gateway) listParts(r *request) error {
 		ps = ps[:max]
 		res.IsTruncated = true
 	}
+	if ck := u.Headers.Checksum; ck != nil {
+		res.ChecksumAlgorithm, res.ChecksumType = ck.Algorithm, ck.Type
+	}
 	for _, p := range ps {
-		res.Part = append(res.Part, partEntry{PartNumber: p.Number, LastModified: isoTime(p.MTime), ETag: `"` + p.ETag + `"`, Size: p.Size})
+		pe := partEntry{PartNumber: p.Number, LastModified: isoTime(p.MTime), ETag: `"` + p.ETag + `"`, Size: p.Size}
+		pe.checksumFields = makeChecksumFields(partChecksumOf(u, &p))
+		res.Part = append(res.Part, pe)
 		res.NextPartNumberMarker = p.Number
 	}
 	return r.sendXML(http.StatusOK, res)

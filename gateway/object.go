@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -57,12 +56,7 @@ func requestHeaders(h http.Header) (headers, error) {
 	if o.Tags, err = parseTagHeader(h.Get("X-Amz-Tagging")); err != nil {
 		return o, err
 	}
-	for _, k := range []string{"X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Legal-Hold"} {
-		if h.Get(k) != "" {
-			return o, errMsg(s3err.NotImplemented, "%s is not implemented by this gateway.", k)
-		}
-	}
-	return o, nil
+	return o, refuseUnsupportedHeaders(h)
 }
 
 // setObjectHeaders writes an object's stored headers into the response.
@@ -122,11 +116,12 @@ func (g *Gateway) putObject(r *request) error {
 		return err
 	}
 	ph := g.putClock(r) // phases.go
-	blobs, intents, etag, err := g.storeBodyTo(r, g.sealedStore(enc.key(), nil), size, 0)
+	blobs, intents, etag, sum, err := g.storeBodyChecksum(r, g.sealedStore(enc.key(), nil), size, 0, objectChecksumAlg(r.header))
 	if err != nil {
 		return err
 	}
 	hdr.SSE = enc.record()
+	hdr.Checksum = sum.full()
 	o := &object{Bucket: r.bucketName, Key: r.key, Size: size, ETag: enc.etag(etag),
 		Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond), Blobs: blobs}
 	if err := g.publish(r, o, cond, intents); err != nil {
@@ -136,7 +131,9 @@ func (g *Gateway) putObject(r *request) error {
 	ph.done()
 	r.c.Set("ETag", `"`+o.ETag+`"`)
 	r.setSSEHeaders(hdr.SSE, enc.customer())
-	echoChecksum(r)
+	if ck := hdr.Checksum; ck != nil {
+		r.setChecksumHeaders(ck, ck.Value)
+	}
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
 
@@ -148,7 +145,9 @@ func (r *request) putSize() (int64, error) {
 		return 0, err
 	}
 	if size > MaxPutSize {
-		return 0, errCode(s3err.EntityTooLarge)
+		e := errCode(s3err.EntityTooLarge)
+		e.Extra = []sigv4.Field{{Name: "ProposedSize", Value: strconv.FormatInt(size, 10)}, {Name: "MaxSizeAllowed", Value: strconv.FormatInt(MaxPutSize, 10)}}
+		return 0, e
 	}
 	return size, nil
 }
@@ -157,31 +156,8 @@ func (r *request) putSize() (int64, error) {
 // part n; 0 for a whole object) and returns them, their intents and the
 // body's MD5 in hex. Its errors are already the client's answer.
 func (g *Gateway) storeBody(r *request, size int64, n int) ([]blob, []int64, string, error) {
-	return g.storeBodyTo(r, g.cfg.Blobs, size, n)
-}
-
-// storeBodyTo is storeBody into store (an encrypting one for SSE).
-func (g *Gateway) storeBodyTo(r *request, store BlobStore, size int64, n int) ([]blob, []int64, string, error) {
-	body, err := r.body()
-	if err != nil {
-		return nil, nil, "", err
-	}
-	tee, sum, stop := newMD5Tee(body, size)
-	defer stop()
-	blobs, intents, err := g.writeBlobsTo(r.ctx, store, r.bucket.AppID, tee, size, n)
-	if err != nil {
-		return nil, nil, "", bodyError(err)
-	}
-	return blobs, intents, hex.EncodeToString(sum()), nil
-}
-
-// echoChecksum repeats a verified x-amz-checksum-* header, as S3 does.
-func echoChecksum(r *request) {
-	for _, a := range sigv4.ChecksumAlgorithms {
-		if v := r.header.Get(a.Header); v != "" {
-			r.c.Set(a.Header, v)
-		}
-	}
+	blobs, intents, etag, _, err := g.storeBodyChecksum(r, g.cfg.Blobs, size, n, nil)
+	return blobs, intents, etag, err
 }
 
 // publish writes the index row; on failure the new blobs are collected.
@@ -329,17 +305,20 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 	}
 	start, n := int64(0), o.Size
 	status := http.StatusOK
-	if pn := r.query.Get("partNumber"); pn != "" {
-		p, err := strconv.Atoi(pn)
-		if err != nil || p < 1 || p > 10000 {
-			return errMsg(s3err.InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
+	part, ranged := 0, false
+	if r.query.Has("partNumber") {
+		p, err := readPartNumber(r)
+		if err != nil {
+			return err
 		}
 		s, size, ok := partSpan(o, p)
 		if !ok {
 			return errCode(s3err.InvalidPartNumber)
 		}
-		start, n = s, size
-		if o.Parts > 0 {
+		start, n, part = s, size, p
+		if n > 0 {
+			// S3 answers a part, even part 1 of a single-part object, as
+			// a partial content.
 			status = http.StatusPartialContent
 			r.c.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+n-1, o.Size))
 		}
@@ -348,10 +327,12 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 		if err != nil {
 			r.c.Set("Content-Range", fmt.Sprintf("bytes */%d", o.Size))
 			r.c.Set("Accept-Ranges", "bytes")
-			return err
+			e := toS3Error(err)
+			e.Extra = []sigv4.Field{{Name: "RangeRequested", Value: rh}, {Name: "ActualObjectSize", Value: strconv.FormatInt(o.Size, 10)}}
+			return e
 		}
 		if ok {
-			start, n = br.start, br.n
+			start, n, ranged = br.start, br.n, true
 			status = http.StatusPartialContent
 			r.c.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+n-1, o.Size))
 		}
@@ -379,6 +360,7 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 	}
 	r.setObjectHeaders(o)
 	r.setSSEHeaders(o.Headers.SSE, ck)
+	r.setGetChecksum(o, part, ranged)
 	r.c.Status(status)
 	if !withBody {
 		r.c.Response().Header.SetContentLength(int(n))

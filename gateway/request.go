@@ -109,7 +109,7 @@ func (r *request) finishBody() {
 		limit = drainOnFailure
 	}
 	if _, err := io.CopyN(io.Discard, stream, limit); err != io.EOF {
-		r.c.Context().SetConnectionClose()
+		r.lingerClose() // more than that: the connection ends, cleanly
 	}
 }
 
@@ -309,6 +309,8 @@ func (r *request) writeError(err error) {
 		doc.Extra = append(doc.Extra, extraField{XMLName: xml.Name{Local: "BucketName"}, Value: r.bucketName})
 	case s3err.NoSuchKey:
 		doc.Extra = append(doc.Extra, extraField{XMLName: xml.Name{Local: "Key"}, Value: r.key})
+	case s3err.NoSuchUpload:
+		doc.Extra = append(doc.Extra, extraField{XMLName: xml.Name{Local: "UploadId"}, Value: r.query.Get("uploadId")})
 	}
 	for _, f := range e.Extra {
 		doc.Extra = append(doc.Extra, extraField{XMLName: xml.Name{Local: f.Name}, Value: f.Value})

@@ -42,7 +42,7 @@ var unsupportedBucket = []string{
 }
 
 var unsupportedObject = []string{
-	"retention", "legal-hold", "torrent", "restore", "select", "attributes", "renameObject",
+	"retention", "legal-hold", "torrent", "restore", "select", "renameObject",
 }
 
 func (g *Gateway) routes() []route {
@@ -89,6 +89,7 @@ func (g *Gateway) routes() []route {
 		{method: "PUT", level: levelObject, op: "PutObject", h: g.putObject},
 		{method: "GET", level: levelObject, query: "uploadId", op: "ListParts", h: g.listParts},
 		{method: "GET", level: levelObject, query: "acl", op: "GetObjectAcl", h: g.getObjectACL},
+		{method: "GET", level: levelObject, query: "attributes", op: "GetObjectAttributes", h: g.getObjectAttributes, read: true},
 		{method: "GET", level: levelObject, op: "GetObject", h: g.getObject, read: true},
 		{method: "HEAD", level: levelObject, op: "HeadObject", h: g.headObject, read: true},
 		{method: "DELETE", level: levelObject, query: "uploadId", op: "AbortMultipartUpload", h: g.abortMultipartUpload},

@@ -137,6 +137,8 @@ type copyObjectResult struct {
 	Xmlns        string   `xml:"xmlns,attr"`
 	LastModified string
 	ETag         string
+	checksumFields
+	ChecksumType string `xml:",omitempty"`
 }
 
 type copyPartResult struct {
@@ -144,6 +146,7 @@ type copyPartResult struct {
 	Xmlns        string   `xml:"xmlns,attr"`
 	LastModified string
 	ETag         string
+	checksumFields
 }
 
 type initiateMultipartUploadResult struct {
@@ -157,10 +160,13 @@ type initiateMultipartUploadResult struct {
 // completeMultipartUpload is the body of CompleteMultipartUpload.
 type completeMultipartUpload struct {
 	XMLName xml.Name `xml:"CompleteMultipartUpload"`
-	Part    []struct {
-		PartNumber int
-		ETag       string
-	}
+	Part    []completePart
+}
+
+type completePart struct {
+	PartNumber int
+	ETag       string
+	checksumFields
 }
 
 type completeMultipartUploadResult struct {
@@ -170,6 +176,8 @@ type completeMultipartUploadResult struct {
 	Bucket   string
 	Key      string
 	ETag     string
+	checksumFields
+	ChecksumType string `xml:",omitempty"`
 }
 
 type listPartsResult struct {
@@ -186,6 +194,8 @@ type listPartsResult struct {
 	MaxParts             int
 	IsTruncated          bool
 	Part                 []partEntry
+	ChecksumAlgorithm    string `xml:",omitempty"`
+	ChecksumType         string `xml:",omitempty"`
 }
 
 type partEntry struct {
@@ -193,6 +203,7 @@ type partEntry struct {
 	LastModified string
 	ETag         string
 	Size         int64
+	checksumFields
 }
 
 type listMultipartUploadsResult struct {

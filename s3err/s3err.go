@@ -111,7 +111,7 @@ var table = [numCodes]entry{
 	InvalidBucketName:                 {"InvalidBucketName", 400, "The specified bucket is not valid."},
 	InvalidDigest:                     {"InvalidDigest", 400, "The Content-MD5 you specified was invalid."},
 	InvalidEncryptionAlgorithmError:   {"InvalidEncryptionAlgorithmError", 400, "The encryption request you specified is not valid. The valid value is AES256."},
-	InvalidPart:                       {"InvalidPart", 400, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."},
+	InvalidPart:                       {"InvalidPart", 400, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."},
 	InvalidPartNumber:                 {"InvalidPartNumber", 416, "The requested partnumber is not satisfiable"},
 	InvalidPartOrder:                  {"InvalidPartOrder", 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number."},
 	InvalidPolicyDocument:             {"InvalidPolicyDocument", 400, "The content of the form does not meet the conditions specified in the policy document."},

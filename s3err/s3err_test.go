@@ -65,3 +65,33 @@ func TestCodeMarshalsAsName(t *testing.T) {
 		t.Errorf("json: %s %v", j, err)
 	}
 }
+
+// TestCommonCodes_AsAWSWordsThem pins the status and message of the codes
+// clients meet most, as AWS S3 sends them (people search for the text).
+func TestCommonCodes_AsAWSWordsThem(t *testing.T) {
+	for _, c := range []struct {
+		code   Code
+		status int
+		msg    string
+	}{
+		{NoSuchUpload, 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."},
+		{InvalidPart, 400, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."},
+		{InvalidPartOrder, 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number."},
+		{EntityTooSmall, 400, "Your proposed upload is smaller than the minimum allowed object size."},
+		{EntityTooLarge, 400, "Your proposed upload exceeds the maximum allowed object size."},
+		{InvalidPartNumber, 416, "The requested partnumber is not satisfiable"},
+		{InvalidRange, 416, "The requested range is not satisfiable"},
+		{NoSuchKey, 404, "The specified key does not exist."},
+		{NoSuchBucket, 404, "The specified bucket does not exist"},
+		{InvalidDigest, 400, "The Content-MD5 you specified was invalid."},
+		{BadDigest, 400, "The Content-MD5 you specified did not match what we received."},
+		{MetadataTooLarge, 400, "Your metadata headers exceed the maximum allowed metadata size."},
+		{SignatureDoesNotMatch, 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
+		{AuthorizationQueryParametersError, 400, ""},
+		{PreconditionFailed, 412, "At least one of the pre-conditions you specified did not hold"},
+	} {
+		if c.code.Status() != c.status || (c.msg != "" && c.code.Message() != c.msg) {
+			t.Errorf("%s: %d %q, want %d %q", c.code, c.code.Status(), c.code.Message(), c.status, c.msg)
+		}
+	}
+}

@@ -41,7 +41,13 @@ func NewBodyReader(res *Result, header http.Header, body io.Reader) (io.Reader, 
 		return nil, e
 	}
 	var checks []digestCheck
-	if v := header.Get("Content-Md5"); v != "" {
+	// A Content-MD5 that is present but empty is no digest: S3 refuses it
+	// (InvalidDigest) rather than storing the body unchecked.
+	if vs, ok := header[http.CanonicalHeaderKey("Content-Md5")]; ok {
+		v := ""
+		if len(vs) > 0 {
+			v = vs[0]
+		}
 		want, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(want) != md5.Size {
 			return nil, errDefault(s3err.InvalidDigest)
@@ -80,7 +86,7 @@ func NewBodyReader(res *Result, header http.Header, body io.Reader) (io.Reader, 
 		r = dec
 	}
 	if plan != nil {
-		c := digestCheck{h: plan.alg.New(), fail: plan.alg.mismatch()}
+		c := digestCheck{h: plan.alg.New(), fail: plan.alg.mismatch(), additional: plan.alg.Name}
 		if plan.trailer {
 			alg := plan.alg
 			c.want = func() ([]byte, error) {
@@ -108,6 +114,10 @@ type digestCheck struct {
 	h    hash.Hash
 	want func() ([]byte, error) // resolved at EOF: trailers come last
 	fail *Error
+	// additional names the algorithm of an x-amz-checksum-* check; sum is
+	// its digest once verified.
+	additional string
+	sum        []byte
 }
 
 // verifyReader hashes what it passes on and gives its verdict at EOF.
@@ -126,20 +136,46 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 		c.h.Write(p[:n])
 	}
 	if err == io.EOF {
-		for _, c := range v.checks {
+		for i := range v.checks {
+			c := &v.checks[i]
 			want, e := c.want()
 			if e != nil {
 				err = e
 				break
 			}
-			if !hmac.Equal(c.h.Sum(nil), want) {
+			got := c.h.Sum(nil)
+			if !hmac.Equal(got, want) {
 				err = c.fail
 				break
 			}
+			c.sum = got
 		}
 	}
 	v.err = err
 	return n, err
+}
+
+// AdditionalChecksum tells which x-amz-checksum-* algorithm ("CRC32",
+// …) a reader returned by NewBodyReader verifies, and gives a function
+// that returns the digest it verified once the reader has returned io.EOF
+// (nil before): a caller that keeps the checksum need not compute it a
+// second time. ok is false when the reader checks none.
+func AdditionalChecksum(r io.Reader) (name string, sum func() []byte, ok bool) {
+	v, isVerify := r.(*verifyReader)
+	if !isVerify {
+		return "", nil, false
+	}
+	for i := range v.checks {
+		if c := &v.checks[i]; c.additional != "" {
+			return c.additional, func() []byte {
+				if v.err != io.EOF {
+					return nil
+				}
+				return c.sum
+			}, true
+		}
+	}
+	return "", nil, false
 }
 
 // StripAWSChunked removes the aws-chunked coding from a Content-Encoding

@@ -1,8 +1,11 @@
 package sigv4
 
 import (
+	"bytes"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/binary"
+	"io"
 	"net/http"
 	"testing"
 
@@ -117,5 +120,43 @@ func TestStripAWSChunked(t *testing.T) {
 		if got := StripAWSChunked(in); got != want {
 			t.Errorf("%q -> %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestAdditionalChecksum_DigestAfterEOF: the reader names the algorithm
+// it verifies and hands out the verified digest only once it has ended in
+// io.EOF; a Content-MD5 alone is no additional checksum, and an empty
+// Content-MD5 is InvalidDigest.
+func TestAdditionalChecksum_DigestAfterEOF(t *testing.T) {
+	body := []byte("123456789")
+	h := http.Header{}
+	h.Set("x-amz-checksum-crc32c", "4waSgw==") // e3069283
+	r, err := NewBodyReader(nil, h, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, sum, ok := AdditionalChecksum(r)
+	if !ok || name != "CRC32C" || sum() != nil {
+		t.Fatalf("before reading: %q %v %v", name, ok, sum())
+	}
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatal(err)
+	}
+	if got := hexs(sum()); got != "e3069283" {
+		t.Fatalf("after EOF: %s", got)
+	}
+	h = http.Header{}
+	s := md5.Sum(body)
+	h.Set("Content-Md5", base64.StdEncoding.EncodeToString(s[:]))
+	r, err = NewBodyReader(nil, h, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := AdditionalChecksum(r); ok {
+		t.Fatal("Content-MD5 reported as an additional checksum")
+	}
+	h = http.Header{"Content-Md5": {""}}
+	if _, err := NewBodyReader(nil, h, bytes.NewReader(body)); err == nil || err.(*Error).Code != s3err.InvalidDigest {
+		t.Fatalf("empty Content-MD5: %v", err)
 	}
 }

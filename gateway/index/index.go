@@ -176,6 +176,10 @@ type Blob struct {
 	FileID string `json:"f"`
 	Size   int64  `json:"s"`
 	Part   int    `json:"p,omitempty"` // multipart part number
+	// Sum is, on the first blob of a part of a completed upload made with
+	// a checksum algorithm, that part's checksum (base64): what
+	// GetObjectAttributes lists and a composite checksum is made of.
+	Sum string `json:"c,omitempty"`
 }
 
 // BlobName names a blob to be written.
@@ -200,6 +204,9 @@ type Headers struct {
 	// ACL is the object's ACL (nil: the bucket owner has full control);
 	// like the tags it goes with the object's row.
 	ACL *ACL `json:"acl,omitempty"`
+	// Checksum is the object's additional checksum (checksum.go); on an
+	// upload, the algorithm and type it was created with, without a value.
+	Checksum *Checksum `json:"ck,omitempty"`
 }
 
 // SSE is what the index keeps of an encrypted object: its data key only
@@ -295,6 +302,9 @@ type Part struct {
 	Size   int64
 	MTime  time.Time
 	Blobs  []Blob
+	// Checksum is the part's checksum (base64) in its upload's algorithm,
+	// "" when the upload has none.
+	Checksum string
 }
 
 // GCRow is a blob queued for deletion.

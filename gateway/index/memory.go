@@ -54,6 +54,7 @@ func copyObject(o *Object) *Object {
 	c.Blobs = slices.Clone(o.Blobs)
 	c.Headers.Meta = cloneMap(o.Headers.Meta)
 	c.Headers.Tags = slices.Clone(o.Headers.Tags)
+	c.Headers.Checksum = o.Headers.Checksum.clone()
 	return &c
 }
 
@@ -370,6 +371,7 @@ func (m *Memory) CreateUpload(_ context.Context, u *Upload) error {
 	c := *u
 	c.Headers.Meta = cloneMap(u.Headers.Meta)
 	c.Headers.Tags = slices.Clone(u.Headers.Tags)
+	c.Headers.Checksum = u.Headers.Checksum.clone()
 	c.Initiated = c.Initiated.Truncate(time.Millisecond)
 	m.uploads[u.ID] = &c
 	m.parts[u.ID] = map[int]*Part{}
@@ -386,6 +388,7 @@ func (m *Memory) Upload(_ context.Context, id, bucket, key string) (*Upload, err
 	c := *u
 	c.Headers.Meta = cloneMap(u.Headers.Meta)
 	c.Headers.Tags = slices.Clone(u.Headers.Tags)
+	c.Headers.Checksum = u.Headers.Checksum.clone()
 	return &c, nil
 }
 

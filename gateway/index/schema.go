@@ -99,6 +99,9 @@ func steps(d metadb.Dialect) []string {
 			policy TEXT,
 			acl TEXT,
 			ownership VARCHAR(32) NOT NULL DEFAULT '') {{TABLE}}`,
+		// A part's additional checksum (base64) in its upload's algorithm;
+		// an object's lives in s3_objects.headers (index.Headers.Checksum).
+		`ALTER TABLE s3_parts ADD COLUMN checksum VARCHAR(64) NOT NULL DEFAULT ''`,
 	}
 }
 

@@ -64,16 +64,16 @@ func (s *SQL) PutPart(ctx context.Context, appid, bucket, key, id string, p *Par
 		err := tx.QueryRowContext(ctx, "SELECT blobs FROM s3_parts WHERE upload_id = ? AND part_number = ?", id, p.Number).Scan(&old)
 		switch {
 		case err == sql.ErrNoRows:
-			_, err = tx.ExecContext(ctx, "INSERT INTO s3_parts (upload_id, part_number, etag, size, mtime, blobs) VALUES (?, ?, ?, ?, ?, ?)",
-				id, p.Number, p.ETag, p.Size, p.MTime.UnixMilli(), blobs)
+			_, err = tx.ExecContext(ctx, "INSERT INTO s3_parts (upload_id, part_number, etag, size, mtime, blobs, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
+				id, p.Number, p.ETag, p.Size, p.MTime.UnixMilli(), blobs, p.Checksum)
 			if err != nil {
 				return err
 			}
 		case err != nil:
 			return err
 		default:
-			if _, err := tx.ExecContext(ctx, "UPDATE s3_parts SET etag = ?, size = ?, mtime = ?, blobs = ? WHERE upload_id = ? AND part_number = ?",
-				p.ETag, p.Size, p.MTime.UnixMilli(), blobs, id, p.Number); err != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE s3_parts SET etag = ?, size = ?, mtime = ?, blobs = ?, checksum = ? WHERE upload_id = ? AND part_number = ?",
+				p.ETag, p.Size, p.MTime.UnixMilli(), blobs, p.Checksum, id, p.Number); err != nil {
 				return err
 			}
 			ob, err := parseBlobs(fmt.Sprintf("upload %s part %d", id, p.Number), old)
@@ -95,12 +95,12 @@ func (s *SQL) Parts(ctx context.Context, id string, after, limit int) ([]Part, e
 func (s *SQL) parts(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, id string, after, limit int) ([]Part, error) {
-	return queryAll(ctx, q, "SELECT part_number, etag, size, mtime, blobs FROM s3_parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?",
+	return queryAll(ctx, q, "SELECT part_number, etag, size, mtime, blobs, checksum FROM s3_parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?",
 		[]any{id, after, limit}, func(sc rowScanner) (Part, error) {
 			var p Part
 			var mt int64
 			var blobs string
-			if err := sc.Scan(&p.Number, &p.ETag, &p.Size, &mt, &blobs); err != nil {
+			if err := sc.Scan(&p.Number, &p.ETag, &p.Size, &mt, &blobs, &p.Checksum); err != nil {
 				return p, err
 			}
 			p.MTime = millis(mt)
