@@ -118,6 +118,8 @@ type Index interface {
 
 	// Share links (share.go).
 	Shares
+	// Lifecycle configurations and their passes' leases (lifecycle.go).
+	Lifecycles
 
 	// Close releases what the index holds (prepared statements); not the
 	// database.

@@ -28,7 +28,8 @@ type Memory struct {
 	// bucketTags are the tag sets of buckets (the SQL index keeps them
 	// apart from the bucket's row too: Bucket does not load them).
 	bucketTags map[string][]Tag
-	sh         memShares // share links, made on first use (memory_share.go)
+	sh         memShares                  // share links, made on first use (memory_share.go)
+	lc         map[string]*LifecycleState // lifecycle configurations, made on first use (memory_lifecycle.go)
 }
 
 type memGC struct {
@@ -216,6 +217,7 @@ func (m *Memory) DeleteBucket(_ context.Context, b *Bucket, gcDue int64) error {
 	delete(m.buckets, b.Name)
 	delete(m.objects, b.Name)
 	delete(m.bucketTags, b.Name)
+	delete(m.lc, b.Name)
 	return nil
 }
 
