@@ -73,6 +73,14 @@ type Config struct {
 	// or unreachable database fails requests with 503 instead of holding them.
 	DBTimeout time.Duration
 
+	// LifecycleInterval is how often each bucket's lifecycle rules are
+	// applied, default DefaultLifecycleInterval (1h); negative: never (the
+	// configurations are still stored and answered).
+	LifecycleInterval time.Duration
+	// LifecycleRate caps the objects and uploads a lifecycle pass expires
+	// per second, default DefaultLifecycleRate.
+	LifecycleRate float64
+
 	// Index, when set, is the object index instead of the SQL one in DB
 	// (index.NewMemory in tests); the caller closes it.
 	Index index.Index
@@ -91,7 +99,8 @@ type Gateway struct {
 	domains     []string
 	blobSize    int64
 	minPartSize int64
-	shares      shareState // share links' cache (share_cache.go)
+	shares      shareState      // share links' cache (share_cache.go)
+	lc          *lifecycleState // the lifecycle pass (lifecycle_pass.go)
 
 	ctx    context.Context // ends with Close; outlives requests (bodies stream after handlers return)
 	cancel context.CancelFunc
@@ -146,6 +155,12 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.LifecycleInterval == 0 {
+		cfg.LifecycleInterval = DefaultLifecycleInterval
+	}
+	if cfg.LifecycleRate <= 0 {
+		cfg.LifecycleRate = DefaultLifecycleRate
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, idx: cfg.Index, blobSize: cfg.BlobSize, minPartSize: MinPartSize}
 	if g.idx == nil {
@@ -203,6 +218,11 @@ func New(cfg Config) (*Gateway, error) {
 	g.app.Use(g.serveS3)
 	g.wg.Add(1)
 	go g.collect()
+	g.lc = newLifecycleState(cfg.LifecycleRate)
+	if cfg.LifecycleInterval > 0 {
+		g.wg.Add(1)
+		go g.lifecycleLoop()
+	}
 	return g, nil
 }
 

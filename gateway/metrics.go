@@ -15,6 +15,7 @@ type Metrics struct {
 	duration      *prometheus.HistogramVec
 	bytes         *prometheus.CounterVec
 	shareRefusals *prometheus.CounterVec // share_metrics.go
+	lifecycle     *lifecycleMetrics      // lifecycle_metrics.go
 }
 
 // NewMetrics makes the gateway's metrics and registers them on reg.
@@ -33,6 +34,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.shareRefusals = newShareRefusals()
 	reg.MustRegister(m.requests, m.duration, m.bytes, m.shareRefusals)
+	m.lifecycle = newLifecycleMetrics()
+	reg.MustRegister(m.lifecycle.collectors()...)
 	return m
 }
 

@@ -32,7 +32,7 @@ type route struct {
 // unsupported sub-resources answer NotImplemented, so that none of them
 // falls through to, say, PutObject or ListObjects.
 var unsupportedBucket = []string{
-	"accelerate", "analytics", "encryption", "intelligent-tiering", "inventory", "lifecycle", "logging",
+	"accelerate", "analytics", "encryption", "intelligent-tiering", "inventory", "logging",
 	"metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus",
 	"publicAccessBlock", "replication", "requestPayment", "website", "versions", "metadataTable",
 	"metadataConfiguration", "session",
@@ -50,6 +50,9 @@ func (g *Gateway) routes() []route {
 		{method: "PUT", level: levelBucket, query: "tagging", op: "PutBucketTagging", h: g.putBucketTagging},
 		{method: "GET", level: levelBucket, query: "tagging", op: "GetBucketTagging", h: g.getBucketTagging},
 		{method: "DELETE", level: levelBucket, query: "tagging", op: "DeleteBucketTagging", h: g.deleteBucketTagging},
+		{method: "PUT", level: levelBucket, query: "lifecycle", op: "PutBucketLifecycleConfiguration", h: g.putBucketLifecycle},
+		{method: "GET", level: levelBucket, query: "lifecycle", op: "GetBucketLifecycleConfiguration", h: g.getBucketLifecycle},
+		{method: "DELETE", level: levelBucket, query: "lifecycle", op: "DeleteBucketLifecycle", h: g.deleteBucketLifecycle},
 		{method: "PUT", level: levelBucket, query: "acl", op: "PutBucketAcl", h: notImplemented},
 		{method: "PUT", level: levelBucket, query: "versioning", op: "PutBucketVersioning", h: notImplemented},
 		{method: "PUT", level: levelBucket, op: "CreateBucket", h: g.createBucket},

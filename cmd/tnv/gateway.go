@@ -39,6 +39,8 @@ func runGateway(ctx context.Context, args []string) error {
 	dbTimeout := f.Duration("db-timeout", 10*time.Second, "deadline of each metadata database call; past it requests fail with 503")
 	cluster := f.clusterFlags(false)
 	tnvTLS := f.tlsFlags("tnv-", false) // --tls-* are the S3 port's HTTPS
+	lcInterval := f.Duration("lifecycle-interval", gateway.DefaultLifecycleInterval, "how often each bucket's lifecycle rules are applied (expired objects deleted, stale multipart uploads aborted); 0 = never")
+	lcRate := f.Float64("lifecycle-rate", gateway.DefaultLifecycleRate, "most objects and uploads the lifecycle pass expires per second")
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err
@@ -103,6 +105,8 @@ func runGateway(ctx context.Context, args []string) error {
 		MaxHeaderBytes:    *maxHeader,
 		MaxConnsPerClient: *maxConns,
 		DBTimeout:         *dbTimeout,
+		LifecycleInterval: lifecycleInterval(*lcInterval),
+		LifecycleRate:     *lcRate,
 	}
 	if *maxConns == 0 {
 		cfg.MaxConnsPerClient = -1
@@ -127,4 +131,13 @@ func runGateway(ctx context.Context, args []string) error {
 	// credential), and at --metrics-listen without.
 	return runServer(ctx, log, "gateway", gw, *addr, *metricsListen, reg, "scheme", scheme, "trackers", *trackers,
 		"db", metadb.Redact(*dsn), "region", *region, "domain", *domain, "access_key", *accessKey)
+}
+
+// lifecycleInterval is --lifecycle-interval as gateway.Config takes it:
+// 0 (never) is negative there, where 0 is the default.
+func lifecycleInterval(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

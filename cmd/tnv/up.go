@@ -60,6 +60,7 @@ func runUp(ctx context.Context, args []string) error {
 	metricsToken := f.secret("metrics-token", "bearer token that opens /_tnv/metrics and /_tnv/status (they otherwise need the root key's signature)")
 	tlsCert := f.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
+	lcInterval := f.Duration("lifecycle-interval", gateway.DefaultLifecycleInterval, "how often each bucket's lifecycle rules are applied; 0 = never")
 	cluster := f.clusterFlags(false) // default: generated at the first start and kept in DATA/cluster-secret
 	if err := f.parse(args); err != nil {
 		return err
@@ -192,7 +193,8 @@ func runUp(ctx context.Context, args []string) error {
 		Logger:    log.With("role", "gateway"),
 		Extra:     extra,
 
-		MetricsToken: token,
+		MetricsToken:      token,
+		LifecycleInterval: lifecycleInterval(*lcInterval),
 	}
 	if *tlsCert != "" {
 		if gcfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {

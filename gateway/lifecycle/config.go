@@ -48,7 +48,9 @@ func fail(code s3err.Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-func malformed() *Error { return &Error{Code: s3err.MalformedXML, Message: s3err.MalformedXML.Message()} }
+func malformed() *Error {
+	return &Error{Code: s3err.MalformedXML, Message: s3err.MalformedXML.Message()}
+}
 
 // Configuration is the LifecycleConfiguration document, as sent and as
 // answered. Numbers and dates are kept as text so that what is not one is
@@ -148,12 +150,12 @@ type Rule struct {
 
 // Filter is what objects a rule applies to; the zero Filter is every one.
 type Filter struct {
-	Prefix       string
-	Tags         []Tag
-	SizeGreater  int64 // -1: no lower bound
-	SizeLess     int64 // -1: no upper bound
-	usesTags     bool
-	usesSizes    bool
+	Prefix      string
+	Tags        []Tag
+	SizeGreater int64 // -1: no lower bound
+	SizeLess    int64 // -1: no upper bound
+	usesTags    bool
+	usesSizes   bool
 }
 
 // Parsed is a checked configuration: the document to store and answer
