@@ -131,6 +131,7 @@ func (g *Gateway) lifecycleLoop() {
 }
 
 // lifecycleOnce runs the pass of every due bucket whose lease it gets.
+// With the loop off (LifecycleInterval < 0: tests) every bucket is due.
 func (g *Gateway) lifecycleOnce(ctx context.Context) lifecycleStats {
 	var total lifecycleStats
 	states, err := g.idx.LifecycleStates(ctx)
@@ -145,7 +146,7 @@ func (g *Gateway) lifecycleOnce(ctx context.Context) lifecycleStats {
 	interval := int64(g.cfg.LifecycleInterval.Seconds())
 	for _, st := range states {
 		now := g.nowUnix()
-		if st.Phase == index.PhaseIdle && st.Started != 0 && now-st.Started < interval {
+		if interval > 0 && st.Phase == index.PhaseIdle && st.Started != 0 && now-st.Started < interval {
 			continue
 		}
 		if st.Owner != "" && st.Until > now {
