@@ -171,7 +171,7 @@ func TestRouter_UnsupportedSubresourcesAreNotImplemented(t *testing.T) {
 	e.mkBucket("bkt")
 	e.put("bkt", "k", []byte("x"))
 	for _, tc := range []struct{ method, path string }{
-		{"GET", "/bkt?lifecycle"}, {"PUT", "/bkt?lifecycle"}, {"GET", "/bkt?replication"}, {"GET", "/bkt?policy"},
+		{"GET", "/bkt?accelerate"}, {"PUT", "/bkt?inventory"}, {"GET", "/bkt?replication"}, {"GET", "/bkt?policy"},
 		{"PUT", "/bkt?versioning"}, {"GET", "/bkt?website"}, {"GET", "/bkt?encryption"},
 		{"GET", "/bkt?object-lock"}, {"GET", "/bkt?logging"}, {"GET", "/bkt?notification"}, {"GET", "/bkt?versions"},
 		{"PUT", "/bkt/k?acl"}, {"GET", "/bkt/k?versionId=3"}, {"GET", "/bkt/k?tagging&versionId=3"},
