@@ -6,6 +6,7 @@ import (
 
 	"github.com/tnv-s3/tnv/gateway/lifecycle"
 	"github.com/tnv-s3/tnv/s3err"
+	"github.com/tnv-s3/tnv/sigv4"
 )
 
 // Put/Get/DeleteBucketLifecycleConfiguration. The configuration is checked
@@ -45,7 +46,9 @@ func (g *Gateway) getBucketLifecycle(r *request) error {
 		return bucketError(err)
 	}
 	if doc == "" {
-		return errCode(s3err.NoSuchLifecycleConfiguration)
+		e := errCode(s3err.NoSuchLifecycleConfiguration)
+		e.Extra = []sigv4.Field{{Name: "BucketName", Value: r.bucketName}} // as AWS sends it
+		return e
 	}
 	r.c.Status(http.StatusOK)
 	r.c.Set("Content-Type", "application/xml")

@@ -141,7 +141,7 @@ func TestLifecycleConfig_DigestRequired(t *testing.T) {
 	}
 	e.mkBucket("lcb")
 	resp, b = e.signed("GET", "/lcb?lifecycle", nil, nil)
-	if resp.StatusCode != 404 || !bytes.Contains(b, []byte("<Code>NoSuchLifecycleConfiguration</Code>")) {
+	if resp.StatusCode != 404 || !bytes.Contains(b, []byte("<Code>NoSuchLifecycleConfiguration</Code>")) || !bytes.Contains(b, []byte("<BucketName>lcb</BucketName>")) {
 		t.Fatalf("a bucket made again: %d %s", resp.StatusCode, b)
 	}
 }

@@ -40,7 +40,7 @@ func runGateway(ctx context.Context, args []string) error {
 	cluster := f.clusterFlags(false)
 	tnvTLS := f.tlsFlags("tnv-", false) // --tls-* are the S3 port's HTTPS
 	lcInterval := f.Duration("lifecycle-interval", gateway.DefaultLifecycleInterval, "how often each bucket's lifecycle rules are applied (expired objects deleted, stale multipart uploads aborted); 0 = never")
-	lcRate := f.Float64("lifecycle-rate", gateway.DefaultLifecycleRate, "most objects and uploads the lifecycle pass expires per second")
+	lcRate := f.Int64("lifecycle-rate", gateway.DefaultLifecycleRate, "most objects and uploads the lifecycle pass expires per second")
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err
@@ -66,6 +66,9 @@ func runGateway(ctx context.Context, args []string) error {
 	}
 	if auth == nil && !*cluster.open {
 		log.Warn("gateway: no cluster secret: speaking the open TNV protocol, which servers with a secret refuse")
+	}
+	if *lcRate <= 0 {
+		return errors.New("--lifecycle-rate must be a positive number of objects per second")
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
@@ -106,7 +109,7 @@ func runGateway(ctx context.Context, args []string) error {
 		MaxConnsPerClient: *maxConns,
 		DBTimeout:         *dbTimeout,
 		LifecycleInterval: lifecycleInterval(*lcInterval),
-		LifecycleRate:     *lcRate,
+		LifecycleRate:     float64(*lcRate),
 	}
 	if *maxConns == 0 {
 		cfg.MaxConnsPerClient = -1
