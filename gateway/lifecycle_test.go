@@ -184,8 +184,8 @@ func TestLifecyclePass_ExpiresAndAborts(t *testing.T) {
 	e.mkBucket("media")
 	c := e.root()
 	e.putLifecycle("media",
-		s3types.LifecycleRule{ID: aws.String("tmp-2d"), Status: s3types.ExpirationStatusEnabled,
-			Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("tmp/")}, Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(2)}},
+		s3types.LifecycleRule{ID: aws.String("tmp-3d"), Status: s3types.ExpirationStatusEnabled,
+			Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("tmp/")}, Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(3)}},
 		s3types.LifecycleRule{ID: aws.String("scratch-1d"), Status: s3types.ExpirationStatusEnabled,
 			Filter:     &s3types.LifecycleRuleFilter{Tag: &s3types.Tag{Key: aws.String("scratch"), Value: aws.String("yes")}},
 			Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(1)}},
@@ -218,26 +218,28 @@ func TestLifecyclePass_ExpiresAndAborts(t *testing.T) {
 	if s := e.g.lifecycleOnce(ctx()); s.Expired != 0 || s.Aborted != 0 || s.Passes != 1 || s.Examined != 8 {
 		t.Fatalf("pass on day 0: %+v", s)
 	}
-	// A day and a midnight later: the tagged, the small thumb and the upload.
-	clock.Advance(48 * time.Hour)
+	// Objects were stamped (wall clock) within an hour of the clock's
+	// start: 49 h later every 1-day rule is due whatever the time of day
+	// (a day, rounded up to the next midnight), no 3-day rule is.
+	clock.Advance(49 * time.Hour)
 	s := e.g.lifecycleOnce(ctx())
 	if s.Expired != 2 || s.Bytes != 60 || s.Aborted != 1 || s.Passes != 1 || s.Errors != 0 {
-		t.Fatalf("pass on day 2: %+v", s)
+		t.Fatalf("pass after 49 h: %+v", s)
 	}
 	for key, want := range map[string]bool{"work/x.tmp": false, "work/y.tmp": true, "thumbs/small.jpg": false, "thumbs/large.jpg": true, "tmp/a.ts": true, "keep/film.mp4": true} {
 		if got := e.exists("media", key); got != want {
-			t.Errorf("day 2: %s exists %v, want %v", key, got, want)
+			t.Errorf("after 49 h: %s exists %v, want %v", key, got, want)
 		}
 	}
 	_, err = c.ListParts(ctx(), &s3.ListPartsInput{Bucket: aws.String("media"), Key: aws.String("big.mov"), UploadId: up.UploadId})
 	wantCode(t, err, "NoSuchUpload")
-	// Day 3: tmp/ goes; keep/ stays (its rule is disabled).
-	clock.Advance(24 * time.Hour)
+	// 97 h: tmp/ goes; keep/ stays (its rule is disabled).
+	clock.Advance(48 * time.Hour)
 	if s := e.g.lifecycleOnce(ctx()); s.Expired != 2 || s.Bytes != 500 {
-		t.Fatalf("pass on day 3: %+v", s)
+		t.Fatalf("pass after 97 h: %+v", s)
 	}
 	if e.exists("media", "tmp/a.ts") || e.exists("media", "tmp/b.ts") || !e.exists("media", "keep/film.mp4") {
-		t.Fatal("day 3: tmp/ should be gone, keep/ kept")
+		t.Fatal("after 97 h: tmp/ should be gone, keep/ kept")
 	}
 	// The blobs go the way of a DELETE's: queued, then collected.
 	e.waitCollected()
@@ -323,7 +325,7 @@ func TestLifecyclePass_MinioGo(t *testing.T) {
 // TestLifecyclePass_LoopRuns: with an interval, the gateway's own loop
 // applies a configuration without being asked.
 func TestLifecyclePass_LoopRuns(t *testing.T) {
-	e, _, _ := lcEnv(t, envOpt{lifecycleInterval: 20 * time.Millisecond})
+	e, _, _ := lcEnv(t, envOpt{lifecycleInterval: 100 * time.Millisecond})
 	e.mkBucket("auto")
 	e.put("auto", "gone/1", []byte("x"))
 	e.putLifecycle("auto", s3types.LifecycleRule{ID: aws.String("past"), Status: s3types.ExpirationStatusEnabled,
@@ -362,7 +364,7 @@ func TestLifecyclePass_TwoGatewaysOneLease(t *testing.T) {
 	}
 	e1.putLifecycle("shared", s3types.LifecycleRule{ID: aws.String("all-1d"), Status: s3types.ExpirationStatusEnabled,
 		Filter: &s3types.LifecycleRuleFilter{}, Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(1)}})
-	clock.Advance(48 * time.Hour)
+	clock.Advance(49 * time.Hour)
 
 	// Gateway 1 holds the lease, stopped in the middle of its pass.
 	inside, release := make(chan struct{}), make(chan struct{})
@@ -433,7 +435,7 @@ func TestLifecyclePass_LostLeaseStopsActing(t *testing.T) {
 	}
 	e.putLifecycle("bkt", s3types.LifecycleRule{ID: aws.String("r"), Status: s3types.ExpirationStatusEnabled,
 		Filter: &s3types.LifecycleRuleFilter{}, Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(1)}})
-	clock.Advance(48 * time.Hour)
+	clock.Advance(49 * time.Hour)
 	e.g.lc.hook = func(event, key string) {
 		if event == "expired" && key == "k0" {
 			// Stalled past the lease; another gateway takes it.
