@@ -463,4 +463,3 @@ func size(s string) (int64, error) {
 	}
 	return n, nil
 }
-
