@@ -47,6 +47,9 @@ func TestConfig_BadSettingsStopStartUpWithOneLine(t *testing.T) {
 		{[]string{"TNV_SECRET_KEY=gateway-secret-0123456789"}, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db,
 			"--access-key", "ak", "--tnv-tls-ca", "/nonexistent/ca.pem"}, "--tnv-tls-*"},
 		{nil, []string{"client", "--tls-ca", "/nonexistent/ca.pem", "groups"}, "TLS CA"},
+		{[]string{"TNV_SECRET_KEY=gateway-secret-0123456789"}, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db,
+			"--access-key", "ak", "--lifecycle-rate", "0"}, "--lifecycle-rate"},
+		{[]string{"TNV_LIFECYCLE_INTERVAL=hourly"}, []string{"up", "--data", t.TempDir()}, "TNV_LIFECYCLE_INTERVAL"},
 	} {
 		// Every case has one bad setting: the cluster secret is given
 		// unless the case is about it.
