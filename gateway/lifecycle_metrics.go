@@ -24,15 +24,28 @@ func (l *lifecycleMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{l.passes, l.expired, l.bytes, l.aborted, l.errors}
 }
 
-// lifecycleCount adds a pass's figures.
+// lifecycleCount adds a pass's outcome: finished passes and failures.
+// Expirations and aborts are counted as they happen (lifecycleExpired,
+// lifecycleAborted), so that a long pass shows its progress.
 func (m *Metrics) lifecycleCount(s lifecycleStats) {
 	if m == nil {
 		return
 	}
-	l := m.lifecycle
-	l.passes.Add(float64(s.Passes))
-	l.expired.Add(float64(s.Expired))
-	l.bytes.Add(float64(s.Bytes))
-	l.aborted.Add(float64(s.Aborted))
-	l.errors.Add(float64(s.Errors))
+	m.lifecycle.passes.Add(float64(s.Passes))
+	m.lifecycle.errors.Add(float64(s.Errors))
+}
+
+func (m *Metrics) lifecycleExpired(bytes int64) {
+	if m == nil {
+		return
+	}
+	m.lifecycle.expired.Inc()
+	m.lifecycle.bytes.Add(float64(bytes))
+}
+
+func (m *Metrics) lifecycleAborted() {
+	if m == nil {
+		return
+	}
+	m.lifecycle.aborted.Inc()
 }

@@ -307,6 +307,7 @@ func (r *passRun) objects(ctx context.Context) error {
 				if done {
 					r.stats.Expired++
 					r.stats.Bytes += row.Size
+					g.cfg.Metrics.lifecycleExpired(row.Size)
 					g.log.Debug("gateway: lifecycle: expired", "bucket", r.lease.Bucket, "key", row.Key, "rule", d.Rule)
 					if g.lc.hook != nil {
 						g.lc.hook("expired", row.Key)
@@ -367,6 +368,7 @@ func (r *passRun) versions(ctx context.Context, v lifecycleVersions) error {
 			if done {
 				r.stats.Expired++
 				r.stats.Bytes += ver.Size
+				g.cfg.Metrics.lifecycleExpired(ver.Size)
 			}
 		}
 		if len(vs) == 0 {
@@ -410,6 +412,7 @@ func (r *passRun) uploads(ctx context.Context) error {
 			}
 			if done {
 				r.stats.Aborted++
+				g.cfg.Metrics.lifecycleAborted()
 				g.log.Debug("gateway: lifecycle: aborted upload", "bucket", r.lease.Bucket, "key", u.Key, "upload", u.ID, "rule", rule)
 				if g.lc.hook != nil {
 					g.lc.hook("aborted", u.Key)
