@@ -83,6 +83,10 @@ func TestLifecycle_Lease(t *testing.T) {
 		if held, err := idx.SaveLifecycleProgress(ctx, la, p, now+10, now+70); !held || err != nil {
 			t.Fatalf("progress of the holder: %v, %v", held, err)
 		}
+		// The same again (MySQL reports no row changed): still held.
+		if held, err := idx.SaveLifecycleProgress(ctx, la, p, now+10, now+70); !held || err != nil {
+			t.Fatalf("the same progress again: %v, %v", held, err)
+		}
 		// The lease runs out at now+70: gw-b takes it and sees the progress.
 		bst, ok, err := idx.TakeLifecycleLease(ctx, "lc", "gw-b", now+70, now+130)
 		if !ok || err != nil {

@@ -105,7 +105,18 @@ func (s *SQL) SaveLifecycleProgress(ctx context.Context, l LeaseRef, p Lifecycle
 			"WHERE bucket = ? AND lease_epoch = ? AND lease_until > ?"
 	}
 	n, err := affected(s.db.ExecContext(ctx, q, p.Phase, next, p.NextUpload, p.Started, p.Done, until, l.Bucket, l.Epoch, now))
-	return n == 1, err
+	if err != nil || n == 1 {
+		return n == 1, err
+	}
+	// MySQL counts changed rows: a save that changed nothing (the same
+	// progress and expiry within a second) matched all the same.
+	var x int
+	err = s.db.QueryRowContext(ctx, "SELECT 1 FROM s3_lifecycle WHERE bucket = ? AND lease_epoch = ? AND lease_until > ? AND lease_until = ?",
+		l.Bucket, l.Epoch, now, until).Scan(&x)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func (s *SQL) ExpiryScan(ctx context.Context, bucket, after string, limit int) ([]ExpiryRow, error) {
