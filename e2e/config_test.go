@@ -49,6 +49,9 @@ func TestConfig_BadSettingsStopStartUpWithOneLine(t *testing.T) {
 		{nil, []string{"client", "--tls-ca", "/nonexistent/ca.pem", "groups"}, "TLS CA"},
 		{[]string{"TNV_SECRET_KEY=gateway-secret-0123456789"}, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db,
 			"--access-key", "ak", "--kms-key-file", worldReadableKey(t)}, "chmod 600"},
+		{[]string{"TNV_SECRET_KEY=gateway-secret-0123456789"}, []string{"gateway", "--trackers", "127.0.0.1:1", "--db", db,
+			"--access-key", "ak", "--lifecycle-rate", "0"}, "--lifecycle-rate"},
+		{[]string{"TNV_LIFECYCLE_INTERVAL=hourly"}, []string{"up", "--data", t.TempDir()}, "TNV_LIFECYCLE_INTERVAL"},
 	} {
 		// Every case has one bad setting: the cluster secret is given
 		// unless the case is about it.

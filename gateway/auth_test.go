@@ -176,7 +176,7 @@ func TestRouter_UnsupportedSubresourcesAreNotImplemented(t *testing.T) {
 	e.mkBucket("bkt")
 	e.put("bkt", "k", []byte("x"))
 	for _, tc := range []struct{ method, path string }{
-		{"GET", "/bkt?lifecycle"}, {"PUT", "/bkt?lifecycle"}, {"GET", "/bkt?replication"}, {"GET", "/bkt?publicAccessBlock"},
+		{"GET", "/bkt?accelerate"}, {"PUT", "/bkt?inventory"}, {"GET", "/bkt?replication"}, {"GET", "/bkt?publicAccessBlock"},
 		{"PUT", "/bkt?versioning"}, {"GET", "/bkt?website"}, {"GET", "/bkt?analytics"},
 		{"GET", "/bkt?object-lock"}, {"GET", "/bkt?logging"}, {"GET", "/bkt?notification"}, {"GET", "/bkt?versions"},
 		{"PUT", "/bkt/k?legal-hold"}, {"GET", "/bkt/k?versionId=3"}, {"GET", "/bkt/k?tagging&versionId=3"},

@@ -80,6 +80,13 @@ type Config struct {
 	// CORSOrigins are the origins buckets without CORS rules of their own
 	// answer cross-origin requests from ("*": any); cors_default.go.
 	CORSOrigins []string
+	// LifecycleInterval is how often each bucket's lifecycle rules are
+	// applied, default DefaultLifecycleInterval (1h); negative: never (the
+	// configurations are still stored and answered).
+	LifecycleInterval time.Duration
+	// LifecycleRate caps the objects and uploads a lifecycle pass expires
+	// per second, default DefaultLifecycleRate.
+	LifecycleRate float64
 
 	// Index, when set, is the object index instead of the SQL one in DB
 	// (index.NewMemory in tests); the caller closes it.
@@ -104,6 +111,7 @@ type Gateway struct {
 	accessCache accessCache // buckets' policies and ACLs (access.go)
 
 	defaultCORS *corsConfiguration // from Config.CORSOrigins; nil: none (cors_default.go)
+	lc          *lifecycleState    // the lifecycle pass (lifecycle_pass.go)
 
 	ctx    context.Context // ends with Close; outlives requests (bodies stream after handlers return)
 	cancel context.CancelFunc
@@ -158,6 +166,12 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.LifecycleInterval == 0 {
+		cfg.LifecycleInterval = DefaultLifecycleInterval
+	}
+	if cfg.LifecycleRate <= 0 {
+		cfg.LifecycleRate = DefaultLifecycleRate
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, idx: cfg.Index, blobSize: cfg.BlobSize, minPartSize: MinPartSize}
 	if cfg.MasterKey != nil {
@@ -222,6 +236,11 @@ func New(cfg Config) (*Gateway, error) {
 	g.app.Use(g.serveS3)
 	g.wg.Add(1)
 	go g.collect()
+	g.lc = newLifecycleState(cfg.LifecycleRate)
+	if cfg.LifecycleInterval > 0 {
+		g.wg.Add(1)
+		go g.lifecycleLoop()
+	}
 	return g, nil
 }
 

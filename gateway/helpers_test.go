@@ -135,6 +135,14 @@ type envOpt struct {
 	corsOrigins []string
 	// trustedProxies is Config.TrustedProxies.
 	trustedProxies []netip.Prefix
+	// maxSkew, when set, is Config.MaxSkew (a test that moves the clock
+	// days ahead still signs with the wall clock).
+	maxSkew time.Duration
+	// lifecycleInterval, when set, is Config.LifecycleInterval; by default
+	// the lifecycle loop is off and tests run passes with lifecycleOnce.
+	lifecycleInterval time.Duration
+	// metrics, when set, is Config.Metrics.
+	metrics *Metrics
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -171,6 +179,10 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 		cfg.Now = o.clock.Now
 	}
 	cfg.MasterKey = o.masterKey
+	cfg.MaxSkew, cfg.Metrics, cfg.LifecycleInterval = o.maxSkew, o.metrics, o.lifecycleInterval
+	if cfg.LifecycleInterval == 0 {
+		cfg.LifecycleInterval = -1
+	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	scheme := "http"
 	if o.tls {

@@ -17,6 +17,7 @@ type Metrics struct {
 	shareRefusals *prometheus.CounterVec // share_metrics.go
 	putPhases     *putPhaseMetrics       // phases.go
 	gcBlobs       *prometheus.CounterVec // phases.go
+	lifecycle     *lifecycleMetrics      // lifecycle_metrics.go
 }
 
 // NewMetrics makes the gateway's metrics and registers them on reg.
@@ -36,6 +37,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.shareRefusals = newShareRefusals()
 	m.putPhases, m.gcBlobs = newPutPhases(), newGCBlobs()
 	reg.MustRegister(m.requests, m.duration, m.bytes, m.shareRefusals, m.putPhases.vec, m.gcBlobs)
+	m.lifecycle = newLifecycleMetrics()
+	reg.MustRegister(m.lifecycle.collectors()...)
 	return m
 }
 

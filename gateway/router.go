@@ -35,7 +35,7 @@ type route struct {
 // unsupported sub-resources answer NotImplemented, so that none of them
 // falls through to, say, PutObject or ListObjects.
 var unsupportedBucket = []string{
-	"accelerate", "analytics", "intelligent-tiering", "inventory", "lifecycle", "logging",
+	"accelerate", "analytics", "intelligent-tiering", "inventory", "logging",
 	"metrics", "notification", "object-lock",
 	"publicAccessBlock", "replication", "requestPayment", "website", "versions", "metadataTable",
 	"metadataConfiguration", "session",
@@ -64,6 +64,10 @@ func (g *Gateway) routes() []route {
 		{method: "PUT", level: levelBucket, query: "ownershipControls", op: "PutBucketOwnershipControls", h: g.putOwnershipControls},
 		{method: "GET", level: levelBucket, query: "ownershipControls", op: "GetBucketOwnershipControls", h: g.getOwnershipControls},
 		{method: "DELETE", level: levelBucket, query: "ownershipControls", op: "DeleteBucketOwnershipControls", h: g.deleteOwnershipControls},
+		{method: "PUT", level: levelBucket, query: "lifecycle", op: "PutBucketLifecycleConfiguration", h: g.putBucketLifecycle},
+		{method: "GET", level: levelBucket, query: "lifecycle", op: "GetBucketLifecycleConfiguration", h: g.getBucketLifecycle},
+		{method: "DELETE", level: levelBucket, query: "lifecycle", op: "DeleteBucketLifecycle", h: g.deleteBucketLifecycle},
+		{method: "PUT", level: levelBucket, query: "acl", op: "PutBucketAcl", h: notImplemented},
 		{method: "PUT", level: levelBucket, query: "versioning", op: "PutBucketVersioning", h: notImplemented},
 		{method: "PUT", level: levelBucket, op: "CreateBucket", h: g.createBucket},
 		{method: "GET", level: levelBucket, query: "cors", op: "GetBucketCors", h: g.getBucketCors},

@@ -55,6 +55,7 @@ const (
 	NoSuchBucket
 	NoSuchCORSConfiguration
 	NoSuchKey
+	NoSuchLifecycleConfiguration
 	NoSuchTagSet
 	NoSuchUpload
 	NotImplemented
@@ -129,6 +130,7 @@ var table = [numCodes]entry{
 	NoSuchBucket:                      {"NoSuchBucket", 404, "The specified bucket does not exist"},
 	NoSuchCORSConfiguration:           {"NoSuchCORSConfiguration", 404, "The CORS configuration does not exist"},
 	NoSuchKey:                         {"NoSuchKey", 404, "The specified key does not exist."},
+	NoSuchLifecycleConfiguration:      {"NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist"},
 	NoSuchTagSet:                      {"NoSuchTagSet", 404, "The TagSet does not exist"},
 	NoSuchUpload:                      {"NoSuchUpload", 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."},
 	NotImplemented:                    {"NotImplemented", 501, "A header you provided implies functionality that is not implemented"},

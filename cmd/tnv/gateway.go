@@ -42,6 +42,8 @@ func runGateway(ctx context.Context, args []string) error {
 	cluster := f.clusterFlags(false)
 	tnvTLS := f.tlsFlags("tnv-", false) // --tls-* are the S3 port's HTTPS
 	kmsKeyFile := f.String("kms-key-file", "", "master key of SSE-S3 encryption: a file of 64 hex digits, mode 0600 (without it SSE-S3 answers NotImplemented; SSE-C needs none)")
+	lcInterval := f.Duration("lifecycle-interval", gateway.DefaultLifecycleInterval, "how often each bucket's lifecycle rules are applied (expired objects deleted, stale multipart uploads aborted); 0 = never")
+	lcRate := f.Int64("lifecycle-rate", gateway.DefaultLifecycleRate, "most objects and uploads the lifecycle pass expires per second")
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err
@@ -67,6 +69,9 @@ func runGateway(ctx context.Context, args []string) error {
 	}
 	if auth == nil && !*cluster.open {
 		log.Warn("gateway: no cluster secret: speaking the open TNV protocol, which servers with a secret refuse")
+	}
+	if *lcRate <= 0 {
+		return errors.New("--lifecycle-rate must be a positive number of objects per second")
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
@@ -108,6 +113,8 @@ func runGateway(ctx context.Context, args []string) error {
 		MaxConnsPerClient: *maxConns,
 		DBTimeout:         *dbTimeout,
 		CORSOrigins:       list(*corsOrigins),
+		LifecycleInterval: lifecycleInterval(*lcInterval),
+		LifecycleRate:     float64(*lcRate),
 	}
 	if *maxConns == 0 {
 		cfg.MaxConnsPerClient = -1
@@ -137,4 +144,13 @@ func runGateway(ctx context.Context, args []string) error {
 	// credential), and at --metrics-listen without.
 	return runServer(ctx, log, "gateway", gw, *addr, *metricsListen, reg, "scheme", scheme, "trackers", *trackers,
 		"db", metadb.Redact(*dsn), "region", *region, "domain", *domain, "access_key", *accessKey)
+}
+
+// lifecycleInterval is --lifecycle-interval as gateway.Config takes it:
+// 0 (never) is negative there, where 0 is the default.
+func lifecycleInterval(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

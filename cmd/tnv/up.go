@@ -64,6 +64,7 @@ func runUp(ctx context.Context, args []string) error {
 	tlsKey := f.String("tls-key", "", "private key of --tls-cert (PEM)")
 	kmsKeyFile := f.String("kms-key-file", "", "master key of SSE-S3 encryption (default: generated at the first start in DATA/kms.key, mode 0600)")
 	corsOrigins := f.String("cors-origins", "", "origins that buckets without CORS rules of their own answer cross-origin requests from, comma-separated (* = any; docs/browser.md)")
+	lcInterval := f.Duration("lifecycle-interval", gateway.DefaultLifecycleInterval, "how often each bucket's lifecycle rules are applied; 0 = never")
 	cluster := f.clusterFlags(false) // default: generated at the first start and kept in DATA/cluster-secret
 	gc := f.gcFlags()
 	if err := f.parse(args); err != nil {
@@ -203,8 +204,9 @@ func runUp(ctx context.Context, args []string) error {
 		GCDelay:    *gc.delay,
 		GCInterval: *gc.interval,
 
-		MetricsToken: token,
-		CORSOrigins:  list(*corsOrigins),
+		MetricsToken:      token,
+		CORSOrigins:       list(*corsOrigins),
+		LifecycleInterval: lifecycleInterval(*lcInterval),
 	}
 	if *tlsCert != "" {
 		if gcfg.TLS, err = tlsConfig(*tlsCert, *tlsKey); err != nil {

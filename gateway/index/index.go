@@ -121,6 +121,8 @@ type Index interface {
 
 	// Share links (share.go).
 	Shares
+	// Lifecycle configurations and their passes' leases (lifecycle.go).
+	Lifecycles
 
 	// Bucket policies and ACLs (access.go).
 	AccessControl

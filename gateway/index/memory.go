@@ -28,8 +28,9 @@ type Memory struct {
 	// bucketTags are the tag sets of buckets (the SQL index keeps them
 	// apart from the bucket's row too: Bucket does not load them).
 	bucketTags map[string][]Tag
-	sh         memShares         // share links, made on first use (memory_share.go)
-	access     map[string]Access // by app ID, made on first use (access.go)
+	sh         memShares                  // share links, made on first use (memory_share.go)
+	access     map[string]Access          // by app ID, made on first use (access.go)
+	lc         map[string]*LifecycleState // lifecycle configurations, made on first use (memory_lifecycle.go)
 }
 
 type memGC struct {
@@ -219,6 +220,7 @@ func (m *Memory) DeleteBucket(_ context.Context, b *Bucket, gcDue int64) error {
 	delete(m.objects, b.Name)
 	delete(m.bucketTags, b.Name)
 	delete(m.access, b.AppID)
+	delete(m.lc, b.Name)
 	return nil
 }
 
@@ -230,6 +232,7 @@ func (m *Memory) SetEncryption(_ context.Context, bucket, alg string) error {
 		return ErrNotFound
 	}
 	b.Encryption = alg
+	delete(m.lc, b.Name)
 	return nil
 }
 

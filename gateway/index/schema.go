@@ -14,9 +14,10 @@ const Component = "gateway"
 // binary column: VARBINARY(1024) on MySQL keeps (bucket, key) within
 // InnoDB's index limit, BLOB on SQLite compares with memcmp.
 func steps(d metadb.Dialect) []string {
-	key := "BLOB"
+	key, doc := "BLOB", "TEXT"
 	if d == metadb.MySQL {
 		key = "VARBINARY(1024)"
+		doc = "MEDIUMTEXT" // a lifecycle configuration of 1000 rules outgrows TEXT's 64 KiB
 	}
 	return []string{
 		`CREATE TABLE s3_users (
@@ -102,6 +103,22 @@ func steps(d metadb.Dialect) []string {
 		// A part's additional checksum (base64) in its upload's algorithm;
 		// an object's lives in s3_objects.headers (index.Headers.Checksum).
 		`ALTER TABLE s3_parts ADD COLUMN checksum VARCHAR(64) NOT NULL DEFAULT ''`,
+		// A bucket's lifecycle configuration (the checked XML document)
+		// and the state of the background pass that applies it: the lease
+		// (owner, until, epoch: bumped at each taking, so a holder that
+		// lost it notices) and where the pass is, to resume there.
+		`CREATE TABLE s3_lifecycle (
+			bucket VARCHAR(63) NOT NULL PRIMARY KEY,
+			config ` + doc + ` NOT NULL,
+			updated BIGINT NOT NULL,
+			lease_owner VARCHAR(64) NOT NULL DEFAULT '',
+			lease_until BIGINT NOT NULL DEFAULT 0,
+			lease_epoch BIGINT NOT NULL DEFAULT 0,
+			phase INT NOT NULL DEFAULT 0,
+			next_key ` + key + `,
+			next_upload VARCHAR(64) NOT NULL DEFAULT '',
+			pass_started BIGINT NOT NULL DEFAULT 0,
+			pass_done BIGINT NOT NULL DEFAULT 0) {{TABLE}}`,
 	}
 }
 

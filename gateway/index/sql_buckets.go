@@ -126,6 +126,9 @@ func (s *SQL) DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_bucket_access WHERE appid = ?", b.AppID); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_lifecycle WHERE bucket = ?", b.Name); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, "DELETE FROM s3_buckets WHERE name = ?", b.Name)
 		return err
 	})
