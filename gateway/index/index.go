@@ -118,6 +118,8 @@ type Index interface {
 
 	// Share links (share.go).
 	Shares
+	// Versions and object lock (versions.go).
+	Versions
 
 	// Close releases what the index holds (prepared statements); not the
 	// database.
@@ -159,6 +161,8 @@ type Bucket struct {
 	Created    time.Time
 	PublicRead bool
 	CORS       string // the CORSConfiguration XML as stored, or ""
+	Versioning Versioning
+	ObjectLock *LockConfig // nil: object lock not enabled
 }
 
 // Blob is one TNV file holding a run of an object's bytes.
@@ -185,6 +189,8 @@ type Headers struct {
 	// the headers so that it is written, replaced and deleted with the
 	// object (and an upload) in the same row.
 	Tags []Tag `json:"tg,omitempty"`
+	// Lock is the object lock state of the version (versions.go).
+	Lock Lock `json:"lk,omitzero"`
 }
 
 // Tag is one object or bucket tag.
@@ -204,6 +210,12 @@ type Object struct {
 	Blobs   []Blob
 	Parts   int
 	Version int64 // 1 when created, +1 at each replacement
+	// VersionID is the S3 version ID (NullVersion for objects written
+	// unversioned or suspended); DeleteMarker and NoncurrentSince are
+	// those of versions loaded by ObjectVersion (versions.go).
+	VersionID       string
+	DeleteMarker    bool
+	NoncurrentSince time.Time
 }
 
 // PutCond are the preconditions of publishing an object.
@@ -214,6 +226,11 @@ type PutCond struct {
 	// have: ErrNotFound when there is none, ErrPrecondition when it has
 	// another.
 	IfMatch string
+	// Versioning is the bucket's state: Enabled keeps the current object
+	// as a noncurrent version and gives o a new version ID; Suspended
+	// replaces the key's null version (and keeps a non-null current one);
+	// Unversioned replaces the current object.
+	Versioning Versioning
 }
 
 // check applies the conditions to the current object (nil: none).

@@ -20,11 +20,14 @@ type Memory struct {
 	users   map[string]User
 	buckets map[string]*Bucket
 	objects map[string]map[string]*Object // bucket → key → object
-	uploads map[string]*Upload
-	parts   map[string]map[int]*Part // upload ID → number → part
-	gc      map[int64]*memGC
-	nextGC  int64
-	nextApp int
+	// versions are noncurrent versions and delete markers
+	// (memory_versions.go).
+	versions map[string]map[string][]*Object // bucket → key → oldest first
+	uploads  map[string]*Upload
+	parts    map[string]map[int]*Part // upload ID → number → part
+	gc       map[int64]*memGC
+	nextGC   int64
+	nextApp  int
 	// bucketTags are the tag sets of buckets (the SQL index keeps them
 	// apart from the bucket's row too: Bucket does not load them).
 	bucketTags map[string][]Tag
@@ -205,7 +208,7 @@ func (m *Memory) CreateBucket(_ context.Context, name, owner string) (*Bucket, e
 func (m *Memory) DeleteBucket(_ context.Context, b *Bucket, gcDue int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.objects[b.Name]) > 0 {
+	if len(m.objects[b.Name]) > 0 || len(m.versions[b.Name]) > 0 {
 		return ErrBucketNotEmpty
 	}
 	for id, u := range m.uploads {
@@ -215,6 +218,7 @@ func (m *Memory) DeleteBucket(_ context.Context, b *Bucket, gcDue int64) error {
 	}
 	delete(m.buckets, b.Name)
 	delete(m.objects, b.Name)
+	delete(m.versions, b.Name)
 	delete(m.bucketTags, b.Name)
 	return nil
 }
@@ -298,11 +302,14 @@ func (m *Memory) putObject(o *Object, cond PutCond) ([]Blob, error) {
 		objs = map[string]*Object{}
 		m.objects[o.Bucket] = objs
 	}
+	if cond.Versioning != Unversioned {
+		return m.putVersion(o, cond) // memory_versions.go
+	}
 	old, exists := objs[o.Key]
 	if err := cond.check(old); err != nil {
 		return nil, err
 	}
-	o.Version = 1
+	o.Version, o.VersionID = 1, NullVersion
 	var replaced []Blob
 	if exists {
 		o.Version = old.Version + 1
