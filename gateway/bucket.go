@@ -3,10 +3,10 @@ package gateway
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/tnv-s3/tnv/gateway/index"
 	"github.com/tnv-s3/tnv/s3err"
 )
 
@@ -30,9 +30,6 @@ func (g *Gateway) createBucket(r *request) error {
 	if !validBucketName(r.bucketName) || reservedBucketName(r.bucketName) {
 		return errCode(s3err.InvalidBucketName)
 	}
-	if strings.EqualFold(r.header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {
-		return errMsg(s3err.NotImplemented, "Object Lock is not implemented by this gateway.")
-	}
 	body, err := r.readXML(64 << 10)
 	if err != nil {
 		return err
@@ -54,6 +51,11 @@ func (g *Gateway) createBucket(r *request) error {
 			return errCode(s3err.BucketAlreadyOwnedByYou)
 		}
 		return errCode(s3err.BucketAlreadyExists)
+	}
+	if strings.EqualFold(r.header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {
+		if err := g.enableObjectLock(r); err != nil { // objectlock.go
+			return err
+		}
 	}
 	r.c.Set("Location", "/"+r.bucketName)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
@@ -80,18 +82,15 @@ func (g *Gateway) getBucketLocation(r *request) error {
 	return r.sendXML(http.StatusOK, locationConstraint{Xmlns: xmlns, Value: loc})
 }
 
-func (g *Gateway) getBucketVersioning(r *request) error {
-	// Never enabled: an empty configuration, as S3 answers for such buckets.
-	return r.sendXML(http.StatusOK, versioningConfiguration{Xmlns: xmlns})
-}
-
 // getACL answers the canned private ACL: the owner has full control.
 func (g *Gateway) getACL(r *request) error {
 	if r.hasKey {
-		if _, err := g.idx.Object(r.ctx, r.bucketName, r.key); errors.Is(err, errNotFound) {
-			return errCode(s3err.NoSuchKey)
-		} else if err != nil {
-			return errInternal(err)
+		o, err := g.loadVersion(r) // versioning.go
+		if err != nil {
+			return err
+		}
+		if r.bucket.Versioning != index.Unversioned {
+			r.c.Set("x-amz-version-id", o.VersionID)
 		}
 	}
 	o := owner{ID: r.bucket.Owner, DisplayName: r.bucket.Owner}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tnv-s3/tnv/gateway/index"
 	"github.com/tnv-s3/tnv/s3err"
 )
 
@@ -19,10 +20,11 @@ import (
 func (g *Gateway) copySource(r *request) (*Bucket, *object, error) {
 	src := r.header.Get("X-Amz-Copy-Source")
 	path, q, _ := strings.Cut(src, "?")
+	vid := ""
 	if q != "" {
 		v, _ := url.ParseQuery(q)
-		if id := v.Get("versionId"); id != "" && id != "null" {
-			return nil, nil, errMsg(s3err.NotImplemented, "Object versions are not implemented by this gateway.")
+		if vid = v.Get("versionId"); v.Has("versionId") && !validVersionID(vid) {
+			return nil, nil, invalidVersion()
 		}
 	}
 	p, err := url.PathUnescape(strings.TrimPrefix(path, "/"))
@@ -43,13 +45,9 @@ func (g *Gateway) copySource(r *request) (*Bucket, *object, error) {
 	if !(r.root || r.user == b.Owner || b.PublicRead) {
 		return nil, nil, errCode(s3err.AccessDenied)
 	}
-	o, err := g.idx.Object(r.ctx, bucket, key)
-	if errors.Is(err, errNotFound) {
-		e := errCode(s3err.NoSuchKey)
-		return nil, nil, e
-	}
+	o, err := g.copySourceVersion(r, bucket, key, vid) // versioning.go
 	if err != nil {
-		return nil, nil, errInternal(err)
+		return nil, nil, err
 	}
 	if err := copyConditions(r.header, o); err != nil {
 		return nil, nil, err
@@ -84,7 +82,7 @@ func (g *Gateway) copyObject(r *request) error {
 		return errMsg(s3err.InvalidArgument, "Unknown metadata directive.")
 	}
 	same := srcBucket.Name == r.bucketName && src.Key == r.key
-	if same && directive == "COPY" {
+	if same && directive == "COPY" && !copiesVersion(r) {
 		return errMsg(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	cond, err := g.writeConditions(r) // the destination's
@@ -100,8 +98,11 @@ func (g *Gateway) copyObject(r *request) error {
 	if hdr.Tags, err = copyTags(r.header, src); err != nil {
 		return err
 	}
+	if hdr.Lock, err = g.requestLock(r, false); err != nil { // objectlock.go: never the source's
+		return err
+	}
 	o := &object{Bucket: r.bucketName, Key: r.key, Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond)}
-	if same {
+	if same && sharesBlobs(r, src) {
 		// New metadata over the same bytes: the row keeps its blobs (the
 		// publish collects none of them), and the source must not have
 		// changed meanwhile.
@@ -122,6 +123,9 @@ func (g *Gateway) copyObject(r *request) error {
 		if err := g.publish(r, o, cond, intents); err != nil {
 			return err
 		}
+	}
+	if srcBucket.Versioning != index.Unversioned {
+		r.c.Set("x-amz-copy-source-version-id", src.VersionID)
 	}
 	return r.sendXML(http.StatusOK, copyObjectResult{Xmlns: xmlns, LastModified: isoTime(o.MTime), ETag: `"` + o.ETag + `"`})
 }

@@ -30,6 +30,9 @@ func (g *Gateway) createMultipartUpload(r *request) error {
 	if err != nil {
 		return err
 	}
+	if hdr.Lock, err = g.requestLock(r, false); err != nil { // objectlock.go
+		return err
+	}
 	u := &upload{ID: newUploadID(), Bucket: r.bucketName, Key: r.key, Initiated: time.Now().UTC(), Owner: r.user, Headers: hdr}
 	if err := g.idx.CreateUpload(r.ctx, u); err != nil {
 		return errInternal(err)
@@ -130,6 +133,7 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 	if err != nil {
 		return writeError(err)
 	}
+	r.setVersionHeaders(o) // versioning.go
 	loc := "/" + r.bucketName + "/" + r.key
 	return r.sendXML(http.StatusOK, completeMultipartUploadResult{Xmlns: xmlns, Location: loc, Bucket: r.bucketName, Key: r.key, ETag: `"` + o.ETag + `"`})
 }

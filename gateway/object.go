@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tnv-s3/tnv/gateway/index"
 	"github.com/tnv-s3/tnv/s3err"
 	"github.com/tnv-s3/tnv/sigv4"
 )
@@ -57,7 +58,7 @@ func requestHeaders(h http.Header) (headers, error) {
 	if o.Tags, err = parseTagHeader(h.Get("X-Amz-Tagging")); err != nil {
 		return o, err
 	}
-	for _, k := range []string{"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Legal-Hold"} {
+	for _, k := range []string{"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Customer-Algorithm"} {
 		if h.Get(k) != "" {
 			return o, errMsg(s3err.NotImplemented, "%s is not implemented by this gateway.", k)
 		}
@@ -104,6 +105,9 @@ func (r *request) setObjectHeaders(o *object) {
 func (g *Gateway) putObject(r *request) error {
 	hdr, err := requestHeaders(r.header)
 	if err != nil {
+		return err
+	}
+	if hdr.Lock, err = g.requestLock(r, true); err != nil { // objectlock.go
 		return err
 	}
 	size, err := r.putSize()
@@ -174,6 +178,7 @@ func (g *Gateway) publish(r *request, o *object, cond putCond, intents []int64) 
 		g.expediteIntents(g.ctx, intents)
 		return writeError(err) // an index refusal as S3 answers it, anything else InternalError
 	}
+	r.setVersionHeaders(o) // versioning.go
 	return nil
 }
 
@@ -286,18 +291,9 @@ func (g *Gateway) headObject(r *request) error { return g.readObject(r, false) }
 
 // readObject serves GET and HEAD of an object.
 func (g *Gateway) readObject(r *request, withBody bool) error {
-	o, err := r.obj, error(nil)
-	switch {
-	case !r.objLoaded:
-		o, err = g.idx.Object(r.ctx, r.bucketName, r.key)
-	case o == nil:
-		err = errNotFound
-	}
-	if errors.Is(err, errNotFound) {
-		return errCode(s3err.NoSuchKey)
-	}
+	o, err := g.loadVersion(r) // versioning.go
 	if err != nil {
-		return errInternal(err)
+		return err
 	}
 	if err := checkConditions(r.header, o); err != nil {
 		if toS3Error(err).Code == s3err.NotModified {
@@ -357,6 +353,7 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 		}
 	}
 	r.setObjectHeaders(o)
+	r.setVersionHeaders(o)
 	r.c.Status(status)
 	if !withBody {
 		r.c.Response().Header.SetContentLength(int(n))
@@ -393,6 +390,11 @@ func partSpan(o *object, p int) (start, size int64, ok bool) {
 }
 
 func (g *Gateway) deleteObject(r *request) error {
+	if vid, err := r.versionID(); err != nil {
+		return err
+	} else if vid != "" || r.bucket.Versioning != index.Unversioned {
+		return g.deleteVersioned(r, vid) // versioning.go
+	}
 	if _, err := g.idx.DeleteObject(r.ctx, r.bucket.AppID, r.bucketName, r.key, g.gcDue()); err != nil {
 		return errInternal(err)
 	}
@@ -416,8 +418,8 @@ func (g *Gateway) deleteObjects(r *request) error {
 	}
 	res := deleteResult{Xmlns: xmlns}
 	for _, obj := range req.Object {
-		if obj.VersionId != "" && obj.VersionId != "null" {
-			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: s3err.NotImplemented.String(), Message: "Object versions are not implemented."})
+		if obj.VersionId != "" || r.bucket.Versioning != index.Unversioned {
+			g.deleteEntry(r, obj.Key, obj.VersionId, req.Quiet, &res) // versioning.go
 			continue
 		}
 		if _, err := g.idx.DeleteObject(r.ctx, r.bucket.AppID, r.bucketName, obj.Key, g.gcDue()); err != nil {

@@ -33,13 +33,13 @@ type route struct {
 // falls through to, say, PutObject or ListObjects.
 var unsupportedBucket = []string{
 	"accelerate", "analytics", "encryption", "intelligent-tiering", "inventory", "lifecycle", "logging",
-	"metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus",
-	"publicAccessBlock", "replication", "requestPayment", "website", "versions", "metadataTable",
+	"metrics", "notification", "ownershipControls", "policy", "policyStatus",
+	"publicAccessBlock", "replication", "requestPayment", "website", "metadataTable",
 	"metadataConfiguration", "session",
 }
 
 var unsupportedObject = []string{
-	"retention", "legal-hold", "torrent", "restore", "select", "attributes", "renameObject",
+	"torrent", "restore", "select", "attributes", "renameObject",
 }
 
 func (g *Gateway) routes() []route {
@@ -51,7 +51,10 @@ func (g *Gateway) routes() []route {
 		{method: "GET", level: levelBucket, query: "tagging", op: "GetBucketTagging", h: g.getBucketTagging},
 		{method: "DELETE", level: levelBucket, query: "tagging", op: "DeleteBucketTagging", h: g.deleteBucketTagging},
 		{method: "PUT", level: levelBucket, query: "acl", op: "PutBucketAcl", h: notImplemented},
-		{method: "PUT", level: levelBucket, query: "versioning", op: "PutBucketVersioning", h: notImplemented},
+		{method: "PUT", level: levelBucket, query: "versioning", op: "PutBucketVersioning", h: g.putBucketVersioning},
+		{method: "PUT", level: levelBucket, query: "object-lock", op: "PutObjectLockConfiguration", h: g.putObjectLockConfiguration},
+		{method: "GET", level: levelBucket, query: "object-lock", op: "GetObjectLockConfiguration", h: g.getObjectLockConfiguration},
+		{method: "GET", level: levelBucket, query: "versions", op: "ListObjectVersions", h: g.listObjectVersions},
 		{method: "PUT", level: levelBucket, op: "CreateBucket", h: g.createBucket},
 		{method: "GET", level: levelBucket, query: "cors", op: "GetBucketCors", h: g.getBucketCors},
 		{method: "GET", level: levelBucket, query: "location", op: "GetBucketLocation", h: g.getBucketLocation, read: true},
@@ -65,6 +68,10 @@ func (g *Gateway) routes() []route {
 		{method: "DELETE", level: levelBucket, op: "DeleteBucket", h: g.deleteBucket},
 		{method: "POST", level: levelBucket, query: "delete", op: "DeleteObjects", h: g.deleteObjects},
 
+		{method: "PUT", level: levelObject, query: "retention", op: "PutObjectRetention", h: g.putObjectRetention},
+		{method: "GET", level: levelObject, query: "retention", op: "GetObjectRetention", h: g.getObjectRetention},
+		{method: "PUT", level: levelObject, query: "legal-hold", op: "PutObjectLegalHold", h: g.putObjectLegalHold},
+		{method: "GET", level: levelObject, query: "legal-hold", op: "GetObjectLegalHold", h: g.getObjectLegalHold},
 		{method: "PUT", level: levelObject, query: "tagging", op: "PutObjectTagging", h: g.putObjectTagging},
 		{method: "GET", level: levelObject, query: "tagging", op: "GetObjectTagging", h: g.getObjectTagging},
 		{method: "DELETE", level: levelObject, query: "tagging", op: "DeleteObjectTagging", h: g.deleteObjectTagging},
@@ -109,11 +116,6 @@ func (r *request) match(routes []route) (*route, error) {
 				}}, nil
 			}
 		}
-	}
-	if v := r.query.Get("versionId"); r.query.Has("versionId") && v != "null" && lv == levelObject {
-		return &route{op: "Versioned", h: func(r *request) error {
-			return errMsg(s3err.NotImplemented, "Object versions are not implemented by this gateway.")
-		}}, nil
 	}
 	methodSeen := false
 	for i := range routes {
