@@ -133,7 +133,7 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 	if err != nil {
 		return writeError(err)
 	}
-	r.setVersionHeaders(o) // versioning.go
+	g.published(r, o) // versioning.go
 	loc := "/" + r.bucketName + "/" + r.key
 	return r.sendXML(http.StatusOK, completeMultipartUploadResult{Xmlns: xmlns, Location: loc, Bucket: r.bucketName, Key: r.key, ETag: `"` + o.ETag + `"`})
 }

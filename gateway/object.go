@@ -178,7 +178,7 @@ func (g *Gateway) publish(r *request, o *object, cond putCond, intents []int64) 
 		g.expediteIntents(g.ctx, intents)
 		return writeError(err) // an index refusal as S3 answers it, anything else InternalError
 	}
-	r.setVersionHeaders(o) // versioning.go
+	g.published(r, o) // versioning.go
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"net/http"
@@ -294,6 +295,7 @@ func (g *Gateway) updateLock(r *request, change func(l *lock) error) error {
 	if r.bucket.Versioning != index.Unversioned {
 		r.c.Set("x-amz-version-id", o.VersionID)
 	}
+	g.holdBlobs(r, o, holdUntil(o.Headers.Lock))
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
 
@@ -395,4 +397,52 @@ func (g *Gateway) lockedVersion(r *request) (*object, error) {
 		r.c.Set("x-amz-version-id", o.VersionID)
 	}
 	return o, nil
+}
+
+// BlobHolder is a BlobStore that can hold blobs against deletion
+// (TNVStore: the storage nodes' HOLD, 80), so that a locked version's
+// bytes survive even a delete that bypasses the gateway.
+type BlobHolder interface {
+	// Hold holds a blob until the Unix time until (-1: until released;
+	// 0: release it).
+	Hold(ctx context.Context, appid, userid, fileid string, until int64) error
+}
+
+func (s TNVStore) Hold(ctx context.Context, appid, userid, fileid string, until int64) error {
+	return s.C.Hold(ctx, appid, userid, fileid, until)
+}
+
+// The special hold times of BlobHolder.Hold (proto.HoldForever and
+// proto.HoldRelease on the wire).
+const (
+	holdForever int64 = -1
+	holdRelease int64 = 0
+)
+
+// holdUntil is what the storage layer is told of a lock: -1 for a legal
+// hold, the end of a retention (rounded up to the second), 0 for none.
+func holdUntil(l lock) int64 {
+	switch {
+	case l.LegalHold:
+		return holdForever
+	case l.Mode != "":
+		return l.Until.Add(time.Second - time.Nanosecond).Unix()
+	}
+	return holdRelease
+}
+
+// holdBlobs tells the blob store how long the blobs of version o are
+// held (released when until is 0). The index refuses to delete a locked
+// version anyway: a hold that fails is logged, not the request's failure
+// (the version is published by then).
+func (g *Gateway) holdBlobs(r *request, o *object, until int64) {
+	h, ok := g.cfg.Blobs.(BlobHolder)
+	if !ok {
+		return
+	}
+	for _, b := range o.Blobs {
+		if err := h.Hold(context.WithoutCancel(r.ctx), r.bucket.AppID, b.UserID, b.FileID, until); err != nil {
+			g.log.Error("gateway: hold", "request_id", r.id, "bucket", o.Bucket, "key", o.Key, "version", o.VersionID, "fileid", b.FileID, "until", until, "err", err)
+		}
+	}
 }

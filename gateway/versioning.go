@@ -114,6 +114,15 @@ func (g *Gateway) markerHeaders(r *request) {
 	r.c.Set("x-amz-version-id", vs[0].VersionID)
 }
 
+// published finishes a write: its version's headers, and the storage
+// layer's hold of a locked version's blobs.
+func (g *Gateway) published(r *request, o *object) {
+	r.setVersionHeaders(o)
+	if o.Headers.Lock != (index.Lock{}) {
+		g.holdBlobs(r, o, holdUntil(o.Headers.Lock))
+	}
+}
+
 // setVersionHeaders adds what S3 sends of a version on GET, HEAD and
 // writes: its version ID (in buckets that have had versioning) and its
 // object lock state.
@@ -215,6 +224,9 @@ func (g *Gateway) deleteOne(r *request, key, vid string) (*object, error) {
 		return nil, errMsg(s3err.AccessDenied, "Access Denied because object protected by object lock.")
 	case err != nil:
 		return nil, errInternal(err)
+	}
+	if o.Headers.Lock != (index.Lock{}) { // a bypassed governance retention
+		g.holdBlobs(r, o, holdRelease)
 	}
 	return o, nil
 }
