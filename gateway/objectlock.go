@@ -114,15 +114,22 @@ func setLockHeaders(r *request, l lock) {
 }
 
 // enableObjectLock serves CreateBucket's x-amz-bucket-object-lock-enabled
-// on a bucket just made.
+// on a bucket just made (empty): when it fails, the bucket goes again, so
+// that a retry does not find a bucket without the lock asked for.
 func (g *Gateway) enableObjectLock(r *request) error {
-	if err := g.idx.SetObjectLock(r.ctx, r.bucketName, &index.LockConfig{}); err != nil {
-		return errInternal(err)
+	err := g.idx.SetObjectLock(r.ctx, r.bucketName, &index.LockConfig{})
+	if err == nil {
+		err = g.idx.SetVersioning(r.ctx, r.bucketName, index.VersioningEnabled)
 	}
-	if err := g.idx.SetVersioning(r.ctx, r.bucketName, index.VersioningEnabled); err != nil {
-		return errInternal(err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if b, e := g.idx.Bucket(context.WithoutCancel(r.ctx), r.bucketName); e == nil {
+		if e := g.idx.DeleteBucket(context.WithoutCancel(r.ctx), b, g.gcDue()); e != nil {
+			g.log.Error("gateway: dropping a bucket whose object lock failed", "bucket", r.bucketName, "err", e)
+		}
+	}
+	return errInternal(err)
 }
 
 // objectLockConfiguration is the document of Put/GetObjectLockConfiguration.
