@@ -89,7 +89,7 @@ func (s *SQL) setBucketColumn(ctx context.Context, bucket, col string, v any) er
 
 // currentTx reads and locks the current object of a key (nil: none).
 func (s *SQL) currentTx(ctx context.Context, tx *sql.Tx, bucket, key string) (*Object, error) {
-	o, err := scanObject(tx.QueryRowContext(ctx, "SELECT "+objectCols+" FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), bucket, []byte(key)), bucket)
+	o, err := scanObject(s.queryRow(ctx, tx, "SELECT "+objectCols+" FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), bucket, []byte(key)), bucket)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
@@ -103,16 +103,17 @@ func (s *SQL) archiveTx(ctx context.Context, tx *sql.Tx, o *Object, since int64)
 	if o.DeleteMarker {
 		marker = 1
 	}
-	_, err := tx.ExecContext(ctx, "INSERT INTO s3_versions (bucket, okey, version_id, marker, size, etag, headers, mtime, blobs, parts, version, noncurrent_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.exec(ctx, tx, "INSERT INTO s3_versions (bucket, okey, version_id, marker, size, etag, headers, mtime, blobs, parts, version, noncurrent_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		o.Bucket, []byte(o.Key), o.VersionID, marker, o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, since)
 	return err
 }
 
 // supersedeTx makes room for a new latest version of a key: the current
-// object (cur, read by currentTx) leaves s3_objects, kept as noncurrent
-// unless it is the null version being replaced (Suspended), and a latest
-// delete marker becomes noncurrent. In a Suspended bucket, the key's
-// noncurrent null version goes too. It returns the blobs released.
+// object (cur, read by currentTx) is kept as noncurrent unless it is the
+// null version being replaced (Suspended), and a latest delete marker
+// becomes noncurrent. In a Suspended bucket, the key's noncurrent null
+// version goes too. It returns the blobs released. The caller replaces or
+// deletes the current object's row.
 func (s *SQL) supersedeTx(ctx context.Context, tx *sql.Tx, bucket, key string, cur *Object, v Versioning, now int64) ([]Blob, error) {
 	var release []Blob
 	if cur != nil {
@@ -121,10 +122,7 @@ func (s *SQL) supersedeTx(ctx context.Context, tx *sql.Tx, bucket, key string, c
 		} else if err := s.archiveTx(ctx, tx, cur, now); err != nil {
 			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)); err != nil {
-			return nil, err
-		}
-	} else if _, err := tx.ExecContext(ctx, "UPDATE s3_versions SET noncurrent_since = ? WHERE bucket = ? AND okey = ? AND noncurrent_since = 0", now, bucket, []byte(key)); err != nil {
+	} else if _, err := s.exec(ctx, tx, "UPDATE s3_versions SET noncurrent_since = ? WHERE bucket = ? AND okey = ? AND noncurrent_since = 0", now, bucket, []byte(key)); err != nil {
 		return nil, err
 	}
 	if v == VersioningSuspended {
@@ -163,8 +161,13 @@ func (s *SQL) putVersionTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutC
 	if cond.Versioning == VersioningEnabled {
 		o.VersionID = newVersionID(s.Clock)
 	}
-	_, err = tx.ExecContext(ctx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version, version_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		o.Bucket, []byte(o.Key), o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID)
+	if cur != nil {
+		_, err = s.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ?, version_id = ? WHERE bucket = ? AND okey = ?",
+			o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID, o.Bucket, []byte(o.Key))
+	} else {
+		_, err = s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version, version_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			o.Bucket, []byte(o.Key), o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID)
+	}
 	if metadb.IsDuplicate(err) {
 		return nil, ErrConflict
 	}
@@ -184,6 +187,11 @@ func (s *SQL) PutDeleteMarker(ctx context.Context, appid, bucket, key string, v 
 		release, err := s.supersedeTx(ctx, tx, bucket, key, cur, v, s.nowMillis())
 		if err != nil {
 			return err
+		}
+		if cur != nil {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)); err != nil {
+				return err
+			}
 		}
 		m = &Object{Bucket: bucket, Key: key, DeleteMarker: true, MTime: mtime.Truncate(time.Millisecond), Version: 1, VersionID: NullVersion}
 		if cur != nil {
