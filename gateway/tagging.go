@@ -183,8 +183,8 @@ func (g *Gateway) deleteObjectTagging(r *request) error {
 }
 
 func (g *Gateway) setObjectTags(r *request, tags []tag, status int) error {
-	if r.query.Has("versionId") {
-		return g.setVersionTags(r, tags, status) // versioning.go
+	if r.query.Has("versionId") || r.bucket.Versioning != index.Unversioned {
+		return g.setVersionTags(r, tags, status) // versioning.go: answers x-amz-version-id
 	}
 	err := g.idx.SetObjectTags(r.ctx, r.bucketName, r.key, tags)
 	if errors.Is(err, errNotFound) {

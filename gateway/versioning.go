@@ -459,7 +459,8 @@ func sharesBlobs(r *request, src *object) bool {
 	return false
 }
 
-// setVersionTags serves Put/DeleteObjectTagging of a version.
+// setVersionTags serves Put/DeleteObjectTagging of a version, or of the
+// current one in a bucket that has had versioning.
 func (g *Gateway) setVersionTags(r *request, tags []tag, status int) error {
 	vid, err := r.versionID()
 	if err != nil {

@@ -368,9 +368,15 @@ func TestVersioning_CopyTaggingAclDeleteObjects(t *testing.T) {
 		}
 		tg, err = c.GetObjectTagging(ctx(), &s3.GetObjectTaggingInput{Bucket: aws.String("bkt"), Key: aws.String("k")})
 		must(t, err)
-		if len(tg.TagSet) != 0 {
-			t.Fatalf("tags of the current version: %q", flatTags(tg.TagSet))
+		if len(tg.TagSet) != 0 || aws.ToString(tg.VersionId) != v3 {
+			t.Fatalf("tags of the current version %q: %q", aws.ToString(tg.VersionId), flatTags(tg.TagSet))
 		}
+		pt, err := c.PutObjectTagging(ctx(), &s3.PutObjectTaggingInput{Bucket: aws.String("bkt"), Key: aws.String("k"), Tagging: &types.Tagging{TagSet: sdkTags("cur", "1")}})
+		must(t, err)
+		if aws.ToString(pt.VersionId) != v3 {
+			t.Fatalf("PutObjectTagging of the current version answered version %q, want %q", aws.ToString(pt.VersionId), v3)
+		}
+		e.wantTags("bkt", "k", "cur=1")
 		_, err = c.GetObjectAcl(ctx(), &s3.GetObjectAclInput{Bucket: aws.String("bkt"), Key: aws.String("k"), VersionId: aws.String(v2)})
 		must(t, err)
 		_, err = c.GetObjectAcl(ctx(), &s3.GetObjectAclInput{Bucket: aws.String("bkt"), Key: aws.String("k"), VersionId: aws.String(v1)})
