@@ -135,26 +135,54 @@ func TestVersioning_RealCluster(t *testing.T) {
 	db, err := metadb.Open(dsn)
 	must(err)
 	defer db.Close()
-	var appid, blobsJSON string
+	var appid string
 	must(db.QueryRowContext(ctx, "SELECT appid FROM s3_buckets WHERE name = ?", "vault").Scan(&appid))
-	must(db.QueryRowContext(ctx, "SELECT blobs FROM s3_objects WHERE bucket = ? AND okey = ?", "vault", []byte("master.mov")).Scan(&blobsJSON))
-	var blobs []struct {
-		U string `json:"u"`
-		F string `json:"f"`
+	// blobOf is the one blob of the current version of key, for `tnv client`.
+	blobOf := func(key string) []string {
+		t.Helper()
+		var blobsJSON string
+		must(db.QueryRowContext(ctx, "SELECT blobs FROM s3_objects WHERE bucket = ? AND okey = ?", "vault", []byte(key)).Scan(&blobsJSON))
+		var blobs []struct {
+			U string `json:"u"`
+			F string `json:"f"`
+		}
+		must(json.Unmarshal([]byte(blobsJSON), &blobs))
+		if len(blobs) != 1 {
+			t.Fatalf("blobs of %s: %s", key, blobsJSON)
+		}
+		return []string{"--appid", appid, "--userid", blobs[0].U, "--fileid", blobs[0].F}
 	}
-	must(json.Unmarshal([]byte(blobsJSON), &blobs))
-	if len(blobs) != 1 {
-		t.Fatalf("blobs of the locked version: %s", blobsJSON)
-	}
-	_, err = proctest.RunErr(t, client(c, "delete", "--appid", appid, "--userid", blobs[0].U, "--fileid", blobs[0].F)...)
+	master := blobOf("master.mov")
+	_, err = proctest.RunErr(t, client(c, append([]string{"delete"}, master...)...)...)
 	if err == nil || !strings.Contains(err.Error(), "held") {
 		t.Fatalf("tnv client delete of a locked version's blob: %v, want refused as held", err)
 	}
-	out := proctest.Run(t, client(c, "download", "--appid", appid, "--userid", blobs[0].U, "--fileid", blobs[0].F)...)
+	out := proctest.Run(t, client(c, append([]string{"download"}, master...)...)...)
 	if out != "the master" {
 		t.Fatalf("the held blob reads %q", out)
 	}
 	if got, err := get("vault", "master.mov", ""); err != nil || got != "the master" {
 		t.Fatalf("GET of the locked object: %q %v", got, err)
+	}
+
+	// a legal hold set later holds the blob; a bypassed governance delete
+	// (after the hold is off) releases it
+	gp, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("vault"), Key: aws.String("draft.mov"), Body: strings.NewReader("a draft"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32, ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockRetainUntilDate: aws.Time(until)})
+	must(err)
+	draft := blobOf("draft.mov")
+	_, err = s3c.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{Bucket: aws.String("vault"), Key: aws.String("draft.mov"), VersionId: gp.VersionId,
+		LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOn}})
+	must(err)
+	if _, err := proctest.RunErr(t, client(c, append([]string{"delete"}, draft...)...)...); err == nil || !strings.Contains(err.Error(), "until released") {
+		t.Fatalf("tnv client delete of a legally held blob: %v", err)
+	}
+	_, err = s3c.PutObjectLegalHold(ctx, &s3.PutObjectLegalHoldInput{Bucket: aws.String("vault"), Key: aws.String("draft.mov"), VersionId: gp.VersionId,
+		LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOff}})
+	must(err)
+	_, err = s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("vault"), Key: aws.String("draft.mov"), VersionId: gp.VersionId, BypassGovernanceRetention: aws.Bool(true)})
+	must(err)
+	if _, err := proctest.RunErr(t, client(c, append([]string{"delete"}, draft...)...)...); err != nil && !strings.Contains(err.Error(), "no file") {
+		t.Fatalf("tnv client delete of a released blob: %v (want done, or already collected)", err)
 	}
 }
