@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -84,6 +85,7 @@ type Version struct {
 	// for the latest): lifecycle's NoncurrentDays count from it.
 	NoncurrentSince time.Time
 	Lock            Lock
+	Tags            []Tag // for lifecycle's tag filters
 }
 
 // Versions is the part of the Index about bucket versioning and object
@@ -155,5 +157,6 @@ func newVersionID(clock func() time.Time) string {
 // version is the listing entry of an object.
 func (o *Object) version(latest bool) Version {
 	return Version{Key: o.Key, VersionID: o.VersionID, DeleteMarker: o.DeleteMarker, IsLatest: latest,
-		Size: o.Size, ETag: o.ETag, MTime: o.MTime, NoncurrentSince: o.NoncurrentSince, Lock: o.Headers.Lock}
+		Size: o.Size, ETag: o.ETag, MTime: o.MTime, NoncurrentSince: o.NoncurrentSince, Lock: o.Headers.Lock,
+		Tags: slices.Clone(o.Headers.Tags)}
 }

@@ -258,6 +258,7 @@ func TestVersions_LockRefusesDeletion(t *testing.T) {
 		en := PutCond{Versioning: VersioningEnabled}
 		o := obj("bkt", "k", "f1")
 		o.Headers.Lock = Lock{Mode: Governance, Until: now.Add(time.Hour).Truncate(time.Millisecond)}
+		o.Headers.Tags = []Tag{{Key: "keep", Value: "yes"}}
 		if err := idx.PutObject(ctx, b.AppID, o, en, nil, released); err != nil {
 			t.Fatal(err)
 		}
@@ -280,6 +281,11 @@ func TestVersions_LockRefusesDeletion(t *testing.T) {
 		got, err := idx.ObjectVersion(ctx, "bkt", "k", o.VersionID)
 		if err != nil || !got.Headers.Lock.LegalHold || !got.Headers.Lock.Until.Equal(o.Headers.Lock.Until) {
 			t.Fatalf("noncurrent locked version: %+v %v", got, err)
+		}
+		// what lifecycle reads of it in a listing: lock, tags, size, when
+		vs := listed(t, idx, "bkt")
+		if len(vs) != 2 || vs[1].VersionID != o.VersionID || !vs[1].Lock.Locked(now, true) || len(vs[1].Tags) != 1 || vs[1].Size != 10 || vs[1].NoncurrentSince.IsZero() {
+			t.Fatalf("listed noncurrent version: %+v", vs)
 		}
 		if _, err := idx.DeleteVersion(ctx, b.AppID, "bkt", "k", o.VersionID, true, released); !errors.Is(err, ErrLocked) {
 			t.Fatalf("compliance + hold, bypass: %v", err)
