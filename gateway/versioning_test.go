@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"bytes"
-	"errors"
 	"io"
-	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 	"github.com/minio/minio-go/v7"
 )
 
@@ -429,16 +426,3 @@ func TestVersioning_Multipart(t *testing.T) {
 		}
 	})
 }
-
-func sdkErr(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	if err != nil {
-		return err.Error()
-	}
-	return ""
-}
-
-var _ = http.StatusOK

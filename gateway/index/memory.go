@@ -20,18 +20,19 @@ type Memory struct {
 	users   map[string]User
 	buckets map[string]*Bucket
 	objects map[string]map[string]*Object // bucket → key → object
-	// versions are noncurrent versions and delete markers
-	// (memory_versions.go).
-	versions map[string]map[string][]*Object // bucket → key → oldest first
-	uploads  map[string]*Upload
-	parts    map[string]map[int]*Part // upload ID → number → part
-	gc       map[int64]*memGC
-	nextGC   int64
-	nextApp  int
+	uploads map[string]*Upload
+	parts   map[string]map[int]*Part // upload ID → number → part
+	gc      map[int64]*memGC
+	nextGC  int64
+	nextApp int
 	// bucketTags are the tag sets of buckets (the SQL index keeps them
 	// apart from the bucket's row too: Bucket does not load them).
 	bucketTags map[string][]Tag
 	sh         memShares // share links, made on first use (memory_share.go)
+
+	// versions are noncurrent versions and delete markers, made on first
+	// use (memory_versions.go).
+	versions map[string]map[string][]*Object // bucket → key → oldest first
 }
 
 type memGC struct {
