@@ -112,9 +112,10 @@ type Versions interface {
 	// the latest. A version Lock.Locked at the index's clock (bypass for
 	// governance) is refused with ErrLocked; a missing one is ErrNotFound.
 	DeleteVersion(ctx context.Context, appid, bucket, key, versionID string, bypassGovernance bool, gcDue int64) (*Object, error)
-	// UpdateVersion changes the headers (tags, lock) of one version, not a
-	// delete marker, in a transaction: fn gets the version and changes its
-	// Headers; its error aborts the update and is returned as it is.
+	// UpdateVersion changes the headers (tags, lock) of one version in a
+	// transaction: fn gets the version (a delete marker too, which it
+	// should refuse) and changes its Headers; its error aborts the update
+	// and is returned as it is.
 	// versionID "" is the current object. ErrNotFound for no such version.
 	UpdateVersion(ctx context.Context, bucket, key, versionID string, fn func(*Object) error) (*Object, error)
 	// ListVersions returns up to limit versions and delete markers of a
