@@ -324,14 +324,18 @@ func (g *Gateway) getBucketACL(r *request) error {
 }
 
 func (g *Gateway) getObjectACL(r *request) error {
-	if r.obj == nil {
-		return errCode(s3err.NoSuchKey)
+	o, err := g.loadVersion(r) // the current object, or ?versionId's (versioning.go)
+	if err != nil {
+		return err
+	}
+	if r.bucket.Versioning != index.Unversioned {
+		r.c.Set("x-amz-version-id", o.VersionID)
 	}
 	a, err := g.access(r, r.bucket)
 	if err != nil {
 		return errInternal(err)
 	}
-	acl := r.obj.Headers.ACL
+	acl := o.Headers.ACL
 	if acl == nil || !a.aclsOn() {
 		acl = privateACL(r.bucket.Owner)
 	}

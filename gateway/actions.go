@@ -38,6 +38,9 @@ var opActions = map[string]string{
 	"PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
 	"GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
 	"DeleteBucketLifecycle":           "s3:PutLifecycleConfiguration",
+	"PutObjectLockConfiguration":      "s3:PutBucketObjectLockConfiguration",
+	"GetObjectLockConfiguration":      "s3:GetBucketObjectLockConfiguration",
+	"ListObjectVersions":              "s3:ListBucketVersions",
 	"PostObject":                      "s3:PutObject", // the form's signer, on the form's key (post.go)
 
 	"GetObject":               "s3:GetObject",
@@ -51,6 +54,10 @@ var opActions = map[string]string{
 	"AbortMultipartUpload":    "s3:AbortMultipartUpload",
 	"ListParts":               "s3:ListMultipartUploadParts",
 	"DeleteObject":            "s3:DeleteObject",
+	"PutObjectRetention":      "s3:PutObjectRetention",
+	"GetObjectRetention":      "s3:GetObjectRetention",
+	"PutObjectLegalHold":      "s3:PutObjectLegalHold",
+	"GetObjectLegalHold":      "s3:GetObjectLegalHold",
 	"GetObjectAttributes":     "s3:GetObjectAttributes",
 	"GetObjectAcl":            "s3:GetObjectAcl",
 	"PutObjectAcl":            "s3:PutObjectAcl",

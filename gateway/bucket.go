@@ -29,9 +29,6 @@ func (g *Gateway) createBucket(r *request) error {
 	if !validBucketName(r.bucketName) || reservedBucketName(r.bucketName) {
 		return errCode(s3err.InvalidBucketName)
 	}
-	if strings.EqualFold(r.header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {
-		return errMsg(s3err.NotImplemented, "Object Lock is not implemented by this gateway.")
-	}
 	body, err := r.readXML(64 << 10)
 	if err != nil {
 		return err
@@ -63,6 +60,11 @@ func (g *Gateway) createBucket(r *request) error {
 	} else if err := applyAccess(b.AppID); err != nil {
 		return errInternal(err)
 	}
+	if strings.EqualFold(r.header.Get("X-Amz-Bucket-Object-Lock-Enabled"), "true") {
+		if err := g.enableObjectLock(r); err != nil { // objectlock.go
+			return err
+		}
+	}
 	r.c.Set("Location", "/"+r.bucketName)
 	return r.c.Status(http.StatusOK).Send(nil) // SendStatus would add a text body
 }
@@ -86,11 +88,6 @@ func (g *Gateway) getBucketLocation(r *request) error {
 		loc = "" // what S3 answers for its first region
 	}
 	return r.sendXML(http.StatusOK, locationConstraint{Xmlns: xmlns, Value: loc})
-}
-
-func (g *Gateway) getBucketVersioning(r *request) error {
-	// Never enabled: an empty configuration, as S3 answers for such buckets.
-	return r.sendXML(http.StatusOK, versioningConfiguration{Xmlns: xmlns})
 }
 
 func (g *Gateway) gcDue() int64 {

@@ -18,7 +18,7 @@ import (
 // index to check again in the transaction that publishes the write (a
 // write that raced in between is refused there).
 func (g *Gateway) writeConditions(r *request) (putCond, error) {
-	var c putCond
+	c := putCond{Versioning: r.bucket.Versioning}
 	inm, im := r.header.Get("If-None-Match"), r.header.Get("If-Match")
 	switch {
 	case inm != "" && im != "":

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tnv-s3/tnv/gateway/index"
 	"github.com/tnv-s3/tnv/s3err"
 )
 
@@ -15,10 +16,11 @@ import (
 func (g *Gateway) copySource(r *request) (*Bucket, *object, error) {
 	src := r.header.Get("X-Amz-Copy-Source")
 	path, q, _ := strings.Cut(src, "?")
+	vid := ""
 	if q != "" {
 		v, _ := url.ParseQuery(q)
-		if id := v.Get("versionId"); id != "" && id != "null" {
-			return nil, nil, errMsg(s3err.NotImplemented, "Object versions are not implemented by this gateway.")
+		if vid = v.Get("versionId"); v.Has("versionId") && !validVersionID(vid) {
+			return nil, nil, invalidVersion()
 		}
 	}
 	p, err := url.PathUnescape(strings.TrimPrefix(path, "/"))
@@ -40,7 +42,11 @@ func (g *Gateway) copySource(r *request) (*Bucket, *object, error) {
 	if err := g.authorizeAs(r, r.user, "s3:GetObject", b, key, o); err != nil {
 		return nil, nil, err
 	}
-	if o == nil {
+	if vid != "" {
+		if o, err = g.copySourceVersion(r, bucket, key, vid); err != nil { // versioning.go
+			return nil, nil, err
+		}
+	} else if o == nil {
 		return nil, nil, errCode(s3err.NoSuchKey)
 	}
 	if err := copyConditions(r.header, o); err != nil {
@@ -91,7 +97,7 @@ func (g *Gateway) copyObject(r *request) error {
 		return err
 	}
 	same := srcBucket.Name == r.bucketName && src.Key == r.key
-	if same && directive == "COPY" && !sseAsked(r.header) && r.header.Get("X-Amz-Checksum-Algorithm") == "" {
+	if same && directive == "COPY" && !sseAsked(r.header) && r.header.Get("X-Amz-Checksum-Algorithm") == "" && !copiesVersion(r) {
 		return errMsg(s3err.InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	cond, err := g.writeConditions(r) // the destination's
@@ -114,8 +120,11 @@ func (g *Gateway) copyObject(r *request) error {
 	if hdr.ACL, err = g.newObjectACL(r, r.bucket, r.user, r.header); err != nil {
 		return err
 	}
+	if hdr.Lock, err = g.requestLock(r, false); err != nil { // objectlock.go: never the source's
+		return err
+	}
 	o := &object{Bucket: r.bucketName, Key: r.key, Headers: hdr, MTime: time.Now().UTC().Truncate(time.Millisecond)}
-	if same && src.Headers.SSE == nil && enc == nil && r.header.Get("X-Amz-Checksum-Algorithm") == "" {
+	if same && sharesBlobs(r, src) && src.Headers.SSE == nil && enc == nil && r.header.Get("X-Amz-Checksum-Algorithm") == "" {
 		// New metadata over the same bytes: the row keeps its blobs (the
 		// publish collects none of them), and the source must not have
 		// changed meanwhile.
@@ -129,7 +138,7 @@ func (g *Gateway) copyObject(r *request) error {
 		if src.Size > MaxPutSize {
 			return errMsg(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: %d", int64(MaxPutSize))
 		}
-		if same {
+		if same && !copiesVersion(r) {
 			cond.IfVersion = src.Version // new bytes (re-encrypted) or a new checksum over the same: the source must not have changed
 		}
 		etag, blobs, intents, sum, err := g.copyBytesChecksum(r, srcBucket, src, srcKey, 0, src.Size, 0, alg, enc.key())
@@ -143,6 +152,9 @@ func (g *Gateway) copyObject(r *request) error {
 		}
 	}
 	r.setSSEHeaders(hdr.SSE, enc.customer())
+	if srcBucket.Versioning != index.Unversioned {
+		r.c.Set("x-amz-copy-source-version-id", src.VersionID)
+	}
 	res := copyObjectResult{Xmlns: xmlns, LastModified: isoTime(o.MTime), ETag: `"` + o.ETag + `"`}
 	if ck := o.Headers.Checksum; ck != nil {
 		res.checksumFields = makeChecksumFields(ck.Algorithm, shown(ck, o.Parts))

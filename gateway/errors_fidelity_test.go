@@ -191,14 +191,21 @@ func TestCopyObject_RequestHeadersChecked(t *testing.T) {
 	wantCode(t, err, "MetadataTooLarge")
 	_, err = c.PutObject(ctx(), &s3.PutObjectInput{Bucket: aws.String("cpy"), Key: aws.String("dst"), Body: bytes.NewReader(nil), Metadata: big})
 	wantCode(t, err, "MetadataTooLarge")
-	for _, in := range []*s3.CopyObjectInput{
-		{ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockRetainUntilDate: aws.Time(time.Now().Add(time.Hour))},
-		{ObjectLockLegalHoldStatus: types.ObjectLockLegalHoldStatusOn},
-		{ServerSideEncryption: types.ServerSideEncryptionAes256},
+	// Object-lock headers on a bucket without object lock, and SSE-S3 on a
+	// gateway without a master key, are refused as on PutObject, whatever
+	// the directive.
+	for _, tc := range []struct {
+		in   *s3.CopyObjectInput
+		code string
+	}{
+		{&s3.CopyObjectInput{ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockRetainUntilDate: aws.Time(time.Now().Add(time.Hour))}, "InvalidRequest"},
+		{&s3.CopyObjectInput{ObjectLockLegalHoldStatus: types.ObjectLockLegalHoldStatusOn}, "InvalidRequest"},
+		{&s3.CopyObjectInput{ServerSideEncryption: types.ServerSideEncryptionAes256}, "NotImplemented"},
 	} {
+		in := tc.in
 		in.Bucket, in.Key, in.CopySource = aws.String("cpy"), aws.String("dst"), aws.String("cpy/src")
 		_, err = c.CopyObject(ctx(), in)
-		wantCode(t, err, "NotImplemented")
+		wantCode(t, err, tc.code)
 	}
 	_, err = c.HeadObject(ctx(), &s3.HeadObjectInput{Bucket: aws.String("cpy"), Key: aws.String("dst")})
 	wantCode(t, err, "NotFound")

@@ -41,6 +41,9 @@ func (g *Gateway) createMultipartUpload(r *request) error {
 	if hdr.Checksum, err = uploadChecksum(r.header); err != nil {
 		return err
 	}
+	if hdr.Lock, err = g.requestLock(r, false); err != nil { // objectlock.go
+		return err
+	}
 	u := &upload{ID: newUploadID(), Bucket: r.bucketName, Key: r.key, Initiated: time.Now().UTC(), Owner: r.user, Headers: hdr}
 	if err := g.idx.CreateUpload(r.ctx, u); err != nil {
 		return errInternal(err)
@@ -167,6 +170,7 @@ func (g *Gateway) completeMultipartUpload(r *request) error {
 	if err != nil {
 		return writeError(err)
 	}
+	g.published(r, o) // versioning.go
 	r.setSSEHeaders(o.Headers.SSE, nil)
 	res := completeMultipartUploadResult{Xmlns: xmlns, Location: r.objectURL(), Bucket: r.bucketName, Key: r.key, ETag: `"` + o.ETag + `"`}
 	if ck := o.Headers.Checksum; ck != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tnv-s3/tnv/gateway/index"
 	"github.com/tnv-s3/tnv/s3err"
 	"github.com/tnv-s3/tnv/sigv4"
 )
@@ -103,6 +104,9 @@ func (g *Gateway) putObject(r *request) error {
 	if hdr.ACL, err = g.newObjectACL(r, r.bucket, r.user, r.header); err != nil {
 		return err
 	}
+	if hdr.Lock, err = g.requestLock(r, true); err != nil { // objectlock.go
+		return err
+	}
 	size, err := r.putSize()
 	if err != nil {
 		return err
@@ -167,6 +171,7 @@ func (g *Gateway) publish(r *request, o *object, cond putCond, intents []int64) 
 		g.expediteIntents(g.ctx, intents)
 		return writeError(err) // an index refusal as S3 answers it, anything else InternalError
 	}
+	g.published(r, o) // versioning.go
 	return nil
 }
 
@@ -279,18 +284,9 @@ func (g *Gateway) headObject(r *request) error { return g.readObject(r, false) }
 
 // readObject serves GET and HEAD of an object.
 func (g *Gateway) readObject(r *request, withBody bool) error {
-	o, err := r.obj, error(nil)
-	switch {
-	case !r.objLoaded:
-		o, err = g.idx.Object(r.ctx, r.bucketName, r.key)
-	case o == nil:
-		err = errNotFound
-	}
-	if errors.Is(err, errNotFound) {
-		return errCode(s3err.NoSuchKey)
-	}
+	o, err := g.loadVersion(r) // versioning.go
 	if err != nil {
-		return errInternal(err)
+		return err
 	}
 	dataKey, ck, err := g.readSSE(r, o)
 	if err != nil {
@@ -361,6 +357,7 @@ func (g *Gateway) readObject(r *request, withBody bool) error {
 	r.setObjectHeaders(o)
 	r.setSSEHeaders(o.Headers.SSE, ck)
 	r.setGetChecksum(o, part, ranged)
+	r.setVersionHeaders(o)
 	r.c.Status(status)
 	if !withBody {
 		r.c.Response().Header.SetContentLength(int(n))
@@ -397,6 +394,11 @@ func partSpan(o *object, p int) (start, size int64, ok bool) {
 }
 
 func (g *Gateway) deleteObject(r *request) error {
+	if vid, err := r.versionID(); err != nil {
+		return err
+	} else if vid != "" || r.bucket.Versioning != index.Unversioned {
+		return g.deleteVersioned(r, vid) // versioning.go
+	}
 	if _, err := g.idx.DeleteObject(r.ctx, r.bucket.AppID, r.bucketName, r.key, g.gcDue()); err != nil {
 		return errInternal(err)
 	}
@@ -420,13 +422,17 @@ func (g *Gateway) deleteObjects(r *request) error {
 	}
 	res := deleteResult{Xmlns: xmlns}
 	for _, obj := range req.Object {
-		if obj.VersionId != "" && obj.VersionId != "null" {
-			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: s3err.NotImplemented.String(), Message: "Object versions are not implemented."})
+		action := "s3:DeleteObject"
+		if obj.VersionId != "" {
+			action = "s3:DeleteObjectVersion"
+		}
+		if err := g.authorizeAs(r, r.user, action, r.bucket, obj.Key, nil); err != nil {
+			e := toS3Error(err)
+			res.Error = append(res.Error, deleteError{Key: obj.Key, VersionId: obj.VersionId, Code: e.Code.String(), Message: e.Message})
 			continue
 		}
-		if err := g.authorizeAs(r, r.user, "s3:DeleteObject", r.bucket, obj.Key, nil); err != nil {
-			e := toS3Error(err)
-			res.Error = append(res.Error, deleteError{Key: obj.Key, Code: e.Code.String(), Message: e.Message})
+		if obj.VersionId != "" || r.bucket.Versioning != index.Unversioned {
+			g.deleteEntry(r, obj.Key, obj.VersionId, req.Quiet, &res) // versioning.go
 			continue
 		}
 		if _, err := g.idx.DeleteObject(r.ctx, r.bucket.AppID, r.bucketName, obj.Key, g.gcDue()); err != nil {

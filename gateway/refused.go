@@ -12,11 +12,8 @@ import (
 // believes an object is locked when it is not. The one list
 // every write checks, through requestHeaders; a feature that comes takes
 // its headers out of it.
-var unsupportedObjectHeaders = []string{
-	"X-Amz-Object-Lock-Mode",
-	"X-Amz-Object-Lock-Retain-Until-Date",
-	"X-Amz-Object-Lock-Legal-Hold",
-}
+// None today: server-side encryption and object lock took theirs out.
+var unsupportedObjectHeaders = []string{}
 
 // refuseUnsupportedHeaders answers NotImplemented for the first of
 // unsupportedObjectHeaders a request has.

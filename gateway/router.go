@@ -36,13 +36,13 @@ type route struct {
 // falls through to, say, PutObject or ListObjects.
 var unsupportedBucket = []string{
 	"accelerate", "analytics", "intelligent-tiering", "inventory", "logging",
-	"metrics", "notification", "object-lock",
-	"publicAccessBlock", "replication", "requestPayment", "website", "versions", "metadataTable",
+	"metrics", "notification",
+	"publicAccessBlock", "replication", "requestPayment", "website", "metadataTable",
 	"metadataConfiguration", "session",
 }
 
 var unsupportedObject = []string{
-	"retention", "legal-hold", "torrent", "restore", "select", "renameObject",
+	"torrent", "restore", "select", "renameObject",
 }
 
 func (g *Gateway) routes() []route {
@@ -67,8 +67,10 @@ func (g *Gateway) routes() []route {
 		{method: "PUT", level: levelBucket, query: "lifecycle", op: "PutBucketLifecycleConfiguration", h: g.putBucketLifecycle},
 		{method: "GET", level: levelBucket, query: "lifecycle", op: "GetBucketLifecycleConfiguration", h: g.getBucketLifecycle},
 		{method: "DELETE", level: levelBucket, query: "lifecycle", op: "DeleteBucketLifecycle", h: g.deleteBucketLifecycle},
-		{method: "PUT", level: levelBucket, query: "acl", op: "PutBucketAcl", h: notImplemented},
-		{method: "PUT", level: levelBucket, query: "versioning", op: "PutBucketVersioning", h: notImplemented},
+		{method: "PUT", level: levelBucket, query: "versioning", op: "PutBucketVersioning", h: g.putBucketVersioning},
+		{method: "PUT", level: levelBucket, query: "object-lock", op: "PutObjectLockConfiguration", h: g.putObjectLockConfiguration},
+		{method: "GET", level: levelBucket, query: "object-lock", op: "GetObjectLockConfiguration", h: g.getObjectLockConfiguration},
+		{method: "GET", level: levelBucket, query: "versions", op: "ListObjectVersions", h: g.listObjectVersions},
 		{method: "PUT", level: levelBucket, op: "CreateBucket", h: g.createBucket},
 		{method: "GET", level: levelBucket, query: "cors", op: "GetBucketCors", h: g.getBucketCors},
 		{method: "GET", level: levelBucket, query: "location", op: "GetBucketLocation", h: g.getBucketLocation, read: true},
@@ -83,6 +85,10 @@ func (g *Gateway) routes() []route {
 		{method: "POST", level: levelBucket, query: "delete", op: "DeleteObjects", h: g.deleteObjects},
 		{method: "POST", level: levelBucket, op: "PostObject", h: g.postObject, formAuth: true},
 
+		{method: "PUT", level: levelObject, query: "retention", op: "PutObjectRetention", h: g.putObjectRetention},
+		{method: "GET", level: levelObject, query: "retention", op: "GetObjectRetention", h: g.getObjectRetention},
+		{method: "PUT", level: levelObject, query: "legal-hold", op: "PutObjectLegalHold", h: g.putObjectLegalHold},
+		{method: "GET", level: levelObject, query: "legal-hold", op: "GetObjectLegalHold", h: g.getObjectLegalHold},
 		{method: "PUT", level: levelObject, query: "tagging", op: "PutObjectTagging", h: g.putObjectTagging},
 		{method: "GET", level: levelObject, query: "tagging", op: "GetObjectTagging", h: g.getObjectTagging},
 		{method: "DELETE", level: levelObject, query: "tagging", op: "DeleteObjectTagging", h: g.deleteObjectTagging},
@@ -128,11 +134,6 @@ func (r *request) match(routes []route) (*route, error) {
 				}}, nil
 			}
 		}
-	}
-	if v := r.query.Get("versionId"); r.query.Has("versionId") && v != "null" && lv == levelObject {
-		return &route{op: "Versioned", h: func(r *request) error {
-			return errMsg(s3err.NotImplemented, "Object versions are not implemented by this gateway.")
-		}}, nil
 	}
 	methodSeen := false
 	for i := range routes {

@@ -183,6 +183,9 @@ func (g *Gateway) deleteObjectTagging(r *request) error {
 }
 
 func (g *Gateway) setObjectTags(r *request, tags []tag, status int) error {
+	if r.query.Has("versionId") || r.bucket.Versioning != index.Unversioned {
+		return g.setVersionTags(r, tags, status) // versioning.go: answers x-amz-version-id
+	}
 	err := g.idx.SetObjectTags(r.ctx, r.bucketName, r.key, tags)
 	if errors.Is(err, errNotFound) {
 		return errCode(s3err.NoSuchKey)
@@ -194,12 +197,12 @@ func (g *Gateway) setObjectTags(r *request, tags []tag, status int) error {
 }
 
 func (g *Gateway) getObjectTagging(r *request) error {
-	o, err := g.idx.Object(r.ctx, r.bucketName, r.key)
-	if errors.Is(err, errNotFound) {
-		return errCode(s3err.NoSuchKey)
-	}
+	o, err := g.loadVersion(r) // versioning.go
 	if err != nil {
-		return errInternal(err)
+		return err
+	}
+	if r.bucket.Versioning != index.Unversioned {
+		r.c.Set("x-amz-version-id", o.VersionID)
 	}
 	return r.sendXML(http.StatusOK, taggingDoc(o.Headers.Tags))
 }

@@ -35,8 +35,10 @@ type locationConstraint struct {
 }
 
 type versioningConfiguration struct {
-	XMLName xml.Name `xml:"VersioningConfiguration"`
-	Xmlns   string   `xml:"xmlns,attr"`
+	XMLName   xml.Name `xml:"VersioningConfiguration"`
+	Xmlns     string   `xml:"xmlns,attr"`
+	Status    string   `xml:",omitempty"`
+	MfaDelete string   `xml:",omitempty"`
 }
 
 type grantee struct {
@@ -123,13 +125,17 @@ type deleteResult struct {
 }
 
 type deletedEntry struct {
-	Key string
+	Key                   string
+	VersionId             string `xml:",omitempty"`
+	DeleteMarker          bool   `xml:",omitempty"`
+	DeleteMarkerVersionId string `xml:",omitempty"`
 }
 
 type deleteError struct {
-	Key     string
-	Code    string
-	Message string
+	Key       string
+	VersionId string `xml:",omitempty"`
+	Code      string
+	Message   string
 }
 
 type copyObjectResult struct {

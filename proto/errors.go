@@ -9,6 +9,7 @@ import (
 // Error numbers carried in error replies. They follow POSIX errno values so
 // that a C client can print them with strerror.
 const (
+	EPERM        int16 = 1  // (DELETE) the file is held (HOLD, 80)
 	ENOENT       int16 = 2  // no such file, user or key
 	EIO          int16 = 5  // disk or database failure
 	EAGAIN       int16 = 11 // no active storage node, try later

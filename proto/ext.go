@@ -72,6 +72,8 @@ func extensionLimits(cmd uint8) (min, max int64, ok bool) {
 		return 0, 0, true
 	case CmdStorageLocalOpen:
 		return DownloadBodyLen, DownloadBodyLen, true
+	case CmdStorageHold:
+		return HoldLen, HoldLen, true
 	}
 	return 0, 0, false
 }

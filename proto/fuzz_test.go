@@ -165,3 +165,28 @@ func FuzzDecodeAuth(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeHold: a HOLD body decodes only at its length, with a time of
+// -1 or more, and encodes back to itself.
+func FuzzDecodeHold(f *testing.F) {
+	for _, until := range []int64{HoldForever, HoldRelease, 1_800_000_000} {
+		b, _ := (&Hold{FileRef: FileRef{AppID: "a", UserID: "u", FileID: "f"}, Until: until}).Encode()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := DecodeHold(b)
+		if err != nil {
+			return
+		}
+		if len(b) != HoldLen || h.Until < HoldForever {
+			t.Fatalf("accepted %d bytes, until %d", len(b), h.Until)
+		}
+		out, err := h.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := DecodeHold(out); err != nil || *again != *h {
+			t.Fatalf("round trip: %+v %v, want %+v", again, err, h)
+		}
+	})
+}

@@ -81,6 +81,13 @@ const (
 	OwnershipControlsNotFoundError
 	UnresolvableGrantByEmailAddress
 
+	// versioning and object lock
+	IllegalVersioningConfigurationException
+	InvalidBucketState
+	NoSuchObjectLockConfiguration
+	NoSuchVersion
+	ObjectLockConfigurationNotFoundError
+
 	numCodes // keep last
 )
 
@@ -154,6 +161,13 @@ var table = [numCodes]entry{
 	NoSuchBucketPolicy:                  {"NoSuchBucketPolicy", 404, "The bucket policy does not exist"},
 	OwnershipControlsNotFoundError:      {"OwnershipControlsNotFoundError", 404, "The bucket ownership controls were not found"},
 	UnresolvableGrantByEmailAddress:     {"UnresolvableGrantByEmailAddress", 400, "The e-mail address you provided does not match any account on record."},
+
+	// versioning and object lock
+	IllegalVersioningConfigurationException: {"IllegalVersioningConfigurationException", 400, "The versioning configuration specified in the request is invalid."},
+	InvalidBucketState:                      {"InvalidBucketState", 409, "The request is not valid with the current state of the bucket."},
+	NoSuchObjectLockConfiguration:           {"NoSuchObjectLockConfiguration", 404, "The specified object does not have a ObjectLock configuration"},
+	NoSuchVersion:                           {"NoSuchVersion", 404, "The specified version does not exist."},
+	ObjectLockConfigurationNotFoundError:    {"ObjectLockConfigurationNotFoundError", 404, "Object Lock configuration does not exist for this bucket"},
 }
 
 // lookup returns c's entry; a Code outside the table (only an integer

@@ -122,6 +122,17 @@ func migrations() []string {
 			SELECT grp, MAX(seq) AS s FROM t_group_log GROUP BY grp
 			UNION ALL SELECT grp, MAX(applied_seq) AS s FROM t_sync_cursor GROUP BY grp) AS x GROUP BY grp`,
 	)
+	// Files held against deletion (HOLD, 80; hold.go): until_time Unix
+	// seconds, or -1 until released.
+	m = append(m,
+		`CREATE TABLE IF NOT EXISTS t_group_hold (
+			grp VARCHAR(16) NOT NULL,
+			appid VARCHAR(16) NOT NULL,
+			userid VARCHAR(255) NOT NULL,
+			fileid VARCHAR(127) NOT NULL,
+			until_time BIGINT NOT NULL,
+			PRIMARY KEY (grp, appid, userid, fileid)) {{TABLE}}`,
+	)
 	return m
 }
 

@@ -39,6 +39,11 @@ func (s *Server) handleDelete(c *conn, h proto.Header, replica bool) (bool, erro
 	}
 	ctx, cancel := s.dbctx()
 	defer cancel()
+	if !replica {
+		if err := s.checkHold(ctx, ref); err != nil { // hold.go
+			return true, err
+		}
+	}
 	var row *fileRow
 	var latest *logEntry
 	if replica {

@@ -484,6 +484,8 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 		keep, err = s.handleStat(c, h)
 	case proto.CmdStorageLocalOpen:
 		keep, err = s.handleLocalOpen(c, h)
+	case proto.CmdStorageHold:
+		keep, err = s.handleHold(c, h) // hold.go
 	default:
 		// A tracker or ID server command: bounded by CheckRequest, so the
 		// body can be skipped and the connection kept.

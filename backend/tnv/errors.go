@@ -60,7 +60,7 @@ func final(e *proto.ErrorReply, read bool) bool {
 	case proto.ENOENT:
 		return !read
 	case proto.EINVAL, proto.ENAMETOOLONG, proto.EEXIST,
-		proto.ERANGE, proto.EMSGSIZE, proto.EACCES:
+		proto.ERANGE, proto.EMSGSIZE, proto.EACCES, proto.EPERM:
 		return true
 	}
 	return false

@@ -126,6 +126,8 @@ type Index interface {
 
 	// Bucket policies and ACLs (access.go).
 	AccessControl
+	// Versions and object lock (versions.go).
+	Versions
 
 	// Close releases what the index holds (prepared statements); not the
 	// database.
@@ -170,6 +172,8 @@ type Bucket struct {
 	// Encryption is the default server-side encryption of new objects:
 	// "AES256" (SSE-S3) or "" (none).
 	Encryption string
+	Versioning Versioning
+	ObjectLock *LockConfig // nil: object lock not enabled
 }
 
 // Blob is one TNV file holding a run of an object's bytes.
@@ -209,6 +213,8 @@ type Headers struct {
 	// Checksum is the object's additional checksum (checksum.go); on an
 	// upload, the algorithm and type it was created with, without a value.
 	Checksum *Checksum `json:"ck,omitempty"`
+	// Lock is the object lock state of the version (versions.go).
+	Lock Lock `json:"lk,omitzero"`
 }
 
 // SSE is what the index keeps of an encrypted object: its data key only
@@ -245,6 +251,12 @@ type Object struct {
 	Blobs   []Blob
 	Parts   int
 	Version int64 // 1 when created, +1 at each replacement
+	// VersionID is the S3 version ID (NullVersion for objects written
+	// unversioned or suspended); DeleteMarker and NoncurrentSince are
+	// those of versions loaded by ObjectVersion (versions.go).
+	VersionID       string
+	DeleteMarker    bool
+	NoncurrentSince time.Time
 }
 
 // PutCond are the preconditions of publishing an object.
@@ -255,6 +267,11 @@ type PutCond struct {
 	// have: ErrNotFound when there is none, ErrPrecondition when it has
 	// another.
 	IfMatch string
+	// Versioning is the bucket's state: Enabled keeps the current object
+	// as a noncurrent version and gives o a new version ID; Suspended
+	// replaces the key's null version (and keeps a non-null current one);
+	// Unversioned replaces the current object.
+	Versioning Versioning
 }
 
 // check applies the conditions to the current object (nil: none).

@@ -31,6 +31,10 @@ type Memory struct {
 	sh         memShares                  // share links, made on first use (memory_share.go)
 	access     map[string]Access          // by app ID, made on first use (access.go)
 	lc         map[string]*LifecycleState // lifecycle configurations, made on first use (memory_lifecycle.go)
+
+	// versions are noncurrent versions and delete markers, made on first
+	// use (memory_versions.go).
+	versions map[string]map[string][]*Object // bucket → key → oldest first
 }
 
 type memGC struct {
@@ -208,7 +212,7 @@ func (m *Memory) CreateBucket(_ context.Context, name, owner string) (*Bucket, e
 func (m *Memory) DeleteBucket(_ context.Context, b *Bucket, gcDue int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.objects[b.Name]) > 0 {
+	if len(m.objects[b.Name]) > 0 || len(m.versions[b.Name]) > 0 {
 		return ErrBucketNotEmpty
 	}
 	for id, u := range m.uploads {
@@ -218,6 +222,7 @@ func (m *Memory) DeleteBucket(_ context.Context, b *Bucket, gcDue int64) error {
 	}
 	delete(m.buckets, b.Name)
 	delete(m.objects, b.Name)
+	delete(m.versions, b.Name)
 	delete(m.bucketTags, b.Name)
 	delete(m.access, b.AppID)
 	delete(m.lc, b.Name)
@@ -315,11 +320,14 @@ func (m *Memory) putObject(o *Object, cond PutCond) ([]Blob, error) {
 		objs = map[string]*Object{}
 		m.objects[o.Bucket] = objs
 	}
+	if cond.Versioning != Unversioned {
+		return m.putVersion(o, cond) // memory_versions.go
+	}
 	old, exists := objs[o.Key]
 	if err := cond.check(old); err != nil {
 		return nil, err
 	}
-	o.Version = 1
+	o.Version, o.VersionID = 1, NullVersion
 	var replaced []Blob
 	if exists {
 		o.Version = old.Version + 1

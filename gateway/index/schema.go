@@ -119,6 +119,32 @@ func steps(d metadb.Dialect) []string {
 			next_upload VARCHAR(64) NOT NULL DEFAULT '',
 			pass_started BIGINT NOT NULL DEFAULT 0,
 			pass_done BIGINT NOT NULL DEFAULT 0) {{TABLE}}`,
+		// Bucket versioning (index.Versioning) and object lock (JSON of
+		// index.LockConfig, NULL: not enabled).
+		`ALTER TABLE s3_buckets ADD COLUMN versioning INT NOT NULL DEFAULT 0`,
+		`ALTER TABLE s3_buckets ADD COLUMN object_lock TEXT`,
+		// The current object's version ID; objects written before are the
+		// null version.
+		`ALTER TABLE s3_objects ADD COLUMN version_id VARCHAR(64) NOT NULL DEFAULT 'null'`,
+		// Noncurrent versions and delete markers, in the order they were
+		// made (id); noncurrent_since is 0 for a delete marker that is the
+		// latest version (versions.go).
+		`CREATE TABLE s3_versions (
+			id {{AUTOID}},
+			bucket VARCHAR(63) NOT NULL,
+			okey ` + key + ` NOT NULL,
+			version_id VARCHAR(64) NOT NULL,
+			marker INT NOT NULL,
+			size BIGINT NOT NULL,
+			etag VARCHAR(80) NOT NULL,
+			headers TEXT NOT NULL,
+			mtime BIGINT NOT NULL,
+			blobs TEXT NOT NULL,
+			parts INT NOT NULL,
+			version BIGINT NOT NULL,
+			noncurrent_since BIGINT NOT NULL) {{TABLE}}`,
+		`CREATE UNIQUE INDEX s3_versions_id ON s3_versions (bucket, okey, version_id)`,
+		`CREATE INDEX s3_versions_key ON s3_versions (bucket, okey, id)`,
 	}
 }
 

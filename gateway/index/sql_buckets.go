@@ -10,21 +10,21 @@ import (
 	"github.com/tnv-s3/tnv/metadb"
 )
 
-const bucketCols = "name, appid, owner, created, public_read, cors_xml, sse_default"
+const bucketCols = "name, appid, owner, created, public_read, cors_xml, sse_default, versioning, object_lock"
 
 func scanBucket(sc rowScanner) (Bucket, error) {
 	var b Bucket
 	var created int64
 	var pub int
-	var cors, sse sql.NullString
-	if err := sc.Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors, &sse); err != nil {
+	var cors, sse, lock sql.NullString
+	if err := sc.Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors, &sse, &b.Versioning, &lock); err != nil {
 		return b, err
 	}
 	b.Encryption = sse.String
 	b.Created = time.Unix(created, 0).UTC()
 	b.PublicRead = pub != 0
 	b.CORS = cors.String
-	return b, nil
+	return b, b.decodeLock(lock)
 }
 
 func (s *SQL) Bucket(ctx context.Context, name string) (*Bucket, error) {
@@ -103,12 +103,14 @@ func (s *SQL) CreateBucket(ctx context.Context, name, owner string) (existing *B
 func (s *SQL) DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var x int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM s3_objects WHERE bucket = ? LIMIT 1", b.Name).Scan(&x)
-		if err == nil {
-			return ErrBucketNotEmpty
-		}
-		if err != sql.ErrNoRows {
-			return err
+		for _, q := range []string{"SELECT 1 FROM s3_objects WHERE bucket = ? LIMIT 1", "SELECT 1 FROM s3_versions WHERE bucket = ? LIMIT 1"} {
+			err := tx.QueryRowContext(ctx, q, b.Name).Scan(&x)
+			if err == nil {
+				return ErrBucketNotEmpty
+			}
+			if err != sql.ErrNoRows {
+				return err
+			}
 		}
 		ids, err := queryAll(ctx, tx, "SELECT upload_id FROM s3_multipart WHERE bucket = ?", []any{b.Name}, func(sc rowScanner) (string, error) {
 			var id string

@@ -9,14 +9,14 @@ import (
 	"github.com/tnv-s3/tnv/metadb"
 )
 
-const objectCols = "okey, size, etag, headers, mtime, blobs, parts, version"
+const objectCols = "okey, size, etag, headers, mtime, blobs, parts, version, version_id"
 
 func scanObject(sc rowScanner, bucket string) (*Object, error) {
 	o := &Object{Bucket: bucket}
 	var key []byte
 	var hdr, blobs string
 	var mtime int64
-	if err := sc.Scan(&key, &o.Size, &o.ETag, &hdr, &mtime, &blobs, &o.Parts, &o.Version); err != nil {
+	if err := sc.Scan(&key, &o.Size, &o.ETag, &hdr, &mtime, &blobs, &o.Parts, &o.Version, &o.VersionID); err != nil {
 		return nil, err
 	}
 	o.Key, o.MTime = string(key), millis(mtime)
@@ -35,20 +35,20 @@ func (o *Object) decode(hdr, blobs string) error {
 }
 
 // bucketObjectQuery is the join of BucketObject.
-const bucketObjectQuery = "SELECT b.name, b.appid, b.owner, b.created, b.public_read, b.cors_xml, b.sse_default, " +
-	"o.okey, o.size, o.etag, o.headers, o.mtime, o.blobs, o.parts, o.version " +
+const bucketObjectQuery = "SELECT b.name, b.appid, b.owner, b.created, b.public_read, b.cors_xml, b.sse_default, b.versioning, b.object_lock, " +
+	"o.okey, o.size, o.etag, o.headers, o.mtime, o.blobs, o.parts, o.version, o.version_id " +
 	"FROM s3_buckets b LEFT JOIN s3_objects o ON o.bucket = b.name AND o.okey = ? WHERE b.name = ?"
 
 func (s *SQL) BucketObject(ctx context.Context, bucket, key string) (*Bucket, *Object, error) {
 	var b Bucket
 	var created int64
 	var pub int
-	var cors, sse sql.NullString
+	var cors, sse, lock sql.NullString
 	var okey []byte
 	var size, mtime, parts, version sql.NullInt64
-	var etag, hdr, blobs sql.NullString
-	err := s.queryRow(ctx, nil, bucketObjectQuery, []byte(key), bucket).Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors, &sse,
-		&okey, &size, &etag, &hdr, &mtime, &blobs, &parts, &version)
+	var etag, hdr, blobs, vid sql.NullString
+	err := s.queryRow(ctx, nil, bucketObjectQuery, []byte(key), bucket).Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors, &sse, &b.Versioning, &lock,
+		&okey, &size, &etag, &hdr, &mtime, &blobs, &parts, &version, &vid)
 	if err == sql.ErrNoRows {
 		return nil, nil, ErrNotFound
 	}
@@ -59,11 +59,14 @@ func (s *SQL) BucketObject(ctx context.Context, bucket, key string) (*Bucket, *O
 	b.PublicRead = pub != 0
 	b.CORS = cors.String
 	b.Encryption = sse.String
+	if err := b.decodeLock(lock); err != nil {
+		return nil, nil, err
+	}
 	if !size.Valid {
 		return &b, nil, nil
 	}
 	o := &Object{Bucket: bucket, Key: string(okey), Size: size.Int64, ETag: etag.String,
-		MTime: millis(mtime.Int64), Parts: int(parts.Int64), Version: version.Int64}
+		MTime: millis(mtime.Int64), Parts: int(parts.Int64), Version: version.Int64, VersionID: vid.String}
 	if err := o.decode(hdr.String, blobs.String); err != nil {
 		return nil, nil, err
 	}
@@ -125,6 +128,10 @@ func (s *SQL) release(ctx context.Context, tx *sql.Tx, appid string, gone []Blob
 // putObjectTx inserts or replaces the row of o within tx and returns the
 // blobs of the object replaced that o no longer lists, for the collector.
 func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCond) ([]Blob, error) {
+	if cond.Versioning != Unversioned {
+		return s.putVersionTx(ctx, tx, o, cond) // sql_versions.go
+	}
+	o.VersionID = NullVersion
 	hdr, blobs := headersJSON(o.Headers), blobsJSON(o.Blobs)
 	var oldBlobs, etag string
 	var version int64
