@@ -141,36 +141,43 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 	// (the row's own lock orders writers of the same key); only an existing
 	// row is read again with a lock, to replace it.
 	const row = "SELECT blobs, version, etag FROM s3_objects WHERE bucket = ? AND okey = ?"
-	var x int
-	err := s.queryRow(ctx, tx, "SELECT 1 FROM s3_objects WHERE bucket = ? AND okey = ?", o.Bucket, []byte(o.Key)).Scan(&x)
-	switch {
-	case err == sql.ErrNoRows:
-		if err := cond.check(nil); err != nil {
+	for try := 0; ; try++ {
+		var x int
+		err := s.queryRow(ctx, tx, "SELECT 1 FROM s3_objects WHERE bucket = ? AND okey = ?", o.Bucket, []byte(o.Key)).Scan(&x)
+		switch {
+		case err == sql.ErrNoRows:
+			if err := cond.check(nil); err != nil {
+				return nil, err
+			}
+			_, err = s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+				o.Bucket, []byte(o.Key), o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts)
+			if err == nil {
+				o.Version = 1
+				return nil, nil
+			}
+			if !metadb.IsDuplicate(err) {
+				return nil, err
+			}
+			if cond.IfNoneMatchStar {
+				return nil, ErrExists
+			}
+			// written meanwhile by another PUT: replace it, as if it had
+			// come first
+		case err != nil:
 			return nil, err
 		}
-		_, err = s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-			o.Bucket, []byte(o.Key), o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts)
+		err = s.queryRow(ctx, tx, row+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version, &etag)
 		if err == nil {
-			o.Version = 1
-			return nil, nil
+			break
 		}
-		if !metadb.IsDuplicate(err) {
+		if err != sql.ErrNoRows {
 			return nil, err
 		}
-		if cond.IfNoneMatchStar {
-			return nil, ErrExists
+		// deleted meanwhile: look again (a writer that keeps losing this
+		// race gives up as a conflict)
+		if try == 3 {
+			return nil, ErrConflict
 		}
-		// written meanwhile by another PUT: replace it, as if it had come
-		// first
-	case err != nil:
-		return nil, err
-	}
-	err = s.queryRow(ctx, tx, row+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version, &etag)
-	if err == sql.ErrNoRows {
-		return nil, ErrConflict // deleted meanwhile
-	}
-	if err != nil {
-		return nil, err
 	}
 	if err := cond.check(&Object{ETag: etag, Version: version}); err != nil {
 		return nil, err
