@@ -42,6 +42,9 @@ type DB struct {
 	lazyOnce   sync.Once
 	lazy       *DB
 	lazyErr    error
+
+	groupOnce sync.Once // GroupTx's committer, made at first use
+	group     *grouper
 }
 
 // Open connects to a DSN of the form mysql://user:pass@host:port/db[?params]

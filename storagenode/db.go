@@ -427,11 +427,19 @@ func (s *Server) latestOp(ctx context.Context, ref proto.FileRef) (*logEntry, er
 // replica). It returns the row replaced, whose bytes the caller removes, and
 // errExists when a readable row is there.
 func (s *Server) putRow(ctx context.Context, ref proto.FileRef, st *store, rel string, size int64, crc uint32, status int, vctime int64) (*fileRow, *fileRow, error) {
+	return s.putRowIn(ctx, nil, ref, st, rel, size, crc, status, vctime)
+}
+
+// putRowIn is putRow in tx (nil: each statement on its own).
+func (s *Server) putRowIn(ctx context.Context, tx *sql.Tx, ref proto.FileRef, st *store, rel string, size int64, crc uint32, status int, vctime int64) (*fileRow, *fileRow, error) {
 	sh := shardOf(ref.UserID)
 	h := s.st.shard[sh]
-	insert, replace := h.insert, h.replace
+	insert, replace, get := h.insert, h.replace, h.get
 	if status == statusPending {
 		insert, replace = h.insertPending, h.replacePending
+	}
+	if tx != nil {
+		insert, replace, get = tx.StmtContext(ctx, insert), tx.StmtContext(ctx, replace), tx.StmtContext(ctx, get)
 	}
 	now := s.nowUnix()
 	for range 3 {
@@ -443,12 +451,12 @@ func (s *Server) putRow(ctx context.Context, ref proto.FileRef, st *store, rel s
 		if !metadb.IsDuplicate(err) {
 			return nil, nil, err
 		}
-		old, err := s.getRow(ctx, ref)
+		old, err := scanFileRow(get.QueryRowContext(ctx, s.node, ref.AppID, ref.UserID, ref.FileID), sh)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // purged meanwhile
+		}
 		if err != nil {
 			return nil, nil, err
-		}
-		if old == nil {
-			continue // purged meanwhile
 		}
 		if old.status == statusOK {
 			return nil, old, errExists
@@ -477,13 +485,26 @@ func (s *Server) setStatus(ctx context.Context, r *fileRow, from, to int, delete
 	return n == 1, nil
 }
 
-// rowMove is a status change of this node's row made in the same
-// transaction as a log append.
+// rowMove is a change of this node's row made in the same transaction as a
+// log append: a status change of row, or, with put set, the row of a new
+// copy inserted readable (an upload's coordinator: its row and the put
+// commit together, one commit instead of two). The inserted row and the
+// row it replaced, if any, are left in row and replaced.
 type rowMove struct {
 	row      *fileRow
 	from, to int
 	deleted  int64
 	must     bool // the row must be in the from status
+
+	put      *rowPut
+	replaced *fileRow
+}
+
+// rowPut is a copy whose row a log append inserts.
+type rowPut struct {
+	st     *store
+	rel    string
+	vctime int64
 }
 
 // errLogConflict is appendLog's answer to a put of a file that the group
@@ -504,13 +525,59 @@ var errSeqVoided = errors.New("log number given up by a member")
 // is appended and the gseq is 0 (an upload retried after a lost answer);
 // with other contents, errLogConflict. A del removes the live row.
 func (s *Server) appendLog(ctx context.Context, e *logEntry, mv *rowMove) (int64, error) {
+	return s.appendLogAt(ctx, e, mv, nil)
+}
+
+// appendLogAt is appendLog whose first try takes its number (MySQL) from
+// pre, reserved by the caller ahead (earlySeq); nil: reserved here.
+func (s *Server) appendLogAt(ctx context.Context, e *logEntry, mv *rowMove, pre *earlySeq) (int64, error) {
 	var seq int64
 	retry := func(err error) bool { return metadb.IsRetryable(err) || errors.Is(err, errSeqVoided) }
 	err := metadb.Retry(ctx, retry, func() (err error) {
-		seq, err = s.appendLogOnce(ctx, e, mv)
+		seq, err = s.appendLogOnce(ctx, e, mv, pre)
+		pre = nil
 		return err
 	})
 	return seq, err
+}
+
+// earlySeq is a group log number being reserved while an upload's copies
+// are made durable (MySQL): the reservation is a commit of its own, and
+// made at the same time as the members' row commits the database flushes
+// its log once for them all (InnoDB group commit) instead of once more
+// after them, on the upload's critical path.
+type earlySeq struct {
+	done chan struct{}
+	seq  int64
+	err  error
+}
+
+// reserveEarly starts reserving the group's next number, or returns nil
+// where numbers are taken inside the append's transaction (SQLite).
+func (s *Server) reserveEarly(ctx context.Context) *earlySeq {
+	if s.db.Dialect != metadb.MySQL || s.lateSeq {
+		return nil
+	}
+	r := &earlySeq{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.seq, r.err = s.reserveSeq(ctx, nil)
+	}()
+	return r
+}
+
+// abandon gives the number up once reserved (an upload that failed before
+// its append).
+func (r *earlySeq) abandon(s *Server) {
+	if r == nil {
+		return
+	}
+	go func() {
+		<-r.done
+		if r.err == nil {
+			s.voidSeq(r.seq)
+		}
+	}()
 }
 
 // appendLogOnce runs one try of appendLog.
@@ -525,10 +592,16 @@ func (s *Server) appendLog(ctx context.Context, e *logEntry, mv *rowMove) (int64
 // comes even later fail on the unique key and append again. On SQLite the
 // number is taken inside the transaction, which holds the database's write
 // lock anyway: no holes there.
-func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (gseq int64, err error) {
+func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove, pre *earlySeq) (gseq int64, err error) {
 	var reserved int64
 	if s.db.Dialect == metadb.MySQL {
-		if reserved, err = s.reserveSeq(ctx, nil); err != nil {
+		if pre != nil {
+			<-pre.done
+			reserved, err = pre.seq, pre.err
+		} else {
+			reserved, err = s.reserveSeq(ctx, nil)
+		}
+		if err != nil {
 			return 0, err
 		}
 		used := false
@@ -539,11 +612,21 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (g
 		}()
 		defer func() { used = err == nil && gseq == reserved }()
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	// The transaction may be shared with other appends of this process
+	// (metadb.GroupTx: on SQLite one commit, one fsync, for all).
+	err = s.db.GroupTx(ctx, func(tx *sql.Tx) (err error) {
+		gseq, err = s.logTx(ctx, tx, e, mv, reserved)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback()
+	return gseq, nil
+}
+
+// logTx is appendLogOnce's transaction: the live row, the node's row, the
+// entry. Its gseq is 0 when the put was there already (nothing appended).
+func (s *Server) logTx(ctx context.Context, tx *sql.Tx, e *logEntry, mv *rowMove, reserved int64) (gseq int64, err error) {
 	appendIt := true
 	r := e.ref
 	switch e.op {
@@ -566,7 +649,12 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (g
 			return 0, err
 		}
 	}
-	if mv != nil {
+	if mv != nil && mv.put != nil {
+		mv.row, mv.replaced, err = s.putRowIn(ctx, tx, r, mv.put.st, mv.put.rel, e.size, e.crc, statusOK, mv.put.vctime)
+		if err != nil {
+			return 0, err
+		}
+	} else if mv != nil {
 		res, err := tx.StmtContext(ctx, s.st.shard[mv.row.shard].setStatus).ExecContext(ctx, mv.to, mv.deleted, mv.row.id, mv.from)
 		if err != nil {
 			return 0, err
@@ -598,8 +686,8 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove) (g
 		}
 		break
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, err
+	if !appendIt {
+		return 0, nil
 	}
 	return gseq, nil
 }

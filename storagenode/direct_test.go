@@ -109,24 +109,28 @@ func TestDirectOK_AlignmentAndLength(t *testing.T) {
 // BenchmarkTempCommit measures receiving a small file and making it durable
 // at its path, 16 at a time: "now" as handleUpload does (an unnamed temp
 // file where the file system allows, linked, then fsynced with its
-// directory) against "named-sync-link-sync", the earlier way (a named temp
+// directory, unless linkRidesFsync; "now-with-dir-fsync" always fsyncs it)
+// against "named-sync-link-sync", the earlier way (a named temp
 // file, fsynced, linked, unlinked, directory fsynced), as reference. Run
 // with TMPDIR on the disk that matters.
 func BenchmarkTempCommit(b *testing.B) {
 	data := make([]byte, 4096)
-	for _, mode := range []string{"now", "named-sync-link-sync"} {
+	for _, mode := range []string{"now", "now-with-dir-fsync", "named-sync-link-sync"} {
 		b.Run(mode, func(b *testing.B) {
 			st, err := openStore(b.TempDir())
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("unnamed temp files: %v", st.unnamed)
+			b.Logf("unnamed temp files: %v, directory fsync skipped: %v", st.unnamed, st.linkSynced)
+			if mode == "now-with-dir-fsync" {
+				st.linkSynced = false
+			}
 			var next atomic.Int64
 			b.SetParallelism(8)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					rel, _ := relPath(next.Add(1))
-					if mode == "now" {
+					if mode != "named-sync-link-sync" {
 						tmp, err := st.createTemp()
 						if err != nil {
 							b.Fatal(err)

@@ -201,6 +201,10 @@ type Stat struct {
 	// its start. Zero when none runs.
 	ScrubFiles, ScrubTotalFiles, ScrubBytes, ScrubTotalBytes int64
 	LocalSocket                                              string // Config.LocalSocket when served
+	// GroupCommits and GroupCommitted: the database transactions this
+	// process shared among several log appends or index rows
+	// (metadb.GroupTx; SQLite only) and the appends they held.
+	GroupCommits, GroupCommitted int64
 }
 
 // Stat returns the node's state.
@@ -212,6 +216,7 @@ func (s *Server) Stat() Stat {
 	total, free := s.space()
 	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: proto.SyncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free,
 		Health: proto.HealthName(s.Health()), UnderReplicated: s.UnderReplicated()}
+	stat.GroupCommits, stat.GroupCommitted = s.db.GroupStats()
 	if s.uln != nil {
 		stat.LocalSocket = s.cfg.LocalSocket
 	}
@@ -229,7 +234,7 @@ func (st Stat) String() string {
 	if st.LocalSocket != "" {
 		text += "localsocket " + st.LocalSocket + "\n"
 	}
-	text += fmt.Sprintf("health %s\nunderreplicated %d\n", st.Health, st.UnderReplicated)
+	text += fmt.Sprintf("health %s\nunderreplicated %d\ngroupcommit %d %d\n", st.Health, st.UnderReplicated, st.GroupCommits, st.GroupCommitted)
 	return text
 }
 

@@ -162,8 +162,13 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 			return true, proto.Errorf(proto.EBADMSG, "CRC32C %08x, sender says %08x", crc, want)
 		}
 	}
+	var pre *earlySeq
 	if fan != nil {
 		fan.finish(crc)
+		// The put's log number, reserved while the copies become durable
+		// (earlySeq); given up if the upload fails before its append.
+		pre = s.reserveEarly(ctx)
+		defer func() { pre.abandon(s) }()
 	}
 	ph.mark("receive")
 
@@ -177,38 +182,49 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	abs, _ := st.abs(rel)
 	dctx, cancel = s.dbctx()
 	defer cancel()
-	newRow, old, err := s.putRow(dctx, ref, st, rel, size, crc, statusPending, ctime)
-	if err != nil {
-		os.Remove(abs)
-		if errors.Is(err, errExists) {
-			return true, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists", ref.AppID, ref.UserID, ref.FileID)
-		}
-		return true, err
-	}
-	ph.mark("row")
-	if old != nil {
-		s.removeBytes(old)
-	}
 	if replica {
+		_, old, err := s.putRow(dctx, ref, st, rel, size, crc, statusPending, ctime)
+		if err != nil {
+			os.Remove(abs)
+			if errors.Is(err, errExists) {
+				return true, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists", ref.AppID, ref.UserID, ref.FileID)
+			}
+			return true, err
+		}
+		ph.mark("row")
+		if old != nil {
+			s.removeBytes(old)
+		}
 		log.Debug("storage: replica stored", "origin", origin)
 		ph.done()
 		unclaim()
 		return true, c.reply(nil)
 	}
 
+	// The coordinator's row is inserted readable by the transaction that
+	// appends the put, not pending before it: one commit less per upload.
+	// A crash between the link above and that commit leaves the bytes
+	// without a row (never served; see docs/replication.md).
 	acked := fan.wait()
 	ph.mark("mirror")
 	e := &logEntry{op: opPut, ref: ref, size: size, crc: crc, origin: s.node, created: s.nowUnix()}
-	seq, err := s.appendLog(dctx, e, &rowMove{row: newRow, from: statusPending, to: statusOK, must: true})
+	mv := &rowMove{put: &rowPut{st: st, rel: rel, vctime: ctime}}
+	seq, err := s.appendLogAt(dctx, e, mv, pre)
+	pre = nil // used or given up by appendLogAt
 	if err != nil {
-		s.st.shard[newRow.shard].del.ExecContext(context.WithoutCancel(dctx), newRow.id, statusPending)
 		os.Remove(abs)
-		if errors.Is(err, errLogConflict) {
+		switch {
+		case errors.Is(err, errLogConflict):
 			return true, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists (uploaded meanwhile through another member)", ref.AppID, ref.UserID, ref.FileID)
+		case errors.Is(err, errExists):
+			return true, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists", ref.AppID, ref.UserID, ref.FileID)
 		}
 		return true, fmt.Errorf("group log: %w", err)
 	}
 	ph.mark("log")
+	if mv.replaced != nil {
+		s.removeBytes(mv.replaced)
+	}
 	if seq > 0 {
 		s.sync.noteLocal(seq)
 	}

@@ -168,6 +168,12 @@ func (s *SQL) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.db.RetryTx(ctx, fn)
 }
 
+// groupTx is tx in a transaction that other callers' may share
+// (metadb.GroupTx).
+func (s *SQL) groupTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return metadb.Retry(ctx, metadb.IsRetryable, func() error { return s.db.GroupTx(ctx, fn) })
+}
+
 // Probe reads the object index once, as GETs and LISTs do (the gateway's
 // health check, under its deadline).
 func Probe(ctx context.Context, db *metadb.DB) error {

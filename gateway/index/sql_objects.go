@@ -96,8 +96,10 @@ func gcInsert(ctx context.Context, tx execer, appid string, blobs []Blob, due in
 	return nil
 }
 
+// PutObject's transaction may be shared with other PUTs' (metadb.GroupTx:
+// on SQLite, one commit and one fsync for all the rows published at once).
 func (s *SQL) PutObject(ctx context.Context, appid string, o *Object, cond PutCond, intents []int64, gcDue int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.groupTx(ctx, func(tx *sql.Tx) error {
 		gone, err := s.putObjectTx(ctx, tx, o, cond)
 		if err != nil {
 			return err
