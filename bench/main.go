@@ -120,7 +120,7 @@ func main() {
 	flag.StringVar(&o.tnvBin, "tnv", "", "tnv binary (default: go build ./cmd/tnv of this checkout)")
 	flag.IntVar(&o.diskMiB, "disk-mib", 2048, "size of the disk bandwidth test file, MiB")
 	flag.Int64Var(&o.seekSize, "seek-size", 1<<30, "size of the video-seek object, bytes")
-	flag.StringVar(&o.only, "only", "", `run only the workloads beginning with one of these comma-separated prefixes, e.g. "PUT 4KiB,GET 4KiB c=32,OVERWRITE" (any workload, -all's too)`)
+	flag.StringVar(&o.only, "only", "", `run only the workloads beginning with one of these comma-separated prefixes, e.g. "PUT 4KiB,GET 4KiB c=32,OVERWRITE" (any workload, -all's and -sse's too: "SSE", "SSE GET")`)
 	flag.BoolVar(&o.all, "all", false, "also PUT 64MiB, the mixed run and the video seeks (not in the default set)")
 	flag.BoolVar(&o.sse, "sse", false, `also the SSE cells: PUT 64MiB, GET 64MiB and 256 KiB seeks, each plain, SSE-S3 and SSE-C, and the SSE cost table (not in the default set nor in -all; -only "SSE" runs just them)`)
 	flag.BoolVar(&o.profile, "profile", false, "CPU and heap profiles of the mirror system's gateway and a storage node, in the first repetition (this perturbs that repetition's figures)")

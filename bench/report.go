@@ -548,7 +548,7 @@ func (r *Results) markdown() string {
 		b.WriteString("\nSSE cost: each system's SSE cells (`-sse`), plain, SSE-S3 (x-amz-server-side-encryption: AES256, the gateway's master key) and SSE-C " +
 			"(the customer key's three headers), run one mode after the other; the ratios are the encrypted run's throughput over the plain run's of the same system " +
 			"in the same repetition (median of the per-repetition ratios [lowest–highest]; < 1 means encryption costs). An encrypted object's bytes pass through the gateway's " +
-			"decrypter (no sendfile) where a plain one is sent with sendfile (`mirror`, `single`):\n\n")
+			"decrypter (no sendfile) where a plain one is sent with sendfile (`up`, `mirror`, `single`):\n\n")
 		b.WriteString(markdownTable(rows))
 		if t := r.sseRefusedText(); t != "" {
 			b.WriteString("\n" + t + "\n")
