@@ -110,7 +110,10 @@ type System struct {
 	// the system (rss.go). OnMariaDB: MariaDB's RSS is reported beside.
 	Processes int  `json:"processes"`
 	OnMariaDB bool `json:"on_mariadb,omitempty"`
-	mem       memory
+	// SSERefused: the SSE modes the system answered with an error (MinIO:
+	// SSE-C over plain HTTP, SSE-S3 without a KMS), with its answer.
+	SSERefused map[string]string `json:"sse_refused,omitempty"`
+	mem        memory
 	// metrics are the system's Prometheus endpoints (phases.go); none for
 	// MinIO. pprof maps a role to its pprof address.
 	metrics []metricsEndpoint
@@ -253,6 +256,14 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int, lin
 	if err := clusterSecretEnv(); err != nil {
 		return nil, err
 	}
+	// The gateway's SSE-S3 master key (tnv up makes its own, DATA/kms.key).
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	kmsKey := filepath.Join(dir, "kms.key")
+	if err := writeMasterKey(kmsKey); err != nil {
+		return nil, err
+	}
 	var gwEnv []string
 	if links == MutualTLS {
 		// One certificate for every server (all on 127.0.0.1), one for
@@ -325,7 +336,7 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int, lin
 	}
 	gwa, gwMetrics := freeAddr(), freeAddr()
 	s.metrics = append(s.metrics, metricsEndpoint{url: "http://" + gwMetrics + "/metrics"})
-	gwArgs := append([]string{"gateway", "--listen", gwa, "--trackers", tra, "--db", dsn, "--metrics-listen", gwMetrics}, gcArgs...)
+	gwArgs := append([]string{"gateway", "--listen", gwa, "--trackers", tra, "--db", dsn, "--metrics-listen", gwMetrics, "--kms-key-file", kmsKey}, gcArgs...)
 	if links != LocalReads {
 		// Every byte over TNV, as from a gateway on another machine:
 		// the nodes offer no socket, and the gateway does not look for one.

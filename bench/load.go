@@ -91,24 +91,41 @@ func (r *repeatReader) Seek(off int64, whence int) (int64, error) {
 }
 
 func put(ctx context.Context, c *s3.Client, key string, size int64) error {
+	return putWith(ctx, c, key, size, nil)
+}
+
+// putWith is put with the request's input adjusted by set (the SSE
+// cells' encryption headers); set may be nil.
+func putWith(ctx context.Context, c *s3.Client, key string, size int64, set func(*s3.PutObjectInput)) error {
 	var body io.ReadSeeker
 	if size <= int64(len(payload)) {
 		body = bytes.NewReader(payload[:size])
 	} else {
 		body = &repeatReader{size: size}
 	}
-	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
-		Body: body, ContentLength: aws.Int64(size)})
+	in := &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: body, ContentLength: aws.Int64(size)}
+	if set != nil {
+		set(in)
+	}
+	_, err := c.PutObject(ctx, in)
 	return err
 }
 
 // get reads the object (or range) to the end and returns bytes and the time
 // to the first byte of the body.
 func get(ctx context.Context, c *s3.Client, key, rng string, buf []byte) (int64, time.Duration, error) {
+	return getWith(ctx, c, key, rng, buf, nil)
+}
+
+// getWith is get with the request's input adjusted by set; set may be nil.
+func getWith(ctx context.Context, c *s3.Client, key, rng string, buf []byte, set func(*s3.GetObjectInput)) (int64, time.Duration, error) {
 	t0 := time.Now()
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if rng != "" {
 		in.Range = aws.String(rng)
+	}
+	if set != nil {
+		set(in)
 	}
 	out, err := c.GetObject(ctx, in)
 	if err != nil {

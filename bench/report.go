@@ -481,6 +481,12 @@ func (r *Results) text() string {
 	if rows := r.tlsCost(); rows != nil {
 		s += "\nThe cost of TLS on the TNV links (2x2 mirrored, gateway reading over TNV):\n" + textTable(rows)
 	}
+	if rows := r.sseCost(); rows != nil {
+		s += "\nSSE cost (encrypted ÷ plain throughput, same system, same repetition; < 1: encryption costs):\n" + textTable(rows)
+		if t := r.sseRefusedText(); t != "" {
+			s += t + "\n"
+		}
+	}
 	return s
 }
 
@@ -537,6 +543,16 @@ func (r *Results) markdown() string {
 		b.WriteString("\nThe cost of TLS on the TNV links: the 2x2 mirrored cluster with its gateway reading every byte over TNV TCP, and over TNV on mutual TLS " +
 			"(no --local-socket in either; TLS ÷ TCP < 1 means TLS is slower):\n\n")
 		b.WriteString(markdownTable(rows))
+	}
+	if rows := r.sseCost(); rows != nil {
+		b.WriteString("\nSSE cost: each system's SSE cells (`-sse`), plain, SSE-S3 (x-amz-server-side-encryption: AES256, the gateway's master key) and SSE-C " +
+			"(the customer key's three headers), run one mode after the other; the ratios are the encrypted run's throughput over the plain run's of the same system " +
+			"in the same repetition (median of the per-repetition ratios [lowest–highest]; < 1 means encryption costs). An encrypted object's bytes pass through the gateway's " +
+			"decrypter (no sendfile) where a plain one is sent with sendfile (`up`, `mirror`, `single`):\n\n")
+		b.WriteString(markdownTable(rows))
+		if t := r.sseRefusedText(); t != "" {
+			b.WriteString("\n" + t + "\n")
+		}
 	}
 	var errs []string
 	for _, c := range r.Cells {

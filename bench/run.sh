@@ -10,6 +10,7 @@
 #   -systems LIST    e.g. up,mirror,mirror-tcp,single,minio (the default), or mirror-tls
 #   -only PREFIXES   only the workloads beginning so, e.g. "PUT 4KiB,OVERWRITE"
 #   -all             also PUT 64MiB, the mixed run and the video seeks
+#   -sse             also the SSE cells (plain / SSE-S3 / SSE-C) and the SSE cost table
 #   -minio-version V the github.com/minio/minio module version (pinned by default)
 #   -profile         CPU and heap profiles of the mirror cluster (first repetition)
 # Env: TNV_BENCH_CACHE (MinIO binary per version, scratch data), TNV_BENCH_MYSQL.
