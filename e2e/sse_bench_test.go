@@ -6,20 +6,13 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
-	"github.com/tnv-s3/tnv/internal/proctest"
-	"github.com/tnv-s3/tnv/metadb/metadbtest"
 )
 
 // BenchmarkSSE measures what server-side encryption costs through a
@@ -32,19 +25,8 @@ import (
 //
 //	go test -run XXX -bench BenchmarkSSE -benchtime 5x ./e2e/
 func BenchmarkSSE(b *testing.B) {
-	dsn := metadbtest.NewTestMySQL(b)
-	c := proctest.StartCluster(b, proctest.Topology{DB: dsn, Groups: 1, Members: 2})
-	keyFile := filepath.Join(b.TempDir(), "kms.key")
-	k := make([]byte, 32)
-	rand.Read(k)
-	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
-		b.Fatal(err)
-	}
 	const ak, sk = "ssebench", "sse-bench-secret-0123"
-	gw := proctest.StartFree(b, []string{"TNV_ACCESS_KEY=" + ak, "TNV_SECRET_KEY=" + sk}, "gateway", func(addr string) []string {
-		return []string{"gateway", "--listen", addr, "--trackers", c.TrackerList(), "--db", c.Topo.DB, "--kms-key-file", keyFile, "--local-reads=false"}
-	})
-	waitHTTP(b, "http://"+gw.Addr+"/_tnv/health", 30*time.Second)
+	_, gw := startSSEGateway(b, ak, sk, "--local-reads=false")
 	s3c := s3Client("http://"+gw.Addr, ak, sk)
 	ctx := context.Background()
 	bucket := aws.String("ssebench")

@@ -33,20 +33,8 @@ import (
 // file of both members' stores for the plaintext: it is never there (a
 // plain object's marker, written the same way, is: the search works).
 func TestGateway_SSE_NoPlaintextOnStorageDisks(t *testing.T) {
-	dsn := metadbtest.NewTestMySQL(t)
-	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2})
-	keyFile := filepath.Join(t.TempDir(), "kms.key")
-	k := make([]byte, 32)
-	rand.Read(k)
-	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	const ak, sk = "ssekey", "sse-secret-0123456789"
-	gw := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=" + ak, "TNV_SECRET_KEY=" + sk}, "gateway", func(addr string) []string {
-		return []string{"gateway", "--listen", addr, "--trackers", c.TrackerList(), "--db", c.Topo.DB, "--kms-key-file", keyFile,
-			"--blob-size", "1048576"}
-	})
-	waitHTTP(t, "http://"+gw.Addr+"/_tnv/health", 30*time.Second)
+	c, gw := startSSEGateway(t, ak, sk, "--blob-size", "1048576")
 	s3c := s3Client("http://"+gw.Addr, ak, sk)
 	ctx := context.Background()
 	b := aws.String("sse")
@@ -166,4 +154,22 @@ func TestGateway_SSE_NoPlaintextOnStorageDisks(t *testing.T) {
 			t.Fatalf("%s: plaintext of an encrypted object is on disk in %s", m.Name, store)
 		}
 	}
+}
+
+// startSSEGateway starts a 1 × 2 mirrored cluster on MariaDB and a
+// `tnv gateway` process with a master key (--kms-key-file, 0600) and args.
+func startSSEGateway(t testing.TB, ak, sk string, args ...string) (*proctest.Cluster, *proctest.Proc) {
+	dsn := metadbtest.NewTestMySQL(t)
+	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2})
+	keyFile := filepath.Join(t.TempDir(), "kms.key")
+	k := make([]byte, 32)
+	rand.Read(k)
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gw := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=" + ak, "TNV_SECRET_KEY=" + sk}, "gateway", func(addr string) []string {
+		return append([]string{"gateway", "--listen", addr, "--trackers", c.TrackerList(), "--db", c.Topo.DB, "--kms-key-file", keyFile}, args...)
+	})
+	waitHTTP(t, "http://"+gw.Addr+"/_tnv/health", 30*time.Second)
+	return c, gw
 }
