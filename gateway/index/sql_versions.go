@@ -142,10 +142,57 @@ func (s *SQL) supersedeTx(ctx context.Context, tx *sql.Tx, bucket, key string, c
 
 // putVersionTx publishes o in a versioned bucket (PutObject and
 // CompleteUpload) and returns the blobs released.
+//
+// As putObjectTx, it first looks at the key without a lock: on MySQL a
+// locking read of a key that does not exist takes a gap lock, and
+// concurrent PUTs of new keys into the same gap then deadlock on their
+// inserts. A new key's row is inserted first (its lock orders the writers
+// of the key), and only then are the key's older versions (a delete
+// marker, a null version) read with a lock; an existing row is read again
+// with a lock, to supersede it. A duplicate-key insert means another
+// writer came first: it is superseded as an existing row.
 func (s *SQL) putVersionTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCond) ([]Blob, error) {
-	cur, err := s.currentTx(ctx, tx, o.Bucket, o.Key)
-	if err != nil {
+	var x int
+	err := s.queryRow(ctx, tx, "SELECT 1 FROM s3_objects WHERE bucket = ? AND okey = ?", o.Bucket, []byte(o.Key)).Scan(&x)
+	if err != nil && err != sql.ErrNoRows {
 		return nil, err
+	}
+	exists := err == nil
+	var cur *Object
+	for try := 0; cur == nil; try++ {
+		if !exists {
+			if err := cond.check(nil); err != nil {
+				return nil, err
+			}
+			o.Version, o.VersionID = 1, NullVersion
+			if cond.Versioning == VersioningEnabled {
+				o.VersionID = newVersionID(s.Clock)
+			}
+			_, err := s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version, version_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				o.Bucket, []byte(o.Key), o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID)
+			if err == nil {
+				release, err := s.supersedeTx(ctx, tx, o.Bucket, o.Key, nil, cond.Versioning, s.nowMillis())
+				if err != nil {
+					return nil, err
+				}
+				return gone(release, o.Blobs), nil
+			}
+			if !metadb.IsDuplicate(err) {
+				return nil, err
+			}
+			if cond.IfNoneMatchStar {
+				return nil, ErrExists
+			}
+		}
+		if cur, err = s.currentTx(ctx, tx, o.Bucket, o.Key); err != nil {
+			return nil, err
+		}
+		if cur == nil { // deleted meanwhile: a new key again
+			if try == 2 {
+				return nil, ErrConflict
+			}
+			exists = false
+		}
 	}
 	if err := cond.check(cur); err != nil {
 		return nil, err
@@ -154,23 +201,12 @@ func (s *SQL) putVersionTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutC
 	if err != nil {
 		return nil, err
 	}
-	o.Version, o.VersionID = 1, NullVersion
-	if cur != nil {
-		o.Version = cur.Version + 1
-	}
+	o.Version, o.VersionID = cur.Version+1, NullVersion
 	if cond.Versioning == VersioningEnabled {
 		o.VersionID = newVersionID(s.Clock)
 	}
-	if cur != nil {
-		_, err = s.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ?, version_id = ? WHERE bucket = ? AND okey = ?",
-			o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID, o.Bucket, []byte(o.Key))
-	} else {
-		_, err = s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version, version_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			o.Bucket, []byte(o.Key), o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID)
-	}
-	if metadb.IsDuplicate(err) {
-		return nil, ErrConflict
-	}
+	_, err = s.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ?, version_id = ? WHERE bucket = ? AND okey = ?",
+		o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID, o.Bucket, []byte(o.Key))
 	if err != nil {
 		return nil, err
 	}
