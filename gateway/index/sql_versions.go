@@ -220,31 +220,38 @@ func (s *SQL) PutDeleteMarker(ctx context.Context, appid, bucket, key string, v 
 		if err != nil {
 			return err
 		}
-		release, err := s.supersedeTx(ctx, tx, bucket, key, cur, v, s.nowMillis())
-		if err != nil {
-			return err
-		}
-		if cur != nil {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)); err != nil {
-				return err
-			}
-		}
-		m = &Object{Bucket: bucket, Key: key, DeleteMarker: true, MTime: mtime.Truncate(time.Millisecond), Version: 1, VersionID: NullVersion}
-		if cur != nil {
-			m.Version = cur.Version + 1
-		}
-		if v == VersioningEnabled {
-			m.VersionID = newVersionID(s.Clock)
-		}
-		if err := s.archiveTx(ctx, tx, m, 0); err != nil {
-			return err
-		}
-		return gcInsert(ctx, tx, appid, release, gcDue)
+		m, err = s.putDeleteMarkerTx(ctx, tx, appid, bucket, key, cur, v, mtime, gcDue)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// putDeleteMarkerTx is PutDeleteMarker in tx, cur the current object as
+// currentTx read it.
+func (s *SQL) putDeleteMarkerTx(ctx context.Context, tx *sql.Tx, appid, bucket, key string, cur *Object, v Versioning, mtime time.Time, gcDue int64) (*Object, error) {
+	release, err := s.supersedeTx(ctx, tx, bucket, key, cur, v, s.nowMillis())
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)); err != nil {
+			return nil, err
+		}
+	}
+	m := &Object{Bucket: bucket, Key: key, DeleteMarker: true, MTime: mtime.Truncate(time.Millisecond), Version: 1, VersionID: NullVersion}
+	if cur != nil {
+		m.Version = cur.Version + 1
+	}
+	if v == VersioningEnabled {
+		m.VersionID = newVersionID(s.Clock)
+	}
+	if err := s.archiveTx(ctx, tx, m, 0); err != nil {
+		return nil, err
+	}
+	return m, gcInsert(ctx, tx, appid, release, gcDue)
 }
 
 func (s *SQL) DeleteVersion(ctx context.Context, appid, bucket, key, versionID string, bypass bool, gcDue int64) (*Object, error) {
