@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestPutObject_ConcurrentNewKeysNeverDeadlock puts 32 new, neighbouring
@@ -14,7 +15,9 @@ import (
 // keys at c=32 answered 500 (seen by the bench).
 //
 // The same holds in a bucket with versioning Enabled or Suspended, whose
-// PUTs also keep (or drop) older versions in s3_versions.
+// PUTs also keep (or drop) older versions in s3_versions, and where each
+// writer also DELETEs a new key (a delete marker, inserted into
+// s3_versions).
 func TestPutObject_ConcurrentNewKeysNeverDeadlock(t *testing.T) {
 	for _, v := range []Versioning{Unversioned, VersioningEnabled, VersioningSuspended} {
 		t.Run(versioningName(v), func(t *testing.T) { concurrentNewKeys(t, v) })
@@ -42,7 +45,7 @@ func concurrentNewKeys(t *testing.T, v Versioning) {
 		cond := PutCond{Versioning: v}
 		const writers, rounds = 32, 4
 		var wg sync.WaitGroup
-		errs := make(chan error, writers*rounds*2)
+		errs := make(chan error, writers*rounds*3)
 		for w := range writers {
 			wg.Add(1)
 			go func() {
@@ -57,6 +60,13 @@ func concurrentNewKeys(t *testing.T, v Versioning) {
 					}
 					if err := idx.PutObject(ctx, b.AppID, obj("bkt", key, fmt.Sprintf("f-%d-%d", r, w)), cond, ids, released); err != nil {
 						errs <- fmt.Errorf("new key %s: %w", key, err)
+					}
+					// in a versioned bucket, a DELETE of a new key too: a
+					// delete marker
+					if v != Unversioned {
+						if _, err := idx.PutDeleteMarker(ctx, b.AppID, "bkt", fmt.Sprintf("d/%03d/%02d", r, w), v, time.UnixMilli(1_700_000_000_000), released); err != nil {
+							errs <- fmt.Errorf("delete marker: %w", err)
+						}
 					}
 					// and one shared key that every writer overwrites
 					if err := idx.PutObject(ctx, b.AppID, obj("bkt", "shared", fmt.Sprintf("s-%d-%d", r, w)), cond, nil, released); err != nil {
@@ -75,11 +85,16 @@ func concurrentNewKeys(t *testing.T, v Versioning) {
 			n++
 		}
 		if n > 0 {
-			t.Fatalf("%d of %d PUTs failed", n, writers*rounds*2)
+			t.Fatalf("%d of %d writes failed", n, writers*rounds*3)
 		}
 		rows, err := idx.ScanKeys(ctx, "bkt", "", true, "", 10000)
 		if err != nil || len(rows) != writers*rounds+1 {
 			t.Fatalf("%d keys listed (%v), want %d", len(rows), err, writers*rounds+1)
+		}
+		if v != Unversioned {
+			if vs, err := idx.ListVersions(ctx, "bkt", "d/", true, "", "d0", 10000); err != nil || len(vs) != writers*rounds {
+				t.Fatalf("%d delete markers (%v), want %d", len(vs), err, writers*rounds)
+			}
 		}
 		// every replaced version of the shared key was released, none
 		// twice; with versioning Enabled each was kept instead

@@ -97,15 +97,19 @@ func (s *SQL) currentTx(ctx context.Context, tx *sql.Tx, bucket, key string) (*O
 }
 
 // archiveTx keeps o as a noncurrent version (or, marker, a delete marker)
-// made noncurrent at since (ms; 0 for a latest marker).
-func (s *SQL) archiveTx(ctx context.Context, tx *sql.Tx, o *Object, since int64) error {
+// made noncurrent at since (ms; 0 for a latest marker) and returns its
+// row's id.
+func (s *SQL) archiveTx(ctx context.Context, tx *sql.Tx, o *Object, since int64) (int64, error) {
 	marker := 0
 	if o.DeleteMarker {
 		marker = 1
 	}
-	_, err := s.exec(ctx, tx, "INSERT INTO s3_versions (bucket, okey, version_id, marker, size, etag, headers, mtime, blobs, parts, version, noncurrent_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	res, err := s.exec(ctx, tx, "INSERT INTO s3_versions (bucket, okey, version_id, marker, size, etag, headers, mtime, blobs, parts, version, noncurrent_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		o.Bucket, []byte(o.Key), o.VersionID, marker, o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, since)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // supersedeTx makes room for a new latest version of a key: the current
@@ -119,7 +123,7 @@ func (s *SQL) supersedeTx(ctx context.Context, tx *sql.Tx, bucket, key string, c
 	if cur != nil {
 		if v == VersioningSuspended && cur.VersionID == NullVersion {
 			release = cur.Blobs
-		} else if err := s.archiveTx(ctx, tx, cur, now); err != nil {
+		} else if _, err := s.archiveTx(ctx, tx, cur, now); err != nil {
 			return nil, err
 		}
 	} else if _, err := s.exec(ctx, tx, "UPDATE s3_versions SET noncurrent_since = ? WHERE bucket = ? AND okey = ? AND noncurrent_since = 0", now, bucket, []byte(key)); err != nil {
@@ -232,6 +236,9 @@ func (s *SQL) PutDeleteMarker(ctx context.Context, appid, bucket, key string, v 
 // putDeleteMarkerTx is PutDeleteMarker in tx, cur the current object as
 // currentTx read it.
 func (s *SQL) putDeleteMarkerTx(ctx context.Context, tx *sql.Tx, appid, bucket, key string, cur *Object, v Versioning, mtime time.Time, gcDue int64) (*Object, error) {
+	if cur == nil {
+		return s.markAbsentTx(ctx, tx, appid, bucket, key, v, mtime, gcDue)
+	}
 	release, err := s.supersedeTx(ctx, tx, bucket, key, cur, v, s.nowMillis())
 	if err != nil {
 		return nil, err
@@ -248,7 +255,45 @@ func (s *SQL) putDeleteMarkerTx(ctx context.Context, tx *sql.Tx, appid, bucket, 
 	if v == VersioningEnabled {
 		m.VersionID = newVersionID(s.Clock)
 	}
-	if err := s.archiveTx(ctx, tx, m, 0); err != nil {
+	if _, err := s.archiveTx(ctx, tx, m, 0); err != nil {
+		return nil, err
+	}
+	return m, gcInsert(ctx, tx, appid, release, gcDue)
+}
+
+// markAbsentTx is putDeleteMarkerTx for a key without a current object:
+// the marker's row is inserted first, and only then are the key's other
+// rows changed (an earlier latest marker made noncurrent). Made the other
+// way round, the UPDATE's and the SELECT ... FOR UPDATE's gap locks (a new
+// key has no row in s3_versions) let concurrent DELETEs of neighbouring
+// new keys deadlock on their inserts into the same gap (MariaDB). In a
+// Suspended bucket a duplicate-key insert means the key has a null version
+// already: it is released, and the marker inserted again.
+func (s *SQL) markAbsentTx(ctx context.Context, tx *sql.Tx, appid, bucket, key string, v Versioning, mtime time.Time, gcDue int64) (*Object, error) {
+	m := &Object{Bucket: bucket, Key: key, DeleteMarker: true, MTime: mtime.Truncate(time.Millisecond), Version: 1, VersionID: NullVersion}
+	if v == VersioningEnabled {
+		m.VersionID = newVersionID(s.Clock)
+	}
+	id, err := s.archiveTx(ctx, tx, m, 0)
+	var release []Blob
+	if metadb.IsDuplicate(err) && v == VersioningSuspended {
+		nv, serr := scanVersionRow(tx.QueryRowContext(ctx, "SELECT "+versionCols+" FROM s3_versions WHERE bucket = ? AND okey = ? AND version_id = ?"+s.forUpdate(), bucket, []byte(key), NullVersion), bucket)
+		if serr == sql.ErrNoRows {
+			return nil, ErrConflict // deleted meanwhile
+		}
+		if serr != nil {
+			return nil, serr
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_versions WHERE id = ?", nv.id); err != nil {
+			return nil, err
+		}
+		release = nv.Blobs
+		id, err = s.archiveTx(ctx, tx, m, 0) // the outer err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.exec(ctx, tx, "UPDATE s3_versions SET noncurrent_since = ? WHERE bucket = ? AND okey = ? AND noncurrent_since = 0 AND id < ?", s.nowMillis(), bucket, []byte(key), id); err != nil {
 		return nil, err
 	}
 	return m, gcInsert(ctx, tx, appid, release, gcDue)
