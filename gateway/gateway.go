@@ -236,7 +236,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.app.Use(g.serveS3)
 	g.wg.Add(1)
 	go g.collect()
-	g.lc = newLifecycleState(cfg.LifecycleRate)
+	g.lc = newLifecycleState(cfg.LifecycleRate, g.idx)
 	if cfg.LifecycleInterval > 0 {
 		g.wg.Add(1)
 		go g.lifecycleLoop()

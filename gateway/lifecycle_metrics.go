@@ -4,7 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // lifecycleMetrics count what the lifecycle passes did.
 type lifecycleMetrics struct {
-	passes, expired, bytes, aborted, errors prometheus.Counter
+	passes, expired, bytes, aborted, locked, errors prometheus.Counter
 }
 
 func newLifecycleMetrics() *lifecycleMetrics {
@@ -13,15 +13,16 @@ func newLifecycleMetrics() *lifecycleMetrics {
 	}
 	return &lifecycleMetrics{
 		passes:  c("tnv_s3_lifecycle_passes_total", "Lifecycle passes of a bucket finished by this gateway."),
-		expired: c("tnv_s3_lifecycle_objects_expired_total", "Objects deleted by lifecycle expiration."),
-		bytes:   c("tnv_s3_lifecycle_bytes_expired_total", "Bytes of the objects deleted by lifecycle expiration."),
+		expired: c("tnv_s3_lifecycle_objects_expired_total", "Object versions expired by lifecycle rules: objects deleted (in a versioned bucket: made noncurrent under a delete marker), noncurrent versions and expired delete markers deleted."),
+		bytes:   c("tnv_s3_lifecycle_bytes_expired_total", "Bytes of the object versions deleted by lifecycle rules (an object kept as a noncurrent version counts none)."),
 		aborted: c("tnv_s3_lifecycle_uploads_aborted_total", "Incomplete multipart uploads aborted by lifecycle rules."),
+		locked:  c("tnv_s3_lifecycle_locked_skipped_total", "Object versions due for deletion by lifecycle rules but kept by object lock (retention or legal hold)."),
 		errors:  c("tnv_s3_lifecycle_errors_total", "Lifecycle passes (or their listing) that failed; a failed pass resumes later where it stopped."),
 	}
 }
 
 func (l *lifecycleMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{l.passes, l.expired, l.bytes, l.aborted, l.errors}
+	return []prometheus.Collector{l.passes, l.expired, l.bytes, l.aborted, l.locked, l.errors}
 }
 
 // lifecycleCount adds a pass's outcome: finished passes and failures.
@@ -48,4 +49,11 @@ func (m *Metrics) lifecycleAborted() {
 		return
 	}
 	m.lifecycle.aborted.Inc()
+}
+
+func (m *Metrics) lifecycleLocked() {
+	if m == nil {
+		return
+	}
+	m.lifecycle.locked.Inc()
 }

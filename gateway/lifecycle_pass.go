@@ -19,9 +19,14 @@ import (
 // AbortMultipartUpload do (index row gone, blobs queued for the
 // collector). It saves where it is after each batch, renewing the lease;
 // a gateway that dies mid-pass leaves the lease to expire and the next
-// taker resumes after the last saved key. Each action checks the lease in
-// its own transaction, so a gateway that lost it (stalled past its
-// expiry, or the configuration was replaced) acts on nothing more.
+// taker resumes after the last saved key. In a versioned bucket the pass
+// walks every version instead (key by key, newest first): an expired
+// current object gets a delete marker, noncurrent versions and expired
+// object delete markers are deleted for good, and a version under object
+// lock (retention in force, a legal hold) is left and counted. Each
+// action checks the lease (and that its object is still as read) in its
+// own transaction, so a gateway that lost it (stalled past its expiry, or
+// the configuration was replaced) acts on nothing more.
 //
 // Times come from Config.Now (the clock tests advance); pacing of actions
 // is on the wall clock.
@@ -40,36 +45,90 @@ const (
 	lifecycleBatch = 500
 )
 
-// lifecycleVersions is what a pass needs of object versions. It is nil
-// until bucket versioning lands (the versioning branch): without
-// versioning a bucket has only current versions, no noncurrent ones and
-// no delete markers, so Expiration is all that applies to objects, and
-// NoncurrentVersionExpiration and ExpiredObjectDeleteMarker have nothing
-// to act on. Wiring it: implement this on the versioned index and set
-// Gateway.lcVersions; the pass then scans versions of versioned buckets
-// and applies every action lifecycle.Evaluate returns.
+// lifecycleVersions is what a pass needs of a versioned bucket's
+// versions (indexVersions: the index's Versions and its lease-checked
+// actions). Each action checks the lease, and that the version is still
+// as listed, in its own transaction.
 type lifecycleVersions interface {
-	// Versioned tells whether a bucket's versioning is on (Enabled or
-	// Suspended): then an expired current version gets a delete marker.
-	Versioned(ctx context.Context, bucket string) (bool, error)
-	// ScanVersions lists up to limit versions after (key, versionID), by
-	// key then newest first, with the facts lifecycle.Object holds.
-	ScanVersions(ctx context.Context, bucket, afterKey, afterVersion string, limit int) ([]lifecycleVersion, error)
-	// Locked tells whether object lock (retention or legal hold) keeps a
-	// version from deletion at now; a locked version is skipped.
-	Locked(ctx context.Context, bucket, key, versionID string, now time.Time) (bool, error)
+	// ScanVersions lists the versions of keys after afterKey, by key then
+	// newest first, with the facts lifecycle.Object holds: about limit of
+	// them, the last key's complete (NewerNoncurrent and Alone need a
+	// key's every version), and whether more may follow.
+	ScanVersions(ctx context.Context, bucket, afterKey string, limit int) (vs []lifecycleVersion, more bool, err error)
 	// AddDeleteMarker expires a current version as DeleteObject without
-	// a version ID does in a versioned bucket, under the lease.
-	AddDeleteMarker(ctx context.Context, l index.LeaseRef, appid, key, versionID string, now int64) (done bool, err error)
-	// DeleteVersion deletes a version (or delete marker) for good, its
-	// blobs queued at gcDue, under the lease.
-	DeleteVersion(ctx context.Context, l index.LeaseRef, appid, key, versionID string, now, gcDue int64) (done bool, err error)
+	// a version ID does in a bucket whose versioning is v, under the lease.
+	AddDeleteMarker(ctx context.Context, l index.LeaseRef, appid string, ver lifecycleVersion, v index.Versioning, at time.Time, gcDue int64) (done, locked bool, err error)
+	// DeleteVersion deletes a noncurrent version, or a current delete
+	// marker alone on its key, for good, its blobs queued at gcDue, under
+	// the lease; object lock (retention in force, a legal hold) keeps a
+	// version: locked true, nothing done.
+	DeleteVersion(ctx context.Context, l index.LeaseRef, appid string, ver lifecycleVersion, at time.Time, gcDue int64) (done, locked bool, err error)
 }
 
 // lifecycleVersion is one version as ScanVersions lists it.
 type lifecycleVersion struct {
 	lifecycle.Object
 	VersionID string
+}
+
+// indexVersion is the listing entry ver was read from, as the index's
+// actions take it (IsLatest: the current version or delete marker).
+func (ver lifecycleVersion) indexVersion() index.Version {
+	return index.Version{Key: ver.Key, VersionID: ver.VersionID, DeleteMarker: ver.DeleteMarker, IsLatest: !ver.Noncurrent, MTime: ver.ModTime}
+}
+
+// indexVersions is lifecycleVersions on the object index.
+type indexVersions struct{ idx index.Index }
+
+func (x indexVersions) ScanVersions(ctx context.Context, bucket, afterKey string, limit int) ([]lifecycleVersion, bool, error) {
+	list, err := x.idx.ListVersions(ctx, bucket, afterKey, false, "", "", limit)
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(list) == limit
+	for more { // the rest of the last key's versions
+		last := list[len(list)-1]
+		rest, err := x.idx.ListVersions(ctx, bucket, last.Key, false, last.VersionID, last.Key+"\x00", limit)
+		if err != nil {
+			return nil, false, err
+		}
+		list = append(list, rest...)
+		if len(rest) < limit {
+			break
+		}
+	}
+	out := make([]lifecycleVersion, len(list))
+	newer := 0 // noncurrent versions of the key seen so far
+	for i, v := range list {
+		if i == 0 || list[i-1].Key != v.Key {
+			newer = 0
+		}
+		o := lifecycle.Object{Key: v.Key, Size: v.Size, Tags: lcTags(v.Tags), ModTime: v.MTime, DeleteMarker: v.DeleteMarker}
+		if !v.IsLatest {
+			o.Noncurrent, o.NoncurrentSince, o.NewerNoncurrent = true, v.NoncurrentSince, newer
+			newer++
+		} else if v.DeleteMarker {
+			o.Alone = i+1 == len(list) || list[i+1].Key != v.Key
+		}
+		out[i] = lifecycleVersion{Object: o, VersionID: v.VersionID}
+	}
+	return out, more, nil
+}
+
+func (x indexVersions) AddDeleteMarker(ctx context.Context, l index.LeaseRef, appid string, ver lifecycleVersion, v index.Versioning, at time.Time, gcDue int64) (bool, bool, error) {
+	done, err := x.idx.ExpireCurrentVersion(ctx, l, appid, ver.indexVersion(), v, at, gcDue)
+	if errors.Is(err, index.ErrLocked) {
+		return false, true, nil
+	}
+	return done, false, err
+}
+
+func (x indexVersions) DeleteVersion(ctx context.Context, l index.LeaseRef, appid string, ver lifecycleVersion, at time.Time, gcDue int64) (bool, bool, error) {
+	done, err := x.idx.ExpireVersion(ctx, l, appid, ver.indexVersion(), at, gcDue)
+	if errors.Is(err, index.ErrLocked) {
+		return false, true, nil
+	}
+	return done, false, err
 }
 
 // lifecycleStats are what a round of passes did (tests read them; the
@@ -81,6 +140,7 @@ type lifecycleStats struct {
 	Expired  int // objects expired
 	Bytes    int64
 	Aborted  int // uploads aborted
+	Locked   int // versions due but kept by object lock
 	Errors   int
 }
 
@@ -91,6 +151,7 @@ func (s *lifecycleStats) add(o lifecycleStats) {
 	s.Expired += o.Expired
 	s.Bytes += o.Bytes
 	s.Aborted += o.Aborted
+	s.Locked += o.Locked
 	s.Errors += o.Errors
 }
 
@@ -101,15 +162,15 @@ type lifecycleState struct {
 	// hook, set only by tests, runs at points of a pass: "leased" (the
 	// lease is taken), "expired" (after each object expired), "aborted".
 	hook func(event, key string)
-	// versions is nil until versioning lands (see lifecycleVersions).
+	// versions serves the passes of versioned buckets.
 	versions lifecycleVersions
 	pace     *lcPacer
 }
 
-func newLifecycleState(rate float64) *lifecycleState {
+func newLifecycleState(rate float64, idx index.Index) *lifecycleState {
 	b := make([]byte, 8)
 	rand.Read(b)
-	return &lifecycleState{owner: "gw-" + hex.EncodeToString(b), batch: lifecycleBatch, pace: newLCPacer(rate)}
+	return &lifecycleState{owner: "gw-" + hex.EncodeToString(b), batch: lifecycleBatch, pace: newLCPacer(rate), versions: indexVersions{idx}}
 }
 
 // lifecycleLoop runs the passes until the gateway closes. It looks for
@@ -165,13 +226,14 @@ func (g *Gateway) lifecycleOnce(ctx context.Context) lifecycleStats {
 
 // passRun is one bucket's pass in progress.
 type passRun struct {
-	g     *Gateway
-	lease index.LeaseRef
-	appid string
-	rules []lifecycle.Rule
-	p     index.LifecycleProgress
-	until int64 // the lease's expiry as last set
-	stats lifecycleStats
+	g          *Gateway
+	lease      index.LeaseRef
+	appid      string
+	versioning index.Versioning
+	rules      []lifecycle.Rule
+	p          index.LifecycleProgress
+	until      int64 // the lease's expiry as last set
+	stats      lifecycleStats
 }
 
 var errLeaseGone = errors.New("lifecycle: lease lost")
@@ -198,7 +260,7 @@ func (g *Gateway) lifecyclePass(ctx context.Context, bucket string) lifecycleSta
 	case err == nil:
 		run.stats.Passes++
 		g.log.Info("gateway: lifecycle: pass", "bucket", bucket, "examined", run.stats.Examined, "expired", run.stats.Expired,
-			"bytes", run.stats.Bytes, "aborted", run.stats.Aborted)
+			"bytes", run.stats.Bytes, "aborted", run.stats.Aborted, "locked", run.stats.Locked)
 	case errors.Is(err, errLeaseGone) || errors.Is(err, index.ErrLeaseLost):
 		g.log.Info("gateway: lifecycle: lease lost, pass left to its new holder", "bucket", bucket)
 	case ctx.Err() != nil:
@@ -216,7 +278,7 @@ func (r *passRun) run(ctx context.Context, doc string) error {
 	if err != nil {
 		return err
 	}
-	r.appid = b.AppID
+	r.appid, r.versioning = b.AppID, b.Versioning
 	if r.rules, err = lifecycle.Rules([]byte(doc)); err != nil {
 		return err
 	}
@@ -276,14 +338,11 @@ func (r *passRun) beforeAction(ctx context.Context) error {
 // r.p.NextKey.
 func (r *passRun) objects(ctx context.Context) error {
 	g := r.g
-	if v := g.lc.versions; v != nil {
-		versioned, err := v.Versioned(ctx, r.lease.Bucket)
-		if err != nil {
-			return err
+	if r.versioning != index.Unversioned {
+		if !lifecycle.ExpiresVersions(r.rules) {
+			return nil
 		}
-		if versioned {
-			return r.versions(ctx, v)
-		}
+		return r.versions(ctx, g.lc.versions)
 	}
 	if !lifecycle.ExpiresCurrent(r.rules) {
 		return nil
@@ -329,12 +388,15 @@ func (r *passRun) objects(ctx context.Context) error {
 }
 
 // versions applies every rule to a versioned bucket's versions (see
-// lifecycleVersions). The version ID to resume after is kept in
-// NextUpload, unused in this phase.
+// lifecycleVersions), key by key after r.p.NextKey: Expiration puts a
+// delete marker on a current object (in a Suspended bucket the null
+// version goes), NoncurrentVersionExpiration deletes noncurrent versions,
+// ExpiredObjectDeleteMarker deletes a delete marker alone on its key.
+// Object lock keeps a version from deletion: it is counted, and left.
 func (r *passRun) versions(ctx context.Context, v lifecycleVersions) error {
 	g := r.g
 	for {
-		vs, err := v.ScanVersions(ctx, r.lease.Bucket, r.p.NextKey, r.p.NextUpload, g.lc.batch)
+		vs, more, err := v.ScanVersions(ctx, r.lease.Bucket, r.p.NextKey, g.lc.batch)
 		if err != nil {
 			return err
 		}
@@ -344,42 +406,46 @@ func (r *passRun) versions(ctx context.Context, v lifecycleVersions) error {
 			if d.Action == lifecycle.None {
 				continue
 			}
-			if d.Action != lifecycle.Expire { // a delete marker added leaves the version as it is
-				locked, err := v.Locked(ctx, r.lease.Bucket, ver.Key, ver.VersionID, g.cfg.Now())
-				if err != nil {
-					return err
-				}
-				if locked {
-					continue
-				}
-			}
 			if err := r.beforeAction(ctx); err != nil {
 				return err
 			}
-			var done bool
+			var done, locked bool
+			freed := ver.Size // bytes whose data goes
 			if d.Action == lifecycle.Expire {
-				done, err = v.AddDeleteMarker(ctx, r.lease, r.appid, ver.Key, ver.VersionID, g.nowUnix())
+				done, locked, err = v.AddDeleteMarker(ctx, r.lease, r.appid, ver, r.versioning, g.cfg.Now(), g.gcDue())
+				if r.versioning == index.VersioningEnabled || ver.VersionID != index.NullVersion {
+					freed = 0 // kept as a noncurrent version
+				}
 			} else {
-				done, err = v.DeleteVersion(ctx, r.lease, r.appid, ver.Key, ver.VersionID, g.nowUnix(), g.gcDue())
+				done, locked, err = v.DeleteVersion(ctx, r.lease, r.appid, ver, g.cfg.Now(), g.gcDue())
 			}
 			if err != nil {
 				return err
 			}
+			if locked {
+				r.stats.Locked++
+				g.cfg.Metrics.lifecycleLocked()
+				g.log.Debug("gateway: lifecycle: kept by object lock", "bucket", r.lease.Bucket, "key", ver.Key, "version", ver.VersionID, "rule", d.Rule)
+				continue
+			}
 			if done {
 				r.stats.Expired++
-				r.stats.Bytes += ver.Size
-				g.cfg.Metrics.lifecycleExpired(ver.Size)
+				r.stats.Bytes += freed
+				g.cfg.Metrics.lifecycleExpired(freed)
+				g.log.Debug("gateway: lifecycle: expired", "bucket", r.lease.Bucket, "key", ver.Key, "version", ver.VersionID, "action", d.Action, "rule", d.Rule)
+				if g.lc.hook != nil {
+					g.lc.hook("expired", ver.Key)
+				}
 			}
 		}
 		if len(vs) == 0 {
 			return nil
 		}
-		last := vs[len(vs)-1]
-		r.p.NextKey, r.p.NextUpload = last.Key, last.VersionID
+		r.p.NextKey, r.p.NextUpload = vs[len(vs)-1].Key, ""
 		if err := r.save(ctx); err != nil {
 			return err
 		}
-		if len(vs) < g.lc.batch {
+		if !more {
 			return nil
 		}
 	}

@@ -255,7 +255,7 @@ func TestLifecyclePass_ExpiresAndAborts(t *testing.T) {
 		}
 	}
 	want := map[string]float64{"tnv_s3_lifecycle_passes_total": 3, "tnv_s3_lifecycle_objects_expired_total": 4, "tnv_s3_lifecycle_bytes_expired_total": 560,
-		"tnv_s3_lifecycle_uploads_aborted_total": 1, "tnv_s3_lifecycle_errors_total": 0}
+		"tnv_s3_lifecycle_uploads_aborted_total": 1, "tnv_s3_lifecycle_locked_skipped_total": 0, "tnv_s3_lifecycle_errors_total": 0}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("metrics %v, want %v", got, want)
 	}

@@ -1,6 +1,9 @@
 package index
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Lifecycles are buckets' lifecycle configurations and the state of the
 // background pass that applies them (gateway/lifecycle_pass.go). At most
@@ -40,6 +43,26 @@ type Lifecycles interface {
 	// ExpireUpload aborts an upload as AbortUpload does if l still holds
 	// the bucket's lease at now; done false when the upload is gone.
 	ExpireUpload(ctx context.Context, l LeaseRef, appid, key, id string, now, gcDue int64) (done bool, err error)
+
+	// In a versioned bucket (Enabled or Suspended), the pass acts on the
+	// versions ListVersions lists, each call checking, in its own
+	// transaction, that l still holds the lease at at (ErrLeaseLost) and
+	// that the version is still as listed (else done false, nothing
+	// changed).
+
+	// ExpireCurrentVersion expires the current object cur (as listed:
+	// key, version ID and MTime) as DeleteObject without a version ID does
+	// in a bucket whose versioning is v: a delete marker becomes the
+	// latest version (PutDeleteMarker), the object noncurrent, or in a
+	// Suspended bucket the null version released. A locked null version
+	// that the marker would release is refused with ErrLocked.
+	ExpireCurrentVersion(ctx context.Context, l LeaseRef, appid string, cur Version, v Versioning, at time.Time, gcDue int64) (done bool, err error)
+	// ExpireVersion deletes for good, as DeleteVersion without bypass
+	// does, a noncurrent version (ver.IsLatest false: still noncurrent) or
+	// a latest delete marker that is its key's only version (ver.IsLatest:
+	// still latest and alone, an expired object delete marker). A version
+	// under retention at at, or a legal hold, is refused with ErrLocked.
+	ExpireVersion(ctx context.Context, l LeaseRef, appid string, ver Version, at time.Time, gcDue int64) (done bool, err error)
 }
 
 // ErrLeaseLost: a lifecycle pass acted on a bucket whose lease it no

@@ -207,3 +207,147 @@ func TestLifecycle_ExpireObjectAndUpload(t *testing.T) {
 		}
 	})
 }
+
+// TestLifecycle_ExpireVersions: in a versioned bucket the pass expires a
+// current object with a delete marker (Enabled: kept as noncurrent;
+// Suspended: the null version released), deletes noncurrent versions and
+// a delete marker alone on its key, each only while still as listed and
+// under the lease; a locked version is refused with ErrLocked.
+func TestLifecycle_ExpireVersions(t *testing.T) {
+	forEach(t, func(t *testing.T, idx Index) {
+		b := mustBucket(t, idx, "lc")
+		const now = 1_800_000_000
+		at := time.Unix(now, 0)
+		if err := idx.SetVersioning(ctx, "lc", VersioningEnabled); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.SetLifecycleConfig(ctx, "lc", "<doc/>"); err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := idx.TakeLifecycleLease(ctx, "lc", "gw", now, now+60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := LeaseRef{Bucket: "lc", Epoch: st.Epoch}
+		en := PutCond{Versioning: VersioningEnabled}
+		for _, f := range []string{"f1", "f2", "f3"} {
+			if err := idx.PutObject(ctx, b.AppID, obj("lc", "k", f), en, nil, released); err != nil {
+				t.Fatal(err)
+			}
+		}
+		vs := listed(t, idx, "lc") // v3 (current), v2, v1
+		v3, v2, v1 := vs[0], vs[1], vs[2]
+		if !v3.IsLatest || v2.IsLatest || v1.IsLatest {
+			t.Fatalf("listed %q", versionIDs(vs))
+		}
+		// the current version is not deleted as a noncurrent one
+		asNoncurrent := v3
+		asNoncurrent.IsLatest = false
+		if done, err := idx.ExpireVersion(ctx, l, b.AppID, asNoncurrent, at, released); done || err != nil {
+			t.Fatalf("ExpireVersion of the current version: %v, %v", done, err)
+		}
+		if done, err := idx.ExpireVersion(ctx, l, b.AppID, v1, at, released); !done || err != nil {
+			t.Fatalf("ExpireVersion of a noncurrent version: %v, %v", done, err)
+		}
+		if done, err := idx.ExpireVersion(ctx, l, b.AppID, v1, at, released); done || err != nil {
+			t.Fatalf("ExpireVersion of a gone version: %v, %v", done, err)
+		}
+		wantQueued(t, idx, "f1")
+		// the current object: a delete marker made, only as listed
+		changed := v3
+		changed.MTime = changed.MTime.Add(time.Second)
+		if done, err := idx.ExpireCurrentVersion(ctx, l, b.AppID, changed, VersioningEnabled, at, released); done || err != nil {
+			t.Fatalf("ExpireCurrentVersion of a changed object: %v, %v", done, err)
+		}
+		if done, err := idx.ExpireCurrentVersion(ctx, l, b.AppID, v3, VersioningEnabled, at, released); !done || err != nil {
+			t.Fatalf("ExpireCurrentVersion: %v, %v", done, err)
+		}
+		if done, err := idx.ExpireCurrentVersion(ctx, l, b.AppID, v3, VersioningEnabled, at, released); done || err != nil {
+			t.Fatalf("ExpireCurrentVersion again: %v, %v", done, err)
+		}
+		vs = listed(t, idx, "lc")
+		m := vs[0]
+		wantVersions(t, idx, "lc", "k:"+m.VersionID+":M:*", "k:"+v3.VersionID, "k:"+v2.VersionID)
+		if !m.MTime.Equal(at) {
+			t.Fatalf("marker made at %v, want %v", m.MTime, at)
+		}
+		wantQueued(t, idx, "f1") // the marker released nothing
+		// the marker is not alone yet
+		if done, err := idx.ExpireVersion(ctx, l, b.AppID, m, at, released); done || err != nil {
+			t.Fatalf("ExpireVersion of a marker with versions beneath: %v, %v", done, err)
+		}
+		for _, v := range []Version{vs[1], vs[2]} {
+			if done, err := idx.ExpireVersion(ctx, l, b.AppID, v, at, released); !done || err != nil {
+				t.Fatalf("ExpireVersion %s: %v, %v", v.VersionID, done, err)
+			}
+		}
+		wantQueued(t, idx, "f1", "f2", "f3")
+		if done, err := idx.ExpireVersion(ctx, l, b.AppID, m, at, released); !done || err != nil {
+			t.Fatalf("ExpireVersion of a marker alone: %v, %v", done, err)
+		}
+		wantVersions(t, idx, "lc")
+
+		// a locked noncurrent version stays
+		lk := obj("lc", "locked", "g1")
+		lk.Headers.Lock = Lock{LegalHold: true}
+		if err := idx.PutObject(ctx, b.AppID, lk, en, nil, released); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.PutObject(ctx, b.AppID, obj("lc", "locked", "g2"), en, nil, released); err != nil {
+			t.Fatal(err)
+		}
+		vs = listed(t, idx, "lc")
+		if done, err := idx.ExpireVersion(ctx, l, b.AppID, vs[1], at, released); done || !errors.Is(err, ErrLocked) {
+			t.Fatalf("ExpireVersion of a version under a legal hold: %v, %v; want ErrLocked", done, err)
+		}
+		// retention in force (at the time given), then over
+		if _, err := idx.UpdateVersion(ctx, "lc", "locked", lk.VersionID, func(o *Object) error {
+			o.Headers.Lock = Lock{Mode: Compliance, Until: at.Add(time.Hour)}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if done, err := idx.ExpireVersion(ctx, l, b.AppID, vs[1], at, released); done || !errors.Is(err, ErrLocked) {
+			t.Fatalf("ExpireVersion of a version under retention: %v, %v; want ErrLocked", done, err)
+		}
+		wantVersions(t, idx, "lc", "locked:"+vs[0].VersionID+":*", "locked:"+lk.VersionID)
+		wantQueued(t, idx, "f1", "f2", "f3")
+
+		// a lease lost: nothing done
+		if _, ok, err := idx.TakeLifecycleLease(ctx, "lc", "gw-other", now+61, now+120); !ok || err != nil {
+			t.Fatalf("taking the expired lease: %v, %v", ok, err)
+		}
+		if done, err := idx.ExpireCurrentVersion(ctx, l, b.AppID, vs[0], VersioningEnabled, at.Add(61*time.Second), released); done || !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("ExpireCurrentVersion under a lost lease: %v, %v", done, err)
+		}
+		later := at.Add(2 * time.Hour) // retention over, but the lease is lost
+		if done, err := idx.ExpireVersion(ctx, l, b.AppID, vs[1], later, released); done || !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("ExpireVersion under a lost lease: %v, %v", done, err)
+		}
+		wantVersions(t, idx, "lc", "locked:"+vs[0].VersionID+":*", "locked:"+lk.VersionID)
+
+		// Suspended: the marker is the null version and releases the null
+		// object it replaces
+		sb := mustBucket(t, idx, "sus")
+		if err := idx.SetVersioning(ctx, "sus", VersioningSuspended); err != nil {
+			t.Fatal(err)
+		}
+		if err := idx.SetLifecycleConfig(ctx, "sus", "<doc/>"); err != nil {
+			t.Fatal(err)
+		}
+		st, _, err = idx.TakeLifecycleLease(ctx, "sus", "gw", now, now+60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := LeaseRef{Bucket: "sus", Epoch: st.Epoch}
+		if err := idx.PutObject(ctx, sb.AppID, obj("sus", "n", "h1"), PutCond{Versioning: VersioningSuspended}, nil, released); err != nil {
+			t.Fatal(err)
+		}
+		vs = listed(t, idx, "sus")
+		if done, err := idx.ExpireCurrentVersion(ctx, ls, sb.AppID, vs[0], VersioningSuspended, at, released); !done || err != nil {
+			t.Fatalf("ExpireCurrentVersion, Suspended: %v, %v", done, err)
+		}
+		wantVersions(t, idx, "sus", "n:null:M:*")
+		wantQueued(t, idx, "f1", "f2", "f3", "h1")
+	})
+}

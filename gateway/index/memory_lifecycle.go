@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 )
 
 func (m *Memory) LifecycleConfig(_ context.Context, bucket string) (string, error) {
@@ -135,4 +136,46 @@ func (m *Memory) ExpireUpload(_ context.Context, l LeaseRef, appid, key, id stri
 	}
 	m.dropUpload(appid, id, nil, gcDue)
 	return true, nil
+}
+
+func (m *Memory) ExpireCurrentVersion(_ context.Context, l LeaseRef, appid string, ver Version, v Versioning, at time.Time, gcDue int64) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.holdsLease(l, at.Unix()); err != nil {
+		return false, err
+	}
+	cur, ok := m.objects[l.Bucket][ver.Key]
+	if !ok || cur.VersionID != ver.VersionID || !cur.MTime.Equal(ver.MTime) {
+		return false, nil
+	}
+	if v == VersioningSuspended && cur.VersionID == NullVersion && cur.Headers.Lock.Locked(at, false) {
+		return false, ErrLocked
+	}
+	m.putDeleteMarker(appid, l.Bucket, ver.Key, v, at, gcDue)
+	return true, nil
+}
+
+func (m *Memory) ExpireVersion(_ context.Context, l LeaseRef, appid string, ver Version, at time.Time, gcDue int64) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.holdsLease(l, at.Unix()); err != nil {
+		return false, err
+	}
+	vs := m.keyVersions(l.Bucket, ver.Key)
+	for i, o := range vs {
+		if o.VersionID != ver.VersionID {
+			continue
+		}
+		if ver.IsLatest && (!o.DeleteMarker || !o.NoncurrentSince.IsZero() || len(vs) != 1) ||
+			!ver.IsLatest && o.NoncurrentSince.IsZero() {
+			return false, nil // no longer as listed
+		}
+		if o.Headers.Lock.Locked(at, false) {
+			return false, ErrLocked
+		}
+		m.setKeyVersions(l.Bucket, ver.Key, append(vs[:i:i], vs[i+1:]...))
+		m.queue(appid, o.Blobs, gcDue)
+		return true, nil
+	}
+	return false, nil
 }

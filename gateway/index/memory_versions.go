@@ -117,6 +117,11 @@ func (m *Memory) putVersion(o *Object, cond PutCond) ([]Blob, error) {
 func (m *Memory) PutDeleteMarker(_ context.Context, appid, bucket, key string, v Versioning, mtime time.Time, gcDue int64) (*Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.putDeleteMarker(appid, bucket, key, v, mtime, gcDue), nil
+}
+
+// putDeleteMarker is PutDeleteMarker with m.mu held.
+func (m *Memory) putDeleteMarker(appid, bucket, key string, v Versioning, mtime time.Time, gcDue int64) *Object {
 	if m.objects[bucket] == nil {
 		m.objects[bucket] = map[string]*Object{}
 	}
@@ -130,7 +135,7 @@ func (m *Memory) PutDeleteMarker(_ context.Context, appid, bucket, key string, v
 	}
 	m.setKeyVersions(bucket, key, append(m.keyVersions(bucket, key), copyObject(mk)))
 	m.queue(appid, release, gcDue)
-	return mk, nil
+	return mk
 }
 
 func (m *Memory) DeleteVersion(_ context.Context, appid, bucket, key, versionID string, bypass bool, gcDue int64) (*Object, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/tnv-s3/tnv/metadb"
 )
@@ -193,6 +194,75 @@ func (s *SQL) ExpireUpload(ctx context.Context, l LeaseRef, appid, key, id strin
 		}
 		done = true
 		return s.dropUploadTx(ctx, tx, appid, id, nil, nil, gcDue)
+	})
+	return done, err
+}
+
+func (s *SQL) ExpireCurrentVersion(ctx context.Context, l LeaseRef, appid string, ver Version, v Versioning, at time.Time, gcDue int64) (bool, error) {
+	done := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		done = false
+		if err := s.holdsLease(ctx, tx, l, at.Unix()); err != nil {
+			return err
+		}
+		cur, err := s.currentTx(ctx, tx, l.Bucket, ver.Key)
+		if err != nil || cur == nil || cur.VersionID != ver.VersionID || !cur.MTime.Equal(ver.MTime) {
+			return err
+		}
+		// A marker only hides an Enabled bucket's object, locked or not;
+		// a Suspended bucket's null version it releases. (Object lock
+		// keeps a bucket's versioning Enabled: this is for safety.)
+		if v == VersioningSuspended && cur.VersionID == NullVersion && cur.Headers.Lock.Locked(at, false) {
+			return ErrLocked
+		}
+		if _, err := s.putDeleteMarkerTx(ctx, tx, appid, l.Bucket, ver.Key, cur, v, at, gcDue); err != nil {
+			return err
+		}
+		done = true
+		return nil
+	})
+	return done, err
+}
+
+func (s *SQL) ExpireVersion(ctx context.Context, l LeaseRef, appid string, ver Version, at time.Time, gcDue int64) (bool, error) {
+	done := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		done = false
+		if err := s.holdsLease(ctx, tx, l, at.Unix()); err != nil {
+			return err
+		}
+		row, err := scanVersionRow(tx.QueryRowContext(ctx, "SELECT "+versionCols+" FROM s3_versions WHERE bucket = ? AND okey = ? AND version_id = ?"+s.forUpdate(),
+			l.Bucket, []byte(ver.Key), ver.VersionID), l.Bucket)
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if ver.IsLatest {
+			// still the latest, a marker, and alone (a latest marker means
+			// the key has no current object)
+			if !row.DeleteMarker || !row.NoncurrentSince.IsZero() {
+				return nil
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM s3_versions WHERE bucket = ? AND okey = ?"+s.forUpdate(), l.Bucket, []byte(ver.Key)).Scan(&n); err != nil {
+				return err
+			}
+			if n != 1 {
+				return nil
+			}
+		} else if row.NoncurrentSince.IsZero() {
+			return nil
+		}
+		if row.Headers.Lock.Locked(at, false) {
+			return ErrLocked
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_versions WHERE id = ?", row.id); err != nil {
+			return err
+		}
+		done = true
+		return gcInsert(ctx, tx, appid, row.Blobs, gcDue)
 	})
 	return done, err
 }

@@ -97,15 +97,19 @@ func (s *SQL) currentTx(ctx context.Context, tx *sql.Tx, bucket, key string) (*O
 }
 
 // archiveTx keeps o as a noncurrent version (or, marker, a delete marker)
-// made noncurrent at since (ms; 0 for a latest marker).
-func (s *SQL) archiveTx(ctx context.Context, tx *sql.Tx, o *Object, since int64) error {
+// made noncurrent at since (ms; 0 for a latest marker) and returns its
+// row's id.
+func (s *SQL) archiveTx(ctx context.Context, tx *sql.Tx, o *Object, since int64) (int64, error) {
 	marker := 0
 	if o.DeleteMarker {
 		marker = 1
 	}
-	_, err := s.exec(ctx, tx, "INSERT INTO s3_versions (bucket, okey, version_id, marker, size, etag, headers, mtime, blobs, parts, version, noncurrent_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	res, err := s.exec(ctx, tx, "INSERT INTO s3_versions (bucket, okey, version_id, marker, size, etag, headers, mtime, blobs, parts, version, noncurrent_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		o.Bucket, []byte(o.Key), o.VersionID, marker, o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, since)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // supersedeTx makes room for a new latest version of a key: the current
@@ -119,7 +123,7 @@ func (s *SQL) supersedeTx(ctx context.Context, tx *sql.Tx, bucket, key string, c
 	if cur != nil {
 		if v == VersioningSuspended && cur.VersionID == NullVersion {
 			release = cur.Blobs
-		} else if err := s.archiveTx(ctx, tx, cur, now); err != nil {
+		} else if _, err := s.archiveTx(ctx, tx, cur, now); err != nil {
 			return nil, err
 		}
 	} else if _, err := s.exec(ctx, tx, "UPDATE s3_versions SET noncurrent_since = ? WHERE bucket = ? AND okey = ? AND noncurrent_since = 0", now, bucket, []byte(key)); err != nil {
@@ -142,10 +146,57 @@ func (s *SQL) supersedeTx(ctx context.Context, tx *sql.Tx, bucket, key string, c
 
 // putVersionTx publishes o in a versioned bucket (PutObject and
 // CompleteUpload) and returns the blobs released.
+//
+// As putObjectTx, it first looks at the key without a lock: on MySQL a
+// locking read of a key that does not exist takes a gap lock, and
+// concurrent PUTs of new keys into the same gap then deadlock on their
+// inserts. A new key's row is inserted first (its lock orders the writers
+// of the key), and only then are the key's older versions (a delete
+// marker, a null version) read with a lock; an existing row is read again
+// with a lock, to supersede it. A duplicate-key insert means another
+// writer came first: it is superseded as an existing row.
 func (s *SQL) putVersionTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCond) ([]Blob, error) {
-	cur, err := s.currentTx(ctx, tx, o.Bucket, o.Key)
-	if err != nil {
+	var x int
+	err := s.queryRow(ctx, tx, "SELECT 1 FROM s3_objects WHERE bucket = ? AND okey = ?", o.Bucket, []byte(o.Key)).Scan(&x)
+	if err != nil && err != sql.ErrNoRows {
 		return nil, err
+	}
+	exists := err == nil
+	var cur *Object
+	for try := 0; cur == nil; try++ {
+		if !exists {
+			if err := cond.check(nil); err != nil {
+				return nil, err
+			}
+			o.Version, o.VersionID = 1, NullVersion
+			if cond.Versioning == VersioningEnabled {
+				o.VersionID = newVersionID(s.Clock)
+			}
+			_, err := s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version, version_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				o.Bucket, []byte(o.Key), o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID)
+			if err == nil {
+				release, err := s.supersedeTx(ctx, tx, o.Bucket, o.Key, nil, cond.Versioning, s.nowMillis())
+				if err != nil {
+					return nil, err
+				}
+				return gone(release, o.Blobs), nil
+			}
+			if !metadb.IsDuplicate(err) {
+				return nil, err
+			}
+			if cond.IfNoneMatchStar {
+				return nil, ErrExists
+			}
+		}
+		if cur, err = s.currentTx(ctx, tx, o.Bucket, o.Key); err != nil {
+			return nil, err
+		}
+		if cur == nil { // deleted meanwhile: a new key again
+			if try == 2 {
+				return nil, ErrConflict
+			}
+			exists = false
+		}
 	}
 	if err := cond.check(cur); err != nil {
 		return nil, err
@@ -154,23 +205,12 @@ func (s *SQL) putVersionTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutC
 	if err != nil {
 		return nil, err
 	}
-	o.Version, o.VersionID = 1, NullVersion
-	if cur != nil {
-		o.Version = cur.Version + 1
-	}
+	o.Version, o.VersionID = cur.Version+1, NullVersion
 	if cond.Versioning == VersioningEnabled {
 		o.VersionID = newVersionID(s.Clock)
 	}
-	if cur != nil {
-		_, err = s.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ?, version_id = ? WHERE bucket = ? AND okey = ?",
-			o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID, o.Bucket, []byte(o.Key))
-	} else {
-		_, err = s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version, version_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			o.Bucket, []byte(o.Key), o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID)
-	}
-	if metadb.IsDuplicate(err) {
-		return nil, ErrConflict
-	}
+	_, err = s.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ?, version_id = ? WHERE bucket = ? AND okey = ?",
+		o.Size, o.ETag, headersJSON(o.Headers), o.MTime.UnixMilli(), blobsJSON(o.Blobs), o.Parts, o.Version, o.VersionID, o.Bucket, []byte(o.Key))
 	if err != nil {
 		return nil, err
 	}
@@ -184,31 +224,79 @@ func (s *SQL) PutDeleteMarker(ctx context.Context, appid, bucket, key string, v 
 		if err != nil {
 			return err
 		}
-		release, err := s.supersedeTx(ctx, tx, bucket, key, cur, v, s.nowMillis())
-		if err != nil {
-			return err
-		}
-		if cur != nil {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)); err != nil {
-				return err
-			}
-		}
-		m = &Object{Bucket: bucket, Key: key, DeleteMarker: true, MTime: mtime.Truncate(time.Millisecond), Version: 1, VersionID: NullVersion}
-		if cur != nil {
-			m.Version = cur.Version + 1
-		}
-		if v == VersioningEnabled {
-			m.VersionID = newVersionID(s.Clock)
-		}
-		if err := s.archiveTx(ctx, tx, m, 0); err != nil {
-			return err
-		}
-		return gcInsert(ctx, tx, appid, release, gcDue)
+		m, err = s.putDeleteMarkerTx(ctx, tx, appid, bucket, key, cur, v, mtime, gcDue)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// putDeleteMarkerTx is PutDeleteMarker in tx, cur the current object as
+// currentTx read it.
+func (s *SQL) putDeleteMarkerTx(ctx context.Context, tx *sql.Tx, appid, bucket, key string, cur *Object, v Versioning, mtime time.Time, gcDue int64) (*Object, error) {
+	if cur == nil {
+		return s.markAbsentTx(ctx, tx, appid, bucket, key, v, mtime, gcDue)
+	}
+	release, err := s.supersedeTx(ctx, tx, bucket, key, cur, v, s.nowMillis())
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)); err != nil {
+			return nil, err
+		}
+	}
+	m := &Object{Bucket: bucket, Key: key, DeleteMarker: true, MTime: mtime.Truncate(time.Millisecond), Version: 1, VersionID: NullVersion}
+	if cur != nil {
+		m.Version = cur.Version + 1
+	}
+	if v == VersioningEnabled {
+		m.VersionID = newVersionID(s.Clock)
+	}
+	if _, err := s.archiveTx(ctx, tx, m, 0); err != nil {
+		return nil, err
+	}
+	return m, gcInsert(ctx, tx, appid, release, gcDue)
+}
+
+// markAbsentTx is putDeleteMarkerTx for a key without a current object:
+// the marker's row is inserted first, and only then are the key's other
+// rows changed (an earlier latest marker made noncurrent). Made the other
+// way round, the UPDATE's and the SELECT ... FOR UPDATE's gap locks (a new
+// key has no row in s3_versions) let concurrent DELETEs of neighbouring
+// new keys deadlock on their inserts into the same gap (MariaDB). In a
+// Suspended bucket a duplicate-key insert means the key has a null version
+// already: it is released, and the marker inserted again.
+func (s *SQL) markAbsentTx(ctx context.Context, tx *sql.Tx, appid, bucket, key string, v Versioning, mtime time.Time, gcDue int64) (*Object, error) {
+	m := &Object{Bucket: bucket, Key: key, DeleteMarker: true, MTime: mtime.Truncate(time.Millisecond), Version: 1, VersionID: NullVersion}
+	if v == VersioningEnabled {
+		m.VersionID = newVersionID(s.Clock)
+	}
+	id, err := s.archiveTx(ctx, tx, m, 0)
+	var release []Blob
+	if metadb.IsDuplicate(err) && v == VersioningSuspended {
+		nv, serr := scanVersionRow(tx.QueryRowContext(ctx, "SELECT "+versionCols+" FROM s3_versions WHERE bucket = ? AND okey = ? AND version_id = ?"+s.forUpdate(), bucket, []byte(key), NullVersion), bucket)
+		if serr == sql.ErrNoRows {
+			return nil, ErrConflict // deleted meanwhile
+		}
+		if serr != nil {
+			return nil, serr
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM s3_versions WHERE id = ?", nv.id); err != nil {
+			return nil, err
+		}
+		release = nv.Blobs
+		id, err = s.archiveTx(ctx, tx, m, 0) // the outer err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.exec(ctx, tx, "UPDATE s3_versions SET noncurrent_since = ? WHERE bucket = ? AND okey = ? AND noncurrent_since = 0 AND id < ?", s.nowMillis(), bucket, []byte(key), id); err != nil {
+		return nil, err
+	}
+	return m, gcInsert(ctx, tx, appid, release, gcDue)
 }
 
 func (s *SQL) DeleteVersion(ctx context.Context, appid, bucket, key, versionID string, bypass bool, gcDue int64) (*Object, error) {

@@ -1,6 +1,9 @@
 package index
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 func (t *bounded) LifecycleConfig(ctx context.Context, bucket string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
@@ -48,4 +51,16 @@ func (t *bounded) ExpireUpload(ctx context.Context, l LeaseRef, appid, key, id s
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
 	return t.ix.ExpireUpload(ctx, l, appid, key, id, now, gcDue)
+}
+
+func (t *bounded) ExpireCurrentVersion(ctx context.Context, l LeaseRef, appid string, cur Version, v Versioning, at time.Time, gcDue int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.ix.ExpireCurrentVersion(ctx, l, appid, cur, v, at, gcDue)
+}
+
+func (t *bounded) ExpireVersion(ctx context.Context, l LeaseRef, appid string, ver Version, at time.Time, gcDue int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.d)
+	defer cancel()
+	return t.ix.ExpireVersion(ctx, l, appid, ver, at, gcDue)
 }

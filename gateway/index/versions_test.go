@@ -185,6 +185,31 @@ func TestVersions_SuspendedReplacesTheNullVersion(t *testing.T) {
 		}
 		wantQueued(t, idx, "f0", "f2", "f3")
 		wantVersions(t, idx, "bkt", "k:null:M:*", "k:"+o1.VersionID)
+		// again, the key without a current object: a null marker replaces
+		// the null marker
+		if m, err := idx.PutDeleteMarker(ctx, b.AppID, "bkt", "k", VersioningSuspended, time.Now(), released); err != nil || m.VersionID != NullVersion {
+			t.Fatalf("null marker over a null marker: %+v %v", m, err)
+		}
+		wantVersions(t, idx, "bkt", "k:null:M:*", "k:"+o1.VersionID)
+		// a key whose latest is an Enabled-era marker over its noncurrent
+		// null version: that null version is released, the marker kept
+		// as noncurrent
+		if err := idx.PutObject(ctx, b.AppID, obj("bkt", "j", "g0"), su, nil, released); err != nil {
+			t.Fatal(err)
+		}
+		j1 := obj("bkt", "j", "g1")
+		if err := idx.PutObject(ctx, b.AppID, j1, en, nil, released); err != nil {
+			t.Fatal(err)
+		}
+		em, err := idx.PutDeleteMarker(ctx, b.AppID, "bkt", "j", VersioningEnabled, time.Now(), released)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := idx.PutDeleteMarker(ctx, b.AppID, "bkt", "j", VersioningSuspended, time.Now(), released); err != nil {
+			t.Fatal(err)
+		}
+		wantQueued(t, idx, "f0", "f2", "f3", "g0")
+		wantVersions(t, idx, "bkt", "j:null:M:*", "j:"+em.VersionID+":M", "j:"+j1.VersionID, "k:null:M:*", "k:"+o1.VersionID)
 	})
 }
 

@@ -214,3 +214,15 @@ func ExpiresCurrent(rules []Rule) bool {
 	}
 	return false
 }
+
+// ExpiresVersions tells whether any enabled rule acts on a versioned
+// bucket's objects: Expiration (current versions, expired delete
+// markers) or NoncurrentVersionExpiration.
+func ExpiresVersions(rules []Rule) bool {
+	for _, r := range rules {
+		if r.Enabled && (r.ExpireDays > 0 || !r.ExpireDate.IsZero() || r.ExpireMarker || r.NoncurrentDays > 0) {
+			return true
+		}
+	}
+	return false
+}

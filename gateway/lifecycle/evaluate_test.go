@@ -165,3 +165,24 @@ func TestAbortDue(t *testing.T) {
 		t.Fatal("rule-set summaries wrong")
 	}
 }
+
+// TestExpiresVersions: a versioned bucket is walked when an enabled rule
+// expires current versions, noncurrent ones or delete markers; not for
+// uploads alone or disabled rules.
+func TestExpiresVersions(t *testing.T) {
+	for _, c := range []struct {
+		rules []Rule
+		want  bool
+	}{
+		{[]Rule{{Enabled: true, AbortDays: 1}}, false},
+		{[]Rule{{Enabled: false, NoncurrentDays: 1}}, false},
+		{[]Rule{{Enabled: true, NoncurrentDays: 1}}, true},
+		{[]Rule{{Enabled: true, ExpireMarker: true}}, true},
+		{[]Rule{{Enabled: true, AbortDays: 1}, {Enabled: true, ExpireDays: 3}}, true},
+		{[]Rule{{Enabled: true, ExpireDate: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}}, true},
+	} {
+		if got := ExpiresVersions(c.rules); got != c.want {
+			t.Errorf("ExpiresVersions(%+v) = %v, want %v", c.rules, got, c.want)
+		}
+	}
+}
