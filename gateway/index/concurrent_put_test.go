@@ -111,3 +111,45 @@ func concurrentNewKeys(t *testing.T, v Versioning) {
 		}
 	})
 }
+
+// TestPutObject_RacingDeletesNeverConflict puts and deletes the same keys
+// from many writers at once: a PUT whose key is deleted between its first
+// look and its locking read inserts it again instead of failing. (On
+// MariaDB a retried first look read the transaction's old snapshot again,
+// and such PUTs answered 409 ConditionalRequestConflict: seen by TestNetns.)
+func TestPutObject_RacingDeletesNeverConflict(t *testing.T) {
+	forEach(t, func(t *testing.T, idx Index) {
+		b := mustBucket(t, idx, "bkt")
+		const writers, rounds = 16, 40
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*rounds)
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := range rounds {
+					key := fmt.Sprintf("k%d", (w+r)%3)
+					if w%2 == 0 {
+						if err := idx.PutObject(ctx, b.AppID, obj("bkt", key, fmt.Sprintf("f-%d-%d", w, r)), PutCond{}, nil, released); err != nil {
+							errs <- fmt.Errorf("put %s: %w", key, err)
+						}
+					} else if _, err := idx.DeleteObject(ctx, b.AppID, "bkt", key, released); err != nil {
+						errs <- fmt.Errorf("delete %s: %w", key, err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		n := 0
+		for err := range errs {
+			if n < 5 {
+				t.Error(err)
+			}
+			n++
+		}
+		if n > 0 {
+			t.Fatalf("%d of %d writes failed", n, writers*rounds)
+		}
+	})
+}

@@ -143,11 +143,16 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 	// (the row's own lock orders writers of the same key); only an existing
 	// row is read again with a lock, to replace it.
 	const row = "SELECT blobs, version, etag FROM s3_objects WHERE bucket = ? AND okey = ?"
+	// The first look is not repeated: in a REPEATABLE READ transaction it
+	// would read the same snapshot again.
+	var x int
+	err := s.queryRow(ctx, tx, "SELECT 1 FROM s3_objects WHERE bucket = ? AND okey = ?", o.Bucket, []byte(o.Key)).Scan(&x)
+	if err != nil && err != sql.ErrNoRows {
+		return nil, err
+	}
+	exists := err == nil
 	for try := 0; ; try++ {
-		var x int
-		err := s.queryRow(ctx, tx, "SELECT 1 FROM s3_objects WHERE bucket = ? AND okey = ?", o.Bucket, []byte(o.Key)).Scan(&x)
-		switch {
-		case err == sql.ErrNoRows:
+		if !exists {
 			if err := cond.check(nil); err != nil {
 				return nil, err
 			}
@@ -165,8 +170,6 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 			}
 			// written meanwhile by another PUT: replace it, as if it had
 			// come first
-		case err != nil:
-			return nil, err
 		}
 		err = s.queryRow(ctx, tx, row+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version, &etag)
 		if err == nil {
@@ -175,11 +178,12 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 		if err != sql.ErrNoRows {
 			return nil, err
 		}
-		// deleted meanwhile: look again (a writer that keeps losing this
-		// race gives up as a conflict)
+		// deleted meanwhile: a new key again (a writer that keeps losing
+		// this race gives up as a conflict)
 		if try == 3 {
 			return nil, ErrConflict
 		}
+		exists = false
 	}
 	if err := cond.check(&Object{ETag: etag, Version: version}); err != nil {
 		return nil, err
@@ -225,10 +229,21 @@ func (s *SQL) DeleteObject(ctx context.Context, appid, bucket, key string, gcDue
 	found := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		found = false
-		var blobs string
-		err := tx.QueryRowContext(ctx, "SELECT blobs FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), bucket, []byte(key)).Scan(&blobs)
+		// A key that is not there is left without taking a lock: on MySQL a
+		// locking read of a missing key takes a gap lock that the inserts of
+		// concurrent PUTs into that gap then deadlock on.
+		var x int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)).Scan(&x)
 		if err == sql.ErrNoRows {
 			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var blobs string
+		err = tx.QueryRowContext(ctx, "SELECT blobs FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), bucket, []byte(key)).Scan(&blobs)
+		if err == sql.ErrNoRows {
+			return nil // deleted meanwhile
 		}
 		if err != nil {
 			return err
