@@ -69,14 +69,18 @@ func (s *tmpfsStore) readOnly(timeout time.Duration) error {
 }
 
 // full shrinks the store to what it holds now: the next write of a new
-// page fails with ENOSPC.
+// page fails with ENOSPC. Uploads in flight may grow the store between
+// the look and the remount, which tmpfs then refuses (a size below what it
+// holds: EINVAL, seen in CI): it looks again and tries until one fits.
 func (s *tmpfsStore) full() error {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(s.dir, &st); err != nil {
-		return err
-	}
-	used := (st.Blocks - st.Bfree) * uint64(st.Bsize)
-	return run("mount", "-o", fmt.Sprintf("remount,size=%d", max(used, uint64(st.Bsize))), s.dir)
+	return retryUntil(10*time.Second, func() error {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(s.dir, &st); err != nil {
+			return err
+		}
+		used := (st.Blocks - st.Bfree) * uint64(st.Bsize)
+		return run("mount", "-o", fmt.Sprintf("remount,size=%d", max(used, uint64(st.Bsize))), s.dir)
+	})
 }
 
 // healthy makes the store writable and of its normal size again.
