@@ -69,6 +69,16 @@ func parseCustomerKey(h http.Header, prefix string) (*customerKey, error) {
 	return &customerKey{key: key, md5: sum}, nil
 }
 
+// requestCustomerKey is parseCustomerKey of the request's headers, with a
+// key sent in the clear refused (sseCTransport).
+func (r *request) requestCustomerKey(prefix string) (*customerKey, error) {
+	ck, err := parseCustomerKey(r.header, prefix)
+	if err != nil || ck == nil {
+		return ck, err
+	}
+	return ck, r.sseCTransport()
+}
+
 // kmsHeaders are the SSE-KMS headers, refused without aws:kms.
 var kmsHeaders = []string{"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", "X-Amz-Server-Side-Encryption-Context"}
 
@@ -204,14 +214,9 @@ func (g *Gateway) readSSE(r *request, o *object) ([]byte, *customerKey, error) {
 	if r.header.Get(hdrSSE) != "" {
 		return nil, nil, errMsg(s3err.InvalidArgument, "x-amz-server-side-encryption header is not supported for this operation.")
 	}
-	ck, err := parseCustomerKey(r.header, hdrSSECPrefix)
+	ck, err := r.requestCustomerKey(hdrSSECPrefix)
 	if err != nil {
 		return nil, nil, err
-	}
-	if ck != nil {
-		if err := r.sseCTransport(); err != nil {
-			return nil, nil, err
-		}
 	}
 	dk, err := g.openSSE(o.Headers.SSE, ck)
 	return dk, ck, err
@@ -232,14 +237,9 @@ func (r *request) setSSEHeaders(rec *index.SSE, ck *customerKey) {
 // copySourceKey opens the data key of a copy's source with the
 // x-amz-copy-source-server-side-encryption-customer-* headers.
 func (g *Gateway) copySourceKey(r *request, src *object) ([]byte, error) {
-	ck, err := parseCustomerKey(r.header, hdrCopySSECPref)
+	ck, err := r.requestCustomerKey(hdrCopySSECPref)
 	if err != nil {
 		return nil, err
-	}
-	if ck != nil {
-		if err := r.sseCTransport(); err != nil {
-			return nil, err
-		}
 	}
 	if rec := src.Headers.SSE; rec != nil && rec.Kind == index.SSEKindC && ck == nil {
 		return nil, errMsg(s3err.InvalidRequest, "The source object of the COPY action is encrypted. Provide the x-amz-copy-source-server-side-encryption-customer-* headers to copy it.")

@@ -100,24 +100,7 @@ func (s *SQL) SetOwnership(ctx context.Context, appid, ownership string) error {
 }
 
 func (s *SQL) SetObjectACL(ctx context.Context, bucket, key string, acl *ACL) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var hdr string
-		var version int64
-		err := tx.QueryRowContext(ctx, "SELECT headers, version FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), bucket, []byte(key)).Scan(&hdr, &version)
-		if err == sql.ErrNoRows {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		var h Headers
-		if err := parseHeaders(fmt.Sprintf("object %s/%q", bucket, key), hdr, &h); err != nil {
-			return err
-		}
-		h.ACL = acl
-		_, err = tx.ExecContext(ctx, "UPDATE s3_objects SET headers = ?, version = ? WHERE bucket = ? AND okey = ?", headersJSON(h), version+1, bucket, []byte(key))
-		return err
-	})
+	return s.updateHeaders(ctx, bucket, key, func(h *Headers) { h.ACL = acl }) // tags.go
 }
 
 // migratePublicRead turns the public_read flag of buckets made public

@@ -49,6 +49,13 @@ func (s *SQL) SetBucketTags(ctx context.Context, bucket string, tags []Tag) erro
 }
 
 func (s *SQL) SetObjectTags(ctx context.Context, bucket, key string, tags []Tag) error {
+	return s.updateHeaders(ctx, bucket, key, func(h *Headers) { h.Tags = tags })
+}
+
+// updateHeaders changes the stored headers of an object (its tags, its
+// ACL) without touching its bytes; the change counts as a new version for
+// PutCond.IfVersion. ErrNotFound for no such object.
+func (s *SQL) updateHeaders(ctx context.Context, bucket, key string, change func(*Headers)) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var hdr string
 		var version int64
@@ -63,7 +70,7 @@ func (s *SQL) SetObjectTags(ctx context.Context, bucket, key string, tags []Tag)
 		if err := parseHeaders(fmt.Sprintf("object %s/%q", bucket, key), hdr, &h); err != nil {
 			return err
 		}
-		h.Tags = tags
+		change(&h)
 		_, err = tx.ExecContext(ctx, "UPDATE s3_objects SET headers = ?, version = ? WHERE bucket = ? AND okey = ?", headersJSON(h), version+1, bucket, []byte(key))
 		return err
 	})
