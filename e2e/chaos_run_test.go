@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tnv-s3/tnv/internal/proctest"
 )
 
 // chaosScenario is one fault.
@@ -287,19 +289,27 @@ func logSome(t *testing.T, fails []string) {
 // measureRecovery returns how long after from a PUT and a GET of it first
 // succeeded through every gateway, or -1 if not within timeout.
 func (h *chaosHarness) measureRecovery(from time.Time, timeout time.Duration) time.Duration {
+	return slowestOf(len(h.gws), from, timeout, 50*time.Millisecond, func(gw, _ int) bool { return h.probe(gw) })
+}
+
+// slowestOf runs try(i, attempt) for every i in [0, n) at once, each
+// again (after pause) until it succeeds or timeout has passed since from,
+// and returns how long after from the last of them succeeded, or -1 if
+// one did not. The chaos and netns suites measure recovery with it.
+func slowestOf(n int, from time.Time, timeout, pause time.Duration, try func(i, attempt int) bool) time.Duration {
 	var wg sync.WaitGroup
-	at := make([]time.Duration, len(h.gws))
-	for gw := range h.gws {
+	at := make([]time.Duration, n)
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			at[gw] = -1
-			for time.Since(from) < timeout {
-				if h.probe(gw) {
-					at[gw] = time.Since(from)
+			at[i] = -1
+			for attempt := 0; time.Since(from) < timeout; attempt++ {
+				if try(i, attempt) {
+					at[i] = time.Since(from)
 					return
 				}
-				time.Sleep(50 * time.Millisecond)
+				time.Sleep(pause)
 			}
 		}()
 	}
@@ -317,11 +327,17 @@ func (h *chaosHarness) measureRecovery(from time.Time, timeout time.Duration) ti
 // waitCaughtUp returns how long after from the trackers' GROUPS showed
 // every member ACTIVE and in sync, or -1 if not within timeout.
 func (h *chaosHarness) waitCaughtUp(from time.Time, timeout time.Duration) time.Duration {
+	return membersCaughtUp(h.c, from, timeout)
+}
+
+// membersCaughtUp returns how long after from c's GROUPS showed every
+// member ACTIVE and in sync, or -1 if not within timeout.
+func membersCaughtUp(c *proctest.Cluster, from time.Time, timeout time.Duration) time.Duration {
 	for {
-		if text, err := h.c.GroupsText(); err == nil {
+		if text, err := c.GroupsText(); err == nil {
 			all := true
-			for _, p := range h.c.Members() {
-				if !h.c.Readable(text, p.Addr) {
+			for _, p := range c.Members() {
+				if !c.Readable(text, p.Addr) {
 					all = false
 					break
 				}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -246,65 +245,35 @@ func (h *netnsHarness) recovery(from time.Time, timeout time.Duration, gws ...in
 			gws = append(gws, i)
 		}
 	}
-	var wg sync.WaitGroup
-	at := make([]time.Duration, len(gws))
+	clients := make([]*s3.Client, len(gws))
 	for i, gw := range gws {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			at[i] = -1
-			c := h.client("http://"+h.gws[gw].Addr, 5*time.Second)
-			for n := 0; time.Since(from) < timeout; n++ {
-				key := fmt.Sprintf("probe/gw%d/%d-%d", gw+1, from.UnixNano(), n)
-				body := []byte(key)
-				ctx := context.Background()
-				_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("netns"), Key: aws.String(key),
-					Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))})
-				if err == nil {
-					var o *s3.GetObjectOutput
-					if o, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("netns"), Key: aws.String(key)}); err == nil {
-						var b bytes.Buffer
-						_, err = b.ReadFrom(o.Body)
-						o.Body.Close()
-						if err == nil && bytes.Equal(b.Bytes(), body) {
-							at[i] = time.Since(from)
-							return
-						}
-					}
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-		}()
+		clients[i] = h.client("http://"+h.gws[gw].Addr, 5*time.Second)
 	}
-	wg.Wait()
-	var worst time.Duration
-	for _, d := range at {
-		if d < 0 {
-			return -1
+	return slowestOf(len(gws), from, timeout, 100*time.Millisecond, func(i, n int) bool { // chaos_run_test.go
+		c, gw := clients[i], gws[i]
+		key := fmt.Sprintf("probe/gw%d/%d-%d", gw+1, from.UnixNano(), n)
+		body := []byte(key)
+		ctx := context.Background()
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("netns"), Key: aws.String(key),
+			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))})
+		if err != nil {
+			return false
 		}
-		worst = max(worst, d)
-	}
-	return worst
+		o, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("netns"), Key: aws.String(key)})
+		if err != nil {
+			return false
+		}
+		var b bytes.Buffer
+		_, err = b.ReadFrom(o.Body)
+		o.Body.Close()
+		return err == nil && bytes.Equal(b.Bytes(), body)
+	})
 }
 
 // waitCaughtUp returns how long after from GROUPS (asked from the clients'
 // namespace) showed every member ACTIVE and in sync, or -1.
 func (h *netnsHarness) waitCaughtUp(from time.Time, timeout time.Duration) time.Duration {
-	for {
-		if text, err := h.c.GroupsText(); err == nil {
-			all := true
-			for _, p := range h.c.Members() {
-				all = all && h.c.Readable(text, p.Addr)
-			}
-			if all {
-				return time.Since(from)
-			}
-		}
-		if time.Since(from) > timeout {
-			return -1
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	return membersCaughtUp(h.c, from, timeout) // chaos_run_test.go
 }
 
 // finalValues is each key's value as the history's final GETs saw it
