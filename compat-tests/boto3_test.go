@@ -43,13 +43,13 @@ func TestBoto3(t *testing.T) {
 	})
 }
 
-func runBoto3(t *testing.T, py, listBucket string) {
-	e := endpoint(t)
-	bucket := newBucket(t, "boto3")
-	dir := t.TempDir()
+// boto3Env is the environment of a boto3 script against e: its
+// credentials and region, a config file of its own in dir, nothing from
+// the machine's ~/.aws or an instance metadata service.
+func boto3Env(e *Endpoint, dir string) []string {
 	cfg := filepath.Join(dir, "aws-config")
 	os.WriteFile(cfg, []byte("[default]\nregion = "+e.Region+"\n"), 0o644)
-	env := baseEnv(
+	return baseEnv(
 		"AWS_ACCESS_KEY_ID="+e.AccessKey,
 		"AWS_SECRET_ACCESS_KEY="+e.SecretKey,
 		"AWS_DEFAULT_REGION="+e.Region,
@@ -58,6 +58,13 @@ func runBoto3(t *testing.T, py, listBucket string) {
 		"AWS_EC2_METADATA_DISABLED=true",
 		"PYTHONUNBUFFERED=1",
 	)
+}
+
+func runBoto3(t *testing.T, py, listBucket string) {
+	e := endpoint(t)
+	bucket := newBucket(t, "boto3")
+	dir := t.TempDir()
+	env := boto3Env(e, dir)
 	script, err := filepath.Abs("testdata/boto3_compat.py")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,10 +21,7 @@ func TestBoto3Lifecycle(t *testing.T) {
 	e := endpoint(t)
 	bucket := newBucket(t, "lifecycle-boto3")
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "aws-config")
-	os.WriteFile(cfg, []byte("[default]\nregion = "+e.Region+"\n"), 0o644)
-	env := baseEnv("AWS_ACCESS_KEY_ID="+e.AccessKey, "AWS_SECRET_ACCESS_KEY="+e.SecretKey, "AWS_DEFAULT_REGION="+e.Region,
-		"AWS_CONFIG_FILE="+cfg, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"), "AWS_EC2_METADATA_DISABLED=true", "PYTHONUNBUFFERED=1")
+	env := boto3Env(e, dir) // boto3_test.go
 	script, err := filepath.Abs("testdata/boto3_lifecycle.py")
 	if err != nil {
 		t.Fatal(err)

@@ -31,17 +31,7 @@ func TestBoto3Versioning(t *testing.T) {
 			bucket := newBucket(t, "boto3-ver")
 			lockBucket := bucketName("boto3-lock")
 			dir := t.TempDir()
-			cfg := filepath.Join(dir, "aws-config")
-			os.WriteFile(cfg, []byte("[default]\nregion = "+e.Region+"\n"), 0o644)
-			env := baseEnv(
-				"AWS_ACCESS_KEY_ID="+e.AccessKey,
-				"AWS_SECRET_ACCESS_KEY="+e.SecretKey,
-				"AWS_DEFAULT_REGION="+e.Region,
-				"AWS_CONFIG_FILE="+cfg,
-				"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"),
-				"AWS_EC2_METADATA_DISABLED=true",
-				"PYTHONUNBUFFERED=1",
-			)
+			env := boto3Env(e, dir) // boto3_test.go
 			script, err := filepath.Abs("testdata/boto3_versioning.py")
 			if err != nil {
 				t.Fatal(err)
