@@ -71,8 +71,10 @@ func Open(dsn string) (*DB, error) {
 		sdb.SetConnMaxIdleTime(time.Minute)
 		sdb.SetConnMaxLifetime(5 * time.Minute)
 	} else {
-		// One writer at a time is what SQLite allows anyway; a few readers.
-		sdb.SetMaxOpenConns(4)
+		// One writer at a time (the write gate, sqlitegate.go); the others
+		// wait for it holding a connection, so readers need room beside them.
+		sdb.SetMaxOpenConns(16)
+		sdb.SetMaxIdleConns(16)
 	}
 	db := &DB{DB: sdb, Dialect: dialect, r: replacer(dialect)}
 	if dialect == SQLite {
@@ -100,12 +102,13 @@ func (db *DB) Unsynced() (*DB, error) {
 		return db, nil
 	}
 	db.lazyOnce.Do(func() {
-		sdb, err := sql.Open("sqlite", db.lazySource)
+		sdb, err := sql.Open(gatedDriverName, db.lazySource)
 		if err != nil {
 			db.lazyErr = err
 			return
 		}
-		sdb.SetMaxOpenConns(4)
+		sdb.SetMaxOpenConns(8)
+		sdb.SetMaxIdleConns(8)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := ping(ctx, sdb, SQLite); err != nil {
@@ -152,7 +155,7 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 		if path == "" {
 			return "", "", 0, fmt.Errorf("metadb: sqlite DSN needs a path: %q", dsn)
 		}
-		return "sqlite", sqliteSource(path, "FULL"), SQLite, nil
+		return gatedDriverName, sqliteSource(path, "FULL"), SQLite, nil
 	case strings.HasPrefix(dsn, "mysql://"):
 		u, err := url.Parse(dsn)
 		if err != nil {
