@@ -257,19 +257,32 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 	var wg sync.WaitGroup
 	var emu sync.Mutex
 	var firstErr error
+	fail := func(err error) {
+		emu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		emu.Unlock()
+	}
+	flips := &flipSet{}
 	for range min(s.cfg.SyncWorkers, max(len(order), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ref := range work {
-				for _, e := range byFile[ref] {
-					if err := y.apply(ctx, e); err != nil {
-						emu.Lock()
-						if firstErr == nil {
-							firstErr = err
-						}
-						emu.Unlock()
+				ents := byFile[ref]
+				for i, e := range ents {
+					var fs *flipSet
+					if i == len(ents)-1 {
+						fs = flips // the file's last entry here: nothing after it depends on the flip
+					}
+					deferred, err := y.apply(ctx, e, fs)
+					if err != nil {
+						fail(err)
 						break // later entries of this file wait for this one
+					}
+					if deferred {
+						continue // done once its flip is committed
 					}
 					y.mu.Lock()
 					y.done[e.gseq] = true
@@ -284,6 +297,13 @@ func (y *syncer) batch(ctx context.Context) (bool, error) {
 	}
 	close(work)
 	wg.Wait()
+	if len(flips.list) > 0 {
+		n, err := y.commitFlips(ctx, flips.list)
+		applied += n
+		if err != nil {
+			fail(err)
+		}
+	}
 
 	// Move the cursor over applied entries and final holes, in first's
 	// order (it holds every entry of its range).
@@ -341,16 +361,77 @@ func (y *syncer) read(ctx context.Context, from int64) ([]*logEntry, error) {
 	return metadb.ScanAll(rows, scanLogEntry)
 }
 
+// flipSet collects the pending copies a batch makes readable, so that they
+// are flipped in one transaction (commitFlips) rather than one commit each:
+// under many small PUTs a replica made a commit (on SQLite an fsync under
+// the write lock every writer of `tnv up` shares) per upload here.
+type flipSet struct {
+	mu   sync.Mutex
+	list []flip
+}
+
+type flip struct {
+	e   *logEntry
+	row *fileRow
+}
+
+func (f *flipSet) add(e *logEntry, row *fileRow) {
+	f.mu.Lock()
+	f.list = append(f.list, flip{e, row})
+	f.mu.Unlock()
+}
+
+// commitFlips makes the collected pending copies readable in one
+// transaction and marks their entries applied once it is committed. A copy
+// whose row changed meanwhile (the flip finds it no longer pending) is
+// applied again, alone. It returns how many entries it applied.
+func (y *syncer) commitFlips(ctx context.Context, flips []flip) (int, error) {
+	s := y.s
+	var flipped []bool
+	err := metadb.Retry(ctx, metadb.IsRetryable, func() error {
+		// GroupTx: on SQLite the flips share a commit with the uploads'.
+		return s.db.GroupTx(ctx, func(tx *sql.Tx) error {
+			flipped = make([]bool, len(flips))
+			for i, f := range flips {
+				res, err := tx.StmtContext(ctx, s.st.shard[f.row.shard].setStatus).ExecContext(ctx, statusOK, 0, f.row.id, statusPending)
+				if err != nil {
+					return err
+				}
+				n, _ := res.RowsAffected()
+				flipped[i] = n == 1
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	applied := 0
+	for i, f := range flips {
+		if !flipped[i] {
+			if _, err := y.apply(ctx, f.e, nil); err != nil {
+				return applied, err
+			}
+		}
+		y.mu.Lock()
+		y.done[f.e.gseq] = true
+		y.mu.Unlock()
+		applied++
+	}
+	return applied, nil
+}
+
 // apply makes this node agree with one log entry. An entry that a later one
-// supersedes is left to that one.
-func (y *syncer) apply(ctx context.Context, e *logEntry) error {
+// supersedes is left to that one. With flips set, a pending copy that the
+// entry makes readable is added to it instead of flipped here (deferred).
+func (y *syncer) apply(ctx context.Context, e *logEntry, flips *flipSet) (deferred bool, err error) {
 	s := y.s
 	row, latest, err := s.fileState(ctx, e.ref)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if latest != nil && latest.seq > e.seq {
-		return nil
+		return false, nil
 	}
 	if e.op == opDel {
 		// Only a readable copy: a pending one is an upload in flight that
@@ -358,15 +439,19 @@ func (y *syncer) apply(ctx context.Context, e *logEntry) error {
 		if row != nil && row.status == statusOK {
 			_, err = s.setStatus(ctx, row, statusOK, statusDeleted, e.created)
 		}
-		return err
+		return false, err
 	}
 	if row != nil && row.size == e.size && row.crc == e.crc {
 		switch row.status {
 		case statusOK:
-			return nil
+			return false, nil
 		case statusPending:
+			if flips != nil {
+				flips.add(e, row)
+				return true, nil
+			}
 			if ok, err := s.setStatus(ctx, row, statusPending, statusOK, 0); err != nil || ok {
-				return err
+				return false, err
 			}
 		}
 	}
@@ -376,8 +461,8 @@ func (y *syncer) apply(ctx context.Context, e *logEntry) error {
 	}
 	_, err = s.fetchCopy(ctx, e.ref, e.size, e.crc, cur, s.sourcePeers(ctx, e.origin))
 	if err != nil {
-		return err
+		return false, err
 	}
 	s.log.Debug("storage: copied from a member", "fileid", e.ref.FileID, "seq", e.seq)
-	return nil
+	return false, nil
 }
