@@ -30,7 +30,7 @@ type Config struct {
 	Trackers    []string      // host:port, tried in turn (start at a random one; fail over on error)
 	DialTimeout time.Duration // default 5s
 	IOTimeout   time.Duration // per read/write progress deadline, default 60s
-	PoolSize    int           // idle connections kept per server address, default 8
+	PoolSize    int           // idle connections kept per server address, default 64 (storagenode's poolIdle says why)
 	IdleTimeout time.Duration // idle pooled connections older than this are closed, default 30s (below the servers' 5m)
 	// Dial opens connections to trackers and storage nodes, within
 	// DialTimeout; nil = TCP (TLS with the TLS config) with the handshake
@@ -120,7 +120,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.IOTimeout = 60 * time.Second
 	}
 	if cfg.PoolSize <= 0 {
-		cfg.PoolSize = 8
+		cfg.PoolSize = 64
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Second
