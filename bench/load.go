@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -176,6 +177,12 @@ type Run struct {
 	TTFB99ms  float64 `json:"ttfb_p99_ms,omitempty"`
 	RSS       float64 `json:"rss_mib,omitempty"`    // peak of the summed RSS of the system's processes
 	DBRSS     float64 `json:"db_rss_mib,omitempty"` // MariaDB's peak, for the systems on it
+	// CPU time (user + system) per operation over the cell: the system's
+	// processes summed, MariaDB (shared by the MariaDB systems, apart), and
+	// the load generator (this process: its SDK, HTTP and the samplers).
+	CPUms     float64 `json:"cpu_ms_per_op,omitempty"`
+	DBCPUms   float64 `json:"db_cpu_ms_per_op,omitempty"`
+	LoadCPUms float64 `json:"client_cpu_ms_per_op,omitempty"`
 	// Overwrite cells: how long after the last PUT the collector took to
 	// delete every blob the cell replaced (inside Seconds), and how many.
 	GCDrainS    float64 `json:"gc_drain_s,omitempty"`
@@ -243,6 +250,7 @@ func runCell(ctx context.Context, d time.Duration, conc int, mem memory, fn opFu
 			}
 		}
 	}()
+	cpu0, db0, self0 := cpuSeconds(mem.pids...), cpuSeconds(mem.db), cpuSeconds(os.Getpid())
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
@@ -278,6 +286,14 @@ func runCell(ctx context.Context, d time.Duration, conc int, mem memory, fn opFu
 	el := time.Since(start)
 	close(stopRSS)
 	c := Run{Conc: conc, Ops: len(samples), Errors: int(errs.Load()), Bytes: bytesN.Load(), Seconds: el.Seconds()}
+	if c.Ops > 0 {
+		per := func(s float64) float64 { return s * 1000 / float64(c.Ops) }
+		c.CPUms = per(cpuSeconds(mem.pids...) - cpu0)
+		c.LoadCPUms = per(cpuSeconds(os.Getpid()) - self0)
+		if mem.db > 0 {
+			c.DBCPUms = per(cpuSeconds(mem.db) - db0)
+		}
+	}
 	if e, ok := firstErr.Load().(string); ok {
 		c.FirstErr = e
 	}

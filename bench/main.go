@@ -219,6 +219,7 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
 		return err
 	}
+	defer os.RemoveAll(filepath.Join(o.dataDir, retired)) // the systems' data, moved aside (retire)
 	logDir := filepath.Join(work, "logs")
 	os.MkdirAll(logDir, 0o755)
 	stamp := t0.UTC().Format("2006-01-02T1504Z")

@@ -339,6 +339,46 @@ func (r *Results) latency() [][]string {
 	return rows
 }
 
+// cpuTable is the CPU time per operation of each system (its processes
+// summed; + MariaDB's for the systems on it) and of the load generator,
+// medians over the repetitions, for the cells below 1 MiB: where small
+// operations are bound by the 2 cores rather than by waits.
+func (r *Results) cpuTable() [][]string {
+	head := []string{"workload"}
+	var keys []string
+	for _, k := range append([]string{"minio"}, ours...) {
+		if s, ok := r.system(k); ok {
+			keys = append(keys, k)
+			head = append(head, s.Label)
+		}
+	}
+	rows := [][]string{head}
+	for _, w := range r.workloads() {
+		row := []string{w}
+		any := false
+		for _, k := range keys {
+			c, ok := r.cell(k, w)
+			if !ok || c.Size >= 1<<20 || c.CPUms == 0 {
+				row = append(row, "–")
+				continue
+			}
+			any = true
+			v := fmt.Sprintf("%.2f", c.CPUms)
+			if c.DBCPUms > 0 {
+				v += fmt.Sprintf(" + %.2f = %.2f", c.DBCPUms, c.CPUms+c.DBCPUms)
+			}
+			row = append(row, v+fmt.Sprintf(" (client %.2f)", c.LoadCPUms))
+		}
+		if any {
+			rows = append(rows, row)
+		}
+	}
+	if len(rows) == 1 {
+		return nil
+	}
+	return rows
+}
+
 // phaseTable is the median of each phase of a workload's PUTs per system
 // (ms, median over the repetitions [min–max]); nil when no system has
 // phases for it.
@@ -531,6 +571,12 @@ func (r *Results) markdown() string {
 	b.WriteString("\nLatency p50 / p99 per request (whole request, medians over the repetitions), and the peak RSS summed over all processes of each system " +
 		"(tnv up and MinIO: one process; the MariaDB systems: ID server, tracker, storage nodes and gateway; MariaDB itself is shared by them and shown apart):\n\n")
 	b.WriteString(markdownTable(r.latency()))
+	if rows := r.cpuTable(); rows != nil {
+		b.WriteString("\nCPU time per operation, ms (user + system, from /proc/PID/stat over the cell; medians over the repetitions): the system's processes summed, " +
+			"+ MariaDB's = both for the systems on it, and in brackets the load generator's (this bench process). With 2 cores, 2000 ms/s ÷ (system + MariaDB + client) " +
+			"bounds the operations per second whatever the waits:\n\n")
+		b.WriteString(markdownTable(rows))
+	}
 	for _, w := range phaseWorkloads {
 		if rows := r.phaseTable(w); rows != nil {
 			fmt.Fprintf(&b, "\nWhere the time of %s goes: the median of each phase (ms; median over the repetitions [lowest–highest]), from the gateway's and storage nodes' "+

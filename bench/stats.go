@@ -62,9 +62,12 @@ type Cell struct {
 	P99ms       float64 `json:"p99_ms"`
 	TTFB50ms    float64 `json:"ttfb_p50_ms,omitempty"`
 	TTFB99ms    float64 `json:"ttfb_p99_ms,omitempty"`
-	RSS         float64 `json:"rss_mib"`              // peak of the summed RSS of the system's processes
-	DBRSS       float64 `json:"db_rss_mib,omitempty"` // MariaDB's (shared, not in RSS)
-	Errors      int     `json:"errors"`               // over all runs
+	RSS         float64 `json:"rss_mib"`                    // peak of the summed RSS of the system's processes
+	DBRSS       float64 `json:"db_rss_mib,omitempty"`       // MariaDB's (shared, not in RSS)
+	CPUms       float64 `json:"cpu_ms_per_op"`              // CPU time of the system's processes per operation
+	DBCPUms     float64 `json:"db_cpu_ms_per_op,omitempty"` // MariaDB's, per operation
+	LoadCPUms   float64 `json:"client_cpu_ms_per_op"`       // the load generator's (this process), per operation
+	Errors      int     `json:"errors"`                     // over all runs
 	FirstErr    string  `json:"first_error,omitempty"`
 	// Range is the lowest and highest of each figure above over the runs,
 	// by its JSON name.
@@ -86,6 +89,9 @@ var figures = []struct {
 	{"ttfb_p99_ms", func(r *Run) float64 { return r.TTFB99ms }, func(c *Cell, v float64) { c.TTFB99ms = v }},
 	{"rss_mib", func(r *Run) float64 { return r.RSS }, func(c *Cell, v float64) { c.RSS = v }},
 	{"db_rss_mib", func(r *Run) float64 { return r.DBRSS }, func(c *Cell, v float64) { c.DBRSS = v }},
+	{"cpu_ms_per_op", func(r *Run) float64 { return r.CPUms }, func(c *Cell, v float64) { c.CPUms = v }},
+	{"db_cpu_ms_per_op", func(r *Run) float64 { return r.DBCPUms }, func(c *Cell, v float64) { c.DBCPUms = v }},
+	{"client_cpu_ms_per_op", func(r *Run) float64 { return r.LoadCPUms }, func(c *Cell, v float64) { c.LoadCPUms = v }},
 }
 
 // aggregate groups runs by system and workload into cells, in the order
