@@ -39,7 +39,6 @@ func usage() {
 }
 
 func main() {
-	setProcs()
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()
 		if len(os.Args) < 2 {

@@ -15,10 +15,12 @@ import (
 // answers the server had sent). More Ps than cores lets the others run
 // while some block; the CPU they use is still bounded by the cores.
 // Measured with `tnv up`, 4 KiB PUTs at c = 32 on 2 cores (2026-12-02):
-// 566–593 PUT/s at GOMAXPROCS 2, 610–933 at 8, 16 and 32. Not more: idle
-// Ps send threads spinning for work, and the seven processes of a
-// multi-process cluster on the same 2 cores spent more CPU per PUT at 16
-// (8.5 ms with MariaDB's) than at 2–8 (6.3–7.5 ms).
+// 566–593 PUT/s at GOMAXPROCS 2, 610–933 at 8, 16 and 32. Only the roles
+// whose requests block in the disk take it (`tnv up` and `tnv storage`):
+// idle Ps send threads spinning for work, and for the multi-process
+// cluster on the same 2 cores (gateway, tracker, ID server beside the
+// nodes) runs at 2, 4, 8 and 16 for every process did not separate from
+// the machine's noise, 16 looking worst.
 //
 // procsPerCore Ps per core the runtime found (which honours a cgroup CPU
 // limit), at least minProcs; GOMAXPROCS in the environment wins.

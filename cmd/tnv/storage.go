@@ -21,6 +21,7 @@ func init() {
 }
 
 func runStorage(ctx context.Context, args []string) error {
+	setProcs() // blocking disk syscalls: procs.go
 	if len(args) > 0 {
 		switch args[0] {
 		case "scrub":

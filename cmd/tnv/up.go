@@ -52,6 +52,7 @@ type credentials struct {
 }
 
 func runUp(ctx context.Context, args []string) error {
+	setProcs() // blocking disk syscalls: procs.go
 	f := newFlags("up", "[--data DIR] [--s3-addr ADDR] [--mysql DSN]")
 	data := f.String("data", "./tnv-data", "directory for the metadata database, the stores and the cluster's settings")
 	s3addr := f.String("s3-addr", "127.0.0.1:9000", "address of the S3 endpoint")
