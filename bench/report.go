@@ -304,17 +304,23 @@ func (r *Results) table() [][]string {
 	return rows
 }
 
-// latency is p50/p99 per system (TTFB for seeks), and the peak RSS summed
-// over each system's processes.
-func (r *Results) latency() [][]string {
-	head := []string{"workload"}
-	var keys []string
+// systemColumns is the keys of the systems in the results, MinIO first,
+// and a table head of "workload" and their labels.
+func (r *Results) systemColumns() (keys, head []string) {
+	head = []string{"workload"}
 	for _, k := range append([]string{"minio"}, ours...) {
 		if s, ok := r.system(k); ok {
 			keys = append(keys, k)
 			head = append(head, s.Label)
 		}
 	}
+	return keys, head
+}
+
+// latency is p50/p99 per system (TTFB for seeks), and the peak RSS summed
+// over each system's processes.
+func (r *Results) latency() [][]string {
+	keys, head := r.systemColumns()
 	head = append(head, "peak RSS MiB, all processes ("+strings.Join(keys, " / ")+")", "MariaDB RSS MiB")
 	rows := [][]string{head}
 	for _, w := range r.workloads() {
@@ -344,14 +350,7 @@ func (r *Results) latency() [][]string {
 // medians over the repetitions, for the cells below 1 MiB: where small
 // operations are bound by the 2 cores rather than by waits.
 func (r *Results) cpuTable() [][]string {
-	head := []string{"workload"}
-	var keys []string
-	for _, k := range append([]string{"minio"}, ours...) {
-		if s, ok := r.system(k); ok {
-			keys = append(keys, k)
-			head = append(head, s.Label)
-		}
-	}
+	keys, head := r.systemColumns()
 	rows := [][]string{head}
 	for _, w := range r.workloads() {
 		row := []string{w}

@@ -236,18 +236,11 @@ func (c *gatedConn) QueryContext(ctx context.Context, query string, args []drive
 	if err != nil {
 		return nil, err
 	}
+	run := func() (driver.Rows, error) { return ic.QueryContext(ctx, query, args) }
 	if c.held || !writes(query) {
-		return ic.QueryContext(ctx, query, args)
+		return run()
 	}
-	if err := c.gate.enter(ctx); err != nil {
-		return nil, err
-	}
-	rows, err := ic.QueryContext(ctx, query, args)
-	if err != nil {
-		c.gate.leave()
-		return nil, err
-	}
-	return &gatedRows{Rows: rows, gate: c.gate}, nil
+	return c.gate.query(ctx, run)
 }
 
 func (c *gatedConn) Ping(ctx context.Context) error {
@@ -330,18 +323,25 @@ func (s *gatedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) 
 	if !ok {
 		return nil, fmt.Errorf("metadb: the sqlite driver's statement (%T) lacks QueryContext", s.inner)
 	}
+	run := func() (driver.Rows, error) { return is.QueryContext(ctx, args) }
 	if s.c.held || !s.write {
-		return is.QueryContext(ctx, args)
+		return run()
 	}
-	if err := s.c.gate.enter(ctx); err != nil {
+	return s.c.gate.query(ctx, run)
+}
+
+// query runs a writing query under the gate, which its rows hold until
+// they are closed.
+func (g gate) query(ctx context.Context, run func() (driver.Rows, error)) (driver.Rows, error) {
+	if err := g.enter(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := is.QueryContext(ctx, args)
+	rows, err := run()
 	if err != nil {
-		s.c.gate.leave()
+		g.leave()
 		return nil, err
 	}
-	return &gatedRows{Rows: rows, gate: s.c.gate}, nil
+	return &gatedRows{Rows: rows, gate: g}, nil
 }
 
 // gatedRows holds the gate until the rows of a writing query (RETURNING)
