@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -438,4 +439,43 @@ func TestPurgeOnEveryMember(t *testing.T) {
 	if rowOf(t, d, r) != nil {
 		t.Fatal("new member copied a purged file")
 	}
+}
+
+// A burst of concurrent uploads gives each mirror batches of log entries to
+// apply, whose pending copies it flips readable in one transaction
+// (commitFlips): every copy on every member ends readable, none is left
+// pending (which the purge would take), and each holds its bytes.
+func TestMirrorFlipsABurstOfCopies(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		ns := e.startGroup(2, nil)
+		const n = 48
+		datas := make([][]byte, n)
+		refs := make([]proto.FileRef, n)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			refs[i] = ref(fmt.Sprintf("burst%02d", i))
+			datas[i] = randBytes(uint64(1000+i), 4096+i)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := upload(ns[i%2].addr, refs[i], datas[i]); err != nil {
+					errs <- fmt.Errorf("upload %d: %w", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		// waitFile: a readable row (not pending) with the right size and
+		// CRC, and the file's bytes.
+		for i := range n {
+			for _, m := range ns {
+				waitFile(t, m, refs[i], datas[i], 10*time.Second)
+			}
+		}
+	})
 }
