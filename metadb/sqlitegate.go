@@ -94,7 +94,12 @@ func (gatedDriver) Open(name string) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gatedConn{inner: c, gate: gateOf(name)}, nil
+	ic, ok := c.(innerConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("metadb: the sqlite driver's connection (%T) lacks an interface the write gate needs", c)
+	}
+	return &gatedConn{inner: ic, gate: gateOf(name)}, nil
 }
 
 // innerConn is what modernc.org/sqlite's connection offers database/sql.
@@ -110,17 +115,17 @@ type innerConn interface {
 }
 
 type gatedConn struct {
-	inner driver.Conn
+	inner innerConn
 	gate  gate
 	held  bool // this connection holds the gate (a transaction is open)
 }
 
-func (c *gatedConn) in() (innerConn, error) {
-	ic, ok := c.inner.(innerConn)
-	if !ok {
-		return nil, fmt.Errorf("metadb: the sqlite driver's connection (%T) lacks an interface the write gate needs", c.inner)
+// release lets go of the gate this connection holds, if it does.
+func (c *gatedConn) release() {
+	if c.held {
+		c.held = false
+		c.gate.leave()
 	}
-	return ic, nil
 }
 
 // writes says whether a statement outside a transaction takes the gate.
@@ -153,22 +158,20 @@ func (c *gatedConn) Prepare(query string) (driver.Stmt, error) {
 }
 
 func (c *gatedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	ic, err := c.in()
+	s, err := c.inner.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	s, err := ic.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
+	is, ok := s.(innerStmt)
+	if !ok {
+		s.Close()
+		return nil, fmt.Errorf("metadb: the sqlite driver's statement (%T) lacks an interface the write gate needs", s)
 	}
-	return &gatedStmt{inner: s, c: c, write: writes(query)}, nil
+	return &gatedStmt{inner: is, c: c, write: writes(query)}, nil
 }
 
 func (c *gatedConn) Close() error {
-	if c.held {
-		c.held = false
-		c.gate.leave()
-	}
+	c.release()
 	return c.inner.Close()
 }
 
@@ -177,14 +180,10 @@ func (c *gatedConn) Begin() (driver.Tx, error) {
 }
 
 func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	ic, err := c.in()
-	if err != nil {
-		return nil, err
-	}
 	if err := c.gate.enter(ctx); err != nil {
 		return nil, err
 	}
-	tx, err := ic.BeginTx(ctx, opts)
+	tx, err := c.inner.BeginTx(ctx, opts)
 	if err != nil {
 		c.gate.leave()
 		return nil, err
@@ -199,8 +198,7 @@ func (c *gatedConn) around(ctx context.Context, query string, run func() error) 
 	if c.held {
 		err := run()
 		if _, end := txControl(query); end && err == nil {
-			c.held = false
-			c.gate.leave()
+			c.release()
 		}
 		return err
 	}
@@ -220,49 +218,24 @@ func (c *gatedConn) around(ctx context.Context, query string, run func() error) 
 }
 
 func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (r driver.Result, err error) {
-	ic, err := c.in()
-	if err != nil {
-		return nil, err
-	}
 	err = c.around(ctx, query, func() (err error) {
-		r, err = ic.ExecContext(ctx, query, args)
+		r, err = c.inner.ExecContext(ctx, query, args)
 		return err
 	})
 	return r, err
 }
 
 func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	ic, err := c.in()
-	if err != nil {
-		return nil, err
-	}
-	run := func() (driver.Rows, error) { return ic.QueryContext(ctx, query, args) }
+	run := func() (driver.Rows, error) { return c.inner.QueryContext(ctx, query, args) }
 	if c.held || !writes(query) {
 		return run()
 	}
 	return c.gate.query(ctx, run)
 }
 
-func (c *gatedConn) Ping(ctx context.Context) error {
-	ic, err := c.in()
-	if err != nil {
-		return err
-	}
-	return ic.Ping(ctx)
-}
-
-func (c *gatedConn) ResetSession(ctx context.Context) error {
-	ic, err := c.in()
-	if err != nil {
-		return err
-	}
-	return ic.ResetSession(ctx)
-}
-
-func (c *gatedConn) IsValid() bool {
-	ic, err := c.in()
-	return err == nil && ic.IsValid()
-}
+func (c *gatedConn) Ping(ctx context.Context) error         { return c.inner.Ping(ctx) }
+func (c *gatedConn) ResetSession(ctx context.Context) error { return c.inner.ResetSession(ctx) }
+func (c *gatedConn) IsValid() bool                          { return c.inner.IsValid() }
 
 type gatedTx struct {
 	inner driver.Tx
@@ -273,15 +246,12 @@ func (t *gatedTx) Commit() error   { return t.end(t.inner.Commit()) }
 func (t *gatedTx) Rollback() error { return t.end(t.inner.Rollback()) }
 
 func (t *gatedTx) end(err error) error {
-	if t.c.held {
-		t.c.held = false
-		t.c.gate.leave()
-	}
+	t.c.release()
 	return err
 }
 
 type gatedStmt struct {
-	inner driver.Stmt
+	inner innerStmt
 	c     *gatedConn
 	write bool
 }
@@ -304,26 +274,18 @@ func (s *gatedStmt) Query(args []driver.Value) (driver.Rows, error) {
 }
 
 func (s *gatedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	is, ok := s.inner.(innerStmt)
-	if !ok {
-		return nil, fmt.Errorf("metadb: the sqlite driver's statement (%T) lacks ExecContext", s.inner)
-	}
 	if s.c.held || !s.write {
-		return is.ExecContext(ctx, args)
+		return s.inner.ExecContext(ctx, args)
 	}
 	if err := s.c.gate.enter(ctx); err != nil {
 		return nil, err
 	}
 	defer s.c.gate.leave()
-	return is.ExecContext(ctx, args)
+	return s.inner.ExecContext(ctx, args)
 }
 
 func (s *gatedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	is, ok := s.inner.(innerStmt)
-	if !ok {
-		return nil, fmt.Errorf("metadb: the sqlite driver's statement (%T) lacks QueryContext", s.inner)
-	}
-	run := func() (driver.Rows, error) { return is.QueryContext(ctx, args) }
+	run := func() (driver.Rows, error) { return s.inner.QueryContext(ctx, args) }
 	if s.c.held || !s.write {
 		return run()
 	}
