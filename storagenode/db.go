@@ -477,7 +477,17 @@ var errExists = errors.New("file exists")
 // setStatus moves a row from one status to another; it reports whether the
 // row was in the from status.
 func (s *Server) setStatus(ctx context.Context, r *fileRow, from, to int, deleted int64) (bool, error) {
-	res, err := s.st.shard[r.shard].setStatus.ExecContext(ctx, to, deleted, r.id, from)
+	return s.setStatusIn(ctx, nil, r, from, to, deleted)
+}
+
+// setStatusIn is setStatus in tx, or in a statement of its own when tx is
+// nil.
+func (s *Server) setStatusIn(ctx context.Context, tx *sql.Tx, r *fileRow, from, to int, deleted int64) (bool, error) {
+	stmt := s.st.shard[r.shard].setStatus
+	if tx != nil {
+		stmt = tx.StmtContext(ctx, stmt)
+	}
+	res, err := stmt.ExecContext(ctx, to, deleted, r.id, from)
 	if err != nil {
 		return false, err
 	}
@@ -655,11 +665,11 @@ func (s *Server) logTx(ctx context.Context, tx *sql.Tx, e *logEntry, mv *rowMove
 			return 0, err
 		}
 	} else if mv != nil {
-		res, err := tx.StmtContext(ctx, s.st.shard[mv.row.shard].setStatus).ExecContext(ctx, mv.to, mv.deleted, mv.row.id, mv.from)
+		moved, err := s.setStatusIn(ctx, tx, mv.row, mv.from, mv.to, mv.deleted)
 		if err != nil {
 			return 0, err
 		}
-		if n, _ := res.RowsAffected(); n != 1 && mv.must {
+		if !moved && mv.must {
 			return 0, errors.New("row changed before the log commit")
 		}
 	}

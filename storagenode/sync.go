@@ -393,12 +393,10 @@ func (y *syncer) commitFlips(ctx context.Context, flips []flip) (int, error) {
 		return s.db.GroupTx(ctx, func(tx *sql.Tx) error {
 			flipped = make([]bool, len(flips))
 			for i, f := range flips {
-				res, err := tx.StmtContext(ctx, s.st.shard[f.row.shard].setStatus).ExecContext(ctx, statusOK, 0, f.row.id, statusPending)
-				if err != nil {
+				var err error
+				if flipped[i], err = s.setStatusIn(ctx, tx, f.row, statusPending, statusOK, 0); err != nil {
 					return err
 				}
-				n, _ := res.RowsAffected()
-				flipped[i] = n == 1
 			}
 			return nil
 		})
