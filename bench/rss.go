@@ -42,14 +42,20 @@ func parents(procDir string) map[int]int {
 	return pp
 }
 
-// statPPID takes the parent out of a /proc/PID/stat line: "pid (comm)
-// state ppid ...", where comm may hold spaces and parentheses.
-func statPPID(stat string) (int, bool) {
+// statFields is a /proc/PID/stat line's fields after "pid (comm)" — state,
+// ppid, … — found after comm's last parenthesis, as comm may hold spaces
+// and parentheses; nil when there is none.
+func statFields(stat string) []string {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, false
+		return nil
 	}
-	f := strings.Fields(stat[i+1:])
+	return strings.Fields(stat[i+1:])
+}
+
+// statPPID takes the parent out of a /proc/PID/stat line.
+func statPPID(stat string) (int, bool) {
+	f := statFields(stat)
 	if len(f) < 2 {
 		return 0, false
 	}
@@ -145,12 +151,7 @@ func cpuSeconds(pids ...int) float64 {
 		if err != nil {
 			continue
 		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:]) // state ppid ... utime (12th) stime (13th)
+		f := statFields(string(b)) // state ppid ... utime (12th) stime (13th)
 		if len(f) < 13 {
 			continue
 		}

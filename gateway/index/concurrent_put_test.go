@@ -76,17 +76,7 @@ func concurrentNewKeys(t *testing.T, v Versioning) {
 			}()
 		}
 		wg.Wait()
-		close(errs)
-		n := 0
-		for err := range errs {
-			if n < 5 {
-				t.Error(err)
-			}
-			n++
-		}
-		if n > 0 {
-			t.Fatalf("%d of %d writes failed", n, writers*rounds*3)
-		}
+		failIfAny(t, errs, writers*rounds*3)
 		rows, err := idx.ScanKeys(ctx, "bkt", "", true, "", 10000)
 		if err != nil || len(rows) != writers*rounds+1 {
 			t.Fatalf("%d keys listed (%v), want %d", len(rows), err, writers*rounds+1)
@@ -140,16 +130,23 @@ func TestPutObject_RacingDeletesNeverConflict(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		close(errs)
-		n := 0
-		for err := range errs {
-			if n < 5 {
-				t.Error(err)
-			}
-			n++
-		}
-		if n > 0 {
-			t.Fatalf("%d of %d writes failed", n, writers*rounds)
-		}
+		failIfAny(t, errs, writers*rounds)
 	})
+}
+
+// failIfAny closes errs, reports its first five failures and fails the
+// test if it held any (of writes attempted).
+func failIfAny(t *testing.T, errs chan error, writes int) {
+	t.Helper()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if n < 5 {
+			t.Error(err)
+		}
+		n++
+	}
+	if n > 0 {
+		t.Fatalf("%d of %d writes failed", n, writes)
+	}
 }
