@@ -205,12 +205,10 @@ type Phase struct {
 var phaseOrder = []struct{ key, what string }{
 	{"gateway/request", "gateway: parse, authenticate (SigV4), look the bucket up, check conditions"},
 	{"gateway/intent", "gateway: take a blob name and its intent record (ID; a batched commit when its pool is empty)"},
-	{"UPLOAD/lookup", "node: the file's row and the group log's last entry (database read)"},
 	{"UPLOAD/id", "node: a file ID (ID server, batched)"},
 	{"UPLOAD/receive", "node: receive the body and write it, streaming it to the mirrors"},
 	{"UPLOAD/fsync", "node: fsync the file, link it, fsync the directory"},
 	{"UPLOAD/row", "node: commit its row as pending (database commit)"},
-	{"REPLICATE/lookup", "mirror: its row (database read)"},
 	{"REPLICATE/id", "mirror: a file ID"},
 	{"REPLICATE/receive", "mirror: receive and write the copy"},
 	{"REPLICATE/fsync", "mirror: fsync file and directory"},

@@ -55,8 +55,8 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 // nodes' of an UPLOAD and of a REPLICATE.
 var (
 	gatewayPhases   = []string{"request", "intent", "blob", "publish", "total"}
-	uploadPhases    = []string{"lookup", "id", "receive", "fsync", "mirror", "log"} // the coordinator's row commits with its log entry
-	replicatePhases = []string{"lookup", "id", "receive", "fsync", "row"}
+	uploadPhases    = []string{"id", "receive", "fsync", "mirror", "log"} // the coordinator's row commits with its log entry
+	replicatePhases = []string{"id", "receive", "fsync", "row"}
 )
 
 // TestGateway_GCFlagsAndPhaseMetrics: a `tnv gateway` started with

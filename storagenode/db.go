@@ -179,6 +179,9 @@ const (
 
 type shardStmts struct {
 	state, get, insert, replace, setStatus, setVctime, setCorrupt, del, scan, purgeable *sql.Stmt
+	// flip makes a pending row readable if it still holds the given
+	// contents (size and CRC32C): the syncer's commit of a mirror's copy.
+	flip *sql.Stmt
 	// readable: the node's row and the group's live entry of the file (two
 	// key lookups, no sort, no union), the check of almost every read.
 	readable *sql.Stmt
@@ -241,6 +244,7 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 			// Replaces a deleted, pending or failed row by a new copy.
 			replace:    p(replaceQ(t)),
 			setStatus:  p(`UPDATE ` + t + ` SET status = ?, deleted_time = ? WHERE id = ? AND status = ?`),
+			flip:       p(`UPDATE ` + t + ` SET status = ?, deleted_time = 0 WHERE id = ? AND status = ? AND size = ? AND crc32c = ?`),
 			setVctime:  p(`UPDATE ` + t + ` SET vctime = ? WHERE id = ?`),
 			setCorrupt: p(`UPDATE ` + t + ` SET vctime = -1 WHERE id = ?`),
 			del:        p(`DELETE FROM ` + t + ` WHERE id = ? AND status = ?`),
@@ -313,7 +317,7 @@ func (s *stmts) close() {
 	all := []*sql.Stmt{s.seqNext, s.seqSeed, s.seqVoid, s.seqFloor, s.seqCompacted, s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
 	for i := 1; i <= 3; i++ {
 		h := s.shard[i]
-		all = append(all, h.state, h.get, h.readable, h.insert, h.replace, h.setStatus, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
+		all = append(all, h.state, h.get, h.readable, h.insert, h.replace, h.setStatus, h.flip, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
 		if h.insertPending != h.insert {
 			all = append(all, h.insertPending, h.replacePending)
 		}
@@ -473,6 +477,17 @@ func (s *Server) putRowIn(ctx context.Context, tx *sql.Tx, ref proto.FileRef, st
 }
 
 var errExists = errors.New("file exists")
+
+// flipIn makes the pending row r readable in tx if it still holds size and
+// crc; it reports whether it did.
+func (s *Server) flipIn(ctx context.Context, tx *sql.Tx, r *fileRow, size int64, crc uint32) (bool, error) {
+	res, err := tx.StmtContext(ctx, s.st.shard[r.shard].flip).ExecContext(ctx, statusOK, r.id, statusPending, size, int64(crc))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
 
 // setStatus moves a row from one status to another; it reports whether the
 // row was in the from status.

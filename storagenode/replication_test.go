@@ -3,6 +3,7 @@ package storagenode
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"strings"
@@ -241,6 +242,52 @@ func TestReadOnDemand(t *testing.T) {
 	})
 }
 
+// replicaBody is a REPLICATE's body: head, bytes, CRC32C trailer.
+func replicaBody(r proto.FileRef, data []byte) []byte {
+	head, _ := (&proto.ReplicaHead{FileRef: r, Size: int64(len(data)), Origin: "127.0.0.1:1"}).Encode()
+	c := crcOf(data)
+	return append(append(head, data...), byte(c>>24), byte(c>>16), byte(c>>8), byte(c))
+}
+
+// TestReplicaOfACopyHeld: a REPLICATE of a file the member has readable is
+// answered after the body (nothing is read ahead of it): OK when the bytes
+// are the same (a retried replica), EEXIST when not; either way the copy
+// held stays as it was and the bytes received are not kept. An UPLOAD of a
+// file the group has is EEXIST, its bytes not kept either.
+func TestReplicaOfACopyHeld(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		ns := e.startGroup(2, nil)
+		r := ref("held")
+		data := randBytes(77, 5000)
+		if err := upload(ns[0].addr, r, data); err != nil {
+			t.Fatal(err)
+		}
+		waitFile(t, ns[1], r, data, 10*time.Second)
+		before := rowOf(t, ns[1], r)
+		files := len(dataFiles(t, ns[1].store))
+		if _, err := request(ns[1].addr, CmdReplicate, replicaBody(r, data), 0); err != nil {
+			t.Fatalf("retried replica with the same bytes: %v", err)
+		}
+		other := randBytes(78, 5000)
+		_, err := request(ns[1].addr, CmdReplicate, replicaBody(r, other), 0)
+		wantErrno(t, err, proto.EEXIST, "replica with other bytes")
+		err = upload(ns[1].addr, r, other)
+		wantErrno(t, err, proto.EEXIST, "upload of a file the group has")
+		if after := rowOf(t, ns[1], r); after == nil || *after != *before {
+			t.Fatalf("row changed: %+v, was %+v", after, before)
+		}
+		if got := len(dataFiles(t, ns[1].store)); got != files {
+			t.Fatalf("%d files in the store, were %d", got, files)
+		}
+		for _, n := range ns {
+			if got, err := download(n.addr, r, 0, 0); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("download from %s: %v", n.addr, err)
+			}
+		}
+	})
+}
+
 // A copy written to but never committed to the log is not readable, and
 // is dropped after PendingTTL.
 func TestPendingNotReadable(t *testing.T) {
@@ -476,6 +523,68 @@ func TestMirrorFlipsABurstOfCopies(t *testing.T) {
 			for _, m := range ns {
 				waitFile(t, m, refs[i], datas[i], 10*time.Second)
 			}
+		}
+		// Each mirror flipped its copies from what it remembered of them
+		// (pendingCopies), none left behind.
+		for _, m := range ns {
+			m.pending.mu.Lock()
+			left := len(m.pending.m)
+			m.pending.mu.Unlock()
+			if left != 0 {
+				t.Errorf("node %s: %d pending copies remembered after the burst", m.addr, left)
+			}
+		}
+	})
+}
+
+// TestFlipChecksTheCopy: the flip the syncer commits moves a pending row
+// only while it holds the put's contents; a row another upload replaced in
+// place (the same row ID) stays pending, and a remembered copy whose
+// contents differ from the put is not taken.
+func TestFlipChecksTheCopy(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *metadb.DB) {
+		e := newEnv(t, db)
+		n := e.startGroup(1, nil)[0]
+		r := ref("flipcheck")
+		st := n.stores[0]
+		ctx := context.Background()
+		row, _, err := n.putRow(ctx, r, st, "x/1", 100, 7, statusPending, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.pending.add(r, row)
+		if got := n.pending.take(r, 100, 8); got != nil {
+			t.Fatalf("took a remembered copy of other contents: %+v", got)
+		}
+		got := n.pending.take(r, 100, 7)
+		if got == nil || got.id != row.id {
+			t.Fatalf("take: %+v, want row %d", got, row.id)
+		}
+		// Replaced in place by another copy: same ID, other CRC.
+		if _, old, err := n.putRow(ctx, r, st, "x/2", 100, 9, statusPending, 0); err != nil || old == nil || old.id != row.id {
+			t.Fatalf("replace: old %+v, %v", old, err)
+		}
+		flip := func(size int64, crc uint32) bool {
+			var ok bool
+			if err := db.GroupTx(ctx, func(tx *sql.Tx) (err error) {
+				ok, err = n.flipIn(ctx, tx, got, size, crc)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if flip(100, 7) {
+			t.Fatal("flipped a row that holds other contents")
+		}
+		if cur := rowOf(t, n, r); cur == nil || cur.status != statusPending || cur.crc != 9 {
+			t.Fatalf("row after a refused flip: %+v", cur)
+		}
+		if !flip(100, 9) {
+			t.Fatal("did not flip the row holding the put's contents")
+		}
+		if cur := rowOf(t, n, r); cur == nil || cur.status != statusOK {
+			t.Fatalf("row after the flip: %+v", cur)
 		}
 	})
 }

@@ -203,6 +203,8 @@ type Server struct {
 	inflightMu sync.Mutex
 	inflight   map[proto.FileRef]bool
 
+	pending pendingCopies // the mirror's copies awaiting their put (sync.go)
+
 	// lateSeq: log numbers reserved after the copies are durable, not
 	// while (earlySeq); BenchmarkUploadMirrored4KiB compares the two.
 	lateSeq bool

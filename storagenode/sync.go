@@ -383,8 +383,8 @@ func (f *flipSet) add(e *logEntry, row *fileRow) {
 
 // commitFlips makes the collected pending copies readable in one
 // transaction and marks their entries applied once it is committed. A copy
-// whose row changed meanwhile (the flip finds it no longer pending) is
-// applied again, alone. It returns how many entries it applied.
+// whose row changed meanwhile (the flip finds it no longer pending with the
+// entry's contents) is applied again, alone. It returns how many entries it applied.
 func (y *syncer) commitFlips(ctx context.Context, flips []flip) (int, error) {
 	s := y.s
 	var flipped []bool
@@ -394,7 +394,7 @@ func (y *syncer) commitFlips(ctx context.Context, flips []flip) (int, error) {
 			flipped = make([]bool, len(flips))
 			for i, f := range flips {
 				var err error
-				if flipped[i], err = s.setStatusIn(ctx, tx, f.row, statusPending, statusOK, 0); err != nil {
+				if flipped[i], err = s.flipIn(ctx, tx, f.row, f.e.size, f.e.crc); err != nil {
 					return err
 				}
 			}
@@ -424,6 +424,15 @@ func (y *syncer) commitFlips(ctx context.Context, flips []flip) (int, error) {
 // entry makes readable is added to it instead of flipped here (deferred).
 func (y *syncer) apply(ctx context.Context, e *logEntry, flips *flipSet) (deferred bool, err error) {
 	s := y.s
+	if flips != nil && e.op == opPut {
+		// A copy this node received pending: flipped without a read. A
+		// later entry of the file, if any, is applied after the flip
+		// commits (it is the file's last entry in this batch).
+		if row := s.pending.take(e.ref, e.size, e.crc); row != nil {
+			flips.add(e, row)
+			return true, nil
+		}
+	}
 	row, latest, err := s.fileState(ctx, e.ref)
 	if err != nil {
 		return false, err

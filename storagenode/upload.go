@@ -22,17 +22,18 @@ const (
 
 // handleUpload serves UPLOAD (70) and, with replica set, REPLICATE (74).
 //
-// A refusal that can be decided from the head (bad names, EEXIST, ENOSPC, no
+// A refusal that can be decided from the head (bad names, ENOSPC, EROFS, no
 // ID server) is answered at once and the connection closed: the client may
 // still be sending the body, and reads the early reply (backend/tnv does).
 // The bytes go to a temp file in the chosen store, CRC32C computed on the
 // way, and for an UPLOAD at the same time to every other ACTIVE member of
 // the group (REPLICATE). Then: fsync, link into the 512-ary path, fsync the
-// directory, insert the row as pending. An UPLOAD then waits for the
-// members' answers and commits: one transaction appends "put" to the group
-// log and makes the row readable. Only then is the client answered. A
-// REPLICATE is answered once the copy is durable and its row pending; it
-// becomes readable when the log has the put (docs/replication.md).
+// directory where the file system needs it. A REPLICATE inserts its row as
+// pending and is answered; the row becomes readable when the log has the
+// put. An UPLOAD waits for the members' answers and commits: one
+// transaction appends "put" to the group log and inserts the row readable.
+// Only then is the client answered (docs/replication.md). A file ID in use
+// is refused (EEXIST) by those commits, after the body.
 func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, error) {
 	headLen := proto.UploadHeadLen
 	if replica {
@@ -78,30 +79,11 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	ph := s.phases(replica) // phases.go
 	log := s.log.With("appid", ref.AppID, "userid", ref.UserID, "fileid", ref.FileID, "size", size)
 
-	// Refusals decided from the head.
-	dctx, cancel := s.dbctx()
-	var row *fileRow
-	var latest *logEntry
-	var err error
-	if replica {
-		row, err = s.getRow(dctx, ref)
-	} else {
-		row, latest, err = s.fileState(dctx, ref)
-	}
-	cancel()
-	if err != nil {
-		return false, err
-	}
-	ph.mark("lookup")
-	have := row != nil && row.status == statusOK && (latest == nil || latest.op != opDel)
-	if !replica && (have || latest != nil && latest.op == opPut) {
-		return false, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists", ref.AppID, ref.UserID, ref.FileID)
-	}
-	if replica && row != nil && row.status == statusOK {
-		// A retried replica of a file this member has: the bytes are read
-		// and compared, not stored again.
-		return s.replicaAgain(c, row, size, unclaim)
-	}
+	// No database read ahead of the body: a file ID that is taken is
+	// refused (EEXIST) by the commit that would record it, the coordinator's
+	// by the group's live row in its log transaction, a mirror's by its row
+	// (putRow). Clients take fresh IDs, so that read cost every upload a
+	// statement on each member to refuse only the rare reuse a little sooner.
 	st, release, err := s.pickStore(size)
 	if err != nil {
 		return false, err
@@ -180,18 +162,25 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	}
 	ph.mark("fsync")
 	abs, _ := st.abs(rel)
-	dctx, cancel = s.dbctx()
+	dctx, cancel := s.dbctx()
 	defer cancel()
 	if replica {
-		_, old, err := s.putRow(dctx, ref, st, rel, size, crc, statusPending, ctime)
+		row, old, err := s.putRow(dctx, ref, st, rel, size, crc, statusPending, ctime)
 		if err != nil {
 			os.Remove(abs)
 			if errors.Is(err, errExists) {
-				return true, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists", ref.AppID, ref.UserID, ref.FileID)
+				// A retried replica of a copy this member has readable: the
+				// same bytes are a success, others a different file.
+				if old.size == size && old.crc == crc {
+					unclaim()
+					return true, c.reply(nil)
+				}
+				return true, proto.Errorf(proto.EEXIST, "a different file %s/%s/%s exists", ref.AppID, ref.UserID, ref.FileID)
 			}
 			return true, err
 		}
 		ph.mark("row")
+		s.pending.add(ref, row)
 		if old != nil {
 			s.removeBytes(old)
 		}
@@ -233,30 +222,6 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	ph.done()
 	unclaim()
 	return true, c.reply(nil)
-}
-
-// replicaAgain reads a replica of a file this member already has and
-// answers whether the copies agree.
-func (s *Server) replicaAgain(c *conn, row *fileRow, size int64, unclaim func()) (bool, error) {
-	defer unclaim()
-	bp := s.getBuf()
-	defer s.putBuf(bp)
-	var w crcWriter
-	if _, err := io.CopyBuffer(&w, io.LimitReader(c, size), *bp); err != nil {
-		return false, nil
-	}
-	var tr [proto.ReplicaTrailerLen]byte
-	if _, err := io.ReadFull(c, tr[:]); err != nil {
-		return false, nil
-	}
-	if w.n != size {
-		return false, nil
-	}
-	if size == row.size && w.crc == row.crc && binary.BigEndian.Uint32(tr[:]) == row.crc {
-		unclaim()
-		return true, c.reply(nil)
-	}
-	return true, proto.Errorf(proto.EEXIST, "a different file with this ID exists")
 }
 
 // crcWriter computes the CRC32C of what is written to it.
