@@ -127,6 +127,19 @@ func (s *SQL) release(ctx context.Context, tx *sql.Tx, appid string, gone []Blob
 	return s.dropIntents(ctx, tx, intents)
 }
 
+// insertObject inserts an object's row, version 1, unless its key is
+// there: then it changes nothing and affects no row. On MySQL the row
+// found is locked exclusively (ON DUPLICATE KEY UPDATE), as the locking
+// read that follows would: a plain INSERT's duplicate error takes a shared
+// lock, and two writers of one key then deadlock raising it to exclusive.
+func (s *SQL) insertObject() string {
+	const q = "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
+	if s.db.Dialect == metadb.MySQL {
+		return q + " ON DUPLICATE KEY UPDATE version = version"
+	}
+	return q + " ON CONFLICT DO NOTHING"
+}
+
 // putObjectTx inserts or replaces the row of o within tx and returns the
 // blobs of the object replaced that o no longer lists, for the collector.
 func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCond) ([]Blob, error) {
@@ -137,39 +150,43 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 	hdr, blobs := headersJSON(o.Headers), blobsJSON(o.Blobs)
 	var oldBlobs, etag string
 	var version int64
-	// A first look without a lock: on MySQL a locking read of a key that
-	// does not exist takes a gap lock, and concurrent PUTs of new keys into
-	// the same gap then deadlock on their inserts. A new key is inserted
-	// (the row's own lock orders writers of the same key); only an existing
-	// row is read again with a lock, to replace it.
+	// A new key is inserted first (insertObject): most PUTs write new keys,
+	// and an insert that finds the key costs what a look ahead would. Only
+	// an existing row is read with a lock, to replace it; on MySQL a
+	// locking read of a key that does not exist would take a gap lock, and
+	// concurrent PUTs of new keys into the same gap then deadlock on their
+	// inserts.
 	const row = "SELECT blobs, version, etag FROM s3_objects WHERE bucket = ? AND okey = ?"
-	// The first look is not repeated: in a REPEATABLE READ transaction it
-	// would read the same snapshot again.
-	var x int
-	err := s.queryRow(ctx, tx, "SELECT 1 FROM s3_objects WHERE bucket = ? AND okey = ?", o.Bucket, []byte(o.Key)).Scan(&x)
-	if err != nil && err != sql.ErrNoRows {
-		return nil, err
+	exists := false
+	var err error
+	if cond.check(nil) != nil {
+		// Only an existing row can satisfy cond: a first look without a
+		// lock, for the reason above. It is not repeated: in a REPEATABLE
+		// READ transaction it would read the same snapshot again.
+		var x int
+		err = s.queryRow(ctx, tx, "SELECT 1 FROM s3_objects WHERE bucket = ? AND okey = ?", o.Bucket, []byte(o.Key)).Scan(&x)
+		if err != nil && err != sql.ErrNoRows {
+			return nil, err
+		}
+		exists = err == nil
 	}
-	exists := err == nil
 	for try := 0; ; try++ {
 		if !exists {
 			if err := cond.check(nil); err != nil {
 				return nil, err
 			}
-			_, err = s.exec(ctx, tx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-				o.Bucket, []byte(o.Key), o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts)
-			if err == nil {
+			n, err := affected(s.exec(ctx, tx, s.insertObject(), o.Bucket, []byte(o.Key), o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts))
+			if err != nil {
+				return nil, err
+			}
+			if n == 1 {
 				o.Version = 1
 				return nil, nil
-			}
-			if !metadb.IsDuplicate(err) {
-				return nil, err
 			}
 			if cond.IfNoneMatchStar {
 				return nil, ErrExists
 			}
-			// written meanwhile by another PUT: replace it, as if it had
-			// come first
+			// there already, or written meanwhile by another PUT: replaced
 		}
 		err = s.queryRow(ctx, tx, row+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version, &etag)
 		if err == nil {
