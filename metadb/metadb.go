@@ -36,6 +36,10 @@ func (d Dialect) String() string {
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+	// Returning: the server takes INSERT … RETURNING (SQLite; MariaDB from
+	// 10.5, not MySQL), so that one statement inserts many rows and
+	// hands back their generated IDs.
+	Returning bool
 	r       *strings.Replacer
 
 	lazySource string // SQLite: the source of Unsynced's pool
@@ -86,7 +90,27 @@ func Open(dsn string) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("metadb: connect %s: %w", redact(dsn), err)
 	}
+	db.Returning = dialect == SQLite
+	if dialect == MySQL {
+		var v string
+		if err := sdb.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err == nil {
+			db.Returning = mariaDBReturning(v)
+		}
+	}
 	return db, nil
+}
+
+// mariaDBReturning tells from a server's VERSION() whether it is MariaDB
+// 10.5 or later, the first with INSERT … RETURNING.
+func mariaDBReturning(version string) bool {
+	if !strings.Contains(strings.ToLower(version), "mariadb") {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 10 || major == 10 && minor >= 5
 }
 
 // Unsynced is a handle on the same database whose commits are not forced to
@@ -116,7 +140,7 @@ func (db *DB) Unsynced() (*DB, error) {
 			db.lazyErr = fmt.Errorf("metadb: second connection: %w", err)
 			return
 		}
-		db.lazy = &DB{DB: sdb, Dialect: SQLite, r: db.r}
+		db.lazy = &DB{DB: sdb, Dialect: SQLite, Returning: true, r: db.r}
 	})
 	return db.lazy, db.lazyErr
 }

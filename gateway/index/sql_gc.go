@@ -3,6 +3,8 @@ package index
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 )
 
 // The collector's queue, s3_gc, holds two kinds of rows: blobs released by
@@ -11,6 +13,9 @@ import (
 // unless the write publishes and drops them first).
 
 func (s *SQL) ReserveIntents(ctx context.Context, appid string, names []BlobName, due int64) ([]int64, error) {
+	if s.db.Returning {
+		return s.reserveReturning(ctx, appid, names, due)
+	}
 	ids := make([]int64, len(names))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for i, n := range names {
@@ -30,18 +35,70 @@ func (s *SQL) ReserveIntents(ctx context.Context, appid string, names []BlobName
 	return ids, nil
 }
 
-func (s *SQL) DropIntents(ctx context.Context, ids []int64) error {
-	if len(ids) == 0 {
-		return nil
+// reserveReturning writes the records in one statement that hands their
+// IDs back (INSERT … RETURNING): one round trip and, on its own, one
+// commit for a whole refill. The rows come back in no promised order, so
+// each is matched to its name by the file ID (fresh and random).
+func (s *SQL) reserveReturning(ctx context.Context, appid string, names []BlobName, due int64) ([]int64, error) {
+	at := make(map[string]int, len(names))
+	args := make([]any, 0, 4*len(names))
+	for i, n := range names {
+		at[n.FileID] = i
+		args = append(args, appid, n.UserID, n.FileID, due)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, id := range ids {
-			if _, err := s.exec(ctx, tx, "DELETE FROM s3_gc WHERE id = ?", id); err != nil {
-				return err
-			}
+	q := "INSERT INTO s3_gc (appid, userid, fileid, due) VALUES " + repeatJoin("(?, ?, ?, ?)", len(names)) + " RETURNING id, fileid"
+	st, err := s.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := make([]int64, len(names))
+	got := 0
+	for rows.Next() {
+		var id int64
+		var fileid string
+		if err := rows.Scan(&id, &fileid); err != nil {
+			return nil, err
 		}
-		return nil
-	})
+		i, ok := at[fileid]
+		if !ok || ids[i] != 0 {
+			return nil, fmt.Errorf("intent records: unexpected row %d %q", id, fileid)
+		}
+		ids[i] = id
+		got++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if got != len(names) {
+		return nil, fmt.Errorf("intent records: %d IDs back for %d rows", got, len(names))
+	}
+	return ids, nil
+}
+
+// repeatJoin is n copies of s separated by ", ".
+func repeatJoin(s string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(s+", ", n), ", ")
+}
+
+// DropIntents deletes reservations never used, 64 to a statement.
+func (s *SQL) DropIntents(ctx context.Context, ids []int64) error {
+	for len(ids) > 0 {
+		n := min(len(ids), 64)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		if _, err := s.db.ExecContext(ctx, "DELETE FROM s3_gc WHERE id IN ("+repeatJoin("?", n)+")", args...); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 func (s *SQL) ExpediteIntents(ctx context.Context, ids []int64) error {
