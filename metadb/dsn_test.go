@@ -15,3 +15,14 @@ func TestParseDSN_MySQLInterpolatesParamsUnlessTurnedOff(t *testing.T) {
 		t.Fatalf("DSN %q, %v: want interpolateParams=false kept", src, err)
 	}
 }
+
+func TestMariaDBReturning(t *testing.T) {
+	for v, want := range map[string]bool{
+		"10.11.19-MariaDB": true, "10.5.0-MariaDB-log": true, "11.4.2-MariaDB-ubu2404": true,
+		"5.5.5-10.11.6-MariaDB": true, "10.4.34-MariaDB": false, "8.0.36": false, "8.4.0-mysql": false,
+	} {
+		if got := mariaDBReturning(v); got != want {
+			t.Errorf("%q: %v, want %v", v, got, want)
+		}
+	}
+}

@@ -106,6 +106,8 @@ func mariaDBReturning(version string) bool {
 	if !strings.Contains(strings.ToLower(version), "mariadb") {
 		return false
 	}
+	// Servers may prefix 5.5.5- for clients that expect MySQL 5.
+	version = strings.TrimPrefix(version, "5.5.5-")
 	var major, minor int
 	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
 		return false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -740,4 +741,50 @@ func repeat(c byte, n int) []byte {
 		b[i] = c
 	}
 	return b
+}
+
+// TestReserveIntentsEitherWay: the records' IDs come back matched to their
+// names, in one INSERT … RETURNING (SQLite, MariaDB) and one statement per
+// record (MySQL); unused ones are dropped in batches.
+func TestReserveIntentsEitherWay(t *testing.T) {
+	for _, mysql := range []bool{false, true} {
+		for _, returning := range []bool{true, false} {
+			t.Run(fmt.Sprintf("mysql=%v/returning=%v", mysql, returning), func(t *testing.T) {
+				s := newSQL(t, mysql)
+				if !s.db.Returning {
+					t.Fatalf("Returning is false on %s", s.db.Dialect)
+				}
+				s.db.Returning = returning
+				b := mustBucket(t, s, "bkt")
+				due := metadb.Now() + 3600
+				var names []BlobName
+				for i := range 70 {
+					names = append(names, BlobName{UserID: fmt.Sprintf("owner-%d", i%4), FileID: fmt.Sprintf("f%02d", i)})
+				}
+				ids, err := s.ReserveIntents(ctx, b.AppID, names, due)
+				if err != nil || len(ids) != len(names) {
+					t.Fatalf("ReserveIntents: %d IDs, %v", len(ids), err)
+				}
+				rows, err := s.DueBlobs(ctx, due, 1000)
+				if err != nil || len(rows) != len(names) {
+					t.Fatalf("DueBlobs: %d rows, %v", len(rows), err)
+				}
+				byID := map[int64]GCRow{}
+				for _, r := range rows {
+					byID[r.ID] = r
+				}
+				for i, n := range names {
+					if r := byID[ids[i]]; r.FileID != n.FileID || r.UserID != n.UserID || r.AppID != b.AppID {
+						t.Fatalf("ID %d of %+v is the row %+v", ids[i], n, r)
+					}
+				}
+				if err := s.DropIntents(ctx, ids[:67]); err != nil {
+					t.Fatal(err)
+				}
+				if rows, _ := s.DueBlobs(ctx, due, 1000); len(rows) != 3 || byID[rows[0].ID].FileID < "f67" {
+					t.Fatalf("after dropping 67: %+v", rows)
+				}
+			})
+		}
+	}
 }
