@@ -250,6 +250,7 @@ func run(ctx context.Context, o options) error {
 		logf("MinIO: %s (%s)", o.minio, minioDesc)
 	}
 	mach := describe(root, o.dataDir, minioDesc)
+	dev := diskOf(o.dataDir)
 	logf("machine: %s, %d cores, %.1f GiB RAM, %s, kernel %s", mach.CPU, mach.Cores, mach.RAMGiB, mach.Disk, mach.Kernel)
 
 	lim, err := measureLimits(o.dataDir, o.diskMiB, 2*time.Second)
@@ -268,7 +269,7 @@ func run(ctx context.Context, o options) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			logf("starting %s", key)
+			logf("starting %s (the disk quiet after %s)", key, settle(dev).Round(100*time.Millisecond))
 			sys, err := startSystem(key, o, logDir)
 			if err != nil {
 				return fmt.Errorf("%s: %w (logs in %s)", key, err, logDir)
