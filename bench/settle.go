@@ -13,16 +13,16 @@ import (
 // settleMax bounds settle's wait.
 const settleMax = 60 * time.Second
 
-// settle waits, after a system has stopped, until the disk under the data
+// settle waits, before a system starts, until the disk under the data
 // directory is quiet: the kernel's dirty pages written (sync), then less
 // than 1 MiB written to the disk in half a second (MariaDB flushing the
 // pages of a dropped database, the kernel's writeback), for at most
-// settleMax. Without it the system that followed one that wrote much met
-// a disk still busy with its predecessor's writes: in
-// bench/results/2026-12-02T0650Z.md `tnv up`'s fsyncs and commits took
-// twice as long, and its 4 KiB PUTs at c=1 ran at 82-94/s, in the
-// repetitions where it followed MinIO, against 260/s where it ran first.
-// It returns how long it waited.
+// settleMax, so that no system pays for its predecessor's writes. A
+// precaution more than a cure: it was added after `tnv up`'s fsyncs and
+// commits took twice as long in the repetitions of
+// bench/results/2026-12-02T0650Z.md where it followed MinIO, but in the
+// next run the disk was quiet within 0.6 s before every system, so that
+// slowdown had another cause. It returns how long it waited.
 func settle(dev string) time.Duration {
 	t0 := time.Now()
 	syscall.Sync()
