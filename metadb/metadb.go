@@ -40,7 +40,7 @@ type DB struct {
 	// 10.5, not MySQL), so that one statement inserts many rows and
 	// hands back their generated IDs.
 	Returning bool
-	r       *strings.Replacer
+	r         *strings.Replacer
 
 	lazySource string // SQLite: the source of Unsynced's pool
 	lazyOnce   sync.Once
