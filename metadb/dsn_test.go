@@ -26,3 +26,10 @@ func TestMariaDBReturning(t *testing.T) {
 		}
 	}
 }
+
+func TestDSNKeepsChangedRows(t *testing.T) {
+	_, src, _, err := parseDSN("mysql://u:p@h:3306/db?clientFoundRows=true")
+	if err != nil || strings.Contains(src, "clientFoundRows") {
+		t.Fatalf("DSN %q, %v: clientFoundRows must not reach the driver", src, err)
+	}
+}

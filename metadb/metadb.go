@@ -209,6 +209,12 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 		for k, v := range u.Query() {
 			cfg.Params[k] = v[0]
 		}
+		// Rows affected count rows changed, never rows found: an upsert
+		// that found its key and changed nothing says 0, which is how an
+		// object's insert tells a new key from an existing one
+		// (gateway/index insertObject).
+		delete(cfg.Params, "clientFoundRows")
+		cfg.ClientFoundRows = false
 		return "mysql", cfg.FormatDSN(), MySQL, nil
 	}
 	return "", "", 0, fmt.Errorf("metadb: DSN must start with mysql:// or sqlite: (got %q)", redact(dsn))
