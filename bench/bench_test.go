@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -335,5 +336,25 @@ func TestReadsText_SumsTheNodesReadsOverTheGETRuns(t *testing.T) {
 	}
 	if (&Results{Cells: aggregate([]Run{putRun("up", 1, 10)})}).readsText() != "" {
 		t.Fatal("reads reported without GET runs that counted any")
+	}
+}
+
+func TestCheckMachineAndTable(t *testing.T) {
+	md5s, fsyncMs := checkMachine(t.TempDir())
+	if md5s <= 0 || fsyncMs <= 0 {
+		t.Fatalf("checkMachine: MD5 %.0f MiB/s, fsync %.3f ms", md5s, fsyncMs)
+	}
+	r := &Results{Repetitions: 2, Systems: []System{{Key: "up"}, {Key: "minio"}},
+		Checks: []Check{{Rep: 1, Position: 1, System: "up", MD5MiBs: 700, FsyncMs: 0.5}, {Rep: 2, Position: 2, System: "up", MD5MiBs: 350, FsyncMs: 1.25},
+			{Rep: 1, Position: 2, System: "minio", MD5MiBs: 710, FsyncMs: 0.45}}}
+	rows := r.checkTable()
+	want := [][]string{{"system", "repetition 1", "repetition 2"},
+		{"up", "700 / 0.50 (position 1)", "350 / 1.25 (position 2)"},
+		{"minio", "710 / 0.45 (position 2)", "–"}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Fatalf("checkTable:\n%q\nwant\n%q", rows, want)
+	}
+	if !strings.Contains(r.markdown(), "700 / 0.50 (position 1)") {
+		t.Fatal("the check table is not in the Markdown")
 	}
 }

@@ -269,7 +269,10 @@ func run(ctx context.Context, o options) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			logf("starting %s (the disk quiet after %s)", key, settle(dev).Round(100*time.Millisecond))
+			waited := settle(dev)
+			md5s, fsyncMs := checkMachine(o.dataDir)
+			res.Checks = append(res.Checks, Check{Rep: rep + 1, Position: pos + 1, System: key, MD5MiBs: md5s, FsyncMs: fsyncMs, SettledS: waited.Seconds()})
+			logf("starting %s (the disk quiet after %s; MD5 %.0f MiB/s, 4 KiB write+fdatasync %.2f ms)", key, waited.Round(100*time.Millisecond), md5s, fsyncMs)
 			sys, err := startSystem(key, o, logDir)
 			if err != nil {
 				return fmt.Errorf("%s: %w (logs in %s)", key, err, logDir)

@@ -105,10 +105,12 @@ type Results struct {
 	Limits      Limits  `json:"limits"`
 	Repetitions int     `json:"repetitions"`
 	// Orders is the systems' order in each repetition.
-	Orders  [][]string `json:"orders"`
-	Systems []System   `json:"systems"`
-	Cells   []Cell     `json:"cells"`
-	Bounds  []Bound    `json:"bounds"`
+	Orders [][]string `json:"orders"`
+	// Checks: the machine's speed just before each system started.
+	Checks  []Check  `json:"checks"`
+	Systems []System `json:"systems"`
+	Cells   []Cell   `json:"cells"`
+	Bounds  []Bound  `json:"bounds"`
 }
 
 // Bound is the machine limit that caps one cell of one system.
@@ -345,6 +347,32 @@ func (r *Results) latency() [][]string {
 	return rows
 }
 
+// checkTable is Checks by system (rows) and repetition (columns).
+func (r *Results) checkTable() [][]string {
+	if len(r.Checks) == 0 {
+		return nil
+	}
+	head := []string{"system"}
+	for i := range r.Repetitions {
+		head = append(head, fmt.Sprintf("repetition %d", i+1))
+	}
+	rows := [][]string{head}
+	for _, s := range r.Systems {
+		row := []string{s.Key}
+		for i := range r.Repetitions {
+			v := "–"
+			for _, c := range r.Checks {
+				if c.System == s.Key && c.Rep == i+1 {
+					v = fmt.Sprintf("%.0f / %.2f (position %d)", c.MD5MiBs, c.FsyncMs, c.Position)
+				}
+			}
+			row = append(row, v)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
 // cpuTable is the CPU time per operation of each system (its processes
 // summed; + MariaDB's for the systems on it) and of the load generator,
 // medians over the repetitions, for the cells below 1 MiB: where small
@@ -570,6 +598,11 @@ func (r *Results) markdown() string {
 	b.WriteString("\nLatency p50 / p99 per request (whole request, medians over the repetitions), and the peak RSS summed over all processes of each system " +
 		"(tnv up and MinIO: one process; the MariaDB systems: ID server, tracker, storage nodes and gateway; MariaDB itself is shared by them and shown apart):\n\n")
 	b.WriteString(markdownTable(r.latency()))
+	if rows := r.checkTable(); rows != nil {
+		b.WriteString("\nThe machine just before each system started, per repetition (bench/settle.go): MD5 on one core, MiB/s / a 4 KiB write + fdatasync in the data directory, median of 20, ms. " +
+			"A repetition whose figures stand apart from the others' for every system was a slow machine, not a slow system:\n\n")
+		b.WriteString(markdownTable(rows))
+	}
 	if rows := r.cpuTable(); rows != nil {
 		b.WriteString("\nCPU time per operation, ms (user + system, from /proc/PID/stat over the cell; medians over the repetitions): the system's processes summed, " +
 			"+ MariaDB's = both for the systems on it, and in brackets the load generator's (this bench process). With 2 cores, 2000 ms/s ÷ (system + MariaDB + client) " +

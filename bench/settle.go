@@ -1,9 +1,11 @@
 package main
 
 import (
+	"crypto/md5"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,4 +74,52 @@ func sectorsWritten(dev string) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// Check is how fast the machine was just before one system started, so
+// that a slow repetition can be told from a slow system: the VM's speed
+// moves by tens of per cent within minutes (see settle).
+type Check struct {
+	Rep      int     `json:"rep"`
+	Position int     `json:"position"`
+	System   string  `json:"system"`
+	MD5MiBs  float64 `json:"md5_mib_s"`     // MD5 on one core, 16 MiB
+	FsyncMs  float64 `json:"fsync_p50_ms"`  // a 4 KiB write + fdatasync in the data directory, median of 20
+	SettledS float64 `json:"disk_settle_s"` // settle's wait before it
+}
+
+// checkMachine measures MD5 on one core and small writes with fdatasync
+// in dir (about a third of a second).
+func checkMachine(dir string) (md5MiBs, fsyncMs float64) {
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	h := md5.New()
+	t0 := time.Now()
+	for range 16 {
+		h.Write(buf)
+	}
+	h.Sum(nil)
+	md5MiBs = 16 / time.Since(t0).Seconds()
+
+	f, err := os.CreateTemp(dir, ".check-*")
+	if err != nil {
+		return md5MiBs, 0
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	lat := make([]float64, 0, 20)
+	for i := range 20 {
+		t := time.Now()
+		if _, err := f.WriteAt(buf[:4096], int64(i)*4096); err != nil {
+			return md5MiBs, 0
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return md5MiBs, 0
+		}
+		lat = append(lat, float64(time.Since(t).Microseconds())/1000)
+	}
+	slices.Sort(lat)
+	return md5MiBs, lat[len(lat)/2]
 }
