@@ -61,6 +61,7 @@ type options struct {
 	sse      bool
 	profile  bool
 	keepLogs bool
+	cooldown time.Duration
 }
 
 // systemKeys are the systems the bench knows, in their default order.
@@ -124,6 +125,7 @@ func main() {
 	flag.BoolVar(&o.all, "all", false, "also PUT 64MiB, the mixed run and the video seeks (not in the default set)")
 	flag.BoolVar(&o.sse, "sse", false, `also the SSE cells: PUT 64MiB, GET 64MiB and 256 KiB seeks, each plain, SSE-S3 and SSE-C, and the SSE cost table (not in the default set nor in -all; -only "SSE" runs just them)`)
 	flag.BoolVar(&o.profile, "profile", false, "CPU and heap profiles of the mirror system's gateway and a storage node, in the first repetition (this perturbs that repetition's figures)")
+	flag.DurationVar(&o.cooldown, "cooldown", 0, "also wait this long after the disk is quiet before each system (after a sync: ext4 without a journal skips inodes freed in the last 60 s when it allocates, see bench/settle.go)")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the servers' logs (CACHE/run-*/logs) after a successful run too (a failed run always keeps them)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -270,6 +272,10 @@ func run(ctx context.Context, o options) error {
 				return ctx.Err()
 			}
 			waited := settle(dev)
+			if o.cooldown > 0 {
+				time.Sleep(o.cooldown)
+				waited += o.cooldown
+			}
 			md5s, fsyncMs := checkMachine(o.dataDir)
 			res.Checks = append(res.Checks, Check{Rep: rep + 1, Position: pos + 1, System: key, MD5MiBs: md5s, FsyncMs: fsyncMs, SettledS: waited.Seconds()})
 			logf("starting %s (the disk quiet after %s; MD5 %.0f MiB/s, 4 KiB write+fdatasync %.2f ms)", key, waited.Round(100*time.Millisecond), md5s, fsyncMs)
