@@ -65,9 +65,9 @@ func measureLimits(dir string, fileMiB int, tcpDur time.Duration) (Limits, error
 	}
 	logf("limits: a cached 64 MiB file, 1 stream: sendfile to the reader %.0f MiB/s, through a splice relay %.0f MiB/s", l.SendfileMiBs, l.RelayMiBs)
 	for range 2 {
-		l.MD5MiBs = max(l.MD5MiBs, hashRate(md5.New()))
-		l.CRC32CMiBs = max(l.CRC32CMiBs, hashRate(crc32.New(crc32.MakeTable(crc32.Castagnoli))))
-		l.SHA256MiBs = max(l.SHA256MiBs, hashRate(sha256.New()))
+		l.MD5MiBs = max(l.MD5MiBs, hashRate(md5.New(), time.Second))
+		l.CRC32CMiBs = max(l.CRC32CMiBs, hashRate(crc32.New(crc32.MakeTable(crc32.Castagnoli)), time.Second))
+		l.SHA256MiBs = max(l.SHA256MiBs, hashRate(sha256.New(), time.Second))
 	}
 	logf("limits: one core: MD5 %.0f MiB/s, CRC32C %.0f MiB/s, SHA-256 %.0f MiB/s", l.MD5MiBs, l.CRC32CMiBs, l.SHA256MiBs)
 	return l, nil
@@ -222,16 +222,20 @@ func loopback(n int, d time.Duration) (float64, error) {
 	return mibs(total, el), nil
 }
 
-// hashRate hashes 1 MiB buffers on one goroutine for about 1 s.
-func hashRate(h hash.Hash) float64 {
+// hashRate hashes 1 MiB buffers on one goroutine, 16 at a time, until d
+// has passed (at least one round of 16 MiB).
+func hashRate(h hash.Hash, d time.Duration) float64 {
 	buf := make([]byte, 1<<20)
 	rand.Read(buf)
 	var n int64
 	t0 := time.Now()
-	for time.Since(t0) < time.Second {
+	for {
 		for range 16 {
 			h.Write(buf)
 			n += int64(len(buf))
+		}
+		if time.Since(t0) >= d {
+			break
 		}
 	}
 	return mibs(n, time.Since(t0))

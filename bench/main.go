@@ -252,7 +252,6 @@ func run(ctx context.Context, o options) error {
 		logf("MinIO: %s (%s)", o.minio, minioDesc)
 	}
 	mach := describe(root, o.dataDir, minioDesc)
-	dev := diskOf(o.dataDir)
 	logf("machine: %s, %d cores, %.1f GiB RAM, %s, kernel %s", mach.CPU, mach.Cores, mach.RAMGiB, mach.Disk, mach.Kernel)
 
 	lim, err := measureLimits(o.dataDir, o.diskMiB, 2*time.Second)
@@ -271,7 +270,7 @@ func run(ctx context.Context, o options) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			waited := settle(dev)
+			waited := settle(mach.dev)
 			if o.cooldown > 0 {
 				time.Sleep(o.cooldown)
 				waited += o.cooldown

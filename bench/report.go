@@ -30,6 +30,9 @@ type Machine struct {
 	// other work on a shared machine shows here.
 	LoadStart string `json:"loadavg_start"`
 	LoadEnd   string `json:"loadavg_end,omitempty"`
+	// dev is the data directory's block device as /proc/diskstats names
+	// it ("" when it is not a /dev node): what settle watches.
+	dev string
 }
 
 func loadavg() string {
@@ -74,6 +77,9 @@ func describe(root, dataDir, minioVersion string) Machine {
 		if len(f) == 2 {
 			m.Disk = f[0] + " (" + f[1] + ")"
 			dev := filepath.Base(f[0])
+			if strings.HasPrefix(f[0], "/dev/") {
+				m.dev = dev
+			}
 			if b, err := os.ReadFile("/sys/class/block/" + dev + "/queue/rotational"); err == nil {
 				if strings.TrimSpace(string(b)) == "0" {
 					m.Disk += ", non-rotational"

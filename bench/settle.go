@@ -3,8 +3,6 @@ package main
 import (
 	"crypto/md5"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,20 +41,6 @@ func settle(dev string) time.Duration {
 	return time.Since(t0)
 }
 
-// diskOf is the block device (as /proc/diskstats names it) that holds dir,
-// or "" when it cannot be told.
-func diskOf(dir string) string {
-	out, err := exec.Command("findmnt", "-n", "-o", "SOURCE", "-T", dir).Output()
-	if err != nil {
-		return ""
-	}
-	src := strings.TrimSpace(string(out))
-	if !strings.HasPrefix(src, "/dev/") {
-		return ""
-	}
-	return filepath.Base(src)
-}
-
 // sectorsWritten reads the device's sectors written from /proc/diskstats.
 func sectorsWritten(dev string) (int64, bool) {
 	if dev == "" {
@@ -91,18 +75,9 @@ type Check struct {
 // checkMachine measures MD5 on one core and small writes with fdatasync
 // in dir (about a third of a second).
 func checkMachine(dir string) (md5MiBs, fsyncMs float64) {
-	buf := make([]byte, 1<<20)
-	for i := range buf {
-		buf[i] = byte(i * 7)
-	}
-	h := md5.New()
-	t0 := time.Now()
-	for range 16 {
-		h.Write(buf)
-	}
-	h.Sum(nil)
-	md5MiBs = 16 / time.Since(t0).Seconds()
+	md5MiBs = hashRate(md5.New(), 0) // one round of 16 MiB
 
+	buf := make([]byte, 4096)
 	f, err := os.CreateTemp(dir, ".check-*")
 	if err != nil {
 		return md5MiBs, 0
@@ -112,7 +87,7 @@ func checkMachine(dir string) (md5MiBs, fsyncMs float64) {
 	lat := make([]float64, 0, 20)
 	for i := range 20 {
 		t := time.Now()
-		if _, err := f.WriteAt(buf[:4096], int64(i)*4096); err != nil {
+		if _, err := f.WriteAt(buf, int64(i)*4096); err != nil {
 			return md5MiBs, 0
 		}
 		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
