@@ -33,3 +33,15 @@ func TestDSNKeepsChangedRows(t *testing.T) {
 		t.Fatalf("DSN %q, %v: clientFoundRows must not reach the driver", src, err)
 	}
 }
+
+func TestList(t *testing.T) {
+	for _, c := range []struct {
+		item string
+		n    int
+		want string
+	}{{"?", 1, "?"}, {"?", 3, "?, ?, ?"}, {"(?, ?)", 2, "(?, ?), (?, ?)"}, {"?", 0, ""}} {
+		if got := List(c.item, c.n); got != c.want {
+			t.Errorf("List(%q, %d) = %q, want %q", c.item, c.n, got, c.want)
+		}
+	}
+}

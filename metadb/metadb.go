@@ -283,6 +283,12 @@ func (db *DB) Q(query string) string { return db.r.Replace(query) }
 // Now is the time unit stored in *_time columns: Unix seconds.
 func Now() int64 { return time.Now().Unix() }
 
+// List is n copies of item separated by ", ": placeholders ("?, ?, ?"),
+// or the rows of a multi-row VALUES ("(?, ?), (?, ?)").
+func List(item string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(item+", ", n), ", ")
+}
+
 // Upsert returns an INSERT of cols into table that, on a conflict over the
 // unique key keys, updates the columns that are not in keys.
 func (db *DB) Upsert(table string, keys, cols []string) string {
@@ -290,7 +296,7 @@ func (db *DB) Upsert(table string, keys, cols []string) string {
 	for _, k := range keys {
 		isKey[k] = true
 	}
-	ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
+	ph := List("?", len(cols))
 	var sets []string
 	for _, c := range cols {
 		if isKey[c] {

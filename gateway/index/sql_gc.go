@@ -4,7 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
+
+	"github.com/tnv-s3/tnv/metadb"
 )
 
 // The collector's queue, s3_gc, holds two kinds of rows: blobs released by
@@ -46,7 +47,7 @@ func (s *SQL) reserveReturning(ctx context.Context, appid string, names []BlobNa
 		at[n.FileID] = i
 		args = append(args, appid, n.UserID, n.FileID, due)
 	}
-	q := "INSERT INTO s3_gc (appid, userid, fileid, due) VALUES " + repeatJoin("(?, ?, ?, ?)", len(names)) + " RETURNING id, fileid"
+	q := "INSERT INTO s3_gc (appid, userid, fileid, due) VALUES " + metadb.List("(?, ?, ?, ?)", len(names)) + " RETURNING id, fileid"
 	st, err := s.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -80,11 +81,6 @@ func (s *SQL) reserveReturning(ctx context.Context, appid string, names []BlobNa
 	return ids, nil
 }
 
-// repeatJoin is n copies of s separated by ", ".
-func repeatJoin(s string, n int) string {
-	return strings.TrimSuffix(strings.Repeat(s+", ", n), ", ")
-}
-
 // DropIntents deletes reservations never used, 64 to a statement.
 func (s *SQL) DropIntents(ctx context.Context, ids []int64) error {
 	for len(ids) > 0 {
@@ -93,7 +89,7 @@ func (s *SQL) DropIntents(ctx context.Context, ids []int64) error {
 		for i, id := range ids[:n] {
 			args[i] = id
 		}
-		if _, err := s.db.ExecContext(ctx, "DELETE FROM s3_gc WHERE id IN ("+repeatJoin("?", n)+")", args...); err != nil {
+		if _, err := s.db.ExecContext(ctx, "DELETE FROM s3_gc WHERE id IN ("+metadb.List("?", n)+")", args...); err != nil {
 			return err
 		}
 		ids = ids[n:]
