@@ -50,3 +50,44 @@ func TestPreparedStatements_FirstUseInEveryConnectionAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// Close waits for a statement being prepared in the background: with the
+// pool's one connection held by a transaction, the statement that
+// transaction met first is prepared for the cache only once the
+// transaction ends, and Close returns only after that — not while the
+// preparation would still take (or open) a connection of a database the
+// caller is about to close.
+func TestClose_WaitsForBackgroundPrepares(t *testing.T) {
+	s := newSQL(t, false)
+	s.db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.queryRow(ctx, tx, "SELECT COUNT(*) FROM s3_objects WHERE size >= ?", 0).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		s.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a statement waited to be prepared")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return after the transaction ended")
+	}
+	if st := s.db.Stats(); st.InUse != 0 {
+		t.Fatalf("%d connections in use after Close", st.InUse)
+	}
+}
