@@ -25,10 +25,17 @@ type SQL struct {
 	preparing map[string]bool // being prepared by prepareLater
 	later     sync.WaitGroup  // prepareLater goroutines, which Close waits for
 	closed    bool
+	// bg is prepareLater's context, cancelled by Close so that its wait
+	// is short even when the database does not answer.
+	bg     context.Context
+	stopBg context.CancelFunc
 }
 
 // NewSQL returns the index in db, whose tables Migrate has made.
-func NewSQL(db *metadb.DB) *SQL { return &SQL{db: db} }
+func NewSQL(db *metadb.DB) *SQL {
+	bg, stop := context.WithCancel(context.Background())
+	return &SQL{db: db, bg: bg, stopBg: stop}
+}
 
 var _ Index = (*SQL)(nil)
 
@@ -79,9 +86,9 @@ func (s *SQL) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 var errClosed = errors.New("index: closed")
 
 // Close releases the prepared statements. The index is not used after.
-// It waits for the statements being prepared in the background
-// (prepareLater), which would otherwise take a connection of the
-// database after the caller closed it, or open one: on SQLite that
+// It ends the statements being prepared in the background (prepareLater:
+// cancelled, and waited for), which would otherwise take a connection of
+// the database after the caller closed it, or open one: on SQLite that
 // recreated the -wal and -shm files of a database being removed
 // (TestChecksums_StoredWithUploadsPartsAndObjects failed its TempDir
 // cleanup, "directory not empty", in 2 of 27 runs of the package).
@@ -89,6 +96,7 @@ func (s *SQL) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.stopBg()
 	s.later.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -133,7 +141,7 @@ func (s *SQL) stmtIn(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, erro
 // prepareLater puts q in the cache once a connection is free.
 func (s *SQL) prepareLater(q string) {
 	defer s.later.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(s.bg, time.Minute)
 	defer cancel()
 	s.stmt(ctx, q) // on failure the next transaction tries again
 	s.mu.Lock()
