@@ -38,6 +38,7 @@ var indexErrors = []struct {
 	{index.ErrPrecondition, s3err.PreconditionFailed},
 	{index.ErrConflict, s3err.ConditionalRequestConflict},
 	{index.ErrNoSuchUpload, s3err.NoSuchUpload},
+	{index.ErrNoSuchBucket, s3err.NoSuchBucket},
 }
 
 // fromIndex is the S3 error of an index refusal, or nil.

@@ -45,8 +45,8 @@ func (g *Gateway) createMultipartUpload(r *request) error {
 		return err
 	}
 	u := &upload{ID: newUploadID(), Bucket: r.bucketName, Key: r.key, Initiated: time.Now().UTC(), Owner: r.user, Headers: hdr}
-	if err := g.idx.CreateUpload(r.ctx, u); err != nil {
-		return errInternal(err)
+	if err := g.idx.CreateUpload(r.ctx, r.bucket.AppID, u); err != nil {
+		return writeError(err)
 	}
 	r.setSSEHeaders(hdr.SSE, enc.customer())
 	if ck := hdr.Checksum; ck != nil {

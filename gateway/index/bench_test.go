@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -13,17 +14,20 @@ import (
 func BenchmarkBucketObject(b *testing.B) {
 	s := newSQL(b, true)
 	ctx := context.Background()
-	if _, err := s.CreateBucket(ctx, "bench", "root"); err != nil {
-		b.Fatal(err)
-	}
+	app := mustBucket(b, s, "bench").AppID
 	o := &Object{Bucket: "bench", Key: "k/1", Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: "f", Size: 1}}}
-	if err := s.PutObject(ctx, "app", o, PutCond{}, nil, 0); err != nil {
+	if err := s.PutObject(ctx, app, o, PutCond{}, nil, 0); err != nil {
 		b.Fatal(err)
 	}
 	for _, mode := range []string{"prepared", "text"} {
 		b.Run(mode, func(b *testing.B) {
 			b.SetParallelism(16)
 			b.RunParallel(func(pb *testing.PB) {
+				// as many destinations as the query has columns
+				columns := make([]any, strings.Count(bucketObjectQuery[:strings.Index(bucketObjectQuery, " FROM ")], ",")+1)
+				for i := range columns {
+					columns[i] = new(any)
+				}
 				for pb.Next() {
 					if mode == "prepared" {
 						if _, o, err := s.BucketObject(ctx, "bench", "k/1"); err != nil || o == nil {
@@ -31,9 +35,7 @@ func BenchmarkBucketObject(b *testing.B) {
 						}
 						continue
 					}
-					var name string
-					if err := s.db.QueryRowContext(ctx, bucketObjectQuery, []byte("k/1"), "bench").Scan(&name, new(any), new(any), new(any), new(any), new(any),
-						new(any), new(any), new(any), new(any), new(any), new(any), new(any), new(any), new(any), new(any), new(any)); err != nil {
+					if err := s.db.QueryRowContext(ctx, bucketObjectQuery, []byte("k/1"), "bench").Scan(columns...); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -47,17 +49,15 @@ func BenchmarkBucketObject(b *testing.B) {
 func BenchmarkPutObject(b *testing.B) {
 	s := newSQL(b, true)
 	ctx := context.Background()
-	if _, err := s.CreateBucket(ctx, "bench", "root"); err != nil {
-		b.Fatal(err)
-	}
+	app := mustBucket(b, s, "bench").AppID
 	for i := range 500 {
 		o := &Object{Bucket: "bench", Key: fmt.Sprintf("k/%d", i), Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: fmt.Sprint("f", i), Size: 1}}}
-		if err := s.PutObject(ctx, "app", o, PutCond{}, nil, 0); err != nil {
+		if err := s.PutObject(ctx, app, o, PutCond{}, nil, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
 	warm := &Object{Bucket: "bench", Key: "k/0", Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: "w", Size: 1}}}
-	if err := s.PutObject(ctx, "app", warm, PutCond{}, nil, 0); err != nil { // the UPDATE prepared, as in a running gateway
+	if err := s.PutObject(ctx, app, warm, PutCond{}, nil, 0); err != nil { // the UPDATE prepared, as in a running gateway
 		b.Fatal(err)
 	}
 	var n atomic.Int64
@@ -67,7 +67,7 @@ func BenchmarkPutObject(b *testing.B) {
 		for pb.Next() {
 			i := n.Add(1)
 			o := &Object{Bucket: "bench", Key: fmt.Sprintf("k/%d", i%500), Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: fmt.Sprint("g", i), Size: 1}}}
-			if err := s.PutObject(ctx, "app", o, PutCond{}, nil, 0); err != nil {
+			if err := s.PutObject(ctx, app, o, PutCond{}, nil, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -83,12 +83,10 @@ func BenchmarkPutVersion(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			s := newSQL(b, true)
 			ctx := context.Background()
-			if _, err := s.CreateBucket(ctx, "bench", "root"); err != nil {
-				b.Fatal(err)
-			}
+			app := mustBucket(b, s, "bench").AppID
 			for i := range 500 {
 				o := &Object{Bucket: "bench", Key: fmt.Sprintf("k/%d", i), Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: fmt.Sprint("f", i), Size: 1}}}
-				if err := s.PutObject(ctx, "app", o, PutCond{Versioning: v}, nil, 0); err != nil {
+				if err := s.PutObject(ctx, app, o, PutCond{Versioning: v}, nil, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -99,7 +97,7 @@ func BenchmarkPutVersion(b *testing.B) {
 				for pb.Next() {
 					i := n.Add(1)
 					o := &Object{Bucket: "bench", Key: fmt.Sprintf("k/%d", i%500), Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: fmt.Sprint("g", i), Size: 1}}}
-					if err := s.PutObject(ctx, "app", o, PutCond{Versioning: v}, nil, 0); err != nil {
+					if err := s.PutObject(ctx, app, o, PutCond{Versioning: v}, nil, 0); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -14,7 +14,7 @@ func TestChecksums_StoredWithUploadsPartsAndObjects(t *testing.T) {
 	forEach(t, func(t *testing.T, idx Index) {
 		b := mustBucket(t, idx, "bkt")
 		up := &Checksum{Algorithm: "SHA256", Type: "COMPOSITE"}
-		if err := idx.CreateUpload(ctx, &Upload{ID: "u", Bucket: "bkt", Key: "k", Initiated: time.Now(), Owner: "o", Headers: Headers{Checksum: up}}); err != nil {
+		if err := idx.CreateUpload(ctx, b.AppID, &Upload{ID: "u", Bucket: "bkt", Key: "k", Initiated: time.Now(), Owner: "o", Headers: Headers{Checksum: up}}); err != nil {
 			t.Fatal(err)
 		}
 		up.Type = "changed by the caller"

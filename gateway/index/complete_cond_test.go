@@ -13,7 +13,7 @@ func TestCompleteUpload_Conditions(t *testing.T) {
 	forEach(t, func(t *testing.T, idx Index) {
 		b := mustBucket(t, idx, "bkt")
 		mt := time.UnixMilli(1_700_000_001_000).UTC()
-		if err := idx.CreateUpload(ctx, &Upload{ID: "u1", Bucket: "bkt", Key: "k", Initiated: mt, Owner: "alice"}); err != nil {
+		if err := idx.CreateUpload(ctx, b.AppID, &Upload{ID: "u1", Bucket: "bkt", Key: "k", Initiated: mt, Owner: "alice"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := idx.PutPart(ctx, b.AppID, "bkt", "k", "u1", &Part{Number: 1, ETag: "e1", Size: 10, MTime: mt, Blobs: blobs("p1")}, nil, released); err != nil {

@@ -44,7 +44,15 @@ type Index interface {
 	// taken it creates nothing and returns the existing bucket.
 	CreateBucket(ctx context.Context, name, owner string) (existing *Bucket, err error)
 	// DeleteBucket removes an empty bucket (else ErrBucketNotEmpty) and its
-	// unfinished uploads, releasing their blobs.
+	// unfinished uploads, releasing their blobs; a bucket already gone, or
+	// another under b's name, is ErrNoSuchBucket.
+	//
+	// It and the writes that add to a bucket (PutObject, CreateUpload,
+	// PutPart, CompleteUpload, PutDeleteMarker, each given the app ID the
+	// caller read the bucket with) are serialised on the bucket: a write
+	// either commits before DeleteBucket looks for objects (which then finds
+	// them) or fails with ErrNoSuchBucket, so no row outlives its bucket and
+	// none lands in a bucket created again under the name.
 	DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error
 	SetCORS(ctx context.Context, bucket, doc string) error // doc "" removes it
 	// SetEncryption sets a bucket's default server-side encryption
@@ -79,7 +87,7 @@ type Index interface {
 	// order.
 	ScanKeys(ctx context.Context, bucket, from string, incl bool, upTo string, limit int) ([]ListRow, error)
 
-	CreateUpload(ctx context.Context, u *Upload) error
+	CreateUpload(ctx context.Context, appid string, u *Upload) error
 	// Upload loads an upload of bucket/key; a missing one, or another
 	// bucket's or key's, is ErrNoSuchUpload.
 	Upload(ctx context.Context, id, bucket, key string) (*Upload, error)
@@ -145,6 +153,9 @@ var (
 	// ErrConflict: another write changed the object first.
 	ErrConflict     = errors.New("conflicting write")
 	ErrNoSuchUpload = errors.New("no such upload")
+	// ErrNoSuchBucket: a write into a bucket that was deleted (or deleted
+	// and created again under its name) after the caller read it.
+	ErrNoSuchBucket = errors.New("no such bucket")
 	// ErrOwnsBuckets: RemoveUser of a user who owns buckets, without
 	// reassignTo.
 	ErrOwnsBuckets = errors.New("the user owns buckets")

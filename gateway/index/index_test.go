@@ -78,7 +78,7 @@ func wantQueued(t *testing.T, idx Index, want ...string) {
 	}
 }
 
-func mustBucket(t *testing.T, idx Index, name string) *Bucket {
+func mustBucket(t testing.TB, idx Index, name string) *Bucket {
 	t.Helper()
 	if ex, err := idx.CreateBucket(ctx, name, "alice"); err != nil || ex != nil {
 		t.Fatalf("create %s: existing %v, %v", name, ex, err)
@@ -402,7 +402,8 @@ func TestScanKeys_ByteOrderAndBounds(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := idx.PutObject(ctx, "x", obj("other", "a/a", "o1"), PutCond{}, nil, released); err != nil {
+		other := mustBucket(t, idx, "other")
+		if err := idx.PutObject(ctx, other.AppID, obj("other", "a/a", "o1"), PutCond{}, nil, released); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range []struct {
@@ -522,7 +523,7 @@ func TestMultipart(t *testing.T) {
 			{ID: "u0", Bucket: "bkt", Key: "big", Initiated: init, Owner: "alice"},
 			{ID: "u2", Bucket: "bkt", Key: "a", Initiated: init, Owner: "bob"},
 		} {
-			if err := idx.CreateUpload(ctx, u); err != nil {
+			if err := idx.CreateUpload(ctx, b.AppID, u); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -186,7 +186,7 @@ func TestLifecycle_ExpireObjectAndUpload(t *testing.T) {
 		}
 		wantQueued(t, idx, "b1")
 		u := &Upload{ID: "up1", Bucket: "lc", Key: "m", Initiated: time.UnixMilli(1_700_000_000_000).UTC(), Owner: "alice"}
-		if err := idx.CreateUpload(ctx, u); err != nil {
+		if err := idx.CreateUpload(ctx, b.AppID, u); err != nil {
 			t.Fatal(err)
 		}
 		if err := idx.PutPart(ctx, b.AppID, "lc", "m", "up1", &Part{Number: 1, ETag: "e", Size: 10, MTime: u.Initiated, Blobs: blobs("p1")}, nil, released); err != nil {

@@ -209,9 +209,20 @@ func (m *Memory) CreateBucket(_ context.Context, name, owner string) (*Bucket, e
 	return nil, nil
 }
 
+// held is SQL.bucketHeld, with m.mu held.
+func (m *Memory) held(name, appid string) error {
+	if b, ok := m.buckets[name]; !ok || b.AppID != appid {
+		return ErrNoSuchBucket
+	}
+	return nil
+}
+
 func (m *Memory) DeleteBucket(_ context.Context, b *Bucket, gcDue int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.held(b.Name, b.AppID); err != nil {
+		return err
+	}
 	if len(m.objects[b.Name]) > 0 || len(m.versions[b.Name]) > 0 {
 		return ErrBucketNotEmpty
 	}
@@ -301,6 +312,9 @@ func (m *Memory) Object(_ context.Context, bucket, key string) (*Object, error) 
 func (m *Memory) PutObject(_ context.Context, appid string, o *Object, cond PutCond, intents []int64, gcDue int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.held(o.Bucket, appid); err != nil {
+		return err
+	}
 	if err := m.checkIntents(intents); err != nil {
 		return err
 	}
@@ -373,9 +387,12 @@ func (m *Memory) ScanKeys(_ context.Context, bucket, from string, incl bool, upT
 
 // ---- multipart
 
-func (m *Memory) CreateUpload(_ context.Context, u *Upload) error {
+func (m *Memory) CreateUpload(_ context.Context, appid string, u *Upload) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.held(u.Bucket, appid); err != nil {
+		return err
+	}
 	if _, ok := m.uploads[u.ID]; ok {
 		return fmt.Errorf("upload %s exists", u.ID)
 	}
@@ -435,6 +452,9 @@ func (m *Memory) Uploads(_ context.Context, bucket, keyMarker, idMarker string, 
 func (m *Memory) PutPart(_ context.Context, appid, bucket, key, id string, p *Part, intents []int64, gcDue int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.held(bucket, appid); err != nil {
+		return err
+	}
 	if _, err := m.upload(id, bucket, key); err != nil {
 		return err
 	}
@@ -477,6 +497,9 @@ func (m *Memory) partList(id string, after, limit int) []Part {
 func (m *Memory) CompleteUpload(_ context.Context, appid, bucket, key, id string, gcDue int64, cond PutCond, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.held(bucket, appid); err != nil {
+		return nil, err
+	}
 	u, err := m.upload(id, bucket, key)
 	if err != nil {
 		return nil, err

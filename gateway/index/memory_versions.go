@@ -117,6 +117,9 @@ func (m *Memory) putVersion(o *Object, cond PutCond) ([]Blob, error) {
 func (m *Memory) PutDeleteMarker(_ context.Context, appid, bucket, key string, v Versioning, mtime time.Time, gcDue int64) (*Object, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.held(bucket, appid); err != nil {
+		return nil, err
+	}
 	return m.putDeleteMarker(appid, bucket, key, v, mtime, gcDue), nil
 }
 

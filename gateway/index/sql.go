@@ -184,6 +184,30 @@ func (s *SQL) forUpdate() string {
 	return ""
 }
 
+// bucketHeld checks, in tx, that the bucket named name still has app ID
+// appid, and on MySQL holds a shared lock on its row until tx ends, which
+// DeleteBucket's exclusive lock waits for (and the other way round);
+// SQLite's write transactions are serialised already. A bucket gone, or
+// created again under the name, is ErrNoSuchBucket. Writes that add rows
+// to a bucket call it before they take any other lock, in the order
+// DeleteBucket takes them (the bucket, then uploads and objects).
+func (s *SQL) bucketHeld(ctx context.Context, tx *sql.Tx, name, appid string) error {
+	var x int
+	err := s.queryRow(ctx, tx, "SELECT 1 FROM s3_buckets WHERE name = ? AND appid = ?"+s.shareLock(), name, appid).Scan(&x)
+	if err == sql.ErrNoRows {
+		return ErrNoSuchBucket
+	}
+	return err
+}
+
+// shareLock is forUpdate's shared lock.
+func (s *SQL) shareLock() string {
+	if s.db.Dialect == metadb.MySQL {
+		return " LOCK IN SHARE MODE"
+	}
+	return ""
+}
+
 // tx runs fn in a transaction, run again when the database gave up on it.
 func (s *SQL) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.db.RetryTx(ctx, fn)

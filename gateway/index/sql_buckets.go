@@ -102,7 +102,18 @@ func (s *SQL) CreateBucket(ctx context.Context, name, owner string) (existing *B
 
 func (s *SQL) DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// The bucket's row first, exclusively: writes in flight that hold
+		// it (bucketHeld) commit before the look for objects below, which
+		// then sees their rows (a locking read starts no snapshot; the
+		// first plain read does), and later ones find the bucket gone.
 		var x int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM s3_buckets WHERE name = ? AND appid = ?"+s.forUpdate(), b.Name, b.AppID).Scan(&x)
+		if err == sql.ErrNoRows {
+			return ErrNoSuchBucket
+		}
+		if err != nil {
+			return err
+		}
 		for _, q := range []string{"SELECT 1 FROM s3_objects WHERE bucket = ? LIMIT 1", "SELECT 1 FROM s3_versions WHERE bucket = ? LIMIT 1"} {
 			err := tx.QueryRowContext(ctx, q, b.Name).Scan(&x)
 			if err == nil {

@@ -6,9 +6,14 @@ import (
 	"fmt"
 )
 
-func (s *SQL) CreateUpload(ctx context.Context, u *Upload) error {
-	_, err := s.db.ExecContext(ctx, "INSERT INTO s3_multipart (upload_id, bucket, okey, initiated, owner, headers) VALUES (?, ?, ?, ?, ?, ?)",
-		u.ID, u.Bucket, []byte(u.Key), u.Initiated.UnixMilli(), u.Owner, headersJSON(u.Headers))
+// CreateUpload inserts the upload's row from its bucket's, locked as
+// insertObject does: none when the bucket is gone.
+func (s *SQL) CreateUpload(ctx context.Context, appid string, u *Upload) error {
+	n, err := affected(s.db.ExecContext(ctx, "INSERT INTO s3_multipart (upload_id, bucket, okey, initiated, owner, headers) SELECT ?, ?, ?, ?, ?, ? FROM s3_buckets WHERE name = ? AND appid = ?"+s.shareLock(),
+		u.ID, u.Bucket, []byte(u.Key), u.Initiated.UnixMilli(), u.Owner, headersJSON(u.Headers), u.Bucket, appid))
+	if err == nil && n == 0 {
+		return ErrNoSuchBucket
+	}
 	return err
 }
 
@@ -57,6 +62,9 @@ func (s *SQL) Uploads(ctx context.Context, bucket, keyMarker, idMarker string, l
 func (s *SQL) PutPart(ctx context.Context, appid, bucket, key, id string, p *Part, intents []int64, gcDue int64) error {
 	blobs := blobsJSON(p.Blobs)
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.bucketHeld(ctx, tx, bucket, appid); err != nil {
+			return err
+		}
 		if _, err := s.upload(ctx, tx, id, bucket, key, s.forUpdate()); err != nil {
 			return err
 		}
@@ -116,6 +124,9 @@ const maxParts = 10001
 func (s *SQL) CompleteUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64, cond PutCond, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
 	var o *Object
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.bucketHeld(ctx, tx, bucket, appid); err != nil {
+			return err
+		}
 		u, err := s.upload(ctx, tx, id, bucket, key, s.forUpdate())
 		if err != nil {
 			return err
@@ -127,7 +138,7 @@ func (s *SQL) CompleteUpload(ctx context.Context, appid, bucket, key, id string,
 		if o, err = build(u, ps); err != nil {
 			return err
 		}
-		replaced, err := s.putObjectTx(ctx, tx, o, cond)
+		replaced, err := s.putObjectTx(ctx, tx, appid, o, cond)
 		if err != nil {
 			return err
 		}

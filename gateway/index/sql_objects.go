@@ -100,7 +100,7 @@ func gcInsert(ctx context.Context, tx execer, appid string, blobs []Blob, due in
 // on SQLite, one commit and one fsync for all the rows published at once).
 func (s *SQL) PutObject(ctx context.Context, appid string, o *Object, cond PutCond, intents []int64, gcDue int64) error {
 	return s.groupTx(ctx, func(tx *sql.Tx) error {
-		gone, err := s.putObjectTx(ctx, tx, o, cond)
+		gone, err := s.putObjectTx(ctx, tx, appid, o, cond)
 		if err != nil {
 			return err
 		}
@@ -128,22 +128,28 @@ func (s *SQL) release(ctx context.Context, tx *sql.Tx, appid string, gone []Blob
 }
 
 // insertObject inserts an object's row, version 1, unless its key is
-// there: then it changes nothing and affects no row. On MySQL the row
-// found is locked exclusively (ON DUPLICATE KEY UPDATE), as the locking
-// read that follows would: a plain INSERT's duplicate error takes a shared
-// lock, and two writers of one key then deadlock raising it to exclusive.
+// there or its bucket is gone; either way it affects no row. The row is
+// selected from the bucket's, which it locks as bucketHeld does (at no
+// statement of its own). On MySQL the object row found is locked
+// exclusively (ON DUPLICATE KEY UPDATE), as the locking read that follows
+// would: a plain INSERT's duplicate error takes a shared lock, and two
+// writers of one key then deadlock raising it to exclusive.
 func (s *SQL) insertObject() string {
-	const q = "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
+	const q = "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) SELECT ?, ?, ?, ?, ?, ?, ?, ?, 1 FROM s3_buckets WHERE name = ? AND appid = ?"
 	if s.db.Dialect == metadb.MySQL {
-		return q + " ON DUPLICATE KEY UPDATE version = version"
+		return q + s.shareLock() + " ON DUPLICATE KEY UPDATE s3_objects.version = s3_objects.version"
 	}
 	return q + " ON CONFLICT DO NOTHING"
 }
 
 // putObjectTx inserts or replaces the row of o within tx and returns the
-// blobs of the object replaced that o no longer lists, for the collector.
-func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCond) ([]Blob, error) {
+// blobs of the object replaced that o no longer lists, for the collector;
+// a bucket no longer under appid is ErrNoSuchBucket.
+func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, appid string, o *Object, cond PutCond) ([]Blob, error) {
 	if cond.Versioning != Unversioned {
+		if err := s.bucketHeld(ctx, tx, o.Bucket, appid); err != nil {
+			return nil, err
+		}
 		return s.putVersionTx(ctx, tx, o, cond) // sql_versions.go
 	}
 	o.VersionID = NullVersion
@@ -158,6 +164,7 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 	// inserts.
 	const row = "SELECT blobs, version, etag FROM s3_objects WHERE bucket = ? AND okey = ?"
 	exists := false
+	held := false // bucketHeld has answered in tx
 	var err error
 	if cond.check(nil) != nil {
 		// Only an existing row can satisfy cond: a first look without a
@@ -175,7 +182,7 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 			if err := cond.check(nil); err != nil {
 				return nil, err
 			}
-			n, err := affected(s.exec(ctx, tx, s.insertObject(), o.Bucket, []byte(o.Key), o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts))
+			n, err := affected(s.exec(ctx, tx, s.insertObject(), o.Bucket, []byte(o.Key), o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts, o.Bucket, appid))
 			if err != nil {
 				return nil, err
 			}
@@ -183,11 +190,19 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutCo
 				o.Version = 1
 				return nil, nil
 			}
-			if cond.IfNoneMatchStar {
-				return nil, ErrExists
-			}
-			// there already, or written meanwhile by another PUT: replaced
 		}
+		// The key is there, or the bucket is gone: which one, before the
+		// object's row is locked (bucketHeld's order).
+		if !held {
+			if err := s.bucketHeld(ctx, tx, o.Bucket, appid); err != nil {
+				return nil, err
+			}
+			held = true
+		}
+		if !exists && cond.IfNoneMatchStar {
+			return nil, ErrExists
+		}
+		// there already, or written meanwhile by another PUT: replaced
 		err = s.queryRow(ctx, tx, row+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version, &etag)
 		if err == nil {
 			break

@@ -220,6 +220,9 @@ func (s *SQL) putVersionTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutC
 func (s *SQL) PutDeleteMarker(ctx context.Context, appid, bucket, key string, v Versioning, mtime time.Time, gcDue int64) (*Object, error) {
 	var m *Object
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.bucketHeld(ctx, tx, bucket, appid); err != nil {
+			return err
+		}
 		cur, err := s.currentTx(ctx, tx, bucket, key)
 		if err != nil {
 			return err

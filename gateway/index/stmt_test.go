@@ -21,6 +21,10 @@ func TestPreparedStatements_FirstUseInEveryConnectionAtOnce(t *testing.T) {
 			if _, err := s.CreateBucket(ctx, "b", "o"); err != nil {
 				t.Fatal(err)
 			}
+			b, err := s.Bucket(ctx, "b")
+			if err != nil {
+				t.Fatal(err)
+			}
 			const n = 64
 			for i := range n { // rows to replace, written without the cache
 				if _, err := s.db.ExecContext(ctx, "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) VALUES ('b', ?, 0, 'e', '{}', 0, '[]', 0, 1)",
@@ -37,7 +41,7 @@ func TestPreparedStatements_FirstUseInEveryConnectionAtOnce(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					o := &Object{Bucket: "b", Key: fmt.Sprint("k", i), ETag: "e2", Blobs: blobs(fmt.Sprint("f", i))}
-					errs <- s.PutObject(ctx, "app", o, PutCond{}, nil, released)
+					errs <- s.PutObject(ctx, b.AppID, o, PutCond{}, nil, released)
 				}()
 			}
 			wg.Wait()

@@ -88,9 +88,9 @@ func TestTags_ObjectAndBucket(t *testing.T) {
 
 func TestTags_UploadCarriesTags(t *testing.T) {
 	forEach(t, func(t *testing.T, idx Index) {
-		mustBucket(t, idx, "bkt")
+		b := mustBucket(t, idx, "bkt")
 		u := &Upload{ID: "u1", Bucket: "bkt", Key: "k", Owner: "alice", Headers: Headers{Tags: []Tag{{"a", "b"}}}}
-		if err := idx.CreateUpload(ctx, u); err != nil {
+		if err := idx.CreateUpload(ctx, b.AppID, u); err != nil {
 			t.Fatal(err)
 		}
 		got, err := idx.Upload(ctx, "u1", "bkt", "k")

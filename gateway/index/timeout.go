@@ -144,10 +144,10 @@ func (t *bounded) ScanKeys(ctx context.Context, bucket, from string, incl bool, 
 	return t.ix.ScanKeys(ctx, bucket, from, incl, upTo, limit)
 }
 
-func (t *bounded) CreateUpload(ctx context.Context, u *Upload) error {
+func (t *bounded) CreateUpload(ctx context.Context, appid string, u *Upload) error {
 	ctx, cancel := context.WithTimeout(ctx, t.d)
 	defer cancel()
-	return t.ix.CreateUpload(ctx, u)
+	return t.ix.CreateUpload(ctx, appid, u)
 }
 
 func (t *bounded) Upload(ctx context.Context, id, bucket, key string) (*Upload, error) {
