@@ -212,7 +212,7 @@ func (g *Gateway) deleteOne(r *request, key, vid string) (*object, error) {
 	if vid == "" {
 		m, err := g.idx.PutDeleteMarker(r.ctx, r.bucket.AppID, r.bucketName, key, r.bucket.Versioning, g.cfg.Now(), g.gcDue())
 		if err != nil {
-			return nil, errInternal(err)
+			return nil, toS3Error(err) // NoSuchBucket when deleted meanwhile
 		}
 		return m, nil
 	}

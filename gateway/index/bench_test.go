@@ -74,6 +74,30 @@ func BenchmarkPutObject(b *testing.B) {
 	})
 }
 
+// BenchmarkPutObjectNewKey measures publishing objects under new keys,
+// most PUTs' case, 32 at a time on MariaDB and on SQLite.
+func BenchmarkPutObjectNewKey(b *testing.B) {
+	for _, mysql := range []bool{true, false} {
+		b.Run(map[bool]string{true: "mariadb", false: "sqlite"}[mysql], func(b *testing.B) {
+			s := newSQL(b, mysql)
+			ctx := context.Background()
+			app := mustBucket(b, s, "bench").AppID
+			var n atomic.Int64
+			b.ResetTimer()
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					o := &Object{Bucket: "bench", Key: fmt.Sprintf("k/%d", i), Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: fmt.Sprint("f", i), Size: 1}}}
+					if err := s.PutObject(ctx, app, o, PutCond{}, nil, 0); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkPutVersion is BenchmarkPutObject's overwrite in a bucket with
 // versioning Enabled (the old object kept as a noncurrent version) against
 // the same overwrite unversioned, 16 at a time on MariaDB.

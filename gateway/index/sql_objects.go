@@ -164,7 +164,6 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, appid string, o *Obje
 	// inserts.
 	const row = "SELECT blobs, version, etag FROM s3_objects WHERE bucket = ? AND okey = ?"
 	exists := false
-	held := false // bucketHeld has answered in tx
 	var err error
 	if cond.check(nil) != nil {
 		// Only an existing row can satisfy cond: a first look without a
@@ -190,17 +189,13 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, appid string, o *Obje
 				o.Version = 1
 				return nil, nil
 			}
-		}
-		// The key is there, or the bucket is gone: which one, before the
-		// object's row is locked (bucketHeld's order).
-		if !held {
-			if err := s.bucketHeld(ctx, tx, o.Bucket, appid); err != nil {
-				return nil, err
+			// The key is there, or the bucket is gone.
+			if cond.IfNoneMatchStar {
+				if err := s.bucketHeld(ctx, tx, o.Bucket, appid); err != nil {
+					return nil, err
+				}
+				return nil, ErrExists
 			}
-			held = true
-		}
-		if !exists && cond.IfNoneMatchStar {
-			return nil, ErrExists
 		}
 		// there already, or written meanwhile by another PUT: replaced
 		err = s.queryRow(ctx, tx, row+s.forUpdate(), o.Bucket, []byte(o.Key)).Scan(&oldBlobs, &version, &etag)
@@ -210,8 +205,12 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, appid string, o *Obje
 		if err != sql.ErrNoRows {
 			return nil, err
 		}
-		// deleted meanwhile: a new key again (a writer that keeps losing
-		// this race gives up as a conflict)
+		// Not there: the bucket gone, or the key deleted meanwhile, then a
+		// new key again (a writer that keeps losing this race gives up as
+		// a conflict).
+		if err := s.bucketHeld(ctx, tx, o.Bucket, appid); err != nil {
+			return nil, err
+		}
 		if try == 3 {
 			return nil, ErrConflict
 		}
@@ -220,9 +219,16 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, appid string, o *Obje
 	if err := cond.check(&Object{ETag: etag, Version: version}); err != nil {
 		return nil, err
 	}
-	if _, err := s.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ? WHERE bucket = ? AND okey = ?",
-		o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts, version+1, o.Bucket, []byte(o.Key)); err != nil {
+	// The row is replaced only while its bucket is held (bucketHeld's
+	// lock, in the same statement: an overwrite costs no statement more).
+	n, err := affected(s.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ? WHERE bucket = ? AND okey = ?"+
+		" AND EXISTS (SELECT 1 FROM s3_buckets WHERE name = ? AND appid = ?"+s.shareLock()+")",
+		o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts, version+1, o.Bucket, []byte(o.Key), o.Bucket, appid))
+	if err != nil {
 		return nil, err
+	}
+	if n != 1 {
+		return nil, ErrNoSuchBucket // the row is locked: only the bucket can be missing
 	}
 	o.Version = version + 1
 	old, err := parseBlobs(fmt.Sprintf("object %s/%q", o.Bucket, o.Key), oldBlobs)
