@@ -3,17 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/xml"
-	"errors"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/internal/proctest"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/metadb/metadbtest"
@@ -30,12 +26,7 @@ func TestGateway_BucketDeletedDuringPut(t *testing.T) {
 	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2})
 	const ak, sk = "racekey", "racesecret-0123456789"
 	gateway := func(name string) *proctest.Proc {
-		p := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=" + ak, "TNV_SECRET_KEY=" + sk}, name, func(addr string) []string {
-			return []string{"gateway", "--listen", addr, "--trackers", c.TrackerList(), "--db", dsn,
-				"--blob-size", "1048576", "--gc-interval", "500ms"}
-		})
-		waitHTTP(t, "http://"+p.Addr+"/_tnv/health", 30*time.Second)
-		return p
+		return startGatewayAs(t, c, ak, sk, name, "--blob-size", "1048576", "--gc-interval", "500ms")
 	}
 	a, b := gateway("gateway-a"), gateway("gateway-b")
 	ca, cb := s3Client("http://"+a.Addr, ak, sk), s3Client("http://"+b.Addr, ak, sk)
@@ -55,67 +46,12 @@ func TestGateway_BucketDeletedDuringPut(t *testing.T) {
 	}
 
 	// A 3 MiB PUT through gateway A that sends 2 MiB and waits.
-	const size = 3 << 20
-	req, err := s3.NewPresignClient(ca).PresignPutObject(ctx, &s3.PutObjectInput{
-		Bucket: aws.String(bucket), Key: aws.String("late"), ContentLength: aws.Int64(size)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	hreq, err := http.NewRequest(http.MethodPut, req.URL, pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hreq.ContentLength = size
-	type answer struct {
-		status int
-		body   string
-		err    error
-	}
-	answered := make(chan answer, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(hreq)
-		if err != nil {
-			answered <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		answered <- answer{resp.StatusCode, string(body), err}
-	}()
+	pw, answered := pipedPut(t, ca, bucket, "late", 3<<20)
 	if _, err := pw.Write(make([]byte, 2<<20)); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := tnv.New(tnv.Config{Trackers: strings.Split(c.TrackerList(), ","), Auth: c.Key()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	type blobName struct{ u, f string }
-	var written []blobName
-	deadline := time.Now().Add(20 * time.Second)
-	for len(written) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("after 2 MiB of a PUT with 1 MiB blobs, no blob stored")
-		}
-		time.Sleep(100 * time.Millisecond)
-		rows, err := db.Query("SELECT userid, fileid FROM s3_gc WHERE appid = ?", oldApp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		written = written[:0]
-		for rows.Next() {
-			var bl blobName
-			if err := rows.Scan(&bl.u, &bl.f); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := cl.FileSize(ctx, oldApp, bl.u, bl.f); err == nil {
-				written = append(written, bl)
-			}
-		}
-		rows.Close()
-	}
+	cl := clusterClient(t, c)
+	written := waitIntentBlobs(t, db, cl, oldApp, 1, 20*time.Second)
 
 	// Through gateway B: the bucket is empty, so it goes; a new one takes
 	// its name.
@@ -131,7 +67,7 @@ func TestGateway_BucketDeletedDuringPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	pw.Close()
-	var ans answer
+	var ans putAnswer
 	select {
 	case ans = <-answered:
 	case <-time.After(30 * time.Second):
@@ -166,18 +102,6 @@ func TestGateway_BucketDeletedDuringPut(t *testing.T) {
 		t.Fatalf("%d object rows under the bucket's name", rows)
 	}
 	// The blobs the refused PUT stored are deleted from the nodes.
-	deadline = time.Now().Add(30 * time.Second)
-	for _, bl := range written {
-		for {
-			_, err := cl.FileSize(ctx, oldApp, bl.u, bl.f)
-			if errors.Is(err, tnv.ErrNotFound) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("blob %s/%s of the refused PUT still stored after 30 s: %v", bl.u, bl.f, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	waitBlobsGone(t, cl, oldApp, written, 30*time.Second, "30 s after the PUT was refused")
 	t.Logf("PUT refused with %d; %d blobs it stored deleted", ans.status, len(written))
 }

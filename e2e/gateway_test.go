@@ -25,8 +25,15 @@ import (
 // startGateway runs `tnv gateway` as a process against cluster c.
 func startGateway(t *testing.T, c *proctest.Cluster, access, secret string) *proctest.Proc {
 	t.Helper()
-	p := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=" + access, "TNV_SECRET_KEY=" + secret}, "gateway", func(addr string) []string {
-		return []string{"gateway", "--listen", addr, "--trackers", c.TrackerList(), "--db", c.Topo.DB}
+	return startGatewayAs(t, c, access, secret, "gateway")
+}
+
+// startGatewayAs is startGateway with the process named name and extra
+// flags.
+func startGatewayAs(t *testing.T, c *proctest.Cluster, access, secret, name string, extra ...string) *proctest.Proc {
+	t.Helper()
+	p := proctest.StartFree(t, []string{"TNV_ACCESS_KEY=" + access, "TNV_SECRET_KEY=" + secret}, name, func(addr string) []string {
+		return append([]string{"gateway", "--listen", addr, "--trackers", c.TrackerList(), "--db", c.Topo.DB}, extra...)
 	})
 	waitHTTP(t, "http://"+p.Addr+"/_tnv/health", 30*time.Second)
 	return p
