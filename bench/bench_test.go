@@ -358,3 +358,15 @@ func TestCheckMachineAndTable(t *testing.T) {
 		t.Fatal("the check table is not in the Markdown")
 	}
 }
+
+func TestWithDatabase(t *testing.T) {
+	for base, want := range map[string]string{
+		"mysql://root@127.0.0.1:3306/mysql":                              "mysql://root@127.0.0.1:3306/tnvbench_x",
+		"mysql://u:p@localhost/mysql?socket=/run/mysqld/mysqld.sock":     "mysql://u:p@localhost/tnvbench_x?socket=/run/mysqld/mysqld.sock",
+		"mysql://u@h:3306/db?interpolateParams=false&socket=/tmp/m.sock": "mysql://u@h:3306/tnvbench_x?interpolateParams=false&socket=/tmp/m.sock",
+	} {
+		if got := withDatabase(base, "tnvbench_x"); got != want {
+			t.Errorf("withDatabase(%q) = %q, want %q", base, got, want)
+		}
+	}
+}

@@ -251,7 +251,7 @@ func startMulti(bin, dataDir, logDir, mysqlBase string, groups, members int, lin
 		admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+dbName)
 		admin.Close()
 	})
-	dsn := mysqlBase[:strings.LastIndex(mysqlBase, "/")] + "/" + dbName
+	dsn := withDatabase(mysqlBase, dbName)
 	dir := filepath.Join(dataDir, key)
 	s.cleanup = append(s.cleanup, func() { retire(dir) })
 	env := []string{"TNV_LOG_LEVEL=warn"}
@@ -476,4 +476,15 @@ func retire(dir string) {
 	if err := os.Rename(dir, filepath.Join(to, fmt.Sprintf("%s-%d", filepath.Base(dir), retiredN.Add(1)))); err != nil {
 		os.RemoveAll(dir)
 	}
+}
+
+// withDatabase is the DSN base with its database replaced by name, its
+// parameters kept (a ?socket= path holds slashes too).
+func withDatabase(base, name string) string {
+	b, query, _ := strings.Cut(base, "?")
+	dsn := b[:strings.LastIndex(b, "/")] + "/" + name
+	if query != "" {
+		dsn += "?" + query
+	}
+	return dsn
 }

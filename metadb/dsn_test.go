@@ -45,3 +45,12 @@ func TestList(t *testing.T) {
 		}
 	}
 }
+
+// TestParseDSN_UnixSocket: ?socket=PATH is the address (the host is
+// ignored) and is not sent to the server as a session variable.
+func TestParseDSN_UnixSocket(t *testing.T) {
+	_, src, _, err := parseDSN("mysql://u:p@h:3306/db?socket=/run/db.sock&interpolateParams=false")
+	if err != nil || !strings.HasPrefix(src, "u:p@unix(/run/db.sock)/db?") || strings.Contains(src, "socket=") {
+		t.Fatalf("DSN %q, %v: want the unix socket as the address and no socket parameter", src, err)
+	}
+}

@@ -195,6 +195,12 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 		if u.Port() == "" {
 			cfg.Addr = u.Host + ":3306"
 		}
+		// ?socket=PATH: the server's Unix socket instead of TCP (the host
+		// is then ignored). On one machine a query costs both sides less
+		// CPU than over loopback TCP (docs/operations.md).
+		if sock := u.Query().Get("socket"); sock != "" {
+			cfg.Net, cfg.Addr = "unix", sock
+		}
 		cfg.DBName = strings.TrimPrefix(u.Path, "/")
 		if cfg.DBName == "" {
 			return "", "", 0, fmt.Errorf("metadb: mysql DSN needs a database name: %s", redact(dsn))
@@ -207,7 +213,9 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 		cfg.InterpolateParams = u.Query().Get("interpolateParams") == ""
 		cfg.Params = map[string]string{}
 		for k, v := range u.Query() {
-			cfg.Params[k] = v[0]
+			if k != "socket" {
+				cfg.Params[k] = v[0]
+			}
 		}
 		// Rows affected count rows changed, never rows found: an upsert
 		// that found its key and changed nothing says 0, which is how an

@@ -43,7 +43,7 @@ func runAdmin(ctx context.Context, args []string) error {
 	}
 	what, verb, rest := args[0], args[1], args[2:]
 	f := newFlags("admin "+what+" "+verb, "[flags] [ARGS] (see tnv admin)")
-	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
+	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db[?socket=PATH] or sqlite:PATH")
 	var ak *string
 	var sk *secretFlag
 	var isAdmin *bool

@@ -26,7 +26,7 @@ func runAdminShare(ctx context.Context, args []string) error {
 	}
 	verb, rest := args[0], args[1:]
 	f := newFlags("admin share "+verb, "[flags] (see tnv admin)")
-	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
+	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db[?socket=PATH] or sqlite:PATH")
 	bucket := f.String("bucket", "", "bucket to share (create)")
 	prefix := f.String("prefix", "", "key prefix the link reaches (create)")
 	expiresIn := f.Duration("expires-in", 0, "the link's life, e.g. 2h (create)")

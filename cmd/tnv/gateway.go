@@ -20,7 +20,7 @@ func runGateway(ctx context.Context, args []string) error {
 	f := newFlags("gateway", "--listen ADDR --trackers A,B --db DSN [--region R] [--domain D] [--tls-cert FILE --tls-key FILE]")
 	addr := f.String("listen", ":9000", "address to listen on")
 	trackers := f.String("trackers", "", "tracker addresses host:port, comma-separated")
-	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
+	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db[?socket=PATH] or sqlite:PATH")
 	region := f.String("region", "us-east-1", "the S3 region the gateway answers for")
 	domain := f.String("domain", "", "base domain(s) of virtual-hosted-style requests (bucket.DOMAIN), comma-separated")
 	accessKey := f.String("access-key", "", "root access key")

@@ -17,7 +17,7 @@ func init() {
 func runIDServer(ctx context.Context, args []string) error {
 	f := newFlags("idserver", "--listen ADDR --db DSN [--step N] [--idle-timeout D]")
 	addr := f.String("listen", ":22000", "address to listen on")
-	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
+	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db[?socket=PATH] or sqlite:PATH")
 	step := f.Int64("step", idserver.DefaultStep, "IDs reserved from the database per round trip")
 	idle := f.Duration("idle-timeout", 5*time.Minute, "a client connection idle this long is closed (storage nodes keep theirs idle less: 30s)")
 	metrics := f.metricsFlag()

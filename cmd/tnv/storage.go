@@ -38,7 +38,7 @@ func runStorage(ctx context.Context, args []string) error {
 	trackers := f.String("trackers", "", "tracker addresses, comma-separated")
 	idservers := f.String("idservers", "", "ID server addresses, comma-separated")
 	stores := f.String("store", "", "store directories, comma-separated (created if missing)")
-	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH (shared by the group's members)")
+	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db[?socket=PATH] or sqlite:PATH (shared by the group's members)")
 	beat := f.Duration("beat", 10*time.Second, "BEAT interval")
 	advertise := f.String("advertise", "", "host (IP) clients and members reach this node at (default: the listen IP, or the address towards the first tracker)")
 	retention := f.Duration("retention", 24*time.Hour, "deleted files are purged after this")

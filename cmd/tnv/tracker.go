@@ -18,7 +18,7 @@ func init() {
 func runTracker(ctx context.Context, args []string) error {
 	f := newFlags("tracker", "--listen ADDR --db DSN [--offline-after DURATION] [--registered-groups-only]")
 	addr := f.String("listen", ":21000", "address to listen on")
-	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db or sqlite:PATH")
+	dsn := f.String("db", "", "metadata database: mysql://user:pass@host:port/db[?socket=PATH] or sqlite:PATH")
 	offline := f.Duration("offline-after", tracker.DefaultOfflineAfter, "a storage node without JOIN or BEAT this long is OFFLINE")
 	registered := f.Bool("registered-groups-only", false, "refuse nodes of groups not already in t_groups_info")
 	metrics := f.metricsFlag()

@@ -56,7 +56,7 @@ func runUp(ctx context.Context, args []string) error {
 	f := newFlags("up", "[--data DIR] [--s3-addr ADDR] [--mysql DSN]")
 	data := f.String("data", "./tnv-data", "directory for the metadata database, the stores and the cluster's settings")
 	s3addr := f.String("s3-addr", "127.0.0.1:9000", "address of the S3 endpoint")
-	mysql := f.String("mysql", "", "run on this MySQL database (mysql://user:pass@host:port/db) instead of the embedded SQLite")
+	mysql := f.String("mysql", "", "run on this MySQL database (mysql://user:pass@host:port/db[?socket=PATH]) instead of the embedded SQLite")
 	region := f.String("region", "us-east-1", "S3 region")
 	access := f.String("access-key", "", "root access key (default: generated at the first start and kept in DATA/credentials.json)")
 	secretKey := f.secret("secret-key", "root secret key (with --access-key)")
