@@ -1,8 +1,11 @@
 package metadb
 
 import (
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 func TestParseDSN_MySQLInterpolatesParamsUnlessTurnedOff(t *testing.T) {
@@ -11,8 +14,16 @@ func TestParseDSN_MySQLInterpolatesParamsUnlessTurnedOff(t *testing.T) {
 		t.Fatalf("default DSN %q, %v: want interpolateParams=true", src, err)
 	}
 	_, src, _, err = parseDSN("mysql://u:p@h:3306/db?interpolateParams=false")
-	if err != nil || strings.Contains(src, "interpolateParams=true") || !strings.Contains(src, "interpolateParams=false") {
-		t.Fatalf("DSN %q, %v: want interpolateParams=false kept", src, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := mysql.ParseDSN(src); err != nil || cfg.InterpolateParams {
+		t.Fatalf("DSN %q, %v: want interpolateParams off", src, err)
+	}
+	for _, bad := range []string{"mysql://u@h/db?interpolateParams", "mysql://u@h/db?timeout=soon", "mysql://u@h/db?/0=1"} {
+		if _, _, _, err := parseDSN(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }
 
@@ -53,4 +64,37 @@ func TestParseDSN_UnixSocket(t *testing.T) {
 	if err != nil || !strings.HasPrefix(src, "u:p@unix(/run/db.sock)/db?") || strings.Contains(src, "socket=") {
 		t.Fatalf("DSN %q, %v: want the unix socket as the address and no socket parameter", src, err)
 	}
+}
+
+// FuzzParseDSN: any DSN is refused or turned into a driver source the
+// driver reads back, with ?socket= as the address and never a session
+// variable, and never clientFoundRows.
+func FuzzParseDSN(f *testing.F) {
+	for _, s := range []string{
+		"mysql://root@127.0.0.1:3306/test", "mysql://u:p@h/db?socket=/run/mysqld/mysqld.sock",
+		"mysql://u@h:1/db?interpolateParams=false&clientFoundRows=true", "sqlite:/tmp/x.db", "sqlite://rel/x.db",
+		"mysql://h/", "mysql://%zz@h/db", "postgres://h/db",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dsn string) {
+		driver, src, dialect, err := parseDSN(dsn)
+		if err != nil || dialect != MySQL {
+			return
+		}
+		if driver != "mysql" {
+			t.Fatalf("%q: driver %q for MySQL", dsn, driver)
+		}
+		cfg, err := mysql.ParseDSN(src)
+		if err != nil {
+			t.Fatalf("%q: the driver refuses its source %q: %v", dsn, src, err)
+		}
+		if _, ok := cfg.Params["socket"]; ok || cfg.ClientFoundRows {
+			t.Fatalf("%q: source %q sends socket or clientFoundRows", dsn, src)
+		}
+		u, _ := url.Parse(dsn)
+		if sock := u.Query().Get("socket"); sock != "" && (cfg.Net != "unix" || cfg.Addr != sock) {
+			t.Fatalf("%q: %s(%s), want unix(%s)", dsn, cfg.Net, cfg.Addr, sock)
+		}
+	})
 }

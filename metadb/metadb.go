@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -206,26 +207,58 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 			return "", "", 0, fmt.Errorf("metadb: mysql DSN needs a database name: %s", redact(dsn))
 		}
 		cfg.ParseTime = true
+		q := u.Query()
 		// Arguments are escaped into the statement by the driver (the SQL
 		// still uses placeholders): one round trip per query instead of a
 		// prepare, an execute and a close. ?interpolateParams=false turns
 		// it off.
-		cfg.InterpolateParams = u.Query().Get("interpolateParams") == ""
+		cfg.InterpolateParams = true
+		if v, ok := q["interpolateParams"]; ok {
+			if cfg.InterpolateParams, err = strconv.ParseBool(v[0]); err != nil {
+				return "", "", 0, fmt.Errorf("metadb: mysql DSN %s: interpolateParams %q is not true or false", redact(dsn), v[0])
+			}
+		}
 		cfg.Params = map[string]string{}
-		for k, v := range u.Query() {
-			if k != "socket" {
+		for k, v := range q {
+			if !paramName(k) {
+				return "", "", 0, fmt.Errorf("metadb: mysql DSN %s: parameter %q is not a name", redact(dsn), k)
+			}
+			switch k {
+			case "socket", "interpolateParams":
+			case "clientFoundRows":
+				// Rows affected count rows changed, never rows found: an
+				// upsert that found its key and changed nothing says 0,
+				// which is how an object's insert tells a new key from an
+				// existing one (gateway/index insertObject).
+			default:
 				cfg.Params[k] = v[0]
 			}
 		}
-		// Rows affected count rows changed, never rows found: an upsert
-		// that found its key and changed nothing says 0, which is how an
-		// object's insert tells a new key from an existing one
-		// (gateway/index insertObject).
-		delete(cfg.Params, "clientFoundRows")
 		cfg.ClientFoundRows = false
-		return "mysql", cfg.FormatDSN(), MySQL, nil
+		src := cfg.FormatDSN()
+		// A value the driver would refuse (a timeout that is no duration,
+		// say) is refused here, naming the DSN, not at the first query.
+		if _, err := mysql.ParseDSN(src); err != nil {
+			return "", "", 0, fmt.Errorf("metadb: mysql DSN %s: %v", redact(dsn), err)
+		}
+		return "mysql", src, MySQL, nil
 	}
 	return "", "", 0, fmt.Errorf("metadb: DSN must start with mysql:// or sqlite: (got %q)", redact(dsn))
+}
+
+// paramName reports whether a DSN parameter's key is a name (letters,
+// digits, '_' and '.'), as the driver's options and the server's variables
+// are: others would reach the driver's source unescaped.
+func paramName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // sqliteSource is the driver's source for a database file: WAL, a busy
