@@ -60,13 +60,20 @@ func BenchmarkPutObject(b *testing.B) {
 	if err := s.PutObject(ctx, app, warm, PutCond{}, nil, 0); err != nil { // the UPDATE prepared, as in a running gateway
 		b.Fatal(err)
 	}
+	publishParallel(b, s, app, func(i int64) string { return fmt.Sprintf("k/%d", i%500) })
+}
+
+// publishParallel publishes objects in bucket "bench" (app ID app), 16 per
+// processor at a time, the i-th under key(i), each with a blob of its own.
+func publishParallel(b *testing.B, s *SQL, app string, key func(i int64) string) {
+	ctx := context.Background()
 	var n atomic.Int64
 	b.ResetTimer()
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
-			o := &Object{Bucket: "bench", Key: fmt.Sprintf("k/%d", i%500), Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: fmt.Sprint("g", i), Size: 1}}}
+			o := &Object{Bucket: "bench", Key: key(i), Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: fmt.Sprint("g", i), Size: 1}}}
 			if err := s.PutObject(ctx, app, o, PutCond{}, nil, 0); err != nil {
 				b.Fatal(err)
 			}
@@ -80,20 +87,8 @@ func BenchmarkPutObjectNewKey(b *testing.B) {
 	for _, mysql := range []bool{true, false} {
 		b.Run(map[bool]string{true: "mariadb", false: "sqlite"}[mysql], func(b *testing.B) {
 			s := newSQL(b, mysql)
-			ctx := context.Background()
 			app := mustBucket(b, s, "bench").AppID
-			var n atomic.Int64
-			b.ResetTimer()
-			b.SetParallelism(16)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := n.Add(1)
-					o := &Object{Bucket: "bench", Key: fmt.Sprintf("k/%d", i), Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: fmt.Sprint("f", i), Size: 1}}}
-					if err := s.PutObject(ctx, app, o, PutCond{}, nil, 0); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+			publishParallel(b, s, app, func(i int64) string { return fmt.Sprintf("k/%d", i) })
 		})
 	}
 }
