@@ -327,7 +327,14 @@ func (g *Gateway) collect() {
 	}
 }
 
-// collectOnce deletes up to 100 due blobs and returns how many rows it saw.
+// collectConcurrency bounds the blob deletions the collector has in
+// flight. One at a time, a deletion's round trips (the node's log commit,
+// its mirrors told) bounded collection at a few hundred blobs a second, less
+// than the PUTs that replace objects produce.
+const collectConcurrency = 8
+
+// collectOnce deletes up to 100 due blobs, collectConcurrency at a time,
+// and returns how many rows it saw (0 when ctx ended).
 func (g *Gateway) collectOnce(ctx context.Context) int {
 	rows, err := g.idx.DueBlobs(ctx, g.nowUnix(), 100)
 	if err != nil {
@@ -336,25 +343,45 @@ func (g *Gateway) collectOnce(ctx context.Context) int {
 		}
 		return 0
 	}
+	slots := make(chan struct{}, collectConcurrency)
+	var wg sync.WaitGroup
 	for _, r := range rows {
-		err := g.cfg.Blobs.Delete(ctx, r.AppID, r.UserID, r.FileID)
-		g.cfg.Metrics.gcBlob(err) // phases.go
-		if err == nil || errors.Is(err, ErrBlobNotFound) {
-			// A row that stays is deleted again next time: the blob is
-			// gone, so that finds nothing and removes the row then.
-			if err := g.idx.Collected(ctx, r.ID); err != nil && ctx.Err() == nil {
-				g.log.Warn("gateway: gc: forget collected blob", "fileid", r.FileID, "err", err)
-			}
-			continue
-		}
 		if ctx.Err() != nil {
-			return 0
+			break
 		}
-		backoff := min(int64(60)<<min(r.Tries, 6), 3600)
-		g.log.Warn("gateway: gc: delete blob", "appid", r.AppID, "userid", r.UserID, "fileid", r.FileID, "tries", r.Tries+1, "err", err)
-		if err := g.idx.Postpone(ctx, r.ID, g.nowUnix()+backoff); err != nil && ctx.Err() == nil {
-			g.log.Warn("gateway: gc: postpone", "fileid", r.FileID, "err", err)
-		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			g.collectBlob(ctx, r)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return 0
 	}
 	return len(rows)
+}
+
+// collectBlob deletes one due blob and forgets its row, or postpones the
+// row with a backoff when the deletion failed.
+func (g *Gateway) collectBlob(ctx context.Context, r index.GCRow) {
+	err := g.cfg.Blobs.Delete(ctx, r.AppID, r.UserID, r.FileID)
+	g.cfg.Metrics.gcBlob(err) // phases.go
+	if err == nil || errors.Is(err, ErrBlobNotFound) {
+		// A row that stays is deleted again next time: the blob is
+		// gone, so that finds nothing and removes the row then.
+		if err := g.idx.Collected(ctx, r.ID); err != nil && ctx.Err() == nil {
+			g.log.Warn("gateway: gc: forget collected blob", "fileid", r.FileID, "err", err)
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	backoff := min(int64(60)<<min(r.Tries, 6), 3600)
+	g.log.Warn("gateway: gc: delete blob", "appid", r.AppID, "userid", r.UserID, "fileid", r.FileID, "tries", r.Tries+1, "err", err)
+	if err := g.idx.Postpone(ctx, r.ID, g.nowUnix()+backoff); err != nil && ctx.Err() == nil {
+		g.log.Warn("gateway: gc: postpone", "fileid", r.FileID, "err", err)
+	}
 }

@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -356,6 +358,55 @@ func TestObjects_OverwriteQueuesOldBlobsDropsIntents(t *testing.T) {
 				}
 			}
 			waitFor(t, func() bool { return len(e.gcRowsNotHeld()) == 0 })
+		})
+	}
+}
+
+// slowDeletes is a memStore whose deletions take a while and count how
+// many run at once.
+type slowDeletes struct {
+	*memStore
+	mu            sync.Mutex
+	inFlight, max int
+}
+
+func (s *slowDeletes) Delete(ctx context.Context, appid, userid, fileid string) error {
+	s.mu.Lock()
+	s.inFlight++
+	s.max = max(s.max, s.inFlight)
+	s.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	s.inFlight--
+	s.mu.Unlock()
+	return s.memStore.Delete(ctx, appid, userid, fileid)
+}
+
+// TestCollector_DeletesSeveralBlobsAtOnce: the collector has up to
+// collectConcurrency deletions in flight, not one (a deletion is round
+// trips to the nodes), and still deletes every replaced blob, on SQLite
+// and MariaDB.
+func TestCollector_DeletesSeveralBlobsAtOnce(t *testing.T) {
+	for _, mysql := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite", true: "mariadb"}[mysql], func(t *testing.T) {
+			store := &slowDeletes{memStore: newMemStore()}
+			e := newEnv(t, envOpt{mysql: mysql, store: store, blobSize: 10})
+			e.mkBucket("bkt")
+			e.put("bkt", "k", randBytes(400)) // 40 blobs
+			start := time.Now()
+			e.put("bkt", "k", []byte("short"))
+			waitFor(t, func() bool { return store.count() == 1 })
+			took := time.Since(start)
+			store.mu.Lock()
+			most := store.max
+			store.mu.Unlock()
+			if most < 2 || most > collectConcurrency {
+				t.Fatalf("%d deletions at once at most, want 2..%d", most, collectConcurrency)
+			}
+			t.Logf("40 blobs of 20 ms each collected in %v, up to %d at once", took.Round(time.Millisecond), most)
+			if got := e.get("bkt", "k"); string(got) != "short" {
+				t.Fatalf("k: %q", got)
+			}
 		})
 	}
 }
