@@ -192,13 +192,23 @@ func (s *SQL) forUpdate() string {
 // to a bucket call it before they take any other lock, in the order
 // DeleteBucket takes them (the bucket, then uploads and objects).
 func (s *SQL) bucketHeld(ctx context.Context, tx *sql.Tx, name, appid string) error {
+	return s.lockBucket(ctx, tx, name, appid, s.shareLock())
+}
+
+// lockBucket reads bucket name's row under app ID appid in tx with lock
+// (shareLock or forUpdate): ErrNoSuchBucket when there is none.
+func (s *SQL) lockBucket(ctx context.Context, tx *sql.Tx, name, appid, lock string) error {
 	var x int
-	err := s.queryRow(ctx, tx, "SELECT 1 FROM s3_buckets WHERE name = ? AND appid = ?"+s.shareLock(), name, appid).Scan(&x)
+	err := s.queryRow(ctx, tx, "SELECT 1"+bucketRow+lock, name, appid).Scan(&x)
 	if err == sql.ErrNoRows {
 		return ErrNoSuchBucket
 	}
 	return err
 }
+
+// bucketRow selects a bucket's row by name and app ID (two arguments),
+// what every write that holds its bucket reads, with a lock after it.
+const bucketRow = " FROM s3_buckets WHERE name = ? AND appid = ?"
 
 // shareLock is forUpdate's shared lock.
 func (s *SQL) shareLock() string {

@@ -106,14 +106,10 @@ func (s *SQL) DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error {
 		// it (bucketHeld) commit before the look for objects below, which
 		// then sees their rows (a locking read starts no snapshot; the
 		// first plain read does), and later ones find the bucket gone.
-		var x int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM s3_buckets WHERE name = ? AND appid = ?"+s.forUpdate(), b.Name, b.AppID).Scan(&x)
-		if err == sql.ErrNoRows {
-			return ErrNoSuchBucket
-		}
-		if err != nil {
+		if err := s.lockBucket(ctx, tx, b.Name, b.AppID, s.forUpdate()); err != nil {
 			return err
 		}
+		var x int
 		for _, q := range []string{"SELECT 1 FROM s3_objects WHERE bucket = ? LIMIT 1", "SELECT 1 FROM s3_versions WHERE bucket = ? LIMIT 1"} {
 			err := tx.QueryRowContext(ctx, q, b.Name).Scan(&x)
 			if err == nil {

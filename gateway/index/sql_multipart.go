@@ -9,7 +9,7 @@ import (
 // CreateUpload inserts the upload's row from its bucket's, locked as
 // insertObject does: none when the bucket is gone.
 func (s *SQL) CreateUpload(ctx context.Context, appid string, u *Upload) error {
-	n, err := affected(s.db.ExecContext(ctx, "INSERT INTO s3_multipart (upload_id, bucket, okey, initiated, owner, headers) SELECT ?, ?, ?, ?, ?, ? FROM s3_buckets WHERE name = ? AND appid = ?"+s.shareLock(),
+	n, err := affected(s.db.ExecContext(ctx, "INSERT INTO s3_multipart (upload_id, bucket, okey, initiated, owner, headers) SELECT ?, ?, ?, ?, ?, ?"+bucketRow+s.shareLock(),
 		u.ID, u.Bucket, []byte(u.Key), u.Initiated.UnixMilli(), u.Owner, headersJSON(u.Headers), u.Bucket, appid))
 	if err == nil && n == 0 {
 		return ErrNoSuchBucket

@@ -135,7 +135,7 @@ func (s *SQL) release(ctx context.Context, tx *sql.Tx, appid string, gone []Blob
 // would: a plain INSERT's duplicate error takes a shared lock, and two
 // writers of one key then deadlock raising it to exclusive.
 func (s *SQL) insertObject() string {
-	const q = "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) SELECT ?, ?, ?, ?, ?, ?, ?, ?, 1 FROM s3_buckets WHERE name = ? AND appid = ?"
+	const q = "INSERT INTO s3_objects (bucket, okey, size, etag, headers, mtime, blobs, parts, version) SELECT ?, ?, ?, ?, ?, ?, ?, ?, 1" + bucketRow
 	if s.db.Dialect == metadb.MySQL {
 		return q + s.shareLock() + " ON DUPLICATE KEY UPDATE s3_objects.version = s3_objects.version"
 	}
@@ -222,7 +222,7 @@ func (s *SQL) putObjectTx(ctx context.Context, tx *sql.Tx, appid string, o *Obje
 	// The row is replaced only while its bucket is held (bucketHeld's
 	// lock, in the same statement: an overwrite costs no statement more).
 	n, err := affected(s.exec(ctx, tx, "UPDATE s3_objects SET size = ?, etag = ?, headers = ?, mtime = ?, blobs = ?, parts = ?, version = ? WHERE bucket = ? AND okey = ?"+
-		" AND EXISTS (SELECT 1 FROM s3_buckets WHERE name = ? AND appid = ?"+s.shareLock()+")",
+		" AND EXISTS (SELECT 1"+bucketRow+s.shareLock()+")",
 		o.Size, o.ETag, hdr, o.MTime.UnixMilli(), blobs, o.Parts, version+1, o.Bucket, []byte(o.Key), o.Bucket, appid))
 	if err != nil {
 		return nil, err
