@@ -191,6 +191,7 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 		cfg := mysql.NewConfig()
 		cfg.User = u.User.Username()
 		cfg.Passwd, _ = u.User.Password()
+		q := u.Query()
 		cfg.Net = "tcp"
 		cfg.Addr = u.Host
 		if u.Port() == "" {
@@ -199,7 +200,7 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 		// ?socket=PATH: the server's Unix socket instead of TCP (the host
 		// is then ignored). On one machine a query costs both sides less
 		// CPU than over loopback TCP (docs/operations.md).
-		if sock := u.Query().Get("socket"); sock != "" {
+		if sock := q.Get("socket"); sock != "" {
 			cfg.Net, cfg.Addr = "unix", sock
 		}
 		cfg.DBName = strings.TrimPrefix(u.Path, "/")
@@ -207,7 +208,6 @@ func parseDSN(dsn string) (driver, source string, d Dialect, err error) {
 			return "", "", 0, fmt.Errorf("metadb: mysql DSN needs a database name: %s", redact(dsn))
 		}
 		cfg.ParseTime = true
-		q := u.Query()
 		// Arguments are escaped into the statement by the driver (the SQL
 		// still uses placeholders): one round trip per query instead of a
 		// prepare, an execute and a close. ?interpolateParams=false turns
