@@ -40,10 +40,7 @@ func TestGateway_BucketDeletedDuringPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var oldApp string
-	if err := db.QueryRow("SELECT appid FROM s3_buckets WHERE name = ?", bucket).Scan(&oldApp); err != nil {
-		t.Fatal(err)
-	}
+	oldApp := bucketAppID(t, db, bucket)
 
 	// A 3 MiB PUT through gateway A that sends 2 MiB and waits.
 	pw, answered := pipedPut(t, ca, bucket, "late", 3<<20)

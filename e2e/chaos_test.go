@@ -148,9 +148,7 @@ func newChaosHarness(t *testing.T, long bool) *chaosHarness {
 	if _, err := h.s3[0].CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(h.bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.QueryRowContext(ctx, "SELECT appid FROM s3_buckets WHERE name = ?", h.bucket).Scan(&h.appid); err != nil {
-		t.Fatal(err)
-	}
+	h.appid = bucketAppID(t, db, h.bucket)
 	// Warm up: until a PUT and a GET succeed through each gateway (a
 	// restarted ID server's first requests are not what is measured here).
 	deadline := time.Now().Add(30 * time.Second)

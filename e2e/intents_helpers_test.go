@@ -17,6 +17,16 @@ import (
 	"github.com/tnv-s3/tnv/metadb"
 )
 
+// bucketAppID is the app ID of bucket name in the gateway's tables in db.
+func bucketAppID(t *testing.T, db *metadb.DB, name string) string {
+	t.Helper()
+	var appid string
+	if err := db.QueryRowContext(context.Background(), "SELECT appid FROM s3_buckets WHERE name = ?", name).Scan(&appid); err != nil {
+		t.Fatalf("app ID of bucket %s: %v", name, err)
+	}
+	return appid
+}
+
 // blobRef names a blob on the storage nodes.
 type blobRef struct{ userID, fileID string }
 

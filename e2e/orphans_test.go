@@ -44,10 +44,7 @@ func TestGateway_CrashOrphansCollectedAfterIntentTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var appid string
-	if err := db.QueryRow("SELECT appid FROM s3_buckets WHERE name = 'orphans'").Scan(&appid); err != nil {
-		t.Fatal(err)
-	}
+	appid := bucketAppID(t, db, "orphans")
 	cl := clusterClient(t, c)
 	// The intent records name the blobs; wait until some are on the nodes.
 	written := waitIntentBlobs(t, db, cl, appid, 3, 20*time.Second)
