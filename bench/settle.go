@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/md5"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,6 +94,5 @@ func checkMachine(dir string) (md5MiBs, fsyncMs float64) {
 		}
 		lat = append(lat, float64(time.Since(t).Microseconds())/1000)
 	}
-	slices.Sort(lat)
-	return md5MiBs, lat[len(lat)/2]
+	return md5MiBs, spreadOf(lat).Median
 }
