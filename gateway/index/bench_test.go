@@ -9,18 +9,22 @@ import (
 )
 
 // BenchmarkBucketObject measures the lookup of every GET and HEAD, 32 at a
-// time on MariaDB: "prepared" as the gateway runs it against "text", the
-// same query with its arguments interpolated, as reference.
+// time on MariaDB: "batched" as the gateway runs it (concurrent lookups
+// share queries, ReadBatch), "alone" one prepared query per lookup as
+// before, "text" that query with its arguments interpolated, as reference.
 func BenchmarkBucketObject(b *testing.B) {
 	s := newSQL(b, true)
 	ctx := context.Background()
 	app := mustBucket(b, s, "bench").AppID
-	o := &Object{Bucket: "bench", Key: "k/1", Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: "f", Size: 1}}}
-	if err := s.PutObject(ctx, app, o, PutCond{}, nil, 0); err != nil {
-		b.Fatal(err)
+	for i := range 64 {
+		o := &Object{Bucket: "bench", Key: fmt.Sprint("k/", i), Size: 1, ETag: "e", Blobs: []Blob{{UserID: "u", FileID: fmt.Sprint("f", i), Size: 1}}}
+		if err := s.PutObject(ctx, app, o, PutCond{}, nil, 0); err != nil {
+			b.Fatal(err)
+		}
 	}
-	for _, mode := range []string{"prepared", "text"} {
+	for _, mode := range []string{"batched", "alone", "text"} {
 		b.Run(mode, func(b *testing.B) {
+			var n atomic.Int64
 			b.SetParallelism(16)
 			b.RunParallel(func(pb *testing.PB) {
 				// as many destinations as the query has columns
@@ -29,14 +33,22 @@ func BenchmarkBucketObject(b *testing.B) {
 					columns[i] = new(any)
 				}
 				for pb.Next() {
-					if mode == "prepared" {
-						if _, o, err := s.BucketObject(ctx, "bench", "k/1"); err != nil || o == nil {
-							b.Fatal(err)
-						}
-						continue
+					key := fmt.Sprint("k/", n.Add(1)%64)
+					var err error
+					var o *Object
+					switch mode {
+					case "batched":
+						_, o, err = s.BucketObject(ctx, "bench", key)
+					case "alone":
+						var r bucketObject
+						r, err = s.bucketObject(ctx, bucketKey{"bench", key})
+						o = r.o
+					default:
+						err = s.db.QueryRowContext(ctx, bucketObjectQuery, []byte(key), "bench").Scan(columns...)
+						o = &Object{}
 					}
-					if err := s.db.QueryRowContext(ctx, bucketObjectQuery, []byte("k/1"), "bench").Scan(columns...); err != nil {
-						b.Fatal(err)
+					if err != nil || o == nil {
+						b.Fatal(key, err)
 					}
 				}
 			})

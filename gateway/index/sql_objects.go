@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tnv-s3/tnv/metadb"
@@ -35,11 +36,113 @@ func (o *Object) decode(hdr, blobs string) error {
 }
 
 // bucketObjectQuery is the join of BucketObject.
-const bucketObjectQuery = "SELECT b.name, b.appid, b.owner, b.created, b.public_read, b.cors_xml, b.sse_default, b.versioning, b.object_lock, " +
-	"o.okey, o.size, o.etag, o.headers, o.mtime, o.blobs, o.parts, o.version, o.version_id " +
-	"FROM s3_buckets b LEFT JOIN s3_objects o ON o.bucket = b.name AND o.okey = ? WHERE b.name = ?"
+const bucketObjectQuery = "SELECT " + bucketObjectCols +
+	" FROM s3_buckets b LEFT JOIN s3_objects o ON o.bucket = b.name AND o.okey = ? WHERE b.name = ?"
+
+const bucketObjectCols = "b.name, b.appid, b.owner, b.created, b.public_read, b.cors_xml, b.sse_default, b.versioning, b.object_lock, " +
+	"o.okey, o.size, o.etag, o.headers, o.mtime, o.blobs, o.parts, o.version, o.version_id"
+
+// bucketObjectsQuery is the join of n BucketObject lookups at once (n > 1):
+// the i-th pair of arguments is the i-th lookup's bucket and key, and a
+// row's first column its i. The key is compared as bytes, as it is stored.
+func bucketObjectsQuery(n int) string {
+	var q strings.Builder
+	q.WriteString("SELECT q.i, " + bucketObjectCols + " FROM (")
+	for i := range n {
+		if i == 0 {
+			q.WriteString("SELECT 0 AS i, ? AS n, CAST(? AS BINARY) AS k")
+			continue
+		}
+		fmt.Fprintf(&q, " UNION ALL SELECT %d, ?, CAST(? AS BINARY)", i)
+	}
+	q.WriteString(") q JOIN s3_buckets b ON b.name = q.n LEFT JOIN s3_objects o ON o.bucket = b.name AND o.okey = q.k")
+	return q.String()
+}
+
+// bucketObject is one answer of BucketObject.
+type bucketObject struct {
+	b *Bucket
+	o *Object
+}
+
+// bucketKey is one question of BucketObject.
+type bucketKey struct{ bucket, key string }
 
 func (s *SQL) BucketObject(ctx context.Context, bucket, key string) (*Bucket, *Object, error) {
+	if s.lookups == nil {
+		r, err := s.bucketObject(ctx, bucketKey{bucket, key})
+		return r.b, r.o, err
+	}
+	r, err := s.lookups.Do(ctx, bucketKey{bucket, key})
+	return r.b, r.o, err
+}
+
+// bucketObject is BucketObject in a query of its own.
+func (s *SQL) bucketObject(ctx context.Context, k bucketKey) (bucketObject, error) {
+	r, err := scanBucketObject(s.queryRow(ctx, nil, bucketObjectQuery, []byte(k.key), k.bucket), k.bucket)
+	if err == sql.ErrNoRows {
+		return bucketObject{}, ErrNotFound
+	}
+	return r, err
+}
+
+// bucketObjects is BucketObject for several lookups in one query (MySQL),
+// padded to a power of two (by repeating the last lookup) so that a few
+// prepared statements serve every batch.
+func (s *SQL) bucketObjects(ctx context.Context, ks []bucketKey) ([]bucketObject, []error, error) {
+	n := 2
+	for n < len(ks) {
+		n *= 2
+	}
+	args := make([]any, 0, 2*n)
+	for i := range n {
+		k := ks[min(i, len(ks)-1)]
+		args = append(args, k.bucket, []byte(k.key))
+	}
+	st, err := s.stmtIn(ctx, nil, bucketObjectsQuery(n))
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	vs := make([]bucketObject, len(ks))
+	errs := make([]error, len(ks))
+	for i := range errs {
+		errs[i] = ErrNotFound // no row: no such bucket
+	}
+	for rows.Next() {
+		var i int
+		r, err := scanBucketObject(prefixed{rows, &i}, "")
+		if i < 0 || i >= n {
+			return nil, nil, fmt.Errorf("index: lookup %d of %d", i, n)
+		}
+		if i >= len(ks) {
+			continue // padding
+		}
+		if r.o != nil {
+			r.o.Bucket = ks[i].bucket
+		}
+		vs[i], errs[i] = r, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	return vs, errs, nil
+}
+
+// prefixed scans a row whose first column goes to first, the rest as asked.
+type prefixed struct {
+	sc    rowScanner
+	first any
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.sc.Scan(append([]any{p.first}, dest...)...) }
+
+// scanBucketObject reads a row of bucketObjectCols.
+func scanBucketObject(sc rowScanner, bucket string) (bucketObject, error) {
 	var b Bucket
 	var created int64
 	var pub int
@@ -47,30 +150,27 @@ func (s *SQL) BucketObject(ctx context.Context, bucket, key string) (*Bucket, *O
 	var okey []byte
 	var size, mtime, parts, version sql.NullInt64
 	var etag, hdr, blobs, vid sql.NullString
-	err := s.queryRow(ctx, nil, bucketObjectQuery, []byte(key), bucket).Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors, &sse, &b.Versioning, &lock,
+	err := sc.Scan(&b.Name, &b.AppID, &b.Owner, &created, &pub, &cors, &sse, &b.Versioning, &lock,
 		&okey, &size, &etag, &hdr, &mtime, &blobs, &parts, &version, &vid)
-	if err == sql.ErrNoRows {
-		return nil, nil, ErrNotFound
-	}
 	if err != nil {
-		return nil, nil, err
+		return bucketObject{}, err
 	}
 	b.Created = time.Unix(created, 0).UTC()
 	b.PublicRead = pub != 0
 	b.CORS = cors.String
 	b.Encryption = sse.String
 	if err := b.decodeLock(lock); err != nil {
-		return nil, nil, err
+		return bucketObject{}, err
 	}
 	if !size.Valid {
-		return &b, nil, nil
+		return bucketObject{b: &b}, nil
 	}
 	o := &Object{Bucket: bucket, Key: string(okey), Size: size.Int64, ETag: etag.String,
 		MTime: millis(mtime.Int64), Parts: int(parts.Int64), Version: version.Int64, VersionID: vid.String}
 	if err := o.decode(hdr.String, blobs.String); err != nil {
-		return nil, nil, err
+		return bucketObject{}, err
 	}
-	return &b, o, nil
+	return bucketObject{b: &b, o: o}, nil
 }
 
 func (s *SQL) Object(ctx context.Context, bucket, key string) (*Object, error) {

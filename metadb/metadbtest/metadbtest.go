@@ -52,3 +52,44 @@ func NewTestMySQL(t testing.TB) string {
 	}
 	return fmt.Sprintf("%s/%s%s", base[:i], name, q)
 }
+
+// Access returns how MySQL reads each table of q, whose arguments are
+// filled in ("?" replaced by args in turn, as SQL literals the caller
+// quotes): table (or alias) → "type key" from EXPLAIN, e.g. "eq_ref
+// PRIMARY".
+func Access(t testing.TB, db *metadb.DB, q string, args ...string) map[string]string {
+	t.Helper()
+	for _, a := range args {
+		q = strings.Replace(q, "?", a, 1)
+	}
+	rows, err := db.QueryContext(context.Background(), "EXPLAIN "+q)
+	if err != nil {
+		t.Fatalf("EXPLAIN %s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := map[string]string{}
+	for rows.Next() {
+		v := make([]any, len(cols))
+		for i := range v {
+			v[i] = new(any)
+		}
+		if err := rows.Scan(v...); err != nil {
+			t.Fatal(err)
+		}
+		row := map[string]string{}
+		for i, c := range cols {
+			if x := *(v[i].(*any)); x != nil {
+				row[c] = fmt.Sprintf("%s", x)
+			}
+		}
+		plan[row["table"]] = row["type"] + " " + row["key"]
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
