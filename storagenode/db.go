@@ -185,6 +185,9 @@ type shardStmts struct {
 	// readable: the node's row and the group's live entry of the file (two
 	// key lookups, no sort, no union), the check of almost every read.
 	readable *sql.Stmt
+	// readableMany: readable for several files at once, by batch size
+	// (MySQL; readbatch.go).
+	readableMany map[int]*sql.Stmt
 	// insert and replace on the database's Unsynced handle, for pending
 	// rows: lost to a power loss, such a row leaves only the file's bytes
 	// behind (the upload was not answered), and the group log's commit
@@ -296,6 +299,9 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 	s.liveInsert = p(`INSERT INTO t_group_live (grp, appid, userid, fileid, size, crc32c) VALUES (?, ?, ?, ?, ?, ?)`)
 	s.liveGet = p(`SELECT size, crc32c FROM t_group_live WHERE grp = ? AND appid = ? AND userid = ? AND fileid = ?`)
 	s.liveDelete = p(`DELETE FROM t_group_live WHERE grp = ? AND appid = ? AND userid = ? AND fileid = ?`)
+	if err == nil && db.Dialect == metadb.MySQL {
+		err = prepareReadableMany(ctx, db, s)
+	}
 	if err != nil {
 		s.close()
 		return nil, err
@@ -320,6 +326,9 @@ func (s *stmts) close() {
 		all = append(all, h.state, h.get, h.readable, h.insert, h.replace, h.setStatus, h.flip, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)
 		if h.insertPending != h.insert {
 			all = append(all, h.insertPending, h.replacePending)
+		}
+		for _, st := range h.readableMany {
+			all = append(all, st)
 		}
 	}
 	for _, st := range all {
@@ -401,6 +410,14 @@ func (s *Server) fileState(ctx context.Context, ref proto.FileRef) (*fileRow, *l
 // case (no row, pending, deleted, another version) is nil: fileState
 // decides it.
 func (s *Server) readableRow(ctx context.Context, ref proto.FileRef) (*fileRow, error) {
+	if b := s.readables[shardOf(ref.UserID)]; b != nil {
+		return b.Do(ctx, ref)
+	}
+	return s.readableOne(ctx, ref)
+}
+
+// readableOne is readableRow in a query of its own.
+func (s *Server) readableOne(ctx context.Context, ref proto.FileRef) (*fileRow, error) {
 	sh := shardOf(ref.UserID)
 	var liveSize, liveCRC sql.NullInt64
 	r, err := scanFileRow(s.st.shard[sh].readable.QueryRowContext(ctx, s.cfg.Group, s.node, ref.AppID, ref.UserID, ref.FileID),
@@ -411,10 +428,16 @@ func (s *Server) readableRow(ctx context.Context, ref proto.FileRef) (*fileRow, 
 	if err != nil {
 		return nil, err
 	}
+	return servable(r, liveSize, liveCRC), nil
+}
+
+// servable is r when it can be served as it is: OK, and the same size and
+// CRC32C as the group's live entry (liveSize and liveCRC, null when none).
+func servable(r *fileRow, liveSize, liveCRC sql.NullInt64) *fileRow {
 	if r.status != statusOK || !liveSize.Valid || liveSize.Int64 != r.size || uint32(liveCRC.Int64) != r.crc {
-		return nil, nil
+		return nil
 	}
-	return r, nil
+	return r
 }
 
 // latestOp returns the group log's last operation on the file, or nil.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -224,6 +225,22 @@ func TestReadableRow_OnlyWhereTheLogSaysPut(t *testing.T) {
 			}
 			if (row != nil) != wantServed {
 				t.Fatalf("%s: readableRow %+v, want served=%v", what, row, wantServed)
+			}
+			if n.readables[shardOf(r.UserID)] != nil {
+				// The batched check (MySQL) says the same with other files
+				// around it, in any position.
+				other := proto.FileRef{AppID: r.AppID, UserID: r.UserID, FileID: r.FileID + "-other"}
+				for _, batch := range [][]proto.FileRef{{r, other}, {other, other, r}, {other, r, other, r, other}} {
+					rows, _, err := n.readableMany(ctx, shardOf(r.UserID), batch)
+					if err != nil {
+						t.Fatalf("%s: readableMany: %v", what, err)
+					}
+					for i, b := range batch {
+						if b == r && !reflect.DeepEqual(rows[i], row) || b != r && rows[i] != nil {
+							t.Fatalf("%s: readableMany of %v: [%d] %+v, alone %+v", what, batch, i, rows[i], row)
+						}
+					}
+				}
 			}
 			if row == nil {
 				return

@@ -166,12 +166,15 @@ func (c *Config) defaults() error {
 
 // Server is a storage node. Create it with New, run it with Serve.
 type Server struct {
-	cfg    Config
-	db     *metadb.DB
-	st     *stmts
-	log    *slog.Logger
-	stores []*store
-	byKey  map[string]*store
+	cfg Config
+	db  *metadb.DB
+	st  *stmts
+	// readables batch the readable checks of concurrent reads, per shard
+	// (MySQL; nil on SQLite).
+	readables [4]*metadb.ReadBatch[proto.FileRef, *fileRow]
+	log       *slog.Logger
+	stores    []*store
+	byKey     map[string]*store
 
 	scrub scrubProgress
 
@@ -241,6 +244,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("storagenode: %w", err)
 	}
 	s.st = st
+	s.newReadableBatches()
 	// The group's log counter, made now rather than by the first appends
 	// racing to make it.
 	if _, err := st.seqSeed.ExecContext(ctx, cfg.Group, cfg.Group, cfg.Group); err != nil {

@@ -1,0 +1,121 @@
+package storagenode
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/tnv-s3/tnv/metadb"
+	"github.com/tnv-s3/tnv/proto"
+)
+
+// The most readable checks in one query and such queries in flight at
+// once per shard (MySQL): as the gateway's lookups (gateway/index
+// lookupBatch), measured with BenchmarkReadableRow.
+const (
+	readableBatch   = 16
+	readableQueries = 2
+)
+
+// readableBatchSizes are the batch sizes prepared: a batch is padded to
+// the next (by repeating its last file).
+var readableBatchSizes = []int{2, 4, 8, 16}
+
+// readableManyQ is readable for n files at once (n > 1): the i-th triple
+// of arguments after the group and node is the i-th file, a row's first
+// column its i. A file this node has no row of has no row.
+func readableManyQ(t string, n int) string {
+	var q strings.Builder
+	q.WriteString(`SELECT q.i, f.id, f.store, f.path, f.size, f.crc32c, f.status, f.vctime, f.created, f.deleted_time, l.size, l.crc32c FROM (`)
+	for i := range n {
+		if i == 0 {
+			q.WriteString(`SELECT 0 AS i, ? AS a, ? AS u, ? AS fi`)
+			continue
+		}
+		fmt.Fprintf(&q, ` UNION ALL SELECT %d, ?, ?, ?`, i)
+	}
+	q.WriteString(`) q JOIN ` + t + ` f ON f.node = ? AND f.appid = q.a AND f.userid = q.u AND f.fileid = q.fi
+		LEFT JOIN t_group_live l ON l.grp = ? AND l.appid = f.appid AND l.userid = f.userid AND l.fileid = f.fileid`)
+	return q.String()
+}
+
+// prepareReadableMany prepares readableManyQ for each shard and size.
+func prepareReadableMany(ctx context.Context, db *metadb.DB, s *stmts) error {
+	for sh := 1; sh <= 3; sh++ {
+		s.shard[sh].readableMany = map[int]*sql.Stmt{}
+		for _, n := range readableBatchSizes {
+			st, err := db.PrepareContext(ctx, readableManyQ(fileTable(sh), n))
+			if err != nil {
+				return fmt.Errorf("prepare readable of %d: %w", n, err)
+			}
+			s.shard[sh].readableMany[n] = st
+		}
+	}
+	return nil
+}
+
+// newReadableBatches gives each shard its batcher of readable checks (MySQL).
+func (s *Server) newReadableBatches() {
+	if s.db.Dialect != metadb.MySQL {
+		return
+	}
+	for sh := 1; sh <= 3; sh++ {
+		s.readables[sh] = &metadb.ReadBatch[proto.FileRef, *fileRow]{
+			One: s.readableOne,
+			Many: func(ctx context.Context, refs []proto.FileRef) ([]*fileRow, []error, error) {
+				return s.readableMany(ctx, sh, refs)
+			},
+			Max:      readableBatch,
+			Parallel: readableQueries,
+		}
+	}
+}
+
+// readableMany is readableOne for several files of shard sh in one query.
+func (s *Server) readableMany(ctx context.Context, sh int, refs []proto.FileRef) ([]*fileRow, []error, error) {
+	n := readableBatchSizes[0]
+	for n < len(refs) {
+		n *= 2
+	}
+	st := s.st.shard[sh].readableMany[n]
+	if st == nil {
+		return nil, nil, fmt.Errorf("storage: no readable query for %d files", n)
+	}
+	args := make([]any, 0, 3*n+2)
+	for i := range n {
+		r := refs[min(i, len(refs)-1)]
+		args = append(args, r.AppID, r.UserID, r.FileID)
+	}
+	args = append(args, s.node, s.cfg.Group)
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	out := make([]*fileRow, len(refs))
+	errs := make([]error, len(refs))
+	for rows.Next() {
+		var i int
+		var liveSize, liveCRC sql.NullInt64
+		r, err := scanFileRow(prefixedRow{rows, &i}, sh, &liveSize, &liveCRC)
+		if err != nil {
+			return nil, nil, err
+		}
+		if i < 0 || i >= n {
+			return nil, nil, fmt.Errorf("storage: readable row %d of %d", i, n)
+		}
+		if i < len(refs) {
+			out[i] = servable(r, liveSize, liveCRC)
+		}
+	}
+	return out, errs, rows.Err()
+}
+
+// prefixedRow scans a row whose first column goes to first.
+type prefixedRow struct {
+	sc    metadb.Scanner
+	first any
+}
+
+func (p prefixedRow) Scan(dest ...any) error { return p.sc.Scan(append([]any{p.first}, dest...)...) }
