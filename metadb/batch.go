@@ -2,6 +2,7 @@ package metadb
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -47,9 +48,8 @@ func (b *ReadBatch[K, V]) Do(ctx context.Context, k K) (V, error) {
 	if b.running < b.Parallel && len(b.pending) == 0 {
 		b.running++
 		b.mu.Unlock()
-		v, err := b.One(ctx, k)
-		b.release()
-		return v, err
+		defer b.release() // even on a panic, which the caller's recovery handles
+		return b.One(ctx, k)
 	}
 	c := &batchCall[K, V]{ctx: ctx, k: k, done: make(chan struct{})}
 	b.pending = append(b.pending, c)
@@ -106,6 +106,14 @@ func (b *ReadBatch[K, V]) drain() {
 // run reads calls' keys and answers them.
 func (b *ReadBatch[K, V]) run(calls []*batchCall[K, V]) {
 	defer func() {
+		// On drain's goroutine no request's recovery is there: a panic
+		// fails this query's reads instead of the process.
+		if v := recover(); v != nil {
+			for _, c := range calls {
+				var zero V
+				c.v, c.err = zero, fmt.Errorf("metadb: read batch: panic: %v", v)
+			}
+		}
 		for _, c := range calls {
 			close(c.done)
 		}

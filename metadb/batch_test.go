@@ -206,3 +206,44 @@ func TestReadBatch_Errors(t *testing.T) {
 		}
 	}
 }
+
+// A read that panics gives its query slot back (the caller recovers);
+// one that panics in a shared query fails that query's readers, not the
+// process. Either way later reads go on.
+func TestReadBatch_PanicFreesTheSlot(t *testing.T) {
+	s := &batchStore{delay: 20 * time.Millisecond}
+	b := newBatch(s)
+	b.One = func(ctx context.Context, k int) (int64, error) {
+		if k == 13 {
+			panic("bad row")
+		}
+		return s.one(ctx, k)
+	}
+	for range 3 { // more than Parallel: a leaked slot would block the rest
+		func() {
+			defer func() { recover() }()
+			b.Do(context.Background(), 13)
+		}()
+	}
+	if v, err := b.Do(context.Background(), 1); err != nil || v != 1 {
+		t.Fatalf("after panics: %d, %v", v, err)
+	}
+	b.Many = func(ctx context.Context, ks []int) ([]int64, []error, error) { panic("bad rows") }
+	var wg sync.WaitGroup
+	for k := range 2 { // hold both slots
+		wg.Add(1)
+		go func() { defer wg.Done(); b.Do(context.Background(), 100+k) }()
+	}
+	time.Sleep(3 * time.Millisecond)
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, errs[i] = b.Do(context.Background(), i) }()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil {
+			t.Fatalf("reader %d of a panicking query: no error", i)
+		}
+	}
+}
