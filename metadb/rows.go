@@ -21,3 +21,18 @@ func ScanAll[T any](rows *sql.Rows, scan func(Scanner) (T, error)) ([]T, error) 
 	}
 	return out, rows.Err()
 }
+
+// Numbered scans a row whose first column is a number (the position of
+// the question it answers, in a query that answers several) into N and
+// the rest into Scan's destinations. Err is the scan's own error, which a
+// caller tells apart from its own verdict on the values.
+type Numbered struct {
+	Row Scanner
+	N   int
+	Err error
+}
+
+func (r *Numbered) Scan(dest ...any) error {
+	r.Err = r.Row.Scan(append([]any{&r.N}, dest...)...)
+	return r.Err
+}

@@ -96,12 +96,13 @@ func (s *Server) readableMany(ctx context.Context, sh int, refs []proto.FileRef)
 	out := make([]*fileRow, len(refs))
 	errs := make([]error, len(refs))
 	for rows.Next() {
-		var i int
 		var liveSize, liveCRC sql.NullInt64
-		r, err := scanFileRow(prefixedRow{rows, &i}, sh, &liveSize, &liveCRC)
+		row := &metadb.Numbered{Row: rows}
+		r, err := scanFileRow(row, sh, &liveSize, &liveCRC)
 		if err != nil {
 			return nil, nil, err
 		}
+		i := row.N
 		if i < 0 || i >= n {
 			return nil, nil, fmt.Errorf("storage: readable row %d of %d", i, n)
 		}
@@ -111,11 +112,3 @@ func (s *Server) readableMany(ctx context.Context, sh int, refs []proto.FileRef)
 	}
 	return out, errs, rows.Err()
 }
-
-// prefixedRow scans a row whose first column goes to first.
-type prefixedRow struct {
-	sc    metadb.Scanner
-	first any
-}
-
-func (p prefixedRow) Scan(dest ...any) error { return p.sc.Scan(append([]any{p.first}, dest...)...) }

@@ -59,6 +59,16 @@ func bucketObjectsQuery(n int) string {
 	return q.String()
 }
 
+// bucketObjectsQueries are bucketObjectsQuery's of the sizes a batch is
+// padded to: the powers of two from 2 to lookupBatch.
+var bucketObjectsQueries = func() map[int]string {
+	m := map[int]string{}
+	for n := 2; n < 2*lookupBatch; n *= 2 {
+		m[n] = bucketObjectsQuery(n)
+	}
+	return m
+}()
+
 // bucketObject is one answer of BucketObject.
 type bucketObject struct {
 	b *Bucket
@@ -99,7 +109,7 @@ func (s *SQL) bucketObjects(ctx context.Context, ks []bucketKey) ([]bucketObject
 		k := ks[min(i, len(ks)-1)]
 		args = append(args, k.bucket, []byte(k.key))
 	}
-	st, err := s.stmtIn(ctx, nil, bucketObjectsQuery(n))
+	st, err := s.stmtIn(ctx, nil, bucketObjectsQueries[n])
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,8 +124,12 @@ func (s *SQL) bucketObjects(ctx context.Context, ks []bucketKey) ([]bucketObject
 		errs[i] = ErrNotFound // no row: no such bucket
 	}
 	for rows.Next() {
-		var i int
-		r, err := scanBucketObject(prefixed{rows, &i}, "")
+		row := &metadb.Numbered{Row: rows}
+		r, err := scanBucketObject(row, "")
+		i := row.N
+		if row.Err != nil {
+			return nil, nil, row.Err
+		}
 		if i < 0 || i >= n {
 			return nil, nil, fmt.Errorf("index: lookup %d of %d", i, n)
 		}
@@ -132,14 +146,6 @@ func (s *SQL) bucketObjects(ctx context.Context, ks []bucketKey) ([]bucketObject
 	}
 	return vs, errs, nil
 }
-
-// prefixed scans a row whose first column goes to first, the rest as asked.
-type prefixed struct {
-	sc    rowScanner
-	first any
-}
-
-func (p prefixed) Scan(dest ...any) error { return p.sc.Scan(append([]any{p.first}, dest...)...) }
 
 // scanBucketObject reads a row of bucketObjectCols.
 func scanBucketObject(sc rowScanner, bucket string) (bucketObject, error) {
