@@ -39,7 +39,7 @@ func TestBucketObjects_AnswerAsAlone(t *testing.T) {
 		}
 	}
 	ks = append(ks, bucketKey{"three", "a"}, bucketKey{"one", "missing"})
-	for _, n := range []int{2, 3, 5, 16, len(ks)} {
+	for _, n := range []int{2, 3, 5, 9, lookupBatch} {
 		for start := 0; start+n <= len(ks); start += n {
 			batch := ks[start : start+n]
 			vs, errs, err := s.bucketObjects(ctx, batch)

@@ -109,7 +109,11 @@ func (s *SQL) bucketObjects(ctx context.Context, ks []bucketKey) ([]bucketObject
 		k := ks[min(i, len(ks)-1)]
 		args = append(args, k.bucket, []byte(k.key))
 	}
-	st, err := s.stmtIn(ctx, nil, bucketObjectsQueries[n])
+	q, ok := bucketObjectsQueries[n]
+	if !ok {
+		return nil, nil, fmt.Errorf("index: %d lookups in one query, at most %d", len(ks), lookupBatch)
+	}
+	st, err := s.stmtIn(ctx, nil, q)
 	if err != nil {
 		return nil, nil, err
 	}
