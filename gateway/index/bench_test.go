@@ -56,6 +56,37 @@ func BenchmarkBucketObject(b *testing.B) {
 	}
 }
 
+// BenchmarkBucket measures the bucket read of every PUT (and of every
+// request but GET and HEAD), 32 at a time: "prepared" as the gateway runs
+// it, "text" the same query unprepared, as it ran before.
+func BenchmarkBucket(b *testing.B) {
+	for _, db := range []string{"mariadb", "sqlite"} {
+		b.Run(db, func(b *testing.B) {
+			s := newSQL(b, db == "mariadb")
+			ctx := context.Background()
+			mustBucket(b, s, "bench")
+			for _, mode := range []string{"prepared", "text"} {
+				b.Run(mode, func(b *testing.B) {
+					b.SetParallelism(16)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							var err error
+							if mode == "prepared" {
+								_, err = s.Bucket(ctx, "bench")
+							} else {
+								_, err = scanBucket(s.db.QueryRowContext(ctx, bucketQuery, "bench"))
+							}
+							if err != nil {
+								b.Fatal(err)
+							}
+						}
+					})
+				})
+			}
+		})
+	}
+}
+
 // BenchmarkPutObject measures publishing an object over an existing one
 // (500 keys), 32 at a time on MariaDB: the transaction of every PUT.
 func BenchmarkPutObject(b *testing.B) {

@@ -27,8 +27,12 @@ func scanBucket(sc rowScanner) (Bucket, error) {
 	return b, b.decodeLock(lock)
 }
 
+// bucketQuery is Bucket's, the read of every request but GET and HEAD:
+// prepared, as the hot paths' are (stmt).
+const bucketQuery = "SELECT " + bucketCols + " FROM s3_buckets WHERE name = ?"
+
 func (s *SQL) Bucket(ctx context.Context, name string) (*Bucket, error) {
-	b, err := scanBucket(s.db.QueryRowContext(ctx, "SELECT "+bucketCols+" FROM s3_buckets WHERE name = ?", name))
+	b, err := scanBucket(s.queryRow(ctx, nil, bucketQuery, name))
 	if err == sql.ErrNoRows {
 		return nil, ErrNotFound
 	}
