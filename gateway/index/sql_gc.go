@@ -100,7 +100,7 @@ func (s *SQL) DropIntents(ctx context.Context, ids []int64) error {
 func (s *SQL) ExpediteIntents(ctx context.Context, ids []int64) error {
 	now := s.now()
 	for _, id := range ids {
-		if _, err := s.db.ExecContext(ctx, "UPDATE s3_gc SET due = ? WHERE id = ?", now, id); err != nil {
+		if _, err := s.exec(ctx, nil, "UPDATE s3_gc SET due = ? WHERE id = ?", now, id); err != nil {
 			return err
 		}
 	}
@@ -116,12 +116,14 @@ func (s *SQL) DueBlobs(ctx context.Context, now int64, limit int) ([]GCRow, erro
 		})
 }
 
+// Collected and Postpone run once per blob the collector deletes or fails
+// to: prepared (stmt).
 func (s *SQL) Collected(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, "DELETE FROM s3_gc WHERE id = ?", id)
+	_, err := s.exec(ctx, nil, "DELETE FROM s3_gc WHERE id = ?", id)
 	return err
 }
 
 func (s *SQL) Postpone(ctx context.Context, id int64, due int64) error {
-	_, err := s.db.ExecContext(ctx, "UPDATE s3_gc SET due = ?, tries = tries + 1 WHERE id = ?", due, id)
+	_, err := s.exec(ctx, nil, "UPDATE s3_gc SET due = ?, tries = tries + 1 WHERE id = ?", due, id)
 	return err
 }

@@ -10,9 +10,11 @@ import (
 	"github.com/tnv-s3/tnv/metadb"
 )
 
+// Secret runs for every request signed by a key other than the root's:
+// prepared (stmt).
 func (s *SQL) Secret(ctx context.Context, ak string) (string, bool, error) {
 	var sec string
-	err := s.db.QueryRowContext(ctx, "SELECT secret FROM s3_users WHERE access_key = ?", ak).Scan(&sec)
+	err := s.queryRow(ctx, nil, "SELECT secret FROM s3_users WHERE access_key = ?", ak).Scan(&sec)
 	if err == sql.ErrNoRows {
 		return "", false, nil
 	}
