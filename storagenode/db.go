@@ -208,6 +208,7 @@ type stmts struct {
 	cursorMin, logCompactAt *sql.Stmt
 	liveInsert, liveGet     *sql.Stmt
 	liveDelete, logOldDels  *sql.Stmt
+	holdGet                 *sql.Stmt // every DELETE's check (hold.go)
 }
 
 func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
@@ -299,6 +300,7 @@ func prepare(ctx context.Context, db *metadb.DB) (*stmts, error) {
 	s.liveInsert = p(`INSERT INTO t_group_live (grp, appid, userid, fileid, size, crc32c) VALUES (?, ?, ?, ?, ?, ?)`)
 	s.liveGet = p(`SELECT size, crc32c FROM t_group_live WHERE grp = ? AND appid = ? AND userid = ? AND fileid = ?`)
 	s.liveDelete = p(`DELETE FROM t_group_live WHERE grp = ? AND appid = ? AND userid = ? AND fileid = ?`)
+	s.holdGet = p(`SELECT until_time FROM t_group_hold WHERE grp = ? AND appid = ? AND userid = ? AND fileid = ?`)
 	if err == nil && db.Dialect == metadb.MySQL {
 		err = prepareReadableMany(ctx, db, s)
 	}
@@ -320,7 +322,7 @@ func replaceQ(t string) string {
 }
 
 func (s *stmts) close() {
-	all := []*sql.Stmt{s.seqNext, s.seqSeed, s.seqVoid, s.seqFloor, s.seqCompacted, s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
+	all := []*sql.Stmt{s.holdGet, s.seqNext, s.seqSeed, s.seqVoid, s.seqFloor, s.seqCompacted, s.logOldDels, s.liveInsert, s.liveGet, s.liveDelete, s.logAppend, s.logLatest, s.logAfter, s.logMax, s.cursorGet, s.cursorSet, s.cursorMin, s.logCompactAt}
 	for i := 1; i <= 3; i++ {
 		h := s.shard[i]
 		all = append(all, h.state, h.get, h.readable, h.insert, h.replace, h.setStatus, h.flip, h.setVctime, h.setCorrupt, h.del, h.scan, h.purgeable)

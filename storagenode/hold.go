@@ -58,8 +58,7 @@ func (s *Server) handleHold(c *conn, h proto.Header) (bool, error) {
 // checkHold refuses the DELETE of a held file with EPERM.
 func (s *Server) checkHold(ctx context.Context, ref proto.FileRef) error {
 	var until int64
-	err := s.db.QueryRowContext(ctx, "SELECT until_time FROM t_group_hold WHERE grp = ? AND appid = ? AND userid = ? AND fileid = ?",
-		s.cfg.Group, ref.AppID, ref.UserID, ref.FileID).Scan(&until)
+	err := s.st.holdGet.QueryRowContext(ctx, s.cfg.Group, ref.AppID, ref.UserID, ref.FileID).Scan(&until)
 	switch {
 	case err == sql.ErrNoRows:
 		return nil
