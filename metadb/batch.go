@@ -3,6 +3,7 @@ package metadb
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -10,15 +11,16 @@ import (
 // ReadBatch gathers point reads that arrive while others are in flight
 // into one query: the read side of group commit. A MariaDB round trip
 // costs the server and the client far more than the rows it returns
-// (BenchmarkBucketObjectBatched: 89 µs of server CPU for one lookup alone,
-// 25 µs each for 8 in one query), so concurrent GETs that each read one
-// row spend most of the database's CPU on round trips.
+// (gateway/index's BucketObject, 32 at a time: 89 µs of server CPU per
+// lookup one query each, 25 µs each for 8 in one query), so concurrent
+// GETs that each read one row spend most of the database's CPU on round
+// trips.
 //
 // A read is never answered from an earlier one: it joins only a query that
 // starts after it arrived, so it sees what committed before it was asked,
 // as a query of its own would. A read that finds fewer than Parallel
-// queries in flight runs alone at once, on its own goroutine, so a single
-// client waits no longer than without batching.
+// queries in flight runs alone at once, on the caller's goroutine, so a
+// single client waits no longer than without batching.
 type ReadBatch[K, V any] struct {
 	// One reads one key (the caller's context).
 	One func(ctx context.Context, k K) (V, error)
@@ -160,4 +162,44 @@ func sharedContext[K, V any](calls []*batchCall[K, V]) (context.Context, context
 		}
 	}
 	return context.WithDeadline(context.WithoutCancel(calls[0].ctx), last)
+}
+
+// BatchSizes are the sizes a Many query of up to max keys is padded to
+// (Padded): the powers of two from 2 to the first at or above max, so that
+// a few prepared statements serve every batch.
+func BatchSizes(max int) []int {
+	sizes := []int{2}
+	for n := 2; n < max; {
+		n *= 2
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
+// Padded is the size a batch of n keys is padded to, one of BatchSizes:
+// its caller repeats the last key to fill it.
+func Padded(n int) int {
+	p := 2
+	for p < n {
+		p *= 2
+	}
+	return p
+}
+
+// Questions is the derived table of a Many query with n questions: n rows
+// of cols (each "EXPR AS NAME", EXPR holding the question's placeholders),
+// and before them i, the question's number, which the answer's rows carry
+// back (Numbered).
+func Questions(n int, cols ...string) string {
+	exprs := make([]string, len(cols))
+	for i, c := range cols {
+		exprs[i] = c[:strings.LastIndex(c, " AS ")]
+	}
+	var q strings.Builder
+	q.WriteString("(SELECT 0 AS i, " + strings.Join(cols, ", "))
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&q, " UNION ALL SELECT %d, %s", i, strings.Join(exprs, ", "))
+	}
+	q.WriteString(")")
+	return q.String()
 }

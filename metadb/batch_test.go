@@ -247,3 +247,23 @@ func TestReadBatch_PanicFreesTheSlot(t *testing.T) {
 		}
 	}
 }
+
+// A batch is padded to one of the sizes prepared, the smallest that
+// holds it; the derived table has one numbered row per question.
+func TestBatchShapes(t *testing.T) {
+	if got := BatchSizes(16); fmt.Sprint(got) != "[2 4 8 16]" {
+		t.Fatalf("BatchSizes(16) = %v", got)
+	}
+	if got := BatchSizes(10); fmt.Sprint(got) != "[2 4 8 16]" {
+		t.Fatalf("BatchSizes(10) = %v", got)
+	}
+	for n, want := range map[int]int{1: 2, 2: 2, 3: 4, 8: 8, 9: 16, 16: 16} {
+		if got := Padded(n); got != want {
+			t.Fatalf("Padded(%d) = %d, want %d", n, got, want)
+		}
+	}
+	want := "(SELECT 0 AS i, ? AS n, CAST(? AS BINARY) AS k UNION ALL SELECT 1, ?, CAST(? AS BINARY) UNION ALL SELECT 2, ?, CAST(? AS BINARY))"
+	if got := Questions(3, "? AS n", "CAST(? AS BINARY) AS k"); got != want {
+		t.Fatalf("Questions = %s\nwant        %s", got, want)
+	}
+}

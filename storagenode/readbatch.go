@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
@@ -12,39 +11,26 @@ import (
 
 // The most readable checks in one query and such queries in flight at
 // once per shard (MySQL): as the gateway's lookups (gateway/index
-// lookupBatch), measured with BenchmarkReadableRow.
+// lookupBatch), measured with BenchmarkFileState/readable.
 const (
 	readableBatch   = 16
 	readableQueries = 2
 )
 
-// readableBatchSizes are the batch sizes prepared: a batch is padded to
-// the next (by repeating its last file).
-var readableBatchSizes = []int{2, 4, 8, 16}
-
 // readableManyQ is readable for n files at once (n > 1): the i-th triple
 // of arguments after the group and node is the i-th file, a row's first
 // column its i. A file this node has no row of has no row.
 func readableManyQ(t string, n int) string {
-	var q strings.Builder
-	q.WriteString(`SELECT q.i, f.id, f.store, f.path, f.size, f.crc32c, f.status, f.vctime, f.created, f.deleted_time, l.size, l.crc32c FROM (`)
-	for i := range n {
-		if i == 0 {
-			q.WriteString(`SELECT 0 AS i, ? AS a, ? AS u, ? AS fi`)
-			continue
-		}
-		fmt.Fprintf(&q, ` UNION ALL SELECT %d, ?, ?, ?`, i)
-	}
-	q.WriteString(`) q JOIN ` + t + ` f ON f.node = ? AND f.appid = q.a AND f.userid = q.u AND f.fileid = q.fi
-		LEFT JOIN t_group_live l ON l.grp = ? AND l.appid = f.appid AND l.userid = f.userid AND l.fileid = f.fileid`)
-	return q.String()
+	return `SELECT q.i, f.id, f.store, f.path, f.size, f.crc32c, f.status, f.vctime, f.created, f.deleted_time, l.size, l.crc32c FROM ` +
+		metadb.Questions(n, "? AS a", "? AS u", "? AS fi") + ` q JOIN ` + t + ` f ON f.node = ? AND f.appid = q.a AND f.userid = q.u AND f.fileid = q.fi
+		LEFT JOIN t_group_live l ON l.grp = ? AND l.appid = f.appid AND l.userid = f.userid AND l.fileid = f.fileid`
 }
 
 // prepareReadableMany prepares readableManyQ for each shard and size.
 func prepareReadableMany(ctx context.Context, db *metadb.DB, s *stmts) error {
 	for sh := 1; sh <= 3; sh++ {
 		s.shard[sh].readableMany = map[int]*sql.Stmt{}
-		for _, n := range readableBatchSizes {
+		for _, n := range metadb.BatchSizes(readableBatch) {
 			st, err := db.PrepareContext(ctx, readableManyQ(fileTable(sh), n))
 			if err != nil {
 				return fmt.Errorf("prepare readable of %d: %w", n, err)
@@ -74,10 +60,7 @@ func (s *Server) newReadableBatches() {
 
 // readableMany is readableOne for several files of shard sh in one query.
 func (s *Server) readableMany(ctx context.Context, sh int, refs []proto.FileRef) ([]*fileRow, []error, error) {
-	n := readableBatchSizes[0]
-	for n < len(refs) {
-		n *= 2
-	}
+	n := metadb.Padded(len(refs))
 	st := s.st.shard[sh].readableMany[n]
 	if st == nil {
 		return nil, nil, fmt.Errorf("storage: no readable query for %d files", n)

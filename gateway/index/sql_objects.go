@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tnv-s3/tnv/metadb"
@@ -46,24 +45,15 @@ const bucketObjectCols = "b.name, b.appid, b.owner, b.created, b.public_read, b.
 // the i-th pair of arguments is the i-th lookup's bucket and key, and a
 // row's first column its i. The key is compared as bytes, as it is stored.
 func bucketObjectsQuery(n int) string {
-	var q strings.Builder
-	q.WriteString("SELECT q.i, " + bucketObjectCols + " FROM (")
-	for i := range n {
-		if i == 0 {
-			q.WriteString("SELECT 0 AS i, ? AS n, CAST(? AS BINARY) AS k")
-			continue
-		}
-		fmt.Fprintf(&q, " UNION ALL SELECT %d, ?, CAST(? AS BINARY)", i)
-	}
-	q.WriteString(") q JOIN s3_buckets b ON b.name = q.n LEFT JOIN s3_objects o ON o.bucket = b.name AND o.okey = q.k")
-	return q.String()
+	return "SELECT q.i, " + bucketObjectCols + " FROM " + metadb.Questions(n, "? AS n", "CAST(? AS BINARY) AS k") +
+		" q JOIN s3_buckets b ON b.name = q.n LEFT JOIN s3_objects o ON o.bucket = b.name AND o.okey = q.k"
 }
 
 // bucketObjectsQueries are bucketObjectsQuery's of the sizes a batch is
-// padded to: the powers of two from 2 to lookupBatch.
+// padded to.
 var bucketObjectsQueries = func() map[int]string {
 	m := map[int]string{}
-	for n := 2; n < 2*lookupBatch; n *= 2 {
+	for _, n := range metadb.BatchSizes(lookupBatch) {
 		m[n] = bucketObjectsQuery(n)
 	}
 	return m
@@ -97,21 +87,17 @@ func (s *SQL) bucketObject(ctx context.Context, k bucketKey) (bucketObject, erro
 }
 
 // bucketObjects is BucketObject for several lookups in one query (MySQL),
-// padded to a power of two (by repeating the last lookup) so that a few
-// prepared statements serve every batch.
+// padded (metadb.Padded) by repeating the last lookup.
 func (s *SQL) bucketObjects(ctx context.Context, ks []bucketKey) ([]bucketObject, []error, error) {
-	n := 2
-	for n < len(ks) {
-		n *= 2
+	n := metadb.Padded(len(ks))
+	q, ok := bucketObjectsQueries[n]
+	if !ok {
+		return nil, nil, fmt.Errorf("index: %d lookups in one query, at most %d", len(ks), lookupBatch)
 	}
 	args := make([]any, 0, 2*n)
 	for i := range n {
 		k := ks[min(i, len(ks)-1)]
 		args = append(args, k.bucket, []byte(k.key))
-	}
-	q, ok := bucketObjectsQueries[n]
-	if !ok {
-		return nil, nil, fmt.Errorf("index: %d lookups in one query, at most %d", len(ks), lookupBatch)
 	}
 	st, err := s.stmtIn(ctx, nil, q)
 	if err != nil {
