@@ -24,8 +24,9 @@ import (
 type ReadBatch[K, V any] struct {
 	// One reads one key (the caller's context).
 	One func(ctx context.Context, k K) (V, error)
-	// Many reads len(ks) > 1 keys in one query: a value or an error per key
-	// (err: the whole query failed).
+	// Many reads len(ks) > 1 keys in one query: a value per key, an error
+	// per key (errs; nil when none can fail alone), or err when the whole
+	// query failed.
 	Many func(ctx context.Context, ks []K) (vs []V, errs []error, err error)
 	// Max is the most keys in one query; Parallel the most queries in
 	// flight at once.
@@ -139,7 +140,7 @@ func (b *ReadBatch[K, V]) run(calls []*batchCall[K, V]) {
 		switch {
 		case err != nil:
 			c.err = err
-		case errs[i] != nil:
+		case errs != nil && errs[i] != nil:
 			c.err = errs[i]
 		default:
 			c.v = vs[i]

@@ -58,7 +58,8 @@ func (s *Server) newReadableBatches() {
 	}
 }
 
-// readableMany is readableOne for several files of shard sh in one query.
+// readableMany is readableOne for several files of shard sh in one query
+// (no file fails alone: a row is servable or not).
 func (s *Server) readableMany(ctx context.Context, sh int, refs []proto.FileRef) ([]*fileRow, []error, error) {
 	n := metadb.Padded(len(refs))
 	st := s.st.shard[sh].readableMany[n]
@@ -77,7 +78,6 @@ func (s *Server) readableMany(ctx context.Context, sh int, refs []proto.FileRef)
 	}
 	defer rows.Close()
 	out := make([]*fileRow, len(refs))
-	errs := make([]error, len(refs))
 	for rows.Next() {
 		var liveSize, liveCRC sql.NullInt64
 		row := &metadb.Numbered{Row: rows}
@@ -93,5 +93,5 @@ func (s *Server) readableMany(ctx context.Context, sh int, refs []proto.FileRef)
 			out[i] = servable(r, liveSize, liveCRC)
 		}
 	}
-	return out, errs, rows.Err()
+	return out, nil, rows.Err()
 }
