@@ -78,13 +78,16 @@ var wanted = map[string]bool{"tnv_s3_put_phase_seconds": true, "tnv_phase_second
 
 // nodeReads is how the storage nodes served the reads between two
 // readings: DOWNLOAD (over TNV TCP) and LOCAL_OPEN (a file handle passed
-// over the node's local socket to a gateway on its machine). mirror-tcp
-// must show no LOCAL_OPEN; tnv up reads its in-process nodes without
-// either.
+// over the node's local socket to a gateway on its machine), each counted
+// with its _LIVE form (the gateway's reads, vouched by its index).
+// mirror-tcp must show no LOCAL_OPEN; tnv up reads its in-process nodes
+// without either.
 func nodeReads(before, after *scrape) map[string]int {
 	out := map[string]int{}
 	for _, cmd := range []string{"DOWNLOAD", "LOCAL_OPEN"} {
-		out[cmd] = int(after.counter("tnv_requests_total", "cmd="+cmd) - before.counter("tnv_requests_total", "cmd="+cmd))
+		for _, name := range []string{cmd, cmd + "_LIVE"} {
+			out[cmd] += int(after.counter("tnv_requests_total", "cmd="+name) - before.counter("tnv_requests_total", "cmd="+name))
+		}
 	}
 	return out
 }

@@ -16,7 +16,8 @@ type BlobStore interface {
 	// Put stores exactly size bytes of r. An r that fails or ends early
 	// fails the Put and nothing is kept.
 	Put(ctx context.Context, appid, userid, fileid string, r io.Reader, size int64) error
-	// Get returns size bytes from offset (size 0: to the end).
+	// Get returns size bytes from offset (size 0: to the end) of a blob
+	// that an index row just read names.
 	Get(ctx context.Context, appid, userid, fileid string, offset, size int64) (io.ReadCloser, error)
 	// Delete removes a blob; a missing blob is ErrBlobNotFound.
 	Delete(ctx context.Context, appid, userid, fileid string) error
@@ -48,8 +49,12 @@ func (s TNVStore) Put(ctx context.Context, appid, userid, fileid string, r io.Re
 	return unavailable(s.C.Upload(ctx, appid, userid, fileid, r, size))
 }
 
+// Get reads a blob that an index row the gateway has just read names: the
+// row is written after the group log has the blob and removed before the
+// blob is deleted, so the read tells the node it is live (DownloadLive),
+// which spares the node's check of the group log.
 func (s TNVStore) Get(ctx context.Context, appid, userid, fileid string, offset, size int64) (io.ReadCloser, error) {
-	rc, err := s.C.Download(ctx, appid, userid, fileid, offset, size)
+	rc, err := s.C.DownloadLive(ctx, appid, userid, fileid, offset, size)
 	if errors.Is(err, tnv.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %v", ErrBlobNotFound, err)
 	}

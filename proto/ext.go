@@ -37,6 +37,13 @@ const (
 	// EXDEV when the node has no good copy of its own (DOWNLOAD proxies a
 	// peer's).
 	CmdStorageLocalOpen uint8 = 79
+	// DOWNLOAD_LIVE and LOCAL_OPEN_LIVE: DOWNLOAD (72) and LOCAL_OPEN (79)
+	// from a caller whose own index holds the file live (the S3 gateway,
+	// which has just read the object's row): the node may serve its own
+	// readable copy without asking the group log whether another member
+	// deleted the file meanwhile. Bodies and replies as theirs.
+	CmdStorageDownloadLive  uint8 = 81
+	CmdStorageLocalOpenLive uint8 = 82
 )
 
 // Sizes of the storage extension bodies.
@@ -70,7 +77,7 @@ func extensionLimits(cmd uint8) (min, max int64, ok bool) {
 		return ScrubBodyLen, ScrubBodyLen, true
 	case CmdStorageStat:
 		return 0, 0, true
-	case CmdStorageLocalOpen:
+	case CmdStorageLocalOpen, CmdStorageDownloadLive, CmdStorageLocalOpenLive:
 		return DownloadBodyLen, DownloadBodyLen, true
 	case CmdStorageHold:
 		return HoldLen, HoldLen, true

@@ -528,6 +528,9 @@ func (s *Server) setStatusIn(ctx context.Context, tx *sql.Tx, r *fileRow, from, 
 		stmt = tx.StmtContext(ctx, stmt)
 	}
 	res, err := stmt.ExecContext(ctx, to, deleted, r.id, from)
+	if from == statusOK && tx == nil {
+		s.rows.drop(r) // in a transaction: once it commits (appendLogOnce)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -668,6 +671,9 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove, pr
 		gseq, err = s.logTx(ctx, tx, e, mv, reserved)
 		return err
 	})
+	if mv != nil && mv.put == nil && mv.from == statusOK {
+		s.rows.drop(mv.row) // committed or not: the cache reads again
+	}
 	if err != nil {
 		return 0, err
 	}

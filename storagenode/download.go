@@ -20,7 +20,11 @@ import (
 // one) is settled by readableRow's two key lookups; the rest by the row and
 // the log's last entry.
 func (s *Server) resolve(ctx context.Context, ref proto.FileRef) (*fileRow, *logEntry, error) {
+	gen := s.rows.begin()
 	if row, err := s.readableRow(ctx, ref); err != nil || row != nil {
+		if row != nil {
+			s.rows.fill(gen, ref, row)
+		}
 		return row, nil, err
 	}
 	row, latest, err := s.fileState(ctx, ref)
@@ -59,6 +63,30 @@ func (s *Server) resolve(ctx context.Context, ref proto.FileRef) (*fileRow, *log
 	return nil, latest, nil
 }
 
+// resolveLive is resolve for a caller that vouches that the file is live
+// (DOWNLOAD_LIVE, LOCAL_OPEN_LIVE: the S3 gateway, which has just read the
+// object's row in its index, written only after the group log had the
+// put). This node's own readable row then says all there is: it comes
+// from the cache when a read found it lately, without a query. A file
+// another member deleted since is served until this node applies the
+// delete, as it was live when the caller looked; a read that misses the
+// cache is resolve's.
+func (s *Server) resolveLive(ctx context.Context, ref proto.FileRef) (*fileRow, *logEntry, error) {
+	if row := s.rows.get(ref); row != nil {
+		return row, nil, nil
+	}
+	return s.resolve(ctx, ref)
+}
+
+// readMode is what a DOWNLOAD-shaped request asks.
+type readMode int
+
+const (
+	readDownload readMode = iota // DOWNLOAD: follows the group log, proxies a peer's copy
+	readLive                     // DOWNLOAD_LIVE: DOWNLOAD, the file vouched live (resolveLive)
+	readFetch                    // FETCH: this node's own copy only
+)
+
 // handleFilesize serves FILESIZE (71).
 func (s *Server) handleFilesize(c *conn, h proto.Header) (bool, error) {
 	b, err := c.readBody(h)
@@ -88,10 +116,11 @@ func (s *Server) handleFilesize(c *conn, h proto.Header) (bool, error) {
 	return true, c.reply(proto.EncodeInt64(size))
 }
 
-// handleDownload serves DOWNLOAD (72) and, with fetch set, FETCH (76), a
-// peer's copy: the same bytes preceded by the file's CRC32C and size.
+// handleDownload serves DOWNLOAD (72), DOWNLOAD_LIVE (81) and FETCH (76),
+// a peer's copy: the same bytes preceded by the file's CRC32C and size.
 // A FETCH is served from this node's copy only, never from a peer.
-func (s *Server) handleDownload(c *conn, h proto.Header, fetch bool) (bool, error) {
+func (s *Server) handleDownload(c *conn, h proto.Header, mode readMode) (bool, error) {
+	fetch := mode == readFetch
 	b, err := c.readBody(h)
 	if err != nil {
 		return false, nil
@@ -105,7 +134,11 @@ func (s *Server) handleDownload(c *conn, h proto.Header, fetch bool) (bool, erro
 	}
 	ctx, cancel := s.dbctx()
 	defer cancel()
-	row, remote, err := s.resolve(ctx, d.FileRef)
+	resolve := s.resolve
+	if mode == readLive {
+		resolve = s.resolveLive
+	}
+	row, remote, err := resolve(ctx, d.FileRef)
 	if err != nil {
 		return true, err
 	}
@@ -287,6 +320,7 @@ func (s *Server) checkCopy(row *fileRow, maxAge time.Duration, pace *pacer) (f *
 	if n != row.size || crc != row.crc {
 		f.Close()
 		s.st.shard[row.shard].setCorrupt.ExecContext(s.ctx, row.id)
+		s.rows.drop(row)
 		return nil, fmt.Sprintf("CRC32C %08x, want %08x", crc, row.crc), nil
 	}
 	// Stamp the verification: mtime now, and the ctime that moves with it
@@ -300,5 +334,6 @@ func (s *Server) checkCopy(row *fileRow, maxAge time.Duration, pace *pacer) (f *
 	if _, err := s.st.shard[row.shard].setVctime.ExecContext(s.ctx, ct, row.id); err == nil {
 		row.vctime = ct
 	}
+	s.rows.drop(row)
 	return f, "", nil
 }

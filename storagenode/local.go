@@ -26,8 +26,10 @@ var ErrNotLocal = errors.New("storagenode: no local copy")
 // sends them with sendfile(2) itself, one hop and one TCP connection fewer
 // than DOWNLOAD. Refusals are the error replies DOWNLOAD would give
 // (*proto.ErrorReply); ErrNotLocal (wrapped) when this node has no good
-// copy of its own and DOWNLOAD would proxy a peer's.
-func (s *Server) OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64) (*os.File, int64, error) {
+// copy of its own and DOWNLOAD would proxy a peer's. live is
+// DOWNLOAD_LIVE's promise: the caller's index holds the file live
+// (resolveLive).
+func (s *Server) OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64, live bool) (*os.File, int64, error) {
 	ref := proto.FileRef{AppID: appid, UserID: userid, FileID: fileid}
 	if err := checkRef(ref); err != nil {
 		return nil, 0, err
@@ -37,7 +39,11 @@ func (s *Server) OpenLocal(ctx context.Context, appid, userid, fileid string, of
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	row, _, err := s.resolve(ctx, ref)
+	resolve := s.resolve
+	if live {
+		resolve = s.resolveLive
+	}
+	row, _, err := resolve(ctx, ref)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -84,9 +90,9 @@ func listenLocal(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// handleLocalOpen serves LOCAL_OPEN (79) on the Unix socket: OpenLocal's
-// answer, the file passed along with the reply.
-func (s *Server) handleLocalOpen(c *conn, h proto.Header) (bool, error) {
+// handleLocalOpen serves LOCAL_OPEN (79) and LOCAL_OPEN_LIVE (82) on the
+// Unix socket: OpenLocal's answer, the file passed along with the reply.
+func (s *Server) handleLocalOpen(c *conn, h proto.Header, live bool) (bool, error) {
 	b, err := c.readBody(h)
 	if err != nil {
 		return false, nil
@@ -99,7 +105,7 @@ func (s *Server) handleLocalOpen(c *conn, h proto.Header) (bool, error) {
 	if err != nil {
 		return true, decodeErr(err)
 	}
-	f, n, err := s.OpenLocal(s.ctx, d.AppID, d.UserID, d.FileID, d.Offset, d.Size)
+	f, n, err := s.OpenLocal(s.ctx, d.AppID, d.UserID, d.FileID, d.Offset, d.Size, live)
 	if errors.Is(err, ErrNotLocal) {
 		return true, proto.Errorf(proto.EXDEV, "%v", err)
 	}

@@ -21,7 +21,7 @@ import (
 
 // openLocal reads what OpenLocal hands out.
 func openLocal(n *testNode, r proto.FileRef, off, size int64) ([]byte, error) {
-	f, k, err := n.OpenLocal(context.Background(), r.AppID, r.UserID, r.FileID, off, size)
+	f, k, err := n.OpenLocal(context.Background(), r.AppID, r.UserID, r.FileID, off, size, false)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +100,12 @@ func TestOpenLocal(t *testing.T) {
 // passed back and the length, or the error reply.
 func localOpenRaw(t *testing.T, path string, r proto.FileRef, off, size int64) (*os.File, int64, error) {
 	t.Helper()
+	return localOpenCmd(t, path, proto.CmdStorageLocalOpen, r, off, size)
+}
+
+// localOpenCmd is localOpenRaw with LOCAL_OPEN or LOCAL_OPEN_LIVE.
+func localOpenCmd(t *testing.T, path string, cmd uint8, r proto.FileRef, off, size int64) (*os.File, int64, error) {
+	t.Helper()
 	nc, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +116,7 @@ func localOpenRaw(t *testing.T, path string, r proto.FileRef, off, size int64) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := proto.WriteFrame(uc, proto.CmdStorageLocalOpen, proto.StatusOK, body); err != nil {
+	if err := proto.WriteFrame(uc, cmd, proto.StatusOK, body); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, proto.HeaderLen+8)

@@ -548,6 +548,7 @@ func (s *Server) fetchFrom(ctx context.Context, addr string, ref proto.FileRef, 
 func (s *Server) recordCopy(ctx context.Context, ref proto.FileRef, st *store, rel string, size int64, crc uint32, ctime int64, cur *fileRow) (*fileRow, *fileRow, error) {
 	if cur != nil {
 		res, err := s.st.shard[cur.shard].replace.ExecContext(ctx, st.key, rel, size, int64(crc), statusOK, ctime, s.nowUnix(), cur.id, cur.status)
+		s.rows.drop(cur)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -172,9 +172,12 @@ type Server struct {
 	// readables batch the readable checks of concurrent reads, per shard
 	// (MySQL; nil on SQLite).
 	readables [4]*metadb.ReadBatch[proto.FileRef, *fileRow]
-	log       *slog.Logger
-	stores    []*store
-	byKey     map[string]*store
+	// rows are this node's rows that reads found readable lately, for the
+	// live reads (rowcache.go).
+	rows   *rowCache
+	log    *slog.Logger
+	stores []*store
+	byKey  map[string]*store
 
 	scrub scrubProgress
 
@@ -245,6 +248,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.st = st
 	s.newReadableBatches()
+	s.rows = newRowCache(rowCacheSize)
 	// The group's log counter, made now rather than by the first appends
 	// racing to make it.
 	if _, err := st.seqSeed.ExecContext(ctx, cfg.Group, cfg.Group, cfg.Group); err != nil {
@@ -481,9 +485,11 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 	case proto.CmdStorageFilesize:
 		keep, err = s.handleFilesize(c, h)
 	case proto.CmdStorageDownload:
-		keep, err = s.handleDownload(c, h, false)
+		keep, err = s.handleDownload(c, h, readDownload)
+	case proto.CmdStorageDownloadLive:
+		keep, err = s.handleDownload(c, h, readLive)
 	case CmdFetch:
-		keep, err = s.handleDownload(c, h, true)
+		keep, err = s.handleDownload(c, h, readFetch)
 	case proto.CmdStorageDelete:
 		keep, err = s.handleDelete(c, h, false)
 	case CmdReplicateDelete:
@@ -493,7 +499,9 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 	case CmdNodeStat:
 		keep, err = s.handleStat(c, h)
 	case proto.CmdStorageLocalOpen:
-		keep, err = s.handleLocalOpen(c, h)
+		keep, err = s.handleLocalOpen(c, h, false)
+	case proto.CmdStorageLocalOpenLive:
+		keep, err = s.handleLocalOpen(c, h, true)
 	case proto.CmdStorageHold:
 		keep, err = s.handleHold(c, h) // hold.go
 	default:

@@ -65,8 +65,9 @@ type LocalNode interface {
 	// OpenLocal decides a read as DOWNLOAD does and returns the file
 	// positioned at offset and the number of bytes to read. An
 	// *proto.ErrorReply is the node's answer; any other error means "ask
-	// over the network" (the node has no good copy of its own).
-	OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64) (*os.File, int64, error)
+	// over the network" (the node has no good copy of its own). live is
+	// DownloadLive's promise (the caller's index holds the file live).
+	OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64, live bool) (*os.File, int64, error)
 }
 
 // Client talks to a TNV cluster. It is safe for concurrent use.
@@ -83,6 +84,10 @@ type Client struct {
 	cache  map[userKey]located
 	locals map[string]localEntry // LocalReads: what each storage address offers
 	down   map[string]time.Time  // storage addresses that failed recently, until when
+
+	// noLive holds the storage addresses that refused DOWNLOAD_LIVE (a
+	// node older than the command): they get DOWNLOAD.
+	noLive sync.Map
 }
 
 type userKey struct{ appid, userid string }

@@ -29,9 +29,34 @@ func (c *Client) done(s *stream, whole bool) {
 	c.put(s.cn)
 }
 
-// openDownload sends DOWNLOAD to addr and reads the reply header. want, if
-// not negative, is the exact body length the reply must announce (a resume).
-func (c *Client) openDownload(ctx context.Context, addr string, d *proto.Download, want int64) (*stream, int64, error) {
+// openDownload sends DOWNLOAD (DOWNLOAD_LIVE with live) to addr and reads
+// the reply header. want, if not negative, is the exact body length the
+// reply must announce (a resume). A node that does not know DOWNLOAD_LIVE
+// is asked with DOWNLOAD, now and from then on.
+func (c *Client) openDownload(ctx context.Context, addr string, d *proto.Download, want int64, live bool) (*stream, int64, error) {
+	if live {
+		if _, old := c.noLive.Load(addr); !old {
+			s, n, err := c.openDownloadCmd(ctx, addr, d, want, proto.CmdStorageDownloadLive)
+			if !unknownCommand(err) {
+				return s, n, err
+			}
+			c.noLive.Store(addr, true)
+			c.log.Info("tnv: storage node does not know DOWNLOAD_LIVE, using DOWNLOAD", "addr", addr)
+		}
+	}
+	return c.openDownloadCmd(ctx, addr, d, want, proto.CmdStorageDownload)
+}
+
+// unknownCommand reports whether err is a node's refusal of a command it
+// does not know: ENOSYS, or EMSGSIZE for a body its limits do not cover
+// (a node older than the command checks the header against none).
+func unknownCommand(err error) bool {
+	var re *proto.ErrorReply
+	return errors.As(err, &re) && (re.Errno == proto.ENOSYS || re.Errno == proto.EMSGSIZE)
+}
+
+// openDownloadCmd is openDownload with the command given.
+func (c *Client) openDownloadCmd(ctx context.Context, addr string, d *proto.Download, want int64, cmd uint8) (*stream, int64, error) {
 	if c.closed.Load() {
 		return nil, 0, ErrClosed
 	}
@@ -60,7 +85,7 @@ func (c *Client) openDownload(ctx context.Context, addr string, d *proto.Downloa
 			return nil, 0, err
 		}
 		s = &stream{cn: cn, stop: cn.watch(ctx)}
-		if err = proto.WriteFrame(cn, proto.CmdStorageDownload, proto.StatusOK, body); err == nil {
+		if err = proto.WriteFrame(cn, cmd, proto.StatusOK, body); err == nil {
 			h, err = proto.ReadHeader(cn)
 		}
 		if err == nil {
@@ -86,6 +111,9 @@ func (c *Client) openDownload(ctx context.Context, addr string, d *proto.Downloa
 		if err != nil {
 			return fail(fmt.Errorf("proto: error reply: %w", err))
 		}
+		if unknownCommand(re) {
+			cn.broken = true // the node closes the connection after it
+		}
 		return fail(re)
 	}
 	switch {
@@ -105,6 +133,23 @@ func (c *Client) openDownload(ctx context.Context, addr string, d *proto.Downloa
 // connection to the pool when the body was read whole, else drops it; Close
 // may be called from another goroutine to abort a Read.
 func (c *Client) Download(ctx context.Context, appid, userid, fileid string, offset, size int64) (io.ReadCloser, error) {
+	return c.download(ctx, appid, userid, fileid, offset, size, false)
+}
+
+// DownloadLive is Download for a caller whose own index holds the file
+// live, having just read it there (the S3 gateway: its index row of an
+// object is written after the group log has the blob's put, and removed
+// before the blob is deleted). A node may then serve its own copy without
+// asking the group log whether another member deleted the file since
+// (DOWNLOAD_LIVE, LOCAL_OPEN_LIVE; docs/protocol.md): one database query
+// fewer per read. A caller that has not looked the file up in such an
+// index wants Download.
+func (c *Client) DownloadLive(ctx context.Context, appid, userid, fileid string, offset, size int64) (io.ReadCloser, error) {
+	return c.download(ctx, appid, userid, fileid, offset, size, true)
+}
+
+// download is Download, DownloadLive with live.
+func (c *Client) download(ctx context.Context, appid, userid, fileid string, offset, size int64, live bool) (io.ReadCloser, error) {
 	ref, err := fileRef(appid, userid, fileid)
 	if err != nil {
 		return nil, fmt.Errorf("tnv: download: %w", err)
@@ -112,11 +157,11 @@ func (c *Client) Download(ctx context.Context, appid, userid, fileid string, off
 	if offset < 0 || size < 0 {
 		return nil, fmt.Errorf("tnv: download %s: %w: offset %d size %d", fileid, ErrInvalid, offset, size)
 	}
-	b := &body{c: c, ctx: ctx, ref: ref, off: offset}
+	b := &body{c: c, ctx: ctx, ref: ref, off: offset, live: live}
 	var lb *localBody
 	rest, err := c.onNodes(ctx, "download", ref, true, nil, func(addr string) error {
 		if ln := c.localNode(addr); ln != nil {
-			f, n, err := ln.OpenLocal(ctx, appid, userid, fileid, offset, size)
+			f, n, err := ln.OpenLocal(ctx, appid, userid, fileid, offset, size, live)
 			if err == nil {
 				lb = &localBody{f: f, remain: n}
 				return nil
@@ -130,7 +175,7 @@ func (c *Client) Download(ctx context.Context, appid, userid, fileid string, off
 			}
 			c.log.Debug("tnv: no local copy, downloading over the network", "addr", addr, "fileid", fileid, "err", err)
 		}
-		s, n, err := c.openDownload(ctx, addr, &proto.Download{FileRef: ref, Offset: offset, Size: size}, -1)
+		s, n, err := c.openDownload(ctx, addr, &proto.Download{FileRef: ref, Offset: offset, Size: size}, -1, live)
 		if err != nil {
 			return err
 		}
@@ -157,6 +202,7 @@ type body struct {
 	ctx  context.Context
 	ref  proto.FileRef
 	rest []string // nodes to resume on
+	live bool     // DownloadLive's
 
 	mu     sync.Mutex
 	s      *stream // nil when released, or lost and to be resumed
@@ -316,7 +362,7 @@ func (b *body) resume() (*stream, error) {
 	var errs []error
 	for i, addr := range rest {
 		d := &proto.Download{FileRef: b.ref, Offset: off, Size: remain}
-		s, _, err := b.c.openDownload(b.ctx, addr, d, remain)
+		s, _, err := b.c.openDownload(b.ctx, addr, d, remain, b.live)
 		if err == nil {
 			b.mu.Lock()
 			defer b.mu.Unlock()

@@ -25,7 +25,11 @@ type fakeNode struct {
 	addrs      []string // SADDRS answer
 	unwritable []string // SADDRS answer: nodes marked unable to take uploads
 
-	accepts atomic.Int64 // connections accepted
+	accepts atomic.Int64     // connections accepted
+	cmds    [256]atomic.Int64 // requests received, by command
+	// before > 0: commands from this number on are unknown, answered as a
+	// storage node older than them answers (EMSGSIZE, connection closed).
+	before atomic.Int32
 	// dropRequests > 0: close the connection on that many requests, after
 	// their header and before any reply (a server's idle close racing the
 	// request), counting down.
@@ -79,6 +83,11 @@ func (f *fakeNode) conn(c net.Conn) {
 			return
 		}
 		if n := f.dropRequests.Load(); n > 0 && f.dropRequests.CompareAndSwap(n, n-1) {
+			return
+		}
+		f.cmds[h.Cmd].Add(1)
+		if b := f.before.Load(); b > 0 && int32(h.Cmd) >= b && h.Cmd < proto.CmdAuthHello {
+			proto.WriteError(c, proto.CmdStorageReply, proto.Errorf(proto.EMSGSIZE, "proto: unknown command %d", h.Cmd))
 			return
 		}
 		if err := proto.CheckRequest(h); err != nil {
@@ -168,7 +177,7 @@ func (f *fakeNode) handle(c net.Conn, h proto.Header) bool {
 			out = proto.EncodeInt64(int64(len(data)))
 		}
 		return proto.WriteFrame(c, proto.CmdStorageReply, proto.StatusOK, out) == nil
-	case proto.CmdStorageDownload:
+	case proto.CmdStorageDownload, proto.CmdStorageDownloadLive:
 		d, err := proto.DecodeDownload(b)
 		if err != nil {
 			return f.fail(c, proto.CmdStorageReply, proto.EINVAL)

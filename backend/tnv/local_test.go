@@ -27,7 +27,7 @@ func (l *fakeLocal) put(t *testing.T, fileid string, data []byte) {
 	}
 }
 
-func (l *fakeLocal) OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64) (*os.File, int64, error) {
+func (l *fakeLocal) OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64, live bool) (*os.File, int64, error) {
 	l.opens++
 	if l.err != nil {
 		return nil, 0, l.err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -133,6 +134,7 @@ type sockNode struct {
 	addr, path string
 	timeout    time.Duration
 	pool       *connpool.Pool
+	noLive     atomic.Bool // the node refused LOCAL_OPEN_LIVE: older than it
 }
 
 func newSockNode(addr, path string, timeout time.Duration, maxIdle int, idle time.Duration) *sockNode {
@@ -161,10 +163,24 @@ func (n *sockNode) request(uc *connpool.Conn, cmd uint8, body []byte, max int64)
 // over the network serves a peer's.
 var errNoLocalCopy = errors.New("tnv: no local copy")
 
-// OpenLocal sends LOCAL_OPEN and receives the file with the reply. An idle
-// connection that turns out dead (the node restarted) is replaced by a new
-// one once; the pool's checkout already drops those it sees closed.
-func (n *sockNode) OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64) (*os.File, int64, error) {
+// OpenLocal sends LOCAL_OPEN (LOCAL_OPEN_LIVE with live) and receives the
+// file with the reply. An idle connection that turns out dead (the node
+// restarted) is replaced by a new one once; the pool's checkout already
+// drops those it sees closed. A node that does not know LOCAL_OPEN_LIVE is
+// asked with LOCAL_OPEN, now and from then on.
+func (n *sockNode) OpenLocal(ctx context.Context, appid, userid, fileid string, offset, size int64, live bool) (*os.File, int64, error) {
+	if live && !n.noLive.Load() {
+		f, k, err := n.openLocal(ctx, appid, userid, fileid, offset, size, proto.CmdStorageLocalOpenLive)
+		if !unknownCommand(err) {
+			return f, k, err
+		}
+		n.noLive.Store(true)
+	}
+	return n.openLocal(ctx, appid, userid, fileid, offset, size, proto.CmdStorageLocalOpen)
+}
+
+// openLocal is OpenLocal with the command given.
+func (n *sockNode) openLocal(ctx context.Context, appid, userid, fileid string, offset, size int64, cmd uint8) (*os.File, int64, error) {
 	ref, err := fileRef(appid, userid, fileid)
 	if err != nil {
 		return nil, 0, err
@@ -182,7 +198,7 @@ func (n *sockNode) OpenLocal(ctx context.Context, appid, userid, fileid string, 
 		if err != nil {
 			return nil, 0, err
 		}
-		f, k, sent, err := n.open(ctx, uc, body)
+		f, k, sent, err := n.open(ctx, uc, cmd, body)
 		if err != nil && !sent && !fresh && uc.Stale(ctx, err) {
 			continue // closed while idle: the request never arrived
 		}
@@ -191,12 +207,12 @@ func (n *sockNode) OpenLocal(ctx context.Context, appid, userid, fileid string, 
 }
 
 // open runs one LOCAL_OPEN on uc; sent reports whether any reply came.
-func (n *sockNode) open(ctx context.Context, pc *connpool.Conn, body []byte) (_ *os.File, _ int64, sent bool, _ error) {
+func (n *sockNode) open(ctx context.Context, pc *connpool.Conn, cmd uint8, body []byte) (_ *os.File, _ int64, sent bool, _ error) {
 	uc := pc.Conn.(*net.UnixConn)
 	stop := context.AfterFunc(ctx, func() { uc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	uc.SetDeadline(time.Now().Add(n.timeout))
-	if err := proto.WriteFrame(pc, proto.CmdStorageLocalOpen, proto.StatusOK, body); err != nil {
+	if err := proto.WriteFrame(pc, cmd, proto.StatusOK, body); err != nil {
 		pc.Fail()
 		uc.Close()
 		return nil, 0, false, err
@@ -231,7 +247,12 @@ func (n *sockNode) open(ctx context.Context, pc *connpool.Conn, body []byte) (_ 
 		if f != nil {
 			f.Close()
 		}
-		n.put(pc)
+		if unknownCommand(re) {
+			pc.Fail() // the node closes the connection after it
+			uc.Close()
+		} else {
+			n.put(pc)
+		}
 		if re.Errno == proto.EXDEV {
 			return nil, 0, true, fmt.Errorf("%w: %s", errNoLocalCopy, re.Desc)
 		}

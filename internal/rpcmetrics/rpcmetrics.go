@@ -66,7 +66,8 @@ var cmdNames = map[uint8]string{
 	proto.CmdStorageDownload: "DOWNLOAD", proto.CmdStorageDelete: "DELETE",
 	proto.CmdStorageReplicate: "REPLICATE", proto.CmdStorageReplicateDelete: "REPLICATE_DELETE",
 	proto.CmdStorageFetch: "FETCH", proto.CmdStorageScrub: "SCRUB", proto.CmdStorageStat: "STAT",
-	proto.CmdStorageLocalOpen: "LOCAL_OPEN",
+	proto.CmdStorageLocalOpen: "LOCAL_OPEN", proto.CmdStorageDownloadLive: "DOWNLOAD_LIVE",
+	proto.CmdStorageLocalOpenLive: "LOCAL_OPEN_LIVE", proto.CmdStorageHold: "HOLD",
 }
 
 // CmdName is a command's name for labels; unknown ones are their number.
