@@ -25,7 +25,7 @@ type fakeNode struct {
 	addrs      []string // SADDRS answer
 	unwritable []string // SADDRS answer: nodes marked unable to take uploads
 
-	accepts atomic.Int64     // connections accepted
+	accepts atomic.Int64      // connections accepted
 	cmds    [256]atomic.Int64 // requests received, by command
 	// before > 0: commands from this number on are unknown, answered as a
 	// storage node older than them answers (EMSGSIZE, connection closed).
