@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/tnv-s3/tnv/internal/proctest"
 	"github.com/tnv-s3/tnv/metadb/metadbtest"
@@ -123,7 +125,10 @@ func storageCount(t *testing.T, metricsAddr, cmd string) int {
 // on their machine. GETs (whole and ranges) are served by opening the
 // node's file through the socket (LOCAL_OPEN) rather than by DOWNLOAD;
 // a gateway with --local-reads=false downloads over TCP; a node whose
-// socket is gone is read over TCP again.
+// socket is gone is read over TCP again. Every read of the gateway is
+// vouched by its index (the _LIVE forms; never the plain ones), and an
+// object deleted or overwritten reads as such at once, whatever the nodes
+// cached.
 func TestGateway_LocalReads(t *testing.T) {
 	dsn := metadbtest.NewTestMySQL(t)
 	c := proctest.StartCluster(t, proctest.Topology{DB: dsn, Groups: 1, Members: 2, LocalSockets: true})
@@ -196,7 +201,7 @@ func TestGateway_LocalReads(t *testing.T) {
 		}
 		found := 0
 		for _, p := range c.Members() {
-			if storageCount(t, c.Metrics[p], "LOCAL_OPEN") > 0 {
+			if storageCount(t, c.Metrics[p], "LOCAL_OPEN_LIVE") > 0 {
 				found++
 			}
 		}
@@ -208,7 +213,7 @@ func TestGateway_LocalReads(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c0 := settled("LOCAL_OPEN", "DOWNLOAD")
+	c0 := settled("LOCAL_OPEN_LIVE", "DOWNLOAD_LIVE")
 	lo0, dl0 := c0[0], c0[1]
 	for range 3 {
 		if !bytes.Equal(get(s3c, ""), body) {
@@ -218,7 +223,7 @@ func TestGateway_LocalReads(t *testing.T) {
 			t.Fatal("range GET differs")
 		}
 	}
-	if c1 := settled("LOCAL_OPEN", "DOWNLOAD"); c1[0]-lo0 != 6 || c1[1]-dl0 != 0 {
+	if c1 := settled("LOCAL_OPEN_LIVE", "DOWNLOAD_LIVE"); c1[0]-lo0 != 6 || c1[1]-dl0 != 0 {
 		lo, dl := c1[0]-lo0, c1[1]-dl0
 		t.Fatalf("LOCAL_OPEN %d, DOWNLOAD %d; want all 6 GETs opened locally", lo, dl)
 	}
@@ -231,7 +236,7 @@ func TestGateway_LocalReads(t *testing.T) {
 	if !bytes.Equal(get(s3Client("http://"+tcp.Addr, "lrkey", "lrsecret-0123456789"), ""), body) {
 		t.Fatal("GET over TCP differs")
 	}
-	if dl := settled("DOWNLOAD")[0] - dl0; dl != 1 {
+	if dl := settled("DOWNLOAD_LIVE")[0] - dl0; dl != 1 {
 		t.Fatalf("DOWNLOAD %d after one GET with --local-reads=false, want 1", dl)
 	}
 
@@ -247,7 +252,7 @@ func TestGateway_LocalReads(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // its probes answer meanwhile
 	}
-	if dl := settled("DOWNLOAD")[0] - dl0; dl != 1+4 {
+	if dl := settled("DOWNLOAD_LIVE")[0] - dl0; dl != 1+4 {
 		t.Fatalf("DOWNLOAD %d after 4 GETs through a gateway that found no socket, want 1+4", dl)
 	}
 
@@ -263,7 +268,29 @@ func TestGateway_LocalReads(t *testing.T) {
 			t.Fatal("range GET after the nodes restarted differs")
 		}
 	}
-	if lo, dl := counts("LOCAL_OPEN"), counts("DOWNLOAD"); lo < 2 || dl != 0 {
+	if lo, dl := counts("LOCAL_OPEN_LIVE"), counts("DOWNLOAD_LIVE"); lo < 2 || dl != 0 {
 		t.Fatalf("after the restart: LOCAL_OPEN %d, DOWNLOAD %d; want the GETs local", lo, dl)
+	}
+
+	// Overwritten, then deleted, through the other gateway: the first one
+	// reads the new bytes, then NoSuchKey, though the nodes hold the old
+	// blob's row from the reads above.
+	tcpc := s3Client("http://"+tcp.Addr, "lrkey", "lrsecret-0123456789")
+	body2 := bytes.Repeat([]byte("second version "), 1000)
+	if _, err := tcpc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("loc"), Key: aws.String("k"), Body: bytes.NewReader(body2)}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(get(s3c, ""), body2) {
+		t.Fatal("GET after an overwrite through another gateway differs from the new bytes")
+	}
+	if _, err := tcpc.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("loc"), Key: aws.String("k")}); err != nil {
+		t.Fatal(err)
+	}
+	var nsk *types.NoSuchKey
+	if _, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("loc"), Key: aws.String("k")}); !errors.As(err, &nsk) {
+		t.Fatalf("GET after a delete through another gateway: %v, want NoSuchKey", err)
+	}
+	if lo, dl := counts("LOCAL_OPEN"), counts("DOWNLOAD"); lo != 0 || dl != 0 {
+		t.Fatalf("plain LOCAL_OPEN %d, DOWNLOAD %d since the restart: a gateway's reads are all vouched live", lo, dl)
 	}
 }
