@@ -172,3 +172,28 @@ func TestRowCache(t *testing.T) {
 		t.Fatal("a nil cache holds something")
 	}
 }
+
+// --row-cache 0 (RowCache < 0): no cache, and live reads are DOWNLOADs.
+func TestLiveRead_NoCache(t *testing.T) {
+	e := newEnv(t, sqliteDB(t))
+	n := e.start("", "", func(c *Config) { c.RowCache = -1 })
+	e.waitMembers(1)
+	waitState(t, n, proto.SyncActive, 10*time.Second)
+	r := ref("nocache")
+	data := randBytes(9, 1000)
+	if err := upload(n.addr, r, data); err != nil {
+		t.Fatal(err)
+	}
+	got, err := downloadLive(n.addr, r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("live read without a cache: %d bytes, %v", len(got), err)
+	}
+	if n.rows != nil {
+		t.Fatalf("RowCache -1 made a cache of %d rows", n.rows.len())
+	}
+	if err := del(n.addr, r); err != nil {
+		t.Fatal(err)
+	}
+	_, err = downloadLive(n.addr, r)
+	wantErrno(t, err, proto.ENOENT, "live read of a deleted file without a cache")
+}

@@ -8,6 +8,7 @@ package storagenode
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -88,6 +89,11 @@ type Config struct {
 	// the node's files directly (LOCAL_OPEN) and send them with sendfile,
 	// instead of receiving them over TCP. NODESTAT names it.
 	LocalSocket string
+
+	// RowCache bounds the rows kept for the reads a gateway vouches live
+	// (DOWNLOAD_LIVE, LOCAL_OPEN_LIVE; rowcache.go): 0 = DefaultRowCache,
+	// negative = none (every read asks the database).
+	RowCache int
 
 	// Auth is the cluster secret: every TCP connection to the node must
 	// prove it before its first frame, and the node proves it to the
@@ -248,7 +254,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.st = st
 	s.newReadableBatches()
-	s.rows = newRowCache(rowCacheSize)
+	if n := cmp.Or(cfg.RowCache, DefaultRowCache); n > 0 {
+		s.rows = newRowCache(n)
+	}
 	// The group's log counter, made now rather than by the first appends
 	// racing to make it.
 	if _, err := st.seqSeed.ExecContext(ctx, cfg.Group, cfg.Group, cfg.Group); err != nil {
