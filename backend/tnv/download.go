@@ -48,11 +48,10 @@ func (c *Client) openDownload(ctx context.Context, addr string, d *proto.Downloa
 }
 
 // unknownCommand reports whether err is a node's refusal of a command it
-// does not know: ENOSYS, or EMSGSIZE for a body its limits do not cover
-// (a node older than the command checks the header against none).
+// does not know (ENOSYS; the node closes the connection after it).
 func unknownCommand(err error) bool {
 	var re *proto.ErrorReply
-	return errors.As(err, &re) && (re.Errno == proto.ENOSYS || re.Errno == proto.EMSGSIZE)
+	return errors.As(err, &re) && re.Errno == proto.ENOSYS
 }
 
 // openDownloadCmd is openDownload with the command given.

@@ -15,7 +15,7 @@ import (
 )
 
 // DownloadLive asks with DOWNLOAD_LIVE; a node older than the command
-// (EMSGSIZE, connection closed) gets DOWNLOAD instead, the read succeeds,
+// (ENOSYS, connection closed) gets DOWNLOAD instead, the read succeeds,
 // and that node is asked with DOWNLOAD from then on, while Download never
 // sends DOWNLOAD_LIVE.
 func TestDownloadLive_OlderNodeGetsDownload(t *testing.T) {
@@ -66,7 +66,7 @@ func TestDownloadLive_OlderNodeGetsDownload(t *testing.T) {
 }
 
 // oldSocketNode serves LOCAL_OPEN on a Unix socket as a node from before
-// LOCAL_OPEN_LIVE: that command is refused (EMSGSIZE, connection closed),
+// LOCAL_OPEN_LIVE: that command is refused (ENOSYS, connection closed),
 // LOCAL_OPEN passes the file at fp.
 func oldSocketNode(t *testing.T, fp string) (path string, seen *[256]atomic.Int64) {
 	t.Helper()
@@ -92,7 +92,7 @@ func oldSocketNode(t *testing.T, fp string) (path string, seen *[256]atomic.Int6
 					}
 					seen[h.Cmd].Add(1)
 					if h.Cmd != proto.CmdStorageLocalOpen {
-						proto.WriteError(uc, proto.CmdStorageReply, proto.Errorf(proto.EMSGSIZE, "proto: unknown command %d", h.Cmd))
+						proto.WriteError(uc, proto.CmdStorageReply, proto.Errorf(proto.ENOSYS, "unknown command %d", h.Cmd))
 						return
 					}
 					if _, err := proto.ReadBody(uc, h, h.BodyLen); err != nil {

@@ -28,7 +28,7 @@ type fakeNode struct {
 	accepts atomic.Int64      // connections accepted
 	cmds    [256]atomic.Int64 // requests received, by command
 	// before > 0: commands from this number on are unknown, answered as a
-	// storage node older than them answers (EMSGSIZE, connection closed).
+	// storage node older than them answers (ENOSYS, connection closed).
 	before atomic.Int32
 	// dropRequests > 0: close the connection on that many requests, after
 	// their header and before any reply (a server's idle close racing the
@@ -87,7 +87,7 @@ func (f *fakeNode) conn(c net.Conn) {
 		}
 		f.cmds[h.Cmd].Add(1)
 		if b := f.before.Load(); b > 0 && int32(h.Cmd) >= b && h.Cmd < proto.CmdAuthHello {
-			proto.WriteError(c, proto.CmdStorageReply, proto.Errorf(proto.EMSGSIZE, "proto: unknown command %d", h.Cmd))
+			proto.WriteError(c, proto.CmdStorageReply, proto.Errorf(proto.ENOSYS, "unknown command %d", h.Cmd))
 			return
 		}
 		if err := proto.CheckRequest(h); err != nil {
