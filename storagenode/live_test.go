@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,10 +55,18 @@ func TestLiveRead(t *testing.T) {
 			}
 		}
 
+		counts := func(what string, n *testNode, hits, misses int64) {
+			t.Helper()
+			if h, m, _ := n.rows.stats(); h != hits || m != misses {
+				t.Fatalf("%s: %d live reads answered from the cache, %d not; want %d, %d", what, h, m, hits, misses)
+			}
+		}
+
 		r := put("live")
 		served("first", b, r)
-		if b.rows.get(r) == nil {
-			t.Fatal("the live read's row is not cached")
+		counts("the first live read", b, 0, 1)
+		if _, _, rows := b.rows.stats(); rows != 1 {
+			t.Fatalf("the live read's row is not cached: %d rows", rows)
 		}
 		f, k, err := localOpenCmd(t, sock, proto.CmdStorageLocalOpenLive, r, 10, 0)
 		if err != nil || k != int64(len(data))-10 {
@@ -67,6 +76,11 @@ func TestLiveRead(t *testing.T) {
 		f.Close()
 		if err != nil || !bytes.Equal(got, data[10:]) {
 			t.Fatalf("LOCAL_OPEN_LIVE's file reads %d bytes, %v", len(got), err)
+		}
+		counts("LOCAL_OPEN_LIVE of the cached row", b, 1, 1)
+		text, err := request(b.addr, CmdNodeStat, nil, 1<<16)
+		if err != nil || !strings.Contains(string(text), "\nrowcache 1 1 1\n") {
+			t.Fatalf("NODESTAT %q (%v), want the line \"rowcache 1 1 1\"", text, err)
 		}
 
 		// B misses a delete through A: its log reader is held and A does
@@ -78,13 +92,14 @@ func TestLiveRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		served("deleted through the other member, vouched live", b, r)
+		counts("the vouched read of a file deleted elsewhere", b, 2, 1)
 		_, err = download(b.addr, r, 0, 0) // follows the log: applies the delete here
 		b.sync.mu.Unlock()
 		wantErrno(t, err, proto.ENOENT, "DOWNLOAD of a file deleted through the other member")
 		_, err = downloadLive(b.addr, r)
 		wantErrno(t, err, proto.ENOENT, "live read once this node has applied the delete")
-		if b.rows.get(r) != nil {
-			t.Fatal("a deleted row is still cached")
+		if _, _, rows := b.rows.stats(); rows != 0 {
+			t.Fatalf("a deleted row is still cached (%d rows)", rows)
 		}
 
 		// A delete through the node itself.

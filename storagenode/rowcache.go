@@ -2,6 +2,7 @@ package storagenode
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -32,6 +33,9 @@ type rowCache struct {
 	rows map[proto.FileRef]fileRow
 	refs map[rowID]proto.FileRef
 	max  int
+
+	// hits and misses count the live reads get answered and did not.
+	hits, misses atomic.Int64
 }
 
 // rowID is a row's key in its shard's table.
@@ -46,7 +50,7 @@ func newRowCache(max int) *rowCache {
 
 // A nil *rowCache holds nothing.
 
-// get returns a copy of ref's row, or nil.
+// get returns a copy of ref's row, or nil (a live read's lookup: counted).
 func (c *rowCache) get(ref proto.FileRef) *fileRow {
 	if c == nil {
 		return nil
@@ -55,9 +59,20 @@ func (c *rowCache) get(ref proto.FileRef) *fileRow {
 	r, ok := c.rows[ref]
 	c.mu.Unlock()
 	if !ok {
+		c.misses.Add(1)
 		return nil
 	}
+	c.hits.Add(1)
 	return &r
+}
+
+// stats returns the live reads answered from the cache and not, and the
+// rows it holds.
+func (c *rowCache) stats() (hits, misses int64, rows int) {
+	if c == nil {
+		return 0, 0, 0
+	}
+	return c.hits.Load(), c.misses.Load(), c.len()
 }
 
 // begin is the generation a read runs under; its fill passes it back.

@@ -205,6 +205,11 @@ type Stat struct {
 	// process shared among several log appends or index rows
 	// (metadb.GroupTx; SQLite only) and the appends they held.
 	GroupCommits, GroupCommitted int64
+	// RowCacheHits and RowCacheMisses: the live reads (DOWNLOAD_LIVE,
+	// LOCAL_OPEN_LIVE) answered from the row cache and not; RowCacheRows
+	// the rows it holds.
+	RowCacheHits, RowCacheMisses int64
+	RowCacheRows                 int
 }
 
 // Stat returns the node's state.
@@ -217,6 +222,7 @@ func (s *Server) Stat() Stat {
 	stat := Stat{Node: s.node, Group: s.cfg.Group, SyncState: proto.SyncName(st), SyncPct: int(pct), Lag: lag, Cursor: cur, Total: total, Free: free,
 		Health: proto.HealthName(s.Health()), UnderReplicated: s.UnderReplicated()}
 	stat.GroupCommits, stat.GroupCommitted = s.db.GroupStats()
+	stat.RowCacheHits, stat.RowCacheMisses, stat.RowCacheRows = s.rows.stats()
 	if s.uln != nil {
 		stat.LocalSocket = s.cfg.LocalSocket
 	}
@@ -234,7 +240,8 @@ func (st Stat) String() string {
 	if st.LocalSocket != "" {
 		text += "localsocket " + st.LocalSocket + "\n"
 	}
-	text += fmt.Sprintf("health %s\nunderreplicated %d\ngroupcommit %d %d\n", st.Health, st.UnderReplicated, st.GroupCommits, st.GroupCommitted)
+	text += fmt.Sprintf("health %s\nunderreplicated %d\ngroupcommit %d %d\nrowcache %d %d %d\n", st.Health, st.UnderReplicated,
+		st.GroupCommits, st.GroupCommitted, st.RowCacheHits, st.RowCacheMisses, st.RowCacheRows)
 	return text
 }
 
