@@ -74,7 +74,7 @@ func scrapeAll(eps []metricsEndpoint) (*scrape, error) {
 
 // wanted are the families the bench reads.
 var wanted = map[string]bool{"tnv_s3_put_phase_seconds": true, "tnv_phase_seconds": true, "tnv_s3_gc_blobs_total": true,
-	"tnv_requests_total": true}
+	"tnv_requests_total": true, "tnv_row_cache_reads_total": true}
 
 // nodeReads is how the storage nodes served the reads between two
 // readings: DOWNLOAD (over TNV TCP) and LOCAL_OPEN (a file handle passed
@@ -89,8 +89,18 @@ func nodeReads(before, after *scrape) map[string]int {
 			out[cmd] += int(after.counter("tnv_requests_total", "cmd="+name) - before.counter("tnv_requests_total", "cmd="+name))
 		}
 	}
+	// The live reads the nodes' row caches answered, and those they did not.
+	for key, result := range map[string]string{rowCacheHit: "result=hit", rowCacheMiss: "result=miss"} {
+		out[key] = int(after.counter("tnv_row_cache_reads_total", result) - before.counter("tnv_row_cache_reads_total", result))
+	}
 	return out
 }
+
+// Keys of Run.NodeReads for the row caches' answers.
+const (
+	rowCacheHit  = "row cache hit"
+	rowCacheMiss = "row cache miss"
+)
 
 func (s *scrape) add(fams map[string]*dto.MetricFamily) {
 	for name, f := range fams {

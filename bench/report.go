@@ -476,7 +476,11 @@ func (r *Results) readsText() string {
 			}
 		}
 		if seen {
-			parts = append(parts, fmt.Sprintf("%s: DOWNLOAD %d, LOCAL_OPEN %d", k, total["DOWNLOAD"], total["LOCAL_OPEN"]))
+			part := fmt.Sprintf("%s: DOWNLOAD %d, LOCAL_OPEN %d", k, total["DOWNLOAD"], total["LOCAL_OPEN"])
+			if live := total[rowCacheHit] + total[rowCacheMiss]; live > 0 {
+				part += fmt.Sprintf(" (row cache: %d of %d live reads answered without a query)", total[rowCacheHit], live)
+			}
+			parts = append(parts, part)
 		}
 	}
 	if len(parts) == 0 {
