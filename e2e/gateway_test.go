@@ -263,13 +263,36 @@ func TestGateway_LocalReads(t *testing.T) {
 		p.Restart()
 	}
 	c.WaitActive(30 * time.Second)
-	for range 2 {
+	for range 6 {
 		if !bytes.Equal(get(s3c, "bytes=7-70000"), body[7:70001]) {
 			t.Fatal("range GET after the nodes restarted differs")
 		}
 	}
 	if lo, dl := counts("LOCAL_OPEN_LIVE"), counts("DOWNLOAD_LIVE"); lo < 2 || dl != 0 {
 		t.Fatalf("after the restart: LOCAL_OPEN %d, DOWNLOAD %d; want the GETs local", lo, dl)
+	}
+	// The range GETs since the restart read one blob, spread over the
+	// members: each node's first read of it misses its row cache (one
+	// query), the later ones hit.
+	lo := settled("LOCAL_OPEN_LIVE")[0] // counted once each reply is out
+	hits, misses := 0, 0
+	for _, p := range c.Members() {
+		for _, l := range strings.Split(httpGet(t, "http://"+c.Metrics[p]+"/metrics"), "\n") {
+			if !strings.HasPrefix(l, "tnv_row_cache_reads_total{") {
+				continue
+			}
+			f := strings.Fields(l)
+			v, _ := strconv.Atoi(f[len(f)-1])
+			switch {
+			case strings.Contains(l, `result="hit"`):
+				hits += v
+			case strings.Contains(l, `result="miss"`):
+				misses += v
+			}
+		}
+	}
+	if hits+misses != lo || misses < 1 || misses > len(c.Members()) || hits < lo-len(c.Members()) {
+		t.Fatalf("row cache: %d hits, %d misses for %d live reads since the restart; want them to add up, a miss per node at most", hits, misses, lo)
 	}
 
 	// Overwritten, then deleted, through the other gateway: the first one
