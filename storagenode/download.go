@@ -73,10 +73,8 @@ func (s *Server) resolve(ctx context.Context, ref proto.FileRef) (*fileRow, *log
 // cache is resolve's.
 func (s *Server) resolveLive(ctx context.Context, ref proto.FileRef) (*fileRow, *logEntry, error) {
 	if row := s.rows.get(ref); row != nil {
-		s.cfg.Metrics.RowCache(true)
 		return row, nil, nil
 	}
-	s.cfg.Metrics.RowCache(false)
 	return s.resolve(ctx, ref)
 }
 

@@ -25,7 +25,9 @@ func TestDownloadLive_OlderNodeGetsDownload(t *testing.T) {
 	ref := proto.FileRef{AppID: "app", UserID: "u1", FileID: "f1"}
 	data := []byte("vouched by the index")
 	cl.mirror(ref, data)
-	read := func(live bool) {
+	// read reads the file (DownloadLive with live) and checks the node's
+	// count of each command since the start.
+	read := func(what string, live bool, wantLive, wantPlain int64) {
 		t.Helper()
 		get := c.Download
 		if live {
@@ -33,36 +35,23 @@ func TestDownloadLive_OlderNodeGetsDownload(t *testing.T) {
 		}
 		rc, err := get(context.Background(), ref.AppID, ref.UserID, ref.FileID, 0, 0)
 		if err != nil {
-			t.Fatalf("live %v: %v", live, err)
+			t.Fatalf("%s: %v", what, err)
 		}
 		got, err := io.ReadAll(rc)
 		rc.Close()
 		if err != nil || string(got) != string(data) {
-			t.Fatalf("live %v: %q, %v", live, got, err)
+			t.Fatalf("%s: %q, %v", what, got, err)
+		}
+		if l, d := n.cmds[proto.CmdStorageDownloadLive].Load(), n.cmds[proto.CmdStorageDownload].Load(); l != wantLive || d != wantPlain {
+			t.Fatalf("%s: %d DOWNLOAD_LIVE, %d DOWNLOAD; want %d, %d", what, l, d, wantLive, wantPlain)
 		}
 	}
-	count := func() (int64, int64) {
-		return n.cmds[proto.CmdStorageDownloadLive].Load(), n.cmds[proto.CmdStorageDownload].Load()
-	}
 
-	read(true)
-	if l, d := count(); l != 1 || d != 0 {
-		t.Fatalf("a node that knows it: %d DOWNLOAD_LIVE, %d DOWNLOAD; want 1, 0", l, d)
-	}
-	read(false)
-	if l, d := count(); l != 1 || d != 1 {
-		t.Fatalf("Download: %d DOWNLOAD_LIVE, %d DOWNLOAD; want 1, 1", l, d)
-	}
-
+	read("a node that knows it", true, 1, 0)
+	read("Download", false, 1, 1)
 	n.before.Store(int32(proto.CmdStorageDownloadLive))
-	read(true)
-	if l, d := count(); l != 2 || d != 2 {
-		t.Fatalf("an older node: %d DOWNLOAD_LIVE, %d DOWNLOAD; want 2, 2 (refused, then DOWNLOAD)", l, d)
-	}
-	read(true)
-	if l, d := count(); l != 2 || d != 3 {
-		t.Fatalf("an older node, again: %d DOWNLOAD_LIVE, %d DOWNLOAD; want 2, 3 (remembered)", l, d)
-	}
+	read("an older node (refused, then DOWNLOAD)", true, 2, 2)
+	read("an older node, again (remembered)", true, 2, 3)
 }
 
 // oldSocketNode serves LOCAL_OPEN on a Unix socket as a node from before

@@ -117,6 +117,8 @@ var (
 	descStoreWrite = prometheus.NewDesc("tnv_storage_health", "1 for the node's write health (OK, READONLY, FULL, SICK).", []string{"health"}, nil)
 	descUnderRepl  = prometheus.NewDesc("tnv_storage_underreplicated_writes_total",
 		"Uploads this node acknowledged with fewer copies than its group has members (the others copy them from the group log).", nil, nil)
+	descRowCache = prometheus.NewDesc("tnv_row_cache_reads_total",
+		"Live reads (DOWNLOAD_LIVE, LOCAL_OPEN_LIVE) the node answered from its row cache (hit) or with a database query (miss).", []string{"result"}, nil)
 )
 
 func (c storageCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -126,6 +128,7 @@ func (c storageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descStoreSync
 	ch <- descStoreWrite
 	ch <- descUnderRepl
+	ch <- descRowCache
 }
 
 func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
@@ -148,6 +151,8 @@ func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descStoreWrite, prometheus.GaugeValue, v, h)
 	}
 	ch <- prometheus.MustNewConstMetric(descUnderRepl, prometheus.CounterValue, float64(st.UnderReplicated))
+	ch <- prometheus.MustNewConstMetric(descRowCache, prometheus.CounterValue, float64(st.RowCacheHits), "hit")
+	ch <- prometheus.MustNewConstMetric(descRowCache, prometheus.CounterValue, float64(st.RowCacheMisses), "miss")
 }
 
 // adminRequest sends an admin command to a running node and prints the text

@@ -18,7 +18,6 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	bytes    *prometheus.CounterVec
 	phases   *prometheus.HistogramVec // phases.go
-	rowCache *prometheus.CounterVec
 }
 
 // New makes the metrics of role ("tracker", "idserver", "storage") and
@@ -37,25 +36,9 @@ func New(role string, reg prometheus.Registerer) *Metrics {
 			Name: "tnv_bytes_total", Help: "File bytes received (in) and sent (out), by command.", ConstLabels: labels,
 		}, []string{"cmd", "direction"}),
 	}
-	m.rowCache = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tnv_row_cache_reads_total", ConstLabels: labels,
-		Help: "Live reads (DOWNLOAD_LIVE, LOCAL_OPEN_LIVE) a storage node answered from its row cache (hit) or with a database query (miss).",
-	}, []string{"result"})
 	m.phases = newPhases(labels)
-	reg.MustRegister(m.requests, m.duration, m.bytes, m.phases, m.rowCache)
+	reg.MustRegister(m.requests, m.duration, m.bytes, m.phases)
 	return m
-}
-
-// RowCache counts one live read: answered from the row cache (hit) or not.
-func (m *Metrics) RowCache(hit bool) {
-	if m == nil {
-		return
-	}
-	result := "miss"
-	if hit {
-		result = "hit"
-	}
-	m.rowCache.WithLabelValues(result).Inc()
 }
 
 // Observe counts one answered request; errno 0 is success.
