@@ -124,7 +124,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", `run only the workloads beginning with one of these comma-separated prefixes, e.g. "PUT 4KiB,GET 4KiB c=32,OVERWRITE" (any workload, -all's and -sse's too: "SSE", "SSE GET")`)
 	flag.BoolVar(&o.all, "all", false, "also PUT 64MiB, the mixed run and the video seeks (not in the default set)")
 	flag.BoolVar(&o.sse, "sse", false, `also the SSE cells: PUT 64MiB, GET 64MiB and 256 KiB seeks, each plain, SSE-S3 and SSE-C, and the SSE cost table (not in the default set nor in -all; -only "SSE" runs just them)`)
-	flag.BoolVar(&o.profile, "profile", false, "CPU and heap profiles of the mirror system's gateway and a storage node, and of tnv up's one process, in the first repetition (this perturbs that repetition's figures)")
+	flag.BoolVar(&o.profile, "profile", false, "CPU and heap profiles of the gateway and a storage node of mirror and of mirror-tcp, and of tnv up's one process, in the first repetition, each system in a folder of its own (this perturbs that repetition's figures)")
 	flag.DurationVar(&o.cooldown, "cooldown", 0, "also wait this long after the disk is quiet before each system (after a sync: ext4 without a journal skips inodes freed in the last 60 s when it allocates, see bench/settle.go)")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the servers' logs (CACHE/run-*/logs) after a successful run too (a failed run always keeps them)")
 	flag.Parse()
@@ -284,8 +284,11 @@ func run(ctx context.Context, o options) error {
 			}
 			sys.findProcesses()
 			var profile *profiler
-			if o.profile && (key == "mirror" || key == "up") && rep == 0 {
-				profile = &profiler{dir: profDir, addrs: sys.pprof}
+			if o.profile && (key == "mirror" || key == "mirror-tcp" || key == "up") && rep == 0 {
+				profile = &profiler{dir: filepath.Join(profDir, key), addrs: sys.pprof}
+				if err := os.MkdirAll(profile.dir, 0o755); err != nil {
+					return err
+				}
 			}
 			got, err := drive(ctx, sys, o, rep+1, pos+1, profile)
 			sys.stop()
