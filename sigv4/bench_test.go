@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // BenchmarkChunkedDecoder reports MB/s of decoding 8 MiB bodies, next to
@@ -48,6 +49,36 @@ func BenchmarkChunkedDecoder(b *testing.B) {
 				n, err := io.CopyBuffer(io.Discard, r, buf)
 				if err != nil || n != int64(len(data)) {
 					b.Fatalf("%d bytes, %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkVerifyHeader verifies a GET signed by aws-sdk-go-v2 (the shape
+// of every small GET the gateway serves): "cached" as the gateway runs,
+// "derive" with the signing key derived again for every request, as
+// before the keys were kept.
+func BenchmarkVerifyHeader(b *testing.B) {
+	t := &testing.T{}
+	req := signSDK(t, sdkRequest(t, "GET", "http://127.0.0.1:9000/bucket/thumbs/0001.jpg"), UnsignedPayload, sdkNow)
+	v := &Verifier{Credentials: sdkStore}
+	now := sdkNow.Add(time.Minute)
+	for _, derive := range []bool{false, true} {
+		name := "cached"
+		if derive {
+			name = "derive"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if derive {
+					signingKeys.Lock()
+					clear(signingKeys.m)
+					signingKeys.Unlock()
+				}
+				if _, err := v.Verify(req, now); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tnv-s3/tnv/s3err"
@@ -33,8 +35,41 @@ func sha256Hex(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// SigningKey derives the SigV4 key for a day, region and service.
+// SigningKey derives the SigV4 key for a day, region and service. The
+// derivation (four HMACs, most of a small request's SigV4 cost) is done
+// once per secret, day, region and service and kept (signingKeys); the
+// slice returned is shared and must not be modified.
 func SigningKey(secret, dateStamp, region, service string) []byte {
+	// Lengths first: no two scopes share an id, whatever bytes they hold.
+	id := strconv.Itoa(len(secret)) + "," + strconv.Itoa(len(dateStamp)) + "," + strconv.Itoa(len(region)) + ":" +
+		secret + dateStamp + region + service
+	signingKeys.Lock()
+	k, ok := signingKeys.m[id]
+	signingKeys.Unlock()
+	if ok {
+		return k
+	}
+	k = deriveSigningKey(secret, dateStamp, region, service)
+	signingKeys.Lock()
+	if len(signingKeys.m) >= maxSigningKeys {
+		clear(signingKeys.m) // a day's keys come back at the next request
+	}
+	signingKeys.m[id] = k
+	signingKeys.Unlock()
+	return k
+}
+
+// maxSigningKeys bounds signingKeys: a few keys a day in use at a time,
+// more only when many access keys or regions are; it is emptied when full.
+const maxSigningKeys = 1024
+
+// signingKeys holds derived keys by secret, day, region and service.
+var signingKeys = struct {
+	sync.Mutex
+	m map[string][]byte
+}{m: map[string][]byte{}}
+
+func deriveSigningKey(secret, dateStamp, region, service string) []byte {
 	k := hmacSHA256([]byte("AWS4"+secret), dateStamp)
 	k = hmacSHA256(k, region)
 	k = hmacSHA256(k, service)
