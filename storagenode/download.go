@@ -63,6 +63,13 @@ func (s *Server) resolve(ctx context.Context, ref proto.FileRef) (*fileRow, *log
 	return nil, latest, nil
 }
 
+// resolveBounded is resolve under dbTimeout.
+func (s *Server) resolveBounded(ctx context.Context, ref proto.FileRef) (*fileRow, *logEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	return s.resolve(ctx, ref)
+}
+
 // resolveLive is resolve for a caller that vouches that the file is live
 // (DOWNLOAD_LIVE, LOCAL_OPEN_LIVE: the S3 gateway, which has just read the
 // object's row in its index, written only after the group log had the
@@ -71,10 +78,15 @@ func (s *Server) resolve(ctx context.Context, ref proto.FileRef) (*fileRow, *log
 // another member deleted since is served until this node applies the
 // delete, as it was live when the caller looked; a read that misses the
 // cache is resolve's.
+//
+// ctx need not carry a deadline: a query, when one is made, runs under
+// dbTimeout (a cached row costs no timer).
 func (s *Server) resolveLive(ctx context.Context, ref proto.FileRef) (*fileRow, *logEntry, error) {
 	if row := s.rows.get(ref); row != nil {
 		return row, nil, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
 	return s.resolve(ctx, ref)
 }
 
@@ -132,11 +144,12 @@ func (s *Server) handleDownload(c *conn, h proto.Header, mode readMode) (bool, e
 	if err := checkRef(d.FileRef); err != nil {
 		return true, err
 	}
-	ctx, cancel := s.dbctx()
-	defer cancel()
-	resolve := s.resolve
-	if mode == readLive {
-		resolve = s.resolveLive
+	// No deadline here: resolveLive and openVerified set one for the
+	// database and repair work they do, which a cached row skips.
+	ctx := s.ctx
+	resolve := s.resolveLive
+	if mode != readLive {
+		resolve = s.resolveBounded
 	}
 	row, remote, err := resolve(ctx, d.FileRef)
 	if err != nil {
@@ -261,7 +274,9 @@ func (s *Server) openVerified(ctx context.Context, ref proto.FileRef, row *fileR
 		if attempt > 0 {
 			return nil, fmt.Errorf("copy of %s still bad after repair: %s", ref.FileID, bad)
 		}
-		nr, err := s.repair(ctx, ref, row)
+		rctx, cancel := context.WithTimeout(ctx, dbTimeout)
+		nr, err := s.repair(rctx, ref, row)
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("copy of %s is bad (%s) and not repaired: %w", ref.FileID, bad, err)
 		}

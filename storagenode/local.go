@@ -37,11 +37,11 @@ func (s *Server) OpenLocal(ctx context.Context, appid, userid, fileid string, of
 	if s.closing.Load() {
 		return nil, 0, fmt.Errorf("%w: node closing", ErrNotLocal)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resolve := s.resolve
-	if live {
-		resolve = s.resolveLive
+	// resolveLive and openVerified bound the database and repair work
+	// they do (a cached row costs no timer).
+	resolve := s.resolveLive
+	if !live {
+		resolve = s.resolveBounded
 	}
 	row, _, err := resolve(ctx, ref)
 	if err != nil {

@@ -580,5 +580,8 @@ func decodeErr(err error) *proto.ErrorReply {
 
 // dbctx is a context for one SQL round trip.
 func (s *Server) dbctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(s.ctx, 30*time.Second)
+	return context.WithTimeout(s.ctx, dbTimeout)
 }
+
+// dbTimeout bounds a request's database (and repair) work.
+const dbTimeout = 30 * time.Second
