@@ -295,16 +295,33 @@ func headersJSON(h Headers) string {
 }
 
 func parseBlobs(what, s string) ([]Blob, error) {
-	var bs []Blob
-	if err := json.Unmarshal([]byte(s), &bs); err != nil {
-		return nil, fmt.Errorf("%s: blobs: %w", what, err)
+	bs, err := unmarshalBlobs(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return bs, nil
 }
 
 func parseHeaders(what, s string, h *Headers) error {
+	if err := unmarshalHeaders(s, h); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// unmarshalBlobs and unmarshalHeaders are parseBlobs and parseHeaders for
+// a caller that names what failed itself, only when it fails.
+func unmarshalBlobs(s string) ([]Blob, error) {
+	var bs []Blob
+	if err := json.Unmarshal([]byte(s), &bs); err != nil {
+		return nil, fmt.Errorf("blobs: %w", err)
+	}
+	return bs, nil
+}
+
+func unmarshalHeaders(s string, h *Headers) error {
 	if err := json.Unmarshal([]byte(s), h); err != nil {
-		return fmt.Errorf("%s: headers: %w", what, err)
+		return fmt.Errorf("headers: %w", err)
 	}
 	return nil
 }

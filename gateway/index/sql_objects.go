@@ -25,13 +25,15 @@ func scanObject(sc rowScanner, bucket string) (*Object, error) {
 
 // decode fills the headers and blobs of o from their stored form.
 func (o *Object) decode(hdr, blobs string) error {
-	what := fmt.Sprintf("object %s/%q", o.Bucket, o.Key)
-	if err := parseHeaders(what, hdr, &o.Headers); err != nil {
-		return err
+	err := unmarshalHeaders(hdr, &o.Headers)
+	if err == nil {
+		o.Blobs, err = unmarshalBlobs(blobs)
 	}
-	var err error
-	o.Blobs, err = parseBlobs(what, blobs)
-	return err
+	if err != nil {
+		// Named only when it fails: every GET decodes a row.
+		return fmt.Errorf("object %s/%q: %w", o.Bucket, o.Key, err)
+	}
+	return nil
 }
 
 // bucketObjectQuery is the join of BucketObject.
