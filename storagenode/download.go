@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/tnv-s3/tnv/proto"
@@ -206,7 +207,7 @@ func (s *Server) sendLocal(c *conn, f *os.File, row *fileRow, d *proto.Download,
 	}
 	proto.Header{BodyLen: bodyLen, Cmd: proto.CmdStorageReply}.Encode(hb)
 	c.nc.SetWriteDeadline(time.Now().Add(s.cfg.IOTimeout))
-	if _, err := c.nc.Write(hb); err != nil {
+	if err := writeMore(c.nc, hb, n > 0); err != nil {
 		return false, nil
 	}
 	if err := s.sendFile(c.nc, f, d.Offset, n); err != nil {
@@ -214,6 +215,44 @@ func (s *Server) sendLocal(c *conn, f *os.File, row *fileRow, d *proto.Download,
 		return false, nil
 	}
 	return true, nil
+}
+
+// writeMore writes b to w; when more follows on a TCP connection, with
+// MSG_MORE, so that the kernel holds a small head back for the bytes that
+// follow (sendfile's) and a small reply leaves in one segment, waking the
+// reader once instead of twice.
+func writeMore(w net.Conn, b []byte, more bool) error {
+	tc, ok := w.(*net.TCPConn)
+	if !more || !ok {
+		_, err := w.Write(b)
+		return err
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for len(b) > 0 {
+			n, err := syscall.SendmsgN(int(fd), b, nil, nil, syscall.MSG_MORE)
+			if err == syscall.EAGAIN {
+				return false // wait until writable (the deadline applies)
+			}
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				werr = err
+				return true
+			}
+			b = b[n:]
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return werr
 }
 
 // sendChunk is how much is sent per write deadline.
