@@ -12,7 +12,7 @@
 #   -all             also PUT 64MiB, the mixed run and the video seeks
 #   -sse             also the SSE cells (plain / SSE-S3 / SSE-C) and the SSE cost table
 #   -minio-version V the github.com/minio/minio module version (pinned by default)
-#   -profile         CPU and heap profiles of the mirror cluster and of tnv up (first repetition)
+#   -profile         CPU and heap profiles of the mirror and mirror-tcp clusters and of tnv up (first repetition)
 # Env: TNV_BENCH_CACHE (MinIO binary per version, scratch data), TNV_BENCH_MYSQL.
 #
 # With the defaults a run takes about 20 minutes on 2 cores: 16 cells per
