@@ -109,8 +109,19 @@ func New(cfg Config) (*Server, error) {
 // when the current one is used up. IDs of one key increase strictly within
 // one Server.
 func (s *Server) Next(ctx context.Context, key string) (int64, error) {
+	id, _, err := s.NextBlock(ctx, key, 1)
+	return id, err
+}
+
+// NextBlock returns up to want consecutive IDs of key, first .. first+n-1:
+// what is left of the block in memory, or the start of a new block when
+// it is empty (so n < want only at a block's end; n >= 1).
+func (s *Server) NextBlock(ctx context.Context, key string, want int64) (first, n int64, err error) {
 	if !proto.ValidIDKey(key) {
-		return 0, proto.Errorf(proto.EINVAL, "invalid ID key %q", key)
+		return 0, 0, proto.Errorf(proto.EINVAL, "invalid ID key %q", key)
+	}
+	if want < 1 {
+		return 0, 0, proto.Errorf(proto.EINVAL, "want %d IDs", want)
 	}
 	b := s.block(key)
 	b.mu.Lock()
@@ -118,16 +129,14 @@ func (s *Server) Next(ctx context.Context, key string) (int64, error) {
 	if b.next > b.end || b.next == 0 {
 		v, err := reserve(ctx, s.db, key, s.cfg.Step, s.cfg.Now().Unix())
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		// Blocks from the shared counter only grow, so a new block lies
-		// above everything this server handed out before.
 		b.next, b.end = v-s.cfg.Step+1, v
 		s.log.Debug("idserver: reserved block", "key", key, "first", b.next, "last", b.end)
 	}
-	id := b.next
-	b.next++
-	return id, nil
+	first, n = b.next, min(want, b.end-b.next+1)
+	b.next += n
+	return first, n, nil
 }
 
 func (s *Server) block(key string) *block {
@@ -178,7 +187,7 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 		errno = e.Errno
 		return s.reply(c, e, nil)
 	}
-	if h.Cmd != proto.CmdIDGet {
+	if h.Cmd != proto.CmdIDGet && h.Cmd != proto.CmdIDGetBlock {
 		e := proto.Errorf(proto.ENOSYS, "command %d is not served by the ID server", h.Cmd)
 		if !c.Discard(h) {
 			refuse(e)
@@ -190,12 +199,18 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 		refuse(proto.Errorf(proto.EMSGSIZE, "%v", err))
 		return false
 	}
-	body, err := proto.ReadBody(c, h, proto.IDKeySize)
+	body, err := proto.ReadBody(c, h, 2+proto.IDKeySize)
 	if err != nil {
 		log.Debug("idserver: read body", "err", err)
 		return false
 	}
-	key, err := proto.DecodeIDKey(body)
+	var key string
+	want := 1
+	if h.Cmd == proto.CmdIDGetBlock {
+		key, want, err = proto.DecodeIDBlock(body)
+	} else {
+		key, err = proto.DecodeIDKey(body)
+	}
 	if err != nil {
 		return refuse(proto.Errorf(proto.EPROTO, "ID key: %v", err))
 	}
@@ -203,7 +218,7 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 		return refuse(proto.Errorf(proto.EINVAL, "invalid ID key %q", key))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.IOTimeout)
-	id, err := s.Next(ctx, key)
+	id, n, err := s.NextBlock(ctx, key, int64(want))
 	cancel()
 	if err != nil {
 		log.Error("idserver: ID_GET", "key", key, "err", err)
@@ -213,7 +228,10 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 		}
 		return refuse(re)
 	}
-	log.Debug("idserver: ID_GET", "key", key, "id", id, "took", time.Since(start))
+	log.Debug("idserver: ID_GET", "key", key, "id", id, "n", n, "took", time.Since(start))
+	if h.Cmd == proto.CmdIDGetBlock {
+		return s.reply(c, nil, proto.EncodeIDRange(id, n))
+	}
 	return s.reply(c, nil, proto.EncodeInt64(id))
 }
 

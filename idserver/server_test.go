@@ -339,6 +339,13 @@ func TestIDGet_BadFrames_ErrorReplyAndServerKeepsServing(t *testing.T) {
 		{"space in key", frame(4, proto.CmdIDGet, []byte("a b\x00")), proto.EINVAL, true},
 		{"non-ASCII key", frame(3, proto.CmdIDGet, []byte("\xc3\xa4\x00")), proto.EINVAL, true},
 		{"64-byte key fills the field", frame(65, proto.CmdIDGet, append(bytes.Repeat([]byte("k"), 64), 0)), 0, true},
+		{"block: want 0", frame(5, proto.CmdIDGetBlock, []byte("\x00\x00ab\x00")), proto.EPROTO, true},
+		{"block: want 1001", frame(5, proto.CmdIDGetBlock, []byte("\x03\xe9ab\x00")), proto.EPROTO, true},
+		{"block: no key", frame(2, proto.CmdIDGetBlock, []byte("\x00\x01")), proto.EMSGSIZE, false},
+		{"block: key not NUL-terminated", frame(4, proto.CmdIDGetBlock, []byte("\x00\x01ab")), proto.EPROTO, true},
+		{"block: bodylen 68", frame(68, proto.CmdIDGetBlock, nil), proto.EMSGSIZE, false},
+		{"block: space in key", frame(5, proto.CmdIDGetBlock, []byte("\x00\x02 b\x00")), proto.EINVAL, true},
+		{"block: 64-byte key fills the field", frame(67, proto.CmdIDGetBlock, append([]byte{0, 9}, append(bytes.Repeat([]byte("k"), 64), 0)...)), 0, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -347,7 +354,7 @@ func TestIDGet_BadFrames_ErrorReplyAndServerKeepsServing(t *testing.T) {
 			if _, err := c.Write(tc.send); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := proto.ReadReply(c, proto.CmdIDReply, 8)
+			_, _, err := proto.ReadReply(c, proto.CmdIDReply, proto.IDBlockReplyLen)
 			var re *proto.ErrorReply
 			if tc.errno == 0 {
 				if err != nil {
@@ -398,6 +405,72 @@ func TestIDGet_WireBytes(t *testing.T) {
 	io.ReadFull(c, rest)
 	if rest[len(rest)-1] != 0 {
 		t.Fatalf("description not NUL-terminated: %q", rest)
+	}
+}
+
+// ID_GET_BLOCK hands out what is left of the server's block, up to want,
+// and a new block's start when it is empty; ID_GET and blocks of one key
+// never overlap.
+func TestIDGetBlock_RangesWithinBlocks(t *testing.T) {
+	for name, newDSN := range dialects(t) {
+		t.Run(name, func(t *testing.T) {
+			r := start(t, openDB(t, newDSN(t)), 10)
+			c := dial(t, r.addr)
+			block := func(want int) (int64, int64) {
+				t.Helper()
+				body, err := proto.EncodeIDBlock("disk-1", want)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := proto.WriteFrame(c, proto.CmdIDGetBlock, 0, body); err != nil {
+					t.Fatal(err)
+				}
+				_, b, err := proto.ReadReply(c, proto.CmdIDReply, proto.IDBlockReplyLen)
+				if err != nil {
+					t.Fatal(err)
+				}
+				first, n, err := proto.DecodeIDRange(b, want)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return first, n
+			}
+			type rng struct{ first, n int64 }
+			var got []rng
+			for _, want := range []int{4, 4, 4, 1} {
+				f, n := block(want)
+				got = append(got, rng{f, n})
+			}
+			id, err := getID(c, "disk-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, rng{id, 1})
+			f, n := block(1000)
+			got = append(got, rng{f, n})
+			// Blocks of 10: 1-4, 5-8, 9-10 (the block's end), 11, then
+			// ID_GET's 12, then the rest of that block, 13-20.
+			want := []rng{{1, 4}, {5, 4}, {9, 2}, {11, 1}, {12, 1}, {13, 8}}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("ranges %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestIDGetBlock_WireBytes: ID_GET_BLOCK's request and reply bytes built by
+// hand from docs/protocol.md.
+func TestIDGetBlock_WireBytes(t *testing.T) {
+	r := start(t, openDB(t, "sqlite:"+filepath.Join(t.TempDir(), "m.db")), 10)
+	c := dial(t, r.addr)
+	c.Write([]byte{0, 0, 0, 0, 0, 0, 0, 6, 41, 0, 0, 4, 'a', 'b', 'c', 0})
+	got := make([]byte, 26)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{0, 0, 0, 0, 0, 0, 0, 16, 101, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 4}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("reply % x, want % x", got, want)
 	}
 }
 

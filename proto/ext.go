@@ -3,6 +3,7 @@ package proto
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // CmdTrackerMembers (14, extension) asks a tracker for the members of one
@@ -12,6 +13,68 @@ const CmdTrackerMembers uint8 = 14
 
 // MembersBodyLen is the request body of MEMBERS: one group name field.
 const MembersBodyLen = GroupNameSize
+
+// CmdIDGetBlock (41, extension) is ID_GET for up to want IDs of one key at
+// once, so that a storage node asks the ID server once per block instead of
+// once per file: body want u16 BE (1..IDBlockMax), then ID_GET's body (the
+// key and a NUL); reply 101 with first i64 | n i64, the IDs first ..
+// first+n-1, 1 <= n <= want (docs/protocol.md, "ID server extensions"). An
+// ID server older than it refuses it with ENOSYS.
+const CmdIDGetBlock uint8 = 41
+
+// IDBlockMax bounds an ID_GET_BLOCK's want; IDBlockReplyLen is its reply.
+const (
+	IDBlockMax      = 1000
+	IDBlockReplyLen = 16
+	idBlockWantLen  = 2
+)
+
+// EncodeIDBlock returns the body of ID_GET_BLOCK.
+func EncodeIDBlock(key string, want int) ([]byte, error) {
+	if want < 1 || want > IDBlockMax {
+		return nil, fmt.Errorf("%w: want %d IDs, not in [1, %d]", ErrBodyLen, want, IDBlockMax)
+	}
+	k, err := EncodeIDKey(key)
+	if err != nil {
+		return nil, err
+	}
+	b := binary.BigEndian.AppendUint16(make([]byte, 0, idBlockWantLen+len(k)), uint16(want))
+	return append(b, k...), nil
+}
+
+// DecodeIDBlock parses an ID_GET_BLOCK body.
+func DecodeIDBlock(b []byte) (key string, want int, err error) {
+	if len(b) < idBlockWantLen+1 {
+		return "", 0, fmt.Errorf("%w: ID block body of %d bytes", ErrBodyLen, len(b))
+	}
+	want = int(binary.BigEndian.Uint16(b))
+	if want < 1 || want > IDBlockMax {
+		return "", 0, fmt.Errorf("%w: want %d IDs, not in [1, %d]", ErrBodyLen, want, IDBlockMax)
+	}
+	key, err = DecodeIDKey(b[idBlockWantLen:])
+	return key, want, err
+}
+
+// EncodeIDRange is ID_GET_BLOCK's reply: the first ID and how many.
+func EncodeIDRange(first, n int64) []byte {
+	b := make([]byte, IDBlockReplyLen)
+	putI64(b, first)
+	putI64(b[8:], n)
+	return b
+}
+
+// DecodeIDRange parses ID_GET_BLOCK's reply; at most want IDs, at least one,
+// all positive.
+func DecodeIDRange(b []byte, want int) (first, n int64, err error) {
+	if len(b) != IDBlockReplyLen {
+		return 0, 0, fmt.Errorf("%w: ID range of %d bytes", ErrBodyLen, len(b))
+	}
+	first, n = getI64(b), getI64(b[8:])
+	if first < 1 || n < 1 || n > int64(want) || first > math.MaxInt64-n {
+		return 0, 0, fmt.Errorf("%w: ID range %d+%d for %d wanted", ErrBadField, first, n, want)
+	}
+	return first, n, nil
+}
 
 // Storage extensions (74..79): node-to-node replication and administration
 // (docs/protocol.md, "Storage extensions / replication"; docs/replication.md).
@@ -67,6 +130,8 @@ func extensionLimits(cmd uint8) (min, max int64, ok bool) {
 	switch cmd {
 	case CmdTrackerMembers:
 		return MembersBodyLen, MembersBodyLen, true
+	case CmdIDGetBlock:
+		return idBlockWantLen + 1, idBlockWantLen + IDKeySize, true
 	case CmdStorageReplicate:
 		return replicaMinBody, replicaMaxBody, true
 	case CmdStorageReplicateDelete:

@@ -190,3 +190,40 @@ func FuzzDecodeHold(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeIDBlock: an ID_GET_BLOCK body decodes only with a want in
+// [1, IDBlockMax] and a NUL-terminated key, and encodes back to itself; an
+// ID range reply only at its length, with positive IDs that do not wrap
+// and at most want of them.
+func FuzzDecodeIDBlock(f *testing.F) {
+	for _, w := range []int{1, 32, IDBlockMax} {
+		b, _ := EncodeIDBlock("store-1", w)
+		f.Add(b, 32)
+	}
+	f.Add(EncodeIDRange(1, 32), 32)
+	f.Add(EncodeIDRange(1<<62, 1<<62), 1000)
+	f.Fuzz(func(t *testing.T, b []byte, want int) {
+		if key, w, err := DecodeIDBlock(b); err == nil {
+			if w < 1 || w > IDBlockMax || len(b) != 2+len(key)+1 {
+				t.Fatalf("accepted want %d, key %q from %d bytes", w, key, len(b))
+			}
+			out, err := EncodeIDBlock(key, w)
+			if err != nil || string(out) != string(b) {
+				t.Fatalf("round trip % x, %v; want % x", out, err, b)
+			}
+		}
+		if want < 1 || want > IDBlockMax {
+			return
+		}
+		first, n, err := DecodeIDRange(b, want)
+		if err != nil {
+			return
+		}
+		if len(b) != IDBlockReplyLen || first < 1 || n < 1 || n > int64(want) || first+n-1 < first {
+			t.Fatalf("accepted range %d+%d (want %d) from %d bytes", first, n, want, len(b))
+		}
+		if out := EncodeIDRange(first, n); string(out) != string(b) {
+			t.Fatalf("round trip % x, want % x", out, b)
+		}
+	})
+}

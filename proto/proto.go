@@ -79,6 +79,7 @@ var (
 	ErrNotTerminated = errors.New("proto: field not NUL-terminated")
 	ErrBodyLen       = errors.New("proto: body length not allowed for command")
 	ErrUnknownCmd    = errors.New("proto: unknown command")
+	ErrBadField      = errors.New("proto: field value out of range")
 )
 
 // Header is the 10-byte frame header.

@@ -62,6 +62,7 @@ func (m *Metrics) Bytes(cmd uint8, direction string, n int64) {
 var cmdNames = map[uint8]string{
 	proto.CmdTrackerJoin: "JOIN", proto.CmdTrackerBeat: "BEAT", proto.CmdTrackerSaddrs: "SADDRS",
 	proto.CmdTrackerGroups: "GROUPS", proto.CmdTrackerMembers: "MEMBERS", proto.CmdIDGet: "ID_GET",
+	proto.CmdIDGetBlock:    "ID_GET_BLOCK",
 	proto.CmdStorageUpload: "UPLOAD", proto.CmdStorageFilesize: "FILESIZE",
 	proto.CmdStorageDownload: "DOWNLOAD", proto.CmdStorageDelete: "DELETE",
 	proto.CmdStorageReplicate: "REPLICATE", proto.CmdStorageReplicateDelete: "REPLICATE_DELETE",
