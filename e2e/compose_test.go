@@ -232,8 +232,9 @@ func TestCompose_TopologyAsProcesses(t *testing.T) {
 	}
 	// Each server's --metrics-listen serves its own metrics.
 	want := map[string][]string{
-		"tracker":  {`tnv_requests_total{cmd="SADDRS",result="ok",role="tracker"}`, `tnv_node_state{`},
-		"idserver": {`tnv_requests_total{cmd="ID_GET",result="ok",role="idserver"}`},
+		"tracker": {`tnv_requests_total{cmd="SADDRS",result="ok",role="tracker"}`, `tnv_node_state{`},
+		// The storage nodes take their file IDs in blocks.
+		"idserver": {`tnv_requests_total{cmd="ID_GET_BLOCK",result="ok",role="idserver"}`},
 		"storage":  {`tnv_storage_free_bytes `, `tnv_storage_sync_state{sync="ACTIVE"} 1`, `process_resident_memory_bytes`},
 	}
 	for _, s := range services {

@@ -51,57 +51,123 @@ func (s *Server) newPool(dial time.Duration) *connpool.Pool {
 const poolIdle = 64
 
 // idClient asks the ID servers for file IDs, failing over between them, on
-// pooled connections.
+// pooled connections. It takes them idBlock at a time (ID_GET_BLOCK) and
+// hands them out from memory, so an upload seldom waits for the ID server;
+// the IDs of a block not used when the node stops are skipped, as are those
+// of an ID server's own block when it stops. An ID server that does not
+// know ID_GET_BLOCK (ENOSYS) is asked with ID_GET, one ID at a time.
 type idClient struct {
 	addrs   []string
 	timeout time.Duration
 	next    atomic.Uint32
 	pool    *connpool.Pool
+	want    int
+
+	mu     sync.Mutex
+	blocks map[string]*idBlock
+	single sync.Map // addr -> true: it refused ID_GET_BLOCK
+
+	// asked counts the requests made to ID servers (tests).
+	asked atomic.Int64
 }
 
+// idBlock is the IDs of one key not yet handed out, next .. end.
+type idBlock struct {
+	mu        sync.Mutex
+	next, end int64
+}
+
+// idBlockSize is how many IDs a node takes at once: one ID server round
+// trip per this many uploads and replicas of a store.
+const idBlockSize = 32
+
 func newIDClient(addrs []string, timeout time.Duration, pool *connpool.Pool) *idClient {
-	return &idClient{addrs: addrs, timeout: min(timeout, 10*time.Second), pool: pool}
+	return &idClient{addrs: addrs, timeout: min(timeout, 10*time.Second), pool: pool, want: idBlockSize, blocks: map[string]*idBlock{}}
 }
 
 // get returns a new ID for key.
 func (c *idClient) get(ctx context.Context, key string) (int64, error) {
-	if len(c.addrs) == 0 {
-		return 0, errors.New("no ID server configured")
+	c.mu.Lock()
+	b := c.blocks[key]
+	if b == nil {
+		b = &idBlock{}
+		c.blocks[key] = b
 	}
-	body, err := proto.EncodeIDKey(key)
-	if err != nil {
-		return 0, err
+	c.mu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next == 0 || b.next > b.end {
+		first, n, err := c.fetch(ctx, key)
+		if err != nil {
+			return 0, err
+		}
+		b.next, b.end = first, first+n-1
+	}
+	id := b.next
+	b.next++
+	return id, nil
+}
+
+// fetch asks the ID servers for a block of key's IDs.
+func (c *idClient) fetch(ctx context.Context, key string) (first, n int64, err error) {
+	if len(c.addrs) == 0 {
+		return 0, 0, errors.New("no ID server configured")
 	}
 	start := int(c.next.Add(1))
 	var errs []error
 	for i := range c.addrs {
 		addr := c.addrs[(start+i)%len(c.addrs)]
-		id, err := c.try(ctx, addr, body)
+		first, n, err := c.try(ctx, addr, key)
 		if err == nil {
-			return id, nil
+			return first, n, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return 0, errors.Join(errs...)
+	return 0, 0, errors.Join(errs...)
 }
 
 // try asks addr once; a pooled connection the server had closed is
 // replaced (an ID asked twice is only a number skipped).
-func (c *idClient) try(ctx context.Context, addr string, body []byte) (id int64, err error) {
+func (c *idClient) try(ctx context.Context, addr, key string) (first, n int64, err error) {
+	block := c.want > 1
+	if _, old := c.single.Load(addr); old {
+		block = false
+	}
+	cmd, body := proto.CmdIDGet, []byte(nil)
+	if block {
+		cmd = proto.CmdIDGetBlock
+		body, err = proto.EncodeIDBlock(key, c.want)
+	} else {
+		body, err = proto.EncodeIDKey(key)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	c.asked.Add(1)
 	err = c.pool.Do(ctx, addr, nil, func(nc *connpool.Conn) error {
-		b, err := roundTrip(nc, c.timeout, proto.CmdIDGet, proto.CmdIDReply, body, 8)
+		b, err := roundTrip(nc, c.timeout, cmd, proto.CmdIDReply, body, proto.IDBlockReplyLen)
 		if err == nil {
-			id, err = proto.DecodeInt64(b)
+			if block {
+				first, n, err = proto.DecodeIDRange(b, c.want)
+			} else {
+				n = 1
+				first, err = proto.DecodeInt64(b)
+			}
 		}
 		if err != nil {
 			nc.Fail()
 		}
 		return err
 	})
-	return id, err
+	var re *proto.ErrorReply
+	if block && errors.As(err, &re) && re.Errno == proto.ENOSYS {
+		c.single.Store(addr, true)
+		return c.try(ctx, addr, key)
+	}
+	return first, n, err
 }
 
 // member is a line of the tracker's MEMBERS answer.

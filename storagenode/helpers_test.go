@@ -58,23 +58,32 @@ func (f *fakeIDServer) serve(nc net.Conn) {
 	defer nc.Close()
 	for {
 		h, err := proto.ReadHeader(nc)
-		if err != nil || h.Cmd != proto.CmdIDGet {
+		if err != nil || h.Cmd != proto.CmdIDGet && h.Cmd != proto.CmdIDGetBlock {
 			return
 		}
-		b, err := proto.ReadBody(nc, h, proto.IDKeySize)
+		b, err := proto.ReadBody(nc, h, 2+proto.IDKeySize)
 		if err != nil {
 			return
 		}
-		key, err := proto.DecodeIDKey(b)
+		key, want := "", 1
+		if h.Cmd == proto.CmdIDGetBlock {
+			key, want, err = proto.DecodeIDBlock(b)
+		} else {
+			key, err = proto.DecodeIDKey(b)
+		}
 		if err != nil {
 			return
 		}
 		f.reqs.Add(1)
 		f.mu.Lock()
-		f.next[key]++
-		v := f.next[key]
+		first := f.next[key] + 1
+		f.next[key] += int64(want)
 		f.mu.Unlock()
-		proto.WriteFrame(nc, proto.CmdIDReply, 0, proto.EncodeInt64(v))
+		reply := proto.EncodeInt64(first)
+		if h.Cmd == proto.CmdIDGetBlock {
+			reply = proto.EncodeIDRange(first, int64(want))
+		}
+		proto.WriteFrame(nc, proto.CmdIDReply, 0, reply)
 	}
 }
 
