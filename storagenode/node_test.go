@@ -528,8 +528,12 @@ func TestGracefulClose(t *testing.T) {
 	data := randBytes(9, 8<<20)
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
-	go func() { errc <- uploadFrom(n.addr, r, pr, int64(len(data))) }()
-	pw.Write(data[:1<<20])
+	// The reader is closed once the upload ends, so that a write to an
+	// upload the node refused fails instead of waiting forever.
+	go func() { err := uploadFrom(n.addr, r, pr, int64(len(data))); pr.Close(); errc <- err }()
+	if _, err := pw.Write(data[:1<<20]); err != nil {
+		t.Fatalf("upload ended before its first MiB was sent: %v", <-errc)
+	}
 	if !eventually(5*time.Second, func() bool { return len(tmpEntries(t, n.store)) == 1 }) {
 		t.Fatalf("upload not in progress at the node: temp files %v", tmpEntries(t, n.store))
 	}
@@ -568,8 +572,10 @@ func TestGracefulClose(t *testing.T) {
 	// Cut: an upload that does not finish within ShutdownTimeout leaves nothing.
 	n2 := e.start("", "", func(c *Config) { c.ShutdownTimeout = 300 * time.Millisecond })
 	pr2, pw2 := io.Pipe()
-	go func() { errc <- uploadFrom(n2.addr, ref("cut"), pr2, 1<<20) }()
-	pw2.Write(make([]byte, 1000))
+	go func() { err := uploadFrom(n2.addr, ref("cut"), pr2, 1<<20); pr2.Close(); errc <- err }()
+	if _, err := pw2.Write(make([]byte, 1000)); err != nil {
+		t.Fatalf("cut upload ended before its first bytes were sent: %v", <-errc)
+	}
 	if !eventually(5*time.Second, func() bool { return len(tmpEntries(t, n2.store)) == 1 }) {
 		t.Fatalf("cut upload not in progress at the node: temp files %v", tmpEntries(t, n2.store))
 	}
