@@ -131,6 +131,8 @@ func (s *Server) NextBlock(ctx context.Context, key string, want int64) (first, 
 		if err != nil {
 			return 0, 0, err
 		}
+		// Blocks from the shared counter only grow, so a new block lies
+		// above everything this server handed out before.
 		b.next, b.end = v-s.cfg.Step+1, v
 		s.log.Debug("idserver: reserved block", "key", key, "first", b.next, "last", b.end)
 	}
@@ -199,18 +201,12 @@ func (s *Server) request(c *conn, h proto.Header, log *slog.Logger) bool {
 		refuse(proto.Errorf(proto.EMSGSIZE, "%v", err))
 		return false
 	}
-	body, err := proto.ReadBody(c, h, 2+proto.IDKeySize)
+	body, err := proto.ReadBody(c, h, proto.MaxIDRequestBody)
 	if err != nil {
 		log.Debug("idserver: read body", "err", err)
 		return false
 	}
-	var key string
-	want := 1
-	if h.Cmd == proto.CmdIDGetBlock {
-		key, want, err = proto.DecodeIDBlock(body)
-	} else {
-		key, err = proto.DecodeIDKey(body)
-	}
+	key, want, err := proto.DecodeIDRequest(h.Cmd, body)
 	if err != nil {
 		return refuse(proto.Errorf(proto.EPROTO, "ID key: %v", err))
 	}

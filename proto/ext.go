@@ -18,21 +18,23 @@ const MembersBodyLen = GroupNameSize
 // once, so that a storage node asks the ID server once per block instead of
 // once per file: body want u16 BE (1..IDBlockMax), then ID_GET's body (the
 // key and a NUL); reply 101 with first i64 | n i64, the IDs first ..
-// first+n-1, 1 <= n <= want (docs/protocol.md, "ID server extensions"). An
+// first+n-1, 1 <= n <= want (docs/protocol.md, "41 ID_GET_BLOCK"). An
 // ID server older than it refuses it with ENOSYS.
 const CmdIDGetBlock uint8 = 41
 
-// IDBlockMax bounds an ID_GET_BLOCK's want; IDBlockReplyLen is its reply.
+// IDBlockMax bounds an ID_GET_BLOCK's want; IDBlockReplyLen is its reply;
+// MaxIDRequestBody is the longest body of ID_GET or ID_GET_BLOCK.
 const (
-	IDBlockMax      = 1000
-	IDBlockReplyLen = 16
-	idBlockWantLen  = 2
+	IDBlockMax       = 1000
+	IDBlockReplyLen  = 16
+	idBlockWantLen   = 2
+	MaxIDRequestBody = idBlockWantLen + IDKeySize
 )
 
 // EncodeIDBlock returns the body of ID_GET_BLOCK.
 func EncodeIDBlock(key string, want int) ([]byte, error) {
 	if want < 1 || want > IDBlockMax {
-		return nil, fmt.Errorf("%w: want %d IDs, not in [1, %d]", ErrBodyLen, want, IDBlockMax)
+		return nil, fmt.Errorf("%w: want %d IDs, not in [1, %d]", ErrBadField, want, IDBlockMax)
 	}
 	k, err := EncodeIDKey(key)
 	if err != nil {
@@ -49,10 +51,19 @@ func DecodeIDBlock(b []byte) (key string, want int, err error) {
 	}
 	want = int(binary.BigEndian.Uint16(b))
 	if want < 1 || want > IDBlockMax {
-		return "", 0, fmt.Errorf("%w: want %d IDs, not in [1, %d]", ErrBodyLen, want, IDBlockMax)
+		return "", 0, fmt.Errorf("%w: want %d IDs, not in [1, %d]", ErrBadField, want, IDBlockMax)
 	}
 	key, err = DecodeIDKey(b[idBlockWantLen:])
 	return key, want, err
+}
+
+// DecodeIDRequest parses the body of ID_GET (want 1) or ID_GET_BLOCK.
+func DecodeIDRequest(cmd uint8, b []byte) (key string, want int, err error) {
+	if cmd == CmdIDGetBlock {
+		return DecodeIDBlock(b)
+	}
+	key, err = DecodeIDKey(b)
+	return key, 1, err
 }
 
 // EncodeIDRange is ID_GET_BLOCK's reply: the first ID and how many.
@@ -131,7 +142,7 @@ func extensionLimits(cmd uint8) (min, max int64, ok bool) {
 	case CmdTrackerMembers:
 		return MembersBodyLen, MembersBodyLen, true
 	case CmdIDGetBlock:
-		return idBlockWantLen + 1, idBlockWantLen + IDKeySize, true
+		return idBlockWantLen + 1, MaxIDRequestBody, true
 	case CmdStorageReplicate:
 		return replicaMinBody, replicaMaxBody, true
 	case CmdStorageReplicateDelete:

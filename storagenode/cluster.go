@@ -51,7 +51,7 @@ func (s *Server) newPool(dial time.Duration) *connpool.Pool {
 const poolIdle = 64
 
 // idClient asks the ID servers for file IDs, failing over between them, on
-// pooled connections. It takes them idBlock at a time (ID_GET_BLOCK) and
+// pooled connections. It takes them idBlockSize at a time (ID_GET_BLOCK) and
 // hands them out from memory, so an upload seldom waits for the ID server;
 // the IDs of a block not used when the node stops are skipped, as are those
 // of an ID server's own block when it stops. An ID server that does not
@@ -61,7 +61,6 @@ type idClient struct {
 	timeout time.Duration
 	next    atomic.Uint32
 	pool    *connpool.Pool
-	want    int
 
 	mu     sync.Mutex
 	blocks map[string]*idBlock
@@ -82,7 +81,7 @@ type idBlock struct {
 const idBlockSize = 32
 
 func newIDClient(addrs []string, timeout time.Duration, pool *connpool.Pool) *idClient {
-	return &idClient{addrs: addrs, timeout: min(timeout, 10*time.Second), pool: pool, want: idBlockSize, blocks: map[string]*idBlock{}}
+	return &idClient{addrs: addrs, timeout: min(timeout, 10*time.Second), pool: pool, blocks: map[string]*idBlock{}}
 }
 
 // get returns a new ID for key.
@@ -132,14 +131,12 @@ func (c *idClient) fetch(ctx context.Context, key string) (first, n int64, err e
 // try asks addr once; a pooled connection the server had closed is
 // replaced (an ID asked twice is only a number skipped).
 func (c *idClient) try(ctx context.Context, addr, key string) (first, n int64, err error) {
-	block := c.want > 1
-	if _, old := c.single.Load(addr); old {
-		block = false
-	}
+	_, old := c.single.Load(addr)
+	block := !old
 	cmd, body := proto.CmdIDGet, []byte(nil)
 	if block {
 		cmd = proto.CmdIDGetBlock
-		body, err = proto.EncodeIDBlock(key, c.want)
+		body, err = proto.EncodeIDBlock(key, idBlockSize)
 	} else {
 		body, err = proto.EncodeIDKey(key)
 	}
@@ -151,7 +148,7 @@ func (c *idClient) try(ctx context.Context, addr, key string) (first, n int64, e
 		b, err := roundTrip(nc, c.timeout, cmd, proto.CmdIDReply, body, proto.IDBlockReplyLen)
 		if err == nil {
 			if block {
-				first, n, err = proto.DecodeIDRange(b, c.want)
+				first, n, err = proto.DecodeIDRange(b, idBlockSize)
 			} else {
 				n = 1
 				first, err = proto.DecodeInt64(b)

@@ -61,16 +61,11 @@ func (f *fakeIDServer) serve(nc net.Conn) {
 		if err != nil || h.Cmd != proto.CmdIDGet && h.Cmd != proto.CmdIDGetBlock {
 			return
 		}
-		b, err := proto.ReadBody(nc, h, 2+proto.IDKeySize)
+		b, err := proto.ReadBody(nc, h, proto.MaxIDRequestBody)
 		if err != nil {
 			return
 		}
-		key, want := "", 1
-		if h.Cmd == proto.CmdIDGetBlock {
-			key, want, err = proto.DecodeIDBlock(b)
-		} else {
-			key, err = proto.DecodeIDKey(b)
-		}
+		key, want, err := proto.DecodeIDRequest(h.Cmd, b)
 		if err != nil {
 			return
 		}
