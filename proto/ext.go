@@ -143,7 +143,7 @@ func extensionLimits(cmd uint8) (min, max int64, ok bool) {
 		return MembersBodyLen, MembersBodyLen, true
 	case CmdIDGetBlock:
 		return idBlockWantLen + 1, MaxIDRequestBody, true
-	case CmdStorageReplicate:
+	case CmdStorageReplicate, CmdStorageReplicateLinked:
 		return replicaMinBody, replicaMaxBody, true
 	case CmdStorageReplicateDelete:
 		return replicateDeleteBody, replicateDeleteBody, true

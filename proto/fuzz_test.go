@@ -227,3 +227,30 @@ func FuzzDecodeIDBlock(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeReplicaPlace: a REPLICATE_LINKED reply decodes only at its
+// length with every field NUL-terminated and non-empty, and encodes back
+// to a body that decodes to the same place.
+func FuzzDecodeReplicaPlace(f *testing.F) {
+	b, _ := (&ReplicaPlace{VCtime: 1764720000123456789, Node: "127.0.0.1:23000", Store: "0123456789abcdef0123456789abcdef", Path: "00/01/0000000000000042"}).Encode()
+	f.Add(b)
+	f.Add(b[:ReplicaPlaceLen-1])
+	f.Add(make([]byte, ReplicaPlaceLen))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := DecodeReplicaPlace(b)
+		if err != nil {
+			return
+		}
+		if len(b) != ReplicaPlaceLen || p.Node == "" || p.Store == "" || p.Path == "" {
+			t.Fatalf("accepted %+v from %d bytes", p, len(b))
+		}
+		out, err := p.Encode()
+		if err != nil {
+			t.Fatalf("re-encode %+v: %v", p, err)
+		}
+		q, err := DecodeReplicaPlace(out)
+		if err != nil || *q != *p {
+			t.Fatalf("round trip %+v -> %+v, %v", p, q, err)
+		}
+	})
+}

@@ -68,7 +68,7 @@ var cmdNames = map[uint8]string{
 	proto.CmdStorageReplicate: "REPLICATE", proto.CmdStorageReplicateDelete: "REPLICATE_DELETE",
 	proto.CmdStorageFetch: "FETCH", proto.CmdStorageScrub: "SCRUB", proto.CmdStorageStat: "STAT",
 	proto.CmdStorageLocalOpen: "LOCAL_OPEN", proto.CmdStorageDownloadLive: "DOWNLOAD_LIVE",
-	proto.CmdStorageLocalOpenLive: "LOCAL_OPEN_LIVE", proto.CmdStorageHold: "HOLD",
+	proto.CmdStorageLocalOpenLive: "LOCAL_OPEN_LIVE", proto.CmdStorageHold: "HOLD", proto.CmdStorageReplicateLinked: "REPLICATE_LINKED",
 }
 
 // CmdName is a command's name for labels; unknown ones are their number.
