@@ -66,6 +66,7 @@ func TestAuth_EveryCommandRefusedWithoutSecret(t *testing.T) {
 		{"FILESIZE", node, 102, frame(71, ref)},
 		{"DELETE", node, 102, frame(73, ref)},
 		{"REPLICATE", node, 102, frame(74, fileRefBytes("app1", "alice", "rogue2"), i64(1), field("127.0.0.1:1", 150), []byte("x"), []byte{0, 0, 0, 0})},
+		{"REPLICATE_LINKED", node, 102, frame(83, fileRefBytes("app1", "alice", "rogue3"), i64(1), field("127.0.0.1:1", 150), []byte("x"), []byte{0, 0, 0, 0})},
 		{"FETCH", node, 102, frame(76, ref, i64(0), i64(0))},
 		{"NODESTAT", node, 102, frame(78)},
 		{"JOIN", trk, 100, frame(10, field("2.0", 7), field("g1", 17), host, []byte{0x5d, 0xc0}, i64(1), i64(1))},
@@ -86,7 +87,7 @@ func TestAuth_EveryCommandRefusedWithoutSecret(t *testing.T) {
 	if fileSHA(t, out) != sum {
 		t.Fatal("file changed after refused requests")
 	}
-	for _, f := range []string{"rogue1", "rogue2"} {
+	for _, f := range []string{"rogue1", "rogue2", "rogue3"} {
 		if _, err := proctest.RunErr(t, client(c, "filesize", "--appid", "app1", "--userid", "alice", "--fileid", f)...); err == nil {
 			t.Fatalf("refused upload %s exists", f)
 		}

@@ -503,6 +503,24 @@ func (s *Server) putRowIn(ctx context.Context, tx *sql.Tx, ref proto.FileRef, st
 
 var errExists = errors.New("file exists")
 
+// memberRowIn inserts, in tx, the readable row of a member's copy that the
+// member recorded no row for (REPLICATE_LINKED). Where the member has a row
+// of the file already (a copy of an earlier try, pending or deleted) it is
+// left alone: the member's syncer finds it not pointing at the new copy
+// when the put arrives and copies the file as for any put it missed, and
+// its limbo drops the copy received (limbo.go). The failed insert is only
+// that statement's: the transaction goes on (SQLite and InnoDB alike).
+func (s *Server) memberRowIn(ctx context.Context, tx *sql.Tx, ref proto.FileRef, p *proto.ReplicaPlace, e *logEntry) error {
+	sh := shardOf(ref.UserID)
+	_, err := tx.StmtContext(ctx, s.st.shard[sh].insert).ExecContext(ctx, p.Node, ref.AppID, ref.UserID, ref.FileID,
+		p.Store, p.Path, e.size, int64(e.crc), statusOK, p.VCtime, s.nowUnix())
+	if metadb.IsDuplicate(err) {
+		s.log.Info("storage: a member has a row of the file already; it will copy the file from the group log", "member", p.Node, "fileid", ref.FileID)
+		return nil
+	}
+	return err
+}
+
 // flipIn makes the pending row r readable in tx if it still holds size and
 // crc; it reports whether it did.
 func (s *Server) flipIn(ctx context.Context, tx *sql.Tx, r *fileRow, size int64, crc uint32) (bool, error) {
@@ -558,6 +576,10 @@ type rowPut struct {
 	st     *store
 	rel    string
 	vctime int64
+	// members: the copies of members that record no row of their own
+	// (REPLICATE_LINKED); their rows are inserted readable beside this
+	// node's.
+	members []*proto.ReplicaPlace
 }
 
 // errLogConflict is appendLog's answer to a put of a file that the group
@@ -709,6 +731,11 @@ func (s *Server) logTx(ctx context.Context, tx *sql.Tx, e *logEntry, mv *rowMove
 		mv.row, mv.replaced, err = s.putRowIn(ctx, tx, r, mv.put.st, mv.put.rel, e.size, e.crc, statusOK, mv.put.vctime)
 		if err != nil {
 			return 0, err
+		}
+		for _, p := range mv.put.members {
+			if err := s.memberRowIn(ctx, tx, r, p, e); err != nil {
+				return 0, err
+			}
 		}
 	} else if mv != nil {
 		moved, err := s.setStatusIn(ctx, tx, mv.row, mv.from, mv.to, mv.deleted)

@@ -114,6 +114,11 @@ func (s *Server) Purge(ctx context.Context) (int, error) {
 	if err := s.compactLog(ctx); err != nil {
 		s.log.Warn("storage: compacting the group log", "err", err)
 	}
+	n, err := s.sweepLimbo(ctx)
+	total += n
+	if err != nil {
+		return total, err
+	}
 	for sh := 1; sh <= 3; sh++ {
 		for {
 			n, more, err := s.purgeShard(ctx, sh)

@@ -140,13 +140,18 @@ type fanout struct {
 	s    *Server
 	size int64
 	reps []*replica
+	// places: where the members that took REPLICATE_LINKED put their
+	// copies, for the rows the put's log transaction inserts (wait).
+	places []*proto.ReplicaPlace
 }
 
 type replica struct {
 	addr   string
+	cmd    uint8 // CmdReplicate or proto.CmdStorageReplicateLinked
 	nc     *connpool.Conn
 	err    error
 	pooled bool
+	place  *proto.ReplicaPlace
 }
 
 func (s *Server) startFanout(ctx context.Context, ref proto.FileRef, size int64) *fanout {
@@ -160,9 +165,6 @@ func (s *Server) startFanout(ctx context.Context, ref proto.FileRef, size int64)
 		s.log.Error("storage: replica head", "err", err)
 		return f
 	}
-	frame := make([]byte, proto.HeaderLen, proto.HeaderLen+len(head))
-	proto.Header{BodyLen: proto.ReplicaHeadLen + size + proto.ReplicaTrailerLen, Cmd: CmdReplicate}.Encode(frame)
-	frame = append(frame, head...)
 	f.reps = make([]*replica, len(peers))
 	var wg sync.WaitGroup
 	for i, addr := range peers {
@@ -171,6 +173,10 @@ func (s *Server) startFanout(ctx context.Context, ref proto.FileRef, size int64)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			r.cmd = s.replicateCmd(ctx, addr)
+			frame := make([]byte, proto.HeaderLen, proto.HeaderLen+len(head))
+			proto.Header{BodyLen: proto.ReplicaHeadLen + size + proto.ReplicaTrailerLen, Cmd: r.cmd}.Encode(frame)
+			frame = append(frame, head...)
 			r.nc, r.err = s.peers.conn(ctx, addr)
 			if r.err == nil {
 				r.nc.SetWriteDeadline(time.Now().Add(s.cfg.ReplicaTimeout))
@@ -196,6 +202,9 @@ func (s *Server) startFanout(ctx context.Context, ref proto.FileRef, size int64)
 
 func (f *fanout) drop(r *replica, err error) {
 	r.err = err
+	if r.cmd == proto.CmdStorageReplicateLinked {
+		f.s.linkedPeers.Delete(r.addr) // asked again: it may be an older node now
+	}
 	if r.nc != nil {
 		r.nc.Close()
 		r.nc = nil
@@ -238,9 +247,18 @@ func (f *fanout) wait() []string {
 		go func() {
 			defer wg.Done()
 			r.nc.SetReadDeadline(time.Now().Add(timeout))
-			if _, _, err := proto.ReadReply(r.nc, proto.CmdStorageReply, 0); err != nil {
-				r.err = err
+			if r.cmd != proto.CmdStorageReplicateLinked {
+				_, _, r.err = proto.ReadReply(r.nc, proto.CmdStorageReply, 0)
+				return
 			}
+			_, b, err := proto.ReadReply(r.nc, proto.CmdStorageReply, proto.ReplicaPlaceLen)
+			if err == nil {
+				r.place, err = proto.DecodeReplicaPlace(b)
+			}
+			if err == nil && r.place.Node != r.addr {
+				err = fmt.Errorf("member %s says its copy is %s's", r.addr, r.place.Node)
+			}
+			r.err = err
 		}()
 	}
 	wg.Wait()
@@ -254,6 +272,9 @@ func (f *fanout) wait() []string {
 			continue
 		}
 		acked = append(acked, r.addr)
+		if r.place != nil {
+			f.places = append(f.places, r.place)
+		}
 		f.s.peers.succeeded(r.addr)
 		f.s.peers.put(r.nc)
 		r.nc, r.pooled = nil, true
@@ -580,4 +601,76 @@ func (s *Server) repair(ctx context.Context, ref proto.FileRef, row *fileRow) (*
 	}
 	s.log.Info("storage: copy repaired from a member", "fileid", ref.FileID, "path", nr.path)
 	return nr, nil
+}
+
+// linkedProbeAge: how long a peer's answer to whether it takes
+// REPLICATE_LINKED is trusted before it is asked again (a node upgraded
+// meanwhile; one downgraded fails its next linked replica and is asked at
+// once).
+const linkedProbeAge = 5 * time.Minute
+
+type linkedProbe struct {
+	ok bool
+	at time.Time
+}
+
+// replicateCmd is the command that mirrors an upload to addr:
+// REPLICATE_LINKED where the member's NODESTAT lists it among its
+// features, else REPLICATE.
+func (s *Server) replicateCmd(ctx context.Context, addr string) uint8 {
+	if v, ok := s.linkedPeers.Load(addr); ok {
+		if p := v.(linkedProbe); time.Since(p.at) < linkedProbeAge {
+			if p.ok {
+				return proto.CmdStorageReplicateLinked
+			}
+			return CmdReplicate
+		}
+	}
+	ok, err := s.probeLinked(ctx, addr)
+	if err != nil {
+		return CmdReplicate // not remembered: asked again next time
+	}
+	s.linkedPeers.Store(addr, linkedProbe{ok: ok, at: time.Now()})
+	if ok {
+		return proto.CmdStorageReplicateLinked
+	}
+	return CmdReplicate
+}
+
+// probeLinked asks addr for its NODESTAT and reports whether it lists
+// replicate-linked among its features.
+func (s *Server) probeLinked(ctx context.Context, addr string) (bool, error) {
+	ask := func(nc *connpool.Conn) ([]byte, error) {
+		nc.SetDeadline(time.Now().Add(s.cfg.ReplicaTimeout))
+		var frame [proto.HeaderLen]byte
+		proto.Header{Cmd: CmdNodeStat}.Encode(frame[:])
+		if _, err := nc.Write(frame[:]); err != nil {
+			return nil, err
+		}
+		_, b, err := proto.ReadReply(nc, proto.CmdStorageReply, 1<<16)
+		return b, err
+	}
+	nc, err := s.peers.conn(ctx, addr)
+	if err != nil {
+		return false, err
+	}
+	b, err := ask(nc)
+	if nc.Stale(ctx, err) { // closed while idle: nothing was taken
+		nc.Close()
+		if nc, err = s.peers.pool.Dial(ctx, addr); err != nil {
+			return false, err
+		}
+		b, err = ask(nc)
+	}
+	if err != nil {
+		nc.Close()
+		return false, err
+	}
+	nc.SetDeadline(time.Time{})
+	s.peers.put(nc)
+	text, err := proto.DecodeText(b)
+	if err != nil {
+		return false, err
+	}
+	return statFeature(text, featureReplicateLinked), nil
 }

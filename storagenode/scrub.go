@@ -210,6 +210,29 @@ type Stat struct {
 	// the rows it holds.
 	RowCacheHits, RowCacheMisses int64
 	RowCacheRows                 int
+	// Limbo: copies received by REPLICATE_LINKED whose row has not been
+	// seen yet (limbo.go).
+	Limbo int
+	// Features: protocol extensions this node takes that its peers ask
+	// about before using them (featureReplicateLinked).
+	Features []string
+}
+
+// featureReplicateLinked: the node takes REPLICATE_LINKED (83).
+const featureReplicateLinked = "replicate-linked"
+
+// statFeature reports whether a NODESTAT text lists feature.
+func statFeature(text, feature string) bool {
+	for line := range strings.Lines(text) {
+		if rest, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), "features "); ok {
+			for _, f := range strings.Fields(rest) {
+				if f == feature {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // Stat returns the node's state.
@@ -223,6 +246,10 @@ func (s *Server) Stat() Stat {
 		Health: proto.HealthName(s.Health()), UnderReplicated: s.UnderReplicated()}
 	stat.GroupCommits, stat.GroupCommitted = s.db.GroupStats()
 	stat.RowCacheHits, stat.RowCacheMisses, stat.RowCacheRows = s.rows.stats()
+	stat.Limbo = s.limbo.len()
+	if !s.cfg.noLinked {
+		stat.Features = []string{featureReplicateLinked}
+	}
 	if s.uln != nil {
 		stat.LocalSocket = s.cfg.LocalSocket
 	}
@@ -242,6 +269,10 @@ func (st Stat) String() string {
 	}
 	text += fmt.Sprintf("health %s\nunderreplicated %d\ngroupcommit %d %d\nrowcache %d %d %d\n", st.Health, st.UnderReplicated,
 		st.GroupCommits, st.GroupCommitted, st.RowCacheHits, st.RowCacheMisses, st.RowCacheRows)
+	text += fmt.Sprintf("limbo %d\n", st.Limbo)
+	if len(st.Features) > 0 {
+		text += "features " + strings.Join(st.Features, " ") + "\n"
+	}
 	return text
 }
 

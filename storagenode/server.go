@@ -115,6 +115,10 @@ type Config struct {
 	// clocktest.Clock to let time pass without waiting. Socket deadlines,
 	// pacing and file mtimes stay on the wall clock.
 	Now func() time.Time
+
+	// noLinked: the node neither lists nor takes REPLICATE_LINKED, as a
+	// node of an earlier release (tests).
+	noLinked bool
 }
 
 func (c *Config) defaults() error {
@@ -216,6 +220,10 @@ type Server struct {
 	inflight   map[proto.FileRef]bool
 
 	pending pendingCopies // the mirror's copies awaiting their put (sync.go)
+	limbo   limboCopies   // copies received without a row (REPLICATE_LINKED, limbo.go)
+	// linkedPeers: what each peer's NODESTAT said of REPLICATE_LINKED
+	// (peers.go).
+	linkedPeers sync.Map
 
 	// lateSeq: log numbers reserved after the copies are durable, not
 	// while (earlySeq); BenchmarkUploadMirrored4KiB compares the two.
@@ -490,6 +498,13 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 		keep, err = s.handleUpload(c, h, false)
 	case CmdReplicate:
 		keep, err = s.handleUpload(c, h, true)
+	case proto.CmdStorageReplicateLinked:
+		if s.cfg.noLinked {
+			_, derr := io.CopyN(io.Discard, c, h.BodyLen)
+			keep, err = derr == nil, proto.Errorf(proto.ENOSYS, "unknown command %d", h.Cmd)
+			break
+		}
+		keep, err = s.handleUpload(c, h, true)
 	case proto.CmdStorageFilesize:
 		keep, err = s.handleFilesize(c, h)
 	case proto.CmdStorageDownload:
@@ -533,7 +548,7 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 		return keep
 	}
 	s.cfg.Metrics.Observe(h.Cmd, 0, time.Since(start))
-	if h.Cmd == proto.CmdStorageUpload || h.Cmd == CmdReplicate {
+	if h.Cmd == proto.CmdStorageUpload || h.Cmd == CmdReplicate || h.Cmd == proto.CmdStorageReplicateLinked {
 		s.cfg.Metrics.Bytes(h.Cmd, "in", h.BodyLen-proto.UploadHeadLen)
 	}
 	s.log.Debug("storage: request", "cmd", h.Cmd, "took", time.Since(start))

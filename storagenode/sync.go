@@ -433,6 +433,14 @@ func (y *syncer) apply(ctx context.Context, e *logEntry, flips *flipSet) (deferr
 			return true, nil
 		}
 	}
+	if e.op == opPut {
+		// A copy taken by REPLICATE_LINKED: its row, inserted by the put's
+		// transaction, is all there is to check (one key lookup instead of
+		// the row and the file's last entry).
+		if done, err := s.limbo.check(ctx, s, e); done || err != nil {
+			return false, err
+		}
+	}
 	row, latest, err := s.fileState(ctx, e.ref)
 	if err != nil {
 		return false, err

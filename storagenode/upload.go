@@ -164,6 +164,24 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	abs, _ := st.abs(rel)
 	dctx, cancel := s.dbctx()
 	defer cancel()
+	if h.Cmd == proto.CmdStorageReplicateLinked {
+		// No row here: the coordinator inserts it with the put's log entry
+		// (proto.CmdStorageReplicateLinked). Until then the copy is in
+		// limbo, which removes it if that row never comes.
+		body, err := (&proto.ReplicaPlace{VCtime: ctime, Node: s.node, Store: st.key, Path: rel}).Encode()
+		if err != nil {
+			os.Remove(abs)
+			return true, err
+		}
+		if !s.limbo.add(ref, limboCopy{st: st, rel: rel, size: size, crc: crc, at: s.cfg.Now()}) {
+			log.Warn("storage: too many copies awaiting their commit; this one is not tracked", "path", abs)
+		}
+		ph.mark("row")
+		log.Debug("storage: replica stored for its coordinator's row", "origin", origin)
+		ph.done()
+		unclaim()
+		return true, c.reply(body)
+	}
 	if replica {
 		row, old, err := s.putRow(dctx, ref, st, rel, size, crc, statusPending, ctime)
 		if err != nil {
@@ -193,11 +211,12 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	// The coordinator's row is inserted readable by the transaction that
 	// appends the put, not pending before it: one commit less per upload.
 	// A crash between the link above and that commit leaves the bytes
-	// without a row (never served; see docs/replication.md).
+	// without a row (never served; see docs/replication.md). So are the
+	// rows of the members that took REPLICATE_LINKED (fan.places).
 	acked := fan.wait()
 	ph.mark("mirror")
 	e := &logEntry{op: opPut, ref: ref, size: size, crc: crc, origin: s.node, created: s.nowUnix()}
-	mv := &rowMove{put: &rowPut{st: st, rel: rel, vctime: ctime}}
+	mv := &rowMove{put: &rowPut{st: st, rel: rel, vctime: ctime, members: fan.places}}
 	seq, err := s.appendLogAt(dctx, e, mv, pre)
 	pre = nil // used or given up by appendLogAt
 	if err != nil {

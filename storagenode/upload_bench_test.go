@@ -5,11 +5,14 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkUploadMirrored4KiB measures 4 KiB uploads into a group of two in-process
 // members through one coordinator, at 1 and 8 at a time, on SQLite and
-// MariaDB: "now" as handleUpload does; "late-seq" with the log number
+// MariaDB: "now" as handleUpload does; "replicate" with the mirror sent
+// REPLICATE, which commits a pending row of its own before it answers (as
+// before REPLICATE_LINKED); "late-seq" with the log number
 // reserved after the copies are durable (MariaDB; as before earlySeq);
 // "dir-fsync" with each copy's directory fsynced too (as before
 // linkRidesFsync). Run with TMPDIR on the disk that matters; the
@@ -25,12 +28,19 @@ func BenchmarkUploadMirrored4KiB(b *testing.B) {
 			e.waitMembers(2)
 			nodes := []*testNode{n1, n2}
 			var next atomic.Int64
-			for _, variant := range []string{"now", "late-seq", "dir-fsync"} {
+			// replicate: the mirror is sent REPLICATE (its own pending row,
+			// flipped later) instead of REPLICATE_LINKED.
+			for _, variant := range []string{"now", "replicate", "late-seq", "dir-fsync"} {
 				if variant == "late-seq" && c.name != "mysql" {
 					continue
 				}
 				for _, par := range []int{1, 8} {
 					b.Run(fmt.Sprintf("%s/c=%d", variant, par), func(b *testing.B) {
+						if variant == "replicate" {
+							n1.linkedPeers.Store(n2.addr, linkedProbe{ok: false, at: time.Now()})
+						} else {
+							n1.linkedPeers.Delete(n2.addr)
+						}
 						for _, n := range nodes {
 							n.lateSeq = variant == "late-seq"
 							for _, st := range n.stores {
