@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -93,36 +92,12 @@ func TestLinkedReplica_OlderMember(t *testing.T) {
 		} else {
 			wantErrno(t, err, proto.ENOSYS, "REPLICATE_LINKED to an older member")
 		}
-		const n = 24
-		refs := make([]proto.FileRef, n)
-		datas := make([][]byte, n)
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		for i := range n {
-			refs[i] = ref(fmt.Sprintf("older%02d", i))
-			datas[i] = randBytes(uint64(500+i), 4096+i)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				from := newer
-				if i%2 == 1 {
-					from = older
-				}
-				if err := upload(from.addr, refs[i], datas[i]); err != nil {
-					errs <- fmt.Errorf("upload %d: %w", i, err)
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
-		for i := range n {
-			for _, m := range []*testNode{newer, older} {
-				waitFile(t, m, refs[i], datas[i], 10*time.Second)
+		uploadBurst(t, "older", 500, 24, func(i int) *testNode {
+			if i%2 == 1 {
+				return older
 			}
-		}
+			return newer
+		}, newer, older)
 		// The older member held pending copies of the newer one's uploads
 		// and flipped them from what it remembered; the newer one took the
 		// older one's copies linked (it still asks NODESTAT of its peer).

@@ -30,6 +30,39 @@ func (e *env) startGroup(k int, mod func(*Config)) []*testNode {
 	return ns
 }
 
+// uploadBurst uploads n files of about 4 KiB at once, the i-th through
+// via(i), and waits until every member of ms holds a readable copy of each
+// (waitFile: a readable row, not pending, with the right size and CRC,
+// and the file's bytes).
+func uploadBurst(t *testing.T, prefix string, seed uint64, n int, via func(i int) *testNode, ms ...*testNode) {
+	t.Helper()
+	refs := make([]proto.FileRef, n)
+	datas := make([][]byte, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		refs[i] = ref(fmt.Sprintf("%s%02d", prefix, i))
+		datas[i] = randBytes(seed+uint64(i), 4096+i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := upload(via(i).addr, refs[i], datas[i]); err != nil {
+				errs <- fmt.Errorf("upload %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := range n {
+		for _, m := range ms {
+			waitFile(t, m, refs[i], datas[i], 10*time.Second)
+		}
+	}
+}
+
 // waitFile waits until node n holds a readable (OK) copy of r with data.
 func waitFile(t testing.TB, n *testNode, r proto.FileRef, data []byte, timeout time.Duration) {
 	t.Helper()
@@ -498,34 +531,7 @@ func TestMirrorFlipsABurstOfCopies(t *testing.T) {
 		// Members of the release before REPLICATE_LINKED, whose copies are
 		// pending until flipped (linked_test.go has the linked ones).
 		ns := e.startGroup(2, func(c *Config) { c.noLinked = true })
-		const n = 48
-		datas := make([][]byte, n)
-		refs := make([]proto.FileRef, n)
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		for i := range n {
-			refs[i] = ref(fmt.Sprintf("burst%02d", i))
-			datas[i] = randBytes(uint64(1000+i), 4096+i)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := upload(ns[i%2].addr, refs[i], datas[i]); err != nil {
-					errs <- fmt.Errorf("upload %d: %w", i, err)
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
-		// waitFile: a readable row (not pending) with the right size and
-		// CRC, and the file's bytes.
-		for i := range n {
-			for _, m := range ns {
-				waitFile(t, m, refs[i], datas[i], 10*time.Second)
-			}
-		}
+		uploadBurst(t, "burst", 1000, 48, func(i int) *testNode { return ns[i%2] }, ns...)
 		// Each mirror flipped its copies from what it remembered of them
 		// (pendingCopies), none left behind.
 		for _, m := range ns {
