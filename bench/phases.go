@@ -225,7 +225,7 @@ var phaseOrder = []struct{ key, what string }{
 	{"REPLICATE/id", "mirror: a file ID"},
 	{"REPLICATE/receive", "mirror: receive and write the copy"},
 	{"REPLICATE/fsync", "mirror: fsync file and directory"},
-	{"REPLICATE/row", "mirror: commit its row as pending (database commit)"},
+	{"REPLICATE/row", "mirror: commit its row as pending (REPLICATE; with REPLICATE_LINKED no commit: the coordinator inserts the row)"},
 	{"UPLOAD/mirror", "node: wait for the mirrors' answers after its own row"},
 	{"UPLOAD/log", "node: commit the group log entry and its row readable (database commit)"},
 	{"gateway/blob", "gateway: the whole node round trip (the UPLOAD phases plus the TNV link)"},
