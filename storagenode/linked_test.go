@@ -5,11 +5,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/tnv-s3/tnv/internal/clocktest"
+	"github.com/tnv-s3/tnv/internal/connpool"
 	"github.com/tnv-s3/tnv/metadb"
 	"github.com/tnv-s3/tnv/proto"
 )
@@ -175,4 +178,68 @@ func TestLinkedReplica_UncommittedCopyRemoved(t *testing.T) {
 			t.Fatalf("download of the committed copy after the purge: %q %v", got, err)
 		}
 	})
+}
+
+// TestLinkedReplica_PlaceMustNameTheMember: a member whose REPLICATE_LINKED
+// answer names another node than the one asked (a member that lies, or a
+// misrouted connection) is a failed replica: its place is not taken for a
+// row, and it is not counted among the copies; a truthful answer is.
+func TestLinkedReplica_PlaceMustNameTheMember(t *testing.T) {
+	e := newEnv(t, sqliteDB(t))
+	n := e.start("", "", nil)
+	pool := connpool.New(connpool.Config{Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}})
+	defer pool.Close()
+	for _, c := range []struct {
+		name  string
+		lies  bool
+		acked int
+	}{{"truthful", false, 1}, {"lying", true, 0}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		go func() {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer nc.Close()
+			h, err := proto.ReadHeader(nc)
+			if err != nil || h.Cmd != proto.CmdStorageReplicateLinked {
+				return
+			}
+			io.CopyN(io.Discard, nc, h.BodyLen)
+			node := addr
+			if c.lies {
+				node = "127.0.0.1:1"
+			}
+			body, _ := (&proto.ReplicaPlace{VCtime: 1, Node: node, Store: "0123456789abcdef0123456789abcdef", Path: "00/01/x"}).Encode()
+			proto.WriteFrame(nc, proto.CmdStorageReply, proto.StatusOK, body)
+			io.Copy(io.Discard, nc) // until the coordinator closes or pools it
+		}()
+		nc, err := pool.Dial(context.Background(), addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := replicaBody(ref("place-"+c.name), []byte("x"))
+		frame := make([]byte, proto.HeaderLen)
+		proto.Header{BodyLen: int64(len(body)), Cmd: proto.CmdStorageReplicateLinked}.Encode(frame)
+		if _, err := nc.Write(append(frame, body...)); err != nil {
+			t.Fatal(err)
+		}
+		f := &fanout{s: n.Server, size: 1, reps: []*replica{{addr: addr, cmd: proto.CmdStorageReplicateLinked, nc: nc}}}
+		acked := f.wait()
+		f.close()
+		if len(acked) != c.acked || len(f.places) != c.acked {
+			t.Errorf("%s member: acked %v, places %d; want %d", c.name, acked, len(f.places), c.acked)
+		}
+		if c.lies && !n.peers.suspected(addr) {
+			t.Errorf("the lying member is not left out of fan-outs")
+		}
+		ln.Close()
+	}
 }
