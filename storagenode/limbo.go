@@ -25,7 +25,10 @@ const limboMax = 65536
 // if their commit failed, stay without a row (docs/replication.md, Limits).
 type limboCopies struct {
 	mu sync.Mutex
-	m  map[proto.FileRef]limboCopy
+	// m: a file's copies; more than one when a client sends the same file
+	// ID again after a try whose commit failed.
+	m map[proto.FileRef][]limboCopy
+	n int
 }
 
 type limboCopy struct {
@@ -36,16 +39,22 @@ type limboCopy struct {
 	at   time.Time
 }
 
+type limboEntry struct {
+	ref proto.FileRef
+	c   limboCopy
+}
+
 func (l *limboCopies) add(ref proto.FileRef, c limboCopy) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.m == nil {
-		l.m = map[proto.FileRef]limboCopy{}
-	}
-	if _, ok := l.m[ref]; !ok && len(l.m) >= limboMax {
+	if l.n >= limboMax {
 		return false
 	}
-	l.m[ref] = c
+	if l.m == nil {
+		l.m = map[proto.FileRef][]limboCopy{}
+	}
+	l.m[ref] = append(l.m[ref], c)
+	l.n++
 	return true
 }
 
@@ -56,9 +65,15 @@ func (l *limboCopies) add(ref proto.FileRef, c limboCopy) bool {
 // (the copy, if any, stays in limbo until sweepLimbo).
 func (l *limboCopies) check(ctx context.Context, s *Server, e *logEntry) (done bool, err error) {
 	l.mu.Lock()
-	c, ok := l.m[e.ref]
+	var c limboCopy
+	ok := false
+	for _, x := range l.m[e.ref] {
+		if x.size == e.size && x.crc == e.crc {
+			c, ok = x, true
+		}
+	}
 	l.mu.Unlock()
-	if !ok || c.size != e.size || c.crc != e.crc {
+	if !ok {
 		return false, nil
 	}
 	row, err := s.getRow(ctx, e.ref)
@@ -72,31 +87,40 @@ func (l *limboCopies) check(ctx context.Context, s *Server, e *logEntry) (done b
 func (l *limboCopies) len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.m)
+	return l.n
 }
 
 // expired returns the copies received before cutoff.
-func (l *limboCopies) expired(cutoff time.Time) map[proto.FileRef]limboCopy {
+func (l *limboCopies) expired(cutoff time.Time) []limboEntry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out map[proto.FileRef]limboCopy
-	for ref, c := range l.m {
-		if c.at.Before(cutoff) {
-			if out == nil {
-				out = map[proto.FileRef]limboCopy{}
+	var out []limboEntry
+	for ref, cs := range l.m {
+		for _, c := range cs {
+			if c.at.Before(cutoff) {
+				out = append(out, limboEntry{ref, c})
 			}
-			out[ref] = c
 		}
 	}
 	return out
 }
 
-// drop forgets ref's copy if it is still c.
+// drop forgets the copy c of ref.
 func (l *limboCopies) drop(ref proto.FileRef, c limboCopy) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if cur, ok := l.m[ref]; ok && cur == c {
+	cs := l.m[ref]
+	for i, x := range cs {
+		if x == c {
+			cs = append(cs[:i:i], cs[i+1:]...)
+			l.n--
+			break
+		}
+	}
+	if len(cs) == 0 {
 		delete(l.m, ref)
+	} else {
+		l.m[ref] = cs
 	}
 }
 
@@ -105,7 +129,8 @@ func (l *limboCopies) drop(ref proto.FileRef, c limboCopy) {
 // It returns how many files it removed.
 func (s *Server) sweepLimbo(ctx context.Context) (int, error) {
 	n := 0
-	for ref, c := range s.limbo.expired(s.cfg.Now().Add(-s.cfg.PendingTTL)) {
+	for _, x := range s.limbo.expired(s.cfg.Now().Add(-s.cfg.PendingTTL)) {
+		ref, c := x.ref, x.c
 		row, err := s.getRow(ctx, ref)
 		if err != nil {
 			return n, err

@@ -122,7 +122,8 @@ func TestLinkedReplica_OlderMember(t *testing.T) {
 // TestLinkedReplica_UncommittedCopyRemoved: a copy taken by
 // REPLICATE_LINKED whose row never comes (its coordinator's commit failed,
 // or it died) is not readable, and the purge removes its bytes once
-// PendingTTL has passed; a copy whose row was committed is kept.
+// PendingTTL has passed, each copy where a file ID came twice; a copy
+// whose row was committed is kept.
 func TestLinkedReplica_UncommittedCopyRemoved(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db *metadb.DB) {
 		e := newEnv(t, db)
@@ -130,8 +131,14 @@ func TestLinkedReplica_UncommittedCopyRemoved(t *testing.T) {
 		b := e.start("", "", func(c *Config) { c.PendingTTL = time.Second; c.PurgeInterval = time.Hour; c.Now = clock.Now })
 		orphan, kept := ref("linked-orphan"), ref("linked-kept")
 		var places []*proto.ReplicaPlace
-		for _, r := range []proto.FileRef{orphan, kept} {
-			reply, err := request(b.addr, proto.CmdStorageReplicateLinked, replicaBody(r, []byte("data of "+r.FileID)), proto.ReplicaPlaceLen)
+		// orphan twice: a client that sends a file ID again after a try
+		// whose commit failed; both copies wait for a row.
+		for i, r := range []proto.FileRef{orphan, orphan, kept} {
+			data := []byte(fmt.Sprintf("data of %s, try %d", r.FileID, i))
+			if r == kept {
+				data = []byte("data of " + r.FileID)
+			}
+			reply, err := request(b.addr, proto.CmdStorageReplicateLinked, replicaBody(r, data), proto.ReplicaPlaceLen)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,13 +156,13 @@ func TestLinkedReplica_UncommittedCopyRemoved(t *testing.T) {
 			wantErrno(t, err, proto.ENOENT, "download of a copy without a row")
 			places = append(places, p)
 		}
-		if got := len(dataFiles(t, b.store)); got != 2 {
-			t.Fatalf("%d files, want 2", got)
+		if got := len(dataFiles(t, b.store)); got != 3 || limboLen(b) != 3 {
+			t.Fatalf("%d files, %d in limbo; want 3 and 3", got, limboLen(b))
 		}
 		// The coordinator's transaction for kept, as logTx runs it.
 		data := []byte("data of " + kept.FileID)
 		err := db.GroupTx(context.Background(), func(tx *sql.Tx) error {
-			return b.memberRowIn(context.Background(), tx, kept, places[1], &logEntry{size: int64(len(data)), crc: crcOf(data)})
+			return b.memberRowIn(context.Background(), tx, kept, places[2], &logEntry{size: int64(len(data)), crc: crcOf(data)})
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -164,8 +171,8 @@ func TestLinkedReplica_UncommittedCopyRemoved(t *testing.T) {
 			t.Fatalf("download of the committed copy: %q %v", got, err)
 		}
 		clock.Advance(2100 * time.Millisecond)
-		if k, err := b.Purge(context.Background()); err != nil || k != 1 {
-			t.Fatalf("purge: %d %v", k, err)
+		if k, err := b.Purge(context.Background()); err != nil || k != 2 {
+			t.Fatalf("purge: %d %v, want the 2 copies of %s", k, err, orphan.FileID)
 		}
 		files := dataFiles(t, b.store)
 		if len(files) != 1 {
