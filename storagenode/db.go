@@ -507,8 +507,9 @@ var errExists = errors.New("file exists")
 // member recorded no row for (REPLICATE_LINKED). Where the member has a row
 // of the file already (a copy of an earlier try, pending or deleted) it is
 // left alone: the member's syncer finds it not pointing at the new copy
-// when the put arrives and copies the file as for any put it missed, and
-// its limbo drops the copy received (limbo.go). The failed insert is only
+// when the put arrives and applies the put as any other (flipping a pending
+// copy of the same bytes, or copying the file from a peer), and the purge
+// removes the copy received (limbo.go). The failed insert is only
 // that statement's: the transaction goes on (SQLite and InnoDB alike).
 func (s *Server) memberRowIn(ctx context.Context, tx *sql.Tx, ref proto.FileRef, p *proto.ReplicaPlace, e *logEntry) error {
 	sh := shardOf(ref.UserID)
