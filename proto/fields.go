@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 )
 
 // PutString writes s NUL-terminated and zero-padded into dst. A string that
@@ -68,6 +69,17 @@ func DecodeText(b []byte) (string, error) {
 		return "", ErrStringNUL
 	}
 	return string(s), nil
+}
+
+// StatField is the value of key in a NODESTAT text ("key value" lines; a
+// trailing NUL, as the reply carries it, is ignored), "" when absent.
+func StatField(text, key string) string {
+	for l := range strings.SplitSeq(strings.TrimRight(text, "\x00"), "\n") {
+		if v, ok := strings.CutPrefix(l, key+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // Names are checked at the servers. The seed's valid() allowed only English

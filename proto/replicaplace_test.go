@@ -67,3 +67,15 @@ func TestReplicaPlace_Refused(t *testing.T) {
 		t.Errorf("empty node: %v", err)
 	}
 }
+
+func TestStatField(t *testing.T) {
+	text := "node 127.0.0.1:23000\nlocalsocket /run/tnv.sock\nfeatures replicate-linked other\n\x00"
+	for key, want := range map[string]string{
+		"node": "127.0.0.1:23000", "localsocket": "/run/tnv.sock",
+		"features": "replicate-linked other", "local": "", "missing": "",
+	} {
+		if got := StatField(text, key); got != want {
+			t.Errorf("StatField(%q) = %q, want %q", key, got, want)
+		}
+	}
+}

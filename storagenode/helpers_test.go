@@ -530,6 +530,24 @@ func randBytes(seed uint64, n int) []byte {
 func crcOf(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
 
 // rowsOf counts a node's rows of a file by status.
+// fileRows counts the rows of all three file tables that match where
+// (SQL with ? placeholders, args), every row with where "".
+func fileRows(t testing.TB, db *metadb.DB, where string, args ...any) int {
+	t.Helper()
+	if where != "" {
+		where = " WHERE " + where
+	}
+	total := 0
+	for sh := 1; sh <= 3; sh++ {
+		var k int
+		if err := db.QueryRow(db.Q("SELECT COUNT(*) FROM "+fileTable(sh)+where), args...).Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		total += k
+	}
+	return total
+}
+
 func rowOf(t testing.TB, n *testNode, r proto.FileRef) *fileRow {
 	t.Helper()
 	row, err := n.getRow(context.Background(), r)

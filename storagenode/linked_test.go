@@ -63,15 +63,7 @@ func TestLinkedReplica_RowsCommitWithThePut(t *testing.T) {
 			}
 		}
 		// No pending row was ever written: the only rows are readable ones.
-		var pending int
-		for sh := 1; sh <= 3; sh++ {
-			var k int
-			if err := db.QueryRow(db.Q("SELECT COUNT(*) FROM "+fileTable(sh)+" WHERE status = ?"), statusPending).Scan(&k); err != nil {
-				t.Fatal(err)
-			}
-			pending += k
-		}
-		if pending != 0 {
+		if pending := fileRows(t, db, "status = ?", statusPending); pending != 0 {
 			t.Fatalf("%d pending rows", pending)
 		}
 	})

@@ -276,13 +276,7 @@ func TestInvalidNames(t *testing.T) {
 		if len(dataFiles(t, n.store)) != 0 || len(tmpEntries(t, n.store)) != 0 {
 			t.Fatal("files left")
 		}
-		var cnt int
-		for sh := 1; sh <= 3; sh++ {
-			var c int
-			db.QueryRow("SELECT COUNT(*) FROM " + fileTable(sh)).Scan(&c)
-			cnt += c
-		}
-		if cnt != 0 {
+		if cnt := fileRows(t, db, ""); cnt != 0 {
 			t.Fatalf("%d rows", cnt)
 		}
 	})

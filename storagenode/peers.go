@@ -640,34 +640,18 @@ func (s *Server) replicateCmd(ctx context.Context, addr string) uint8 {
 // probeLinked asks addr for its NODESTAT and reports whether it lists
 // replicate-linked among its features.
 func (s *Server) probeLinked(ctx context.Context, addr string) (bool, error) {
-	ask := func(nc *connpool.Conn) ([]byte, error) {
-		nc.SetDeadline(time.Now().Add(s.cfg.ReplicaTimeout))
-		var frame [proto.HeaderLen]byte
-		proto.Header{Cmd: CmdNodeStat}.Encode(frame[:])
-		if _, err := nc.Write(frame[:]); err != nil {
-			return nil, err
+	var b []byte
+	// NODESTAT reads only: a stale pooled connection may be replaced.
+	err := s.peers.pool.Do(ctx, addr, nil, func(nc *connpool.Conn) (err error) {
+		b, err = roundTrip(nc, s.cfg.ReplicaTimeout, CmdNodeStat, proto.CmdStorageReply, nil, 1<<16)
+		if err != nil {
+			nc.Fail()
 		}
-		_, b, err := proto.ReadReply(nc, proto.CmdStorageReply, 1<<16)
-		return b, err
-	}
-	nc, err := s.peers.conn(ctx, addr)
+		return err
+	})
 	if err != nil {
 		return false, err
 	}
-	b, err := ask(nc)
-	if nc.Stale(ctx, err) { // closed while idle: nothing was taken
-		nc.Close()
-		if nc, err = s.peers.pool.Dial(ctx, addr); err != nil {
-			return false, err
-		}
-		b, err = ask(nc)
-	}
-	if err != nil {
-		nc.Close()
-		return false, err
-	}
-	nc.SetDeadline(time.Time{})
-	s.peers.put(nc)
 	text, err := proto.DecodeText(b)
 	if err != nil {
 		return false, err

@@ -3,6 +3,7 @@ package storagenode
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"strings"
@@ -223,16 +224,7 @@ const featureReplicateLinked = "replicate-linked"
 
 // statFeature reports whether a NODESTAT text lists feature.
 func statFeature(text, feature string) bool {
-	for line := range strings.Lines(text) {
-		if rest, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), "features "); ok {
-			for _, f := range strings.Fields(rest) {
-				if f == feature {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	return slices.Contains(strings.Fields(proto.StatField(text, "features")), feature)
 }
 
 // Stat returns the node's state.

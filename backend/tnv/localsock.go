@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -97,7 +96,7 @@ func (c *Client) probeLocal(addr string) *sockNode {
 	if err != nil {
 		return nil
 	}
-	path := statField(text, "localsocket")
+	path := proto.StatField(string(text), "localsocket")
 	if path == "" {
 		return nil
 	}
@@ -109,23 +108,13 @@ func (c *Client) probeLocal(addr string) *sockNode {
 	}
 	defer n.put(uc)
 	text, err = n.request(uc, proto.CmdStorageStat, nil, 1<<16)
-	if err != nil || statField(text, "node") != addr {
-		c.log.Debug("tnv: local socket belongs to another node", "addr", addr, "path", path, "node", statField(text, "node"), "err", err)
+	if err != nil || proto.StatField(string(text), "node") != addr {
+		c.log.Debug("tnv: local socket belongs to another node", "addr", addr, "path", path, "node", proto.StatField(string(text), "node"), "err", err)
 		n.close()
 		return nil
 	}
 	c.log.Debug("tnv: storage node reachable through its local socket", "addr", addr, "path", path)
 	return n
-}
-
-// statField is the value of key in a NODESTAT text.
-func statField(text []byte, key string) string {
-	for _, l := range strings.Split(strings.TrimRight(string(text), "\x00"), "\n") {
-		if v, ok := strings.CutPrefix(l, key+" "); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // sockNode is a storage node reached on its local socket, with a pool of
