@@ -153,7 +153,8 @@ func TestGateway_GCFlagsAndPhaseMetrics(t *testing.T) {
 // TestUp_GCFlagsAndNodePhases: `tnv up --gc-delay 1ms --gc-interval 100ms`
 // collects a replaced blob at once, and its /_tnv/metrics (opened by
 // --metrics-token) counts the phases of its in-process storage nodes
-// beside the gateway's.
+// beside the gateway's; its PUTs' uploads are staged (UPLOAD_STAGED) and
+// committed with their index rows.
 func TestUp_GCFlagsAndNodePhases(t *testing.T) {
 	u := startUp(t, t.TempDir(), "--data", "data", "--s3-addr", "127.0.0.1:0", "--gc-delay", "1ms", "--gc-interval", "100ms",
 		"--metrics-token", "uptoken-0123456789", "--access-key", "upkey", "--secret-key", "upsecret-0123456789")
@@ -190,6 +191,13 @@ func TestUp_GCFlagsAndNodePhases(t *testing.T) {
 		if got := metricSum(text, "tnv_phase_seconds_count", `cmd="UPLOAD"`, `phase="`+ph+`"`); got != 2 {
 			t.Errorf("UPLOAD phase %s counted %v times, want 2", ph, got)
 		}
+	}
+	// Each PUT's upload was staged and committed with its index row.
+	if got := metricSum(text, "tnv_requests_total", `cmd="UPLOAD_STAGED"`, `result="ok"`); got != 2 {
+		t.Errorf("%v UPLOAD_STAGED answered, want 2", got)
+	}
+	if got := metricSum(text, "tnv_requests_total", `cmd="UPLOAD"`); got != 0 {
+		t.Errorf("%v UPLOADs on tnv up", got)
 	}
 	eventually(t, "the replaced blob collected", func() (bool, string) {
 		d := metricSum(metrics(), "tnv_s3_gc_blobs_total", `result="deleted"`)

@@ -46,6 +46,9 @@ func unavailable(err error) error {
 type TNVStore struct{ C *tnv.Client }
 
 func (s TNVStore) Put(ctx context.Context, appid, userid, fileid string, r io.Reader, size int64) error {
+	if slot := stagedSlotOf(ctx); slot != nil && !slot.taken {
+		return unavailable(slot.put(ctx, s.C, appid, userid, fileid, r, size)) // staged.go
+	}
 	return unavailable(s.C.Upload(ctx, appid, userid, fileid, r, size))
 }
 

@@ -17,7 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/minio/minio-go/v7"
 	"github.com/tnv-s3/tnv/backend/tnv"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tnv-s3/tnv/idserver"
+	"github.com/tnv-s3/tnv/internal/rpcmetrics"
 	"github.com/tnv-s3/tnv/storagenode"
 	"github.com/tnv-s3/tnv/tracker"
 )
@@ -28,6 +30,7 @@ import (
 type cluster struct {
 	client *tnv.Client
 	env    *env
+	dir    string // the storage nodes' stores, one directory each below it
 }
 
 func serveOn(t *testing.T, name string, srv interface {
@@ -45,6 +48,21 @@ func serveOn(t *testing.T, name string, srv interface {
 
 func newCluster(t *testing.T, tls bool) *cluster {
 	t.Helper()
+	return newClusterOpt(t, clusterOpt{tls: tls})
+}
+
+// clusterOpt: tls makes the gateway speak HTTPS; staged runs the nodes
+// as tnv up does, with Staging on and known to the client as in this
+// process (tnv.Config.Local), and gives them metrics in reg and short
+// StagedTTL and PendingTTL.
+type clusterOpt struct {
+	tls    bool
+	staged bool
+	reg    *prometheus.Registry
+}
+
+func newClusterOpt(t *testing.T, o clusterOpt) *cluster {
+	t.Helper()
 	db := openDB(t, false)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ids, err := idserver.New(idserver.Config{DB: db, Logger: quiet})
@@ -54,12 +72,22 @@ func newCluster(t *testing.T, tls bool) *cluster {
 	must(t, err)
 	trkAddr := serveOn(t, "tracker", trk)
 	dir := t.TempDir()
+	nodes := map[string]*storagenode.Server{}
+	var nodeMetrics *rpcmetrics.Metrics
+	if o.reg != nil {
+		nodeMetrics = rpcmetrics.New("storage", o.reg)
+	}
 	for g := 1; g <= 2; g++ {
 		for m := 1; m <= 2; m++ {
-			sn, err := storagenode.New(storagenode.Config{Group: fmt.Sprintf("g%d", g), Stores: []string{filepath.Join(dir, fmt.Sprintf("g%d-%d", g, m))},
-				Trackers: []string{trkAddr}, IDServers: []string{idAddr}, DB: db, Beat: 500 * time.Millisecond, Logger: quiet})
+			cfg := storagenode.Config{Group: fmt.Sprintf("g%d", g), Stores: []string{filepath.Join(dir, fmt.Sprintf("g%d-%d", g, m))},
+				Trackers: []string{trkAddr}, IDServers: []string{idAddr}, DB: db, Beat: 500 * time.Millisecond, Logger: quiet,
+				Metrics: nodeMetrics}
+			if o.staged {
+				cfg.Staging, cfg.StagedTTL, cfg.PendingTTL, cfg.PurgeInterval = true, 2*time.Second, time.Second, time.Second
+			}
+			sn, err := storagenode.New(cfg)
 			must(t, err)
-			serveOn(t, "storage", sn)
+			nodes[serveOn(t, "storage", sn)] = sn
 		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -78,11 +106,20 @@ func newCluster(t *testing.T, tls bool) *cluster {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	client, err := tnv.New(tnv.Config{Trackers: []string{trkAddr}, Logger: quiet})
+	ccfg := tnv.Config{Trackers: []string{trkAddr}, Logger: quiet}
+	if o.staged {
+		ccfg.Local = func(addr string) tnv.LocalNode {
+			if sn := nodes[addr]; sn != nil {
+				return sn
+			}
+			return nil
+		}
+	}
+	client, err := tnv.New(ccfg)
 	must(t, err)
 	t.Cleanup(func() { client.Close() })
-	e := newEnvDB(t, db, envOpt{tls: tls, store: TNVStore{C: client}, blobSize: 16 << 20})
-	return &cluster{client: client, env: e}
+	e := newEnvDB(t, db, envOpt{tls: o.tls, store: TNVStore{C: client}, blobSize: 16 << 20})
+	return &cluster{client: client, env: e, dir: dir}
 }
 
 // TestCluster_RoundTrips runs the gateway over a real cluster: a 100 MiB

@@ -119,7 +119,9 @@ func (g *Gateway) putObject(r *request) error {
 	if err != nil {
 		return err
 	}
-	ph := g.putClock(r) // phases.go
+	ph := g.putClock(r)         // phases.go
+	slot := g.stageOne(r, size) // staged.go: the blob's commit joins the index row's
+	defer slot.abandon()
 	blobs, intents, etag, sum, err := g.storeBodyChecksum(r, g.sealedStore(enc.key(), nil), size, 0, objectChecksumAlg(r.header))
 	if err != nil {
 		return err
@@ -166,7 +168,11 @@ func (g *Gateway) storeBody(r *request, size int64, n int) ([]blob, []int64, str
 
 // publish writes the index row; on failure the new blobs are collected.
 func (g *Gateway) publish(r *request, o *object, cond putCond, intents []int64) error {
-	err := g.idx.PutObject(r.ctx, r.bucket.AppID, o, cond, intents, g.gcDue())
+	slot := stagedSlotOf(r.ctx) // staged.go
+	err := g.idx.PutObject(slot.publishCtx(r.ctx), r.bucket.AppID, o, cond, intents, g.gcDue())
+	if err == nil {
+		err = slot.published(g.log)
+	}
 	if err != nil {
 		g.expediteIntents(g.ctx, intents)
 		return writeError(err) // an index refusal as S3 answers it, anything else InternalError

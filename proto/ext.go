@@ -157,6 +157,8 @@ func extensionLimits(cmd uint8) (min, max int64, ok bool) {
 		return DownloadBodyLen, DownloadBodyLen, true
 	case CmdStorageHold:
 		return HoldLen, HoldLen, true
+	case CmdStorageUploadStaged:
+		return UploadHeadLen, UploadHeadLen + MaxUploadBytes, true
 	}
 	return 0, 0, false
 }

@@ -607,10 +607,24 @@ func (s *Server) appendLog(ctx context.Context, e *logEntry, mv *rowMove) (int64
 // appendLogAt is appendLog whose first try takes its number (MySQL) from
 // pre, reserved by the caller ahead (earlySeq); nil: reserved here.
 func (s *Server) appendLogAt(ctx context.Context, e *logEntry, mv *rowMove, pre *earlySeq) (int64, error) {
+	return s.appendLogJoined(ctx, e, mv, pre, nil)
+}
+
+// joinedError is the error of a function that ran in an append's
+// transaction (appendLogJoined's with).
+type joinedError struct{ err error }
+
+func (e *joinedError) Error() string { return e.err.Error() }
+func (e *joinedError) Unwrap() error { return e.err }
+
+// appendLogJoined is appendLogAt that also runs with (when not nil) in
+// the append's transaction, after the node's statements: both commit or
+// neither. An error of with comes back as a *joinedError.
+func (s *Server) appendLogJoined(ctx context.Context, e *logEntry, mv *rowMove, pre *earlySeq, with func(*sql.Tx) error) (int64, error) {
 	var seq int64
 	retry := func(err error) bool { return metadb.IsRetryable(err) || errors.Is(err, errSeqVoided) }
 	err := metadb.Retry(ctx, retry, func() (err error) {
-		seq, err = s.appendLogOnce(ctx, e, mv, pre)
+		seq, err = s.appendLogOnce(ctx, e, mv, pre, with)
 		pre = nil
 		return err
 	})
@@ -668,7 +682,7 @@ func (r *earlySeq) abandon(s *Server) {
 // comes even later fail on the unique key and append again. On SQLite the
 // number is taken inside the transaction, which holds the database's write
 // lock anyway: no holes there.
-func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove, pre *earlySeq) (gseq int64, err error) {
+func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove, pre *earlySeq, with func(*sql.Tx) error) (gseq int64, err error) {
 	var reserved int64
 	if s.db.Dialect == metadb.MySQL {
 		if pre != nil {
@@ -691,8 +705,13 @@ func (s *Server) appendLogOnce(ctx context.Context, e *logEntry, mv *rowMove, pr
 	// The transaction may be shared with other appends of this process
 	// (metadb.GroupTx: on SQLite one commit, one fsync, for all).
 	err = s.db.GroupTx(ctx, func(tx *sql.Tx) (err error) {
-		gseq, err = s.logTx(ctx, tx, e, mv, reserved)
-		return err
+		if gseq, err = s.logTx(ctx, tx, e, mv, reserved); err != nil || with == nil {
+			return err
+		}
+		if err := with(tx); err != nil {
+			return &joinedError{err}
+		}
+		return nil
 	})
 	if mv != nil && mv.put == nil && mv.from == statusOK {
 		s.rows.drop(mv.row) // committed or not: the cache reads again

@@ -427,17 +427,24 @@ func dial(t testing.TB, addr string) net.Conn {
 // upload sends an UPLOAD of size bytes from r; it reads the reply while
 // sending, so that an early refusal is seen.
 func uploadFrom(addr string, r proto.FileRef, src io.Reader, size int64) error {
+	_, err := uploadCmd(addr, proto.CmdStorageUpload, r, src, size, 0)
+	return err
+}
+
+// uploadCmd sends an upload command (UPLOAD, UPLOAD_STAGED) and returns
+// its reply's body of at most max bytes.
+func uploadCmd(addr string, cmd uint8, r proto.FileRef, src io.Reader, size, max int64) ([]byte, error) {
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(5 * time.Minute))
 	head, err := (&proto.UploadHead{FileRef: r, Size: size}).Encode()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	frame := proto.Header{BodyLen: proto.UploadHeadLen + size, Cmd: proto.CmdStorageUpload}.Bytes()
+	frame := proto.Header{BodyLen: proto.UploadHeadLen + size, Cmd: cmd}.Bytes()
 	frame = append(frame, head...)
 	werr := make(chan error, 1)
 	go func() {
@@ -448,12 +455,12 @@ func uploadFrom(addr string, r proto.FileRef, src io.Reader, size int64) error {
 		_, err := io.CopyN(nc, src, size)
 		werr <- err
 	}()
-	_, _, err = proto.ReadReply(nc, proto.CmdStorageReply, 0)
+	_, body, err := proto.ReadReply(nc, proto.CmdStorageReply, max)
 	nc.Close()
 	if we := <-werr; err == nil && we != nil {
-		return we
+		return nil, we
 	}
-	return err
+	return body, err
 }
 
 func upload(addr string, r proto.FileRef, data []byte) error {

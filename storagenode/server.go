@@ -116,6 +116,14 @@ type Config struct {
 	// pacing and file mtimes stay on the wall clock.
 	Now func() time.Time
 
+	// Staging makes the node take UPLOAD_STAGED (staged.go): set only
+	// where a client in this process commits what it stages (tnv up's
+	// gateway); elsewhere the command is refused with ENOSYS.
+	Staging bool
+	// StagedTTL is how long a staged upload waits for its commit before
+	// it is removed, default 30s.
+	StagedTTL time.Duration
+
 	// noLinked: the node neither lists nor takes REPLICATE_LINKED, as a
 	// node of an earlier release (tests).
 	noLinked bool
@@ -165,6 +173,7 @@ func (c *Config) defaults() error {
 	d(&c.MembersTTL, 3*time.Second)
 	d(&c.SyncInterval, time.Second)
 	d(&c.PendingTTL, 10*time.Minute)
+	d(&c.StagedTTL, 30*time.Second)
 	if c.SyncWorkers <= 0 {
 		c.SyncWorkers = 16
 	}
@@ -221,6 +230,7 @@ type Server struct {
 
 	pending pendingCopies // the mirror's copies awaiting their put (sync.go)
 	limbo   limboCopies   // copies received without a row (REPLICATE_LINKED, limbo.go)
+	staged  stagedPuts    // uploads whose commit waits for their client (UPLOAD_STAGED, staged.go)
 	// linkedPeers: what each peer's NODESTAT said of REPLICATE_LINKED
 	// (peers.go).
 	linkedPeers sync.Map
@@ -396,6 +406,9 @@ func (s *Server) Close() error {
 	if s.conns.Close(s.cfg.ShutdownTimeout) {
 		s.log.Warn("storage: requests still running at shutdown; cut them")
 	}
+	for _, p := range s.staged.drain() {
+		s.abandonStaged(p) // nobody is left to commit them
+	}
 	s.cancel()
 	s.bg.Wait()
 	s.pool.Close()
@@ -505,6 +518,13 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 			break
 		}
 		keep, err = s.handleUpload(c, h, true)
+	case proto.CmdStorageUploadStaged:
+		if !s.cfg.Staging {
+			_, derr := io.CopyN(io.Discard, c, h.BodyLen)
+			keep, err = derr == nil, proto.Errorf(proto.ENOSYS, "UPLOAD_STAGED is for a client in the node's process")
+			break
+		}
+		keep, err = s.handleUpload(c, h, false)
 	case proto.CmdStorageFilesize:
 		keep, err = s.handleFilesize(c, h)
 	case proto.CmdStorageDownload:
@@ -548,7 +568,7 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 		return keep
 	}
 	s.cfg.Metrics.Observe(h.Cmd, 0, time.Since(start))
-	if h.Cmd == proto.CmdStorageUpload || h.Cmd == CmdReplicate || h.Cmd == proto.CmdStorageReplicateLinked {
+	if h.Cmd == proto.CmdStorageUpload || h.Cmd == proto.CmdStorageUploadStaged || h.Cmd == CmdReplicate || h.Cmd == proto.CmdStorageReplicateLinked {
 		s.cfg.Metrics.Bytes(h.Cmd, "in", h.BodyLen-proto.UploadHeadLen)
 	}
 	s.log.Debug("storage: request", "cmd", h.Cmd, "took", time.Since(start))

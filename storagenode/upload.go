@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 
@@ -215,31 +214,24 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	// rows of the members that took REPLICATE_LINKED (fan.places).
 	acked := fan.wait()
 	ph.mark("mirror")
-	e := &logEntry{op: opPut, ref: ref, size: size, crc: crc, origin: s.node, created: s.nowUnix()}
-	mv := &rowMove{put: &rowPut{st: st, rel: rel, vctime: ctime, members: fan.places}}
-	seq, err := s.appendLogAt(dctx, e, mv, pre)
+	p := &stagedPut{ref: ref, abs: abs, acked: acked, ph: ph, log: log,
+		e:  &logEntry{op: opPut, ref: ref, size: size, crc: crc, origin: s.node, created: s.nowUnix()},
+		mv: &rowMove{put: &rowPut{st: st, rel: rel, vctime: ctime, members: fan.places}}}
+	if h.Cmd == proto.CmdStorageUploadStaged {
+		// The commit waits for the client in this process (staged.go),
+		// which holds the claim and the reserved number from here.
+		p.pre, pre = pre, nil
+		claimed = false
+		return true, c.reply(proto.EncodeStagedToken(s.stage(p)))
+	}
+	seq, err := s.appendLogAt(dctx, p.e, p.mv, pre)
 	pre = nil // used or given up by appendLogAt
 	if err != nil {
 		os.Remove(abs)
-		switch {
-		case errors.Is(err, errLogConflict):
-			return true, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists (uploaded meanwhile through another member)", ref.AppID, ref.UserID, ref.FileID)
-		case errors.Is(err, errExists):
-			return true, proto.Errorf(proto.EEXIST, "file %s/%s/%s exists", ref.AppID, ref.UserID, ref.FileID)
-		}
-		return true, fmt.Errorf("group log: %w", err)
+		return true, logRefusal(ref, err)
 	}
-	ph.mark("log")
-	if mv.replaced != nil {
-		s.removeBytes(mv.replaced)
-	}
-	if seq > 0 {
-		s.sync.noteLocal(seq)
-	}
-	s.countCopies(ctx, ref, acked)
-	log.Debug("storage: uploaded", "seq", seq, "crc32c", crc, "mirrors", acked)
-	ph.done()
-	unclaim()
+	claimed = false
+	s.finishPut(p, seq)
 	return true, c.reply(nil)
 }
 

@@ -172,19 +172,33 @@ type writerOnly struct{ io.Writer }
 // nothing of r consumed, r an io.Seeker that can be rewound, or at most
 // replayMax bytes consumed (kept for that).
 func (c *Client) Upload(ctx context.Context, appid, userid, fileid string, r io.Reader, size int64) error {
+	_, err := c.upload(ctx, appid, userid, fileid, r, size, false)
+	return err
+}
+
+// UploadStaged is Upload that, when the node it reaches runs in this
+// process and stages uploads (StagingNode), leaves the upload's group log
+// commit to the caller: the file is readable only once the returned
+// Staged is committed, and it is removed if that does not happen (Abandon,
+// or the node's StagedTTL). A nil Staged means the node committed the
+// upload itself, as Upload does.
+func (c *Client) UploadStaged(ctx context.Context, appid, userid, fileid string, r io.Reader, size int64) (*Staged, error) {
+	return c.upload(ctx, appid, userid, fileid, r, size, true)
+}
+
+func (c *Client) upload(ctx context.Context, appid, userid, fileid string, r io.Reader, size int64, staging bool) (*Staged, error) {
 	ref, err := fileRef(appid, userid, fileid)
 	if err != nil {
-		return fmt.Errorf("tnv: upload: %w", err)
+		return nil, fmt.Errorf("tnv: upload: %w", err)
 	}
 	if size < 0 || size > proto.MaxUploadBytes {
-		return fmt.Errorf("tnv: upload %s: %w: size %d", fileid, ErrInvalid, size)
+		return nil, fmt.Errorf("tnv: upload %s: %w: size %d", fileid, ErrInvalid, size)
 	}
 	head, err := (&proto.UploadHead{FileRef: ref, Size: size}).Encode()
 	if err != nil {
-		return fmt.Errorf("tnv: upload %s: %w: %v", fileid, ErrInvalid, err)
+		return nil, fmt.Errorf("tnv: upload %s: %w: %v", fileid, ErrInvalid, err)
 	}
 	frame := make([]byte, proto.HeaderLen+len(head))
-	proto.Header{BodyLen: proto.UploadHeadLen + size, Cmd: proto.CmdStorageUpload}.Encode(frame)
 	copy(frame[proto.HeaderLen:], head)
 
 	src := &source{r: r}
@@ -211,10 +225,28 @@ func (c *Client) Upload(ctx context.Context, appid, userid, fileid string, r io.
 		src.n = 0
 		return true
 	}
+	var staged *Staged
 	_, err = c.onNodes(ctx, "upload", ref, false, again, func(addr string) error {
-		return c.with(ctx, addr, again, func(cn *conn) error { return upload(cn, frame, src, size) })
+		cmd, sn := proto.CmdStorageUpload, c.stagingNode(addr, staging)
+		if sn != nil {
+			cmd = proto.CmdStorageUploadStaged
+		}
+		proto.Header{BodyLen: proto.UploadHeadLen + size, Cmd: cmd}.Encode(frame)
+		return c.with(ctx, addr, again, func(cn *conn) error {
+			body, err := upload(cn, frame, src, size)
+			if err != nil || sn == nil {
+				return err
+			}
+			tok, err := proto.DecodeStagedToken(body)
+			if err != nil {
+				cn.broken = true
+				return err
+			}
+			staged = &Staged{node: sn, token: tok}
+			return nil
+		})
 	})
-	return err
+	return staged, err
 }
 
 const (
@@ -226,14 +258,16 @@ const (
 // upload sends one UPLOAD. A goroutine reads the reply while the body is
 // being written: a node that refuses the upload early (ENOSPC, EEXIST) and
 // closes is heard, instead of a bare "broken pipe".
-func upload(cn *conn, frame []byte, src *source, size int64) error {
+func upload(cn *conn, frame []byte, src *source, size int64) ([]byte, error) {
 	if _, err := cn.Write(frame); err != nil {
-		return err
+		return nil, err
 	}
 	var state atomic.Int32
 	replyc := make(chan error, 1)
+	var reply []byte // UPLOAD_STAGED's token; UPLOAD's reply is empty
 	go func() {
-		_, _, err := proto.ReadReply(cn.nc, proto.CmdStorageReply, 0)
+		_, body, err := proto.ReadReply(cn.nc, proto.CmdStorageReply, proto.StagedTokenLen)
+		reply = body
 		if state.CompareAndSwap(writing, aborted) {
 			// The node answered before the writer finished: stop a write
 			// that may be blocked, without closing a stream that may turn
@@ -253,7 +287,7 @@ func upload(cn *conn, frame []byte, src *source, size int64) error {
 		if err != nil && !errors.As(err, &re) {
 			cn.broken = true
 		}
-		return err
+		return reply, err
 	}
 	if sent { // the reply came as the last bytes went out: the stream is whole
 		cn.pushed = time.Time{} // the next use resets the deadline the reader moved
@@ -261,16 +295,16 @@ func upload(cn *conn, frame []byte, src *source, size int64) error {
 		if err != nil {
 			cn.broken = true // a refusal: the node closes after it
 		}
-		return err
+		return reply, err
 	}
 	cn.broken = true
 	if err == nil || src.err != nil {
 		cn.nc.Close()
 		<-replyc
 		if src.err != nil {
-			return &stopError{fmt.Errorf("reading the body: %w", src.err)}
+			return nil, &stopError{fmt.Errorf("reading the body: %w", src.err)}
 		}
-		return &stopError{fmt.Errorf("body ended after %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)}
+		return nil, &stopError{fmt.Errorf("body ended after %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)}
 	}
 	// Writing failed: the node may have said why before it closed.
 	t := time.NewTimer(earlyReplyIn)
@@ -279,19 +313,19 @@ func upload(cn *conn, frame []byte, src *source, size int64) error {
 	case rerr := <-replyc:
 		var re *proto.ErrorReply
 		if errors.As(rerr, &re) {
-			return re
+			return nil, re
 		}
 		if rerr == nil {
-			return errors.New("storage replied before the body was sent")
+			return nil, errors.New("storage replied before the body was sent")
 		}
 		// The node closed the connection (the write was stopped because
 		// of it): say so, so that a stale pooled connection is known.
-		return fmt.Errorf("%w; the node closed the connection: %w", err, rerr)
+		return nil, fmt.Errorf("%w; the node closed the connection: %w", err, rerr)
 	case <-t.C:
 		cn.nc.Close()
 		<-replyc
 	}
-	return err
+	return nil, err
 }
 
 // FileSize returns the size of the file.

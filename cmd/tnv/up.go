@@ -183,8 +183,12 @@ func runUp(ctx context.Context, args []string) error {
 				DB:        db,
 				Beat:      2 * time.Second,
 				Auth:      auth,
-				Metrics:   nodeMetrics,
-				Logger:    log.With("role", "storage", "name", name),
+				// The gateway below commits its index rows to db too: a
+				// PUT's group log commit joins its index row's
+				// (UPLOAD_STAGED, gateway/staged.go).
+				Staging: true,
+				Metrics: nodeMetrics,
+				Logger:  log.With("role", "storage", "name", name),
 			})
 			if err != nil {
 				return err

@@ -197,13 +197,17 @@ func gcInsert(ctx context.Context, tx execer, appid string, blobs []Blob, due in
 // PutObject's transaction may be shared with other PUTs' (metadb.GroupTx:
 // on SQLite, one commit and one fsync for all the rows published at once).
 func (s *SQL) PutObject(ctx context.Context, appid string, o *Object, cond PutCond, intents []int64, gcDue int64) error {
-	return s.groupTx(ctx, func(tx *sql.Tx) error {
+	fn := func(tx *sql.Tx) error {
 		gone, err := s.putObjectTx(ctx, tx, appid, o, cond)
 		if err != nil {
 			return err
 		}
 		return s.release(ctx, tx, appid, gone, intents, gcDue)
-	})
+	}
+	if c := committerOf(ctx); c != nil {
+		return c(fn) // committer.go
+	}
+	return s.groupTx(ctx, fn)
 }
 
 // release queues blobs for collection at gcDue and drops intent records,

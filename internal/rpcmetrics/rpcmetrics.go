@@ -69,6 +69,7 @@ var cmdNames = map[uint8]string{
 	proto.CmdStorageFetch: "FETCH", proto.CmdStorageScrub: "SCRUB", proto.CmdStorageStat: "STAT",
 	proto.CmdStorageLocalOpen: "LOCAL_OPEN", proto.CmdStorageDownloadLive: "DOWNLOAD_LIVE",
 	proto.CmdStorageLocalOpenLive: "LOCAL_OPEN_LIVE", proto.CmdStorageHold: "HOLD", proto.CmdStorageReplicateLinked: "REPLICATE_LINKED",
+	proto.CmdStorageUploadStaged: "UPLOAD_STAGED",
 }
 
 // CmdName is a command's name for labels; unknown ones are their number.
