@@ -227,9 +227,9 @@ var phaseOrder = []struct{ key, what string }{
 	{"REPLICATE/fsync", "mirror: fsync file and directory"},
 	{"REPLICATE/row", "mirror: commit its row as pending (REPLICATE; with REPLICATE_LINKED no commit: the coordinator inserts the row)"},
 	{"UPLOAD/mirror", "node: wait for the mirrors' answers after its own row"},
-	{"UPLOAD/log", "node: commit the group log entry and its row readable (database commit)"},
+	{"UPLOAD/log", "node: commit the group log entry and its row readable (database commit; on tnv up, UPLOAD_STAGED: from its answer to the commit the gateway runs with the index row)"},
 	{"gateway/blob", "gateway: the whole node round trip (the UPLOAD phases plus the TNV link)"},
-	{"gateway/publish", "gateway: commit the index row (database commit)"},
+	{"gateway/publish", "gateway: commit the index row (database commit; on tnv up with the upload's group log entry)"},
 	{"gateway/total", "gateway: the whole request, head to answer"},
 }
 
