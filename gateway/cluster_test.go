@@ -53,8 +53,8 @@ func newCluster(t *testing.T, tls bool) *cluster {
 
 // clusterOpt: tls makes the gateway speak HTTPS; staged runs the nodes
 // as tnv up does, with Staging on and known to the client as in this
-// process (tnv.Config.Local), and gives them metrics in reg and short
-// StagedTTL and PendingTTL.
+// process (tnv.Config.Local), and gives them metrics in reg and a short
+// PendingTTL (StagedTTL stays 30 s).
 type clusterOpt struct {
 	tls    bool
 	staged bool
@@ -83,7 +83,7 @@ func newClusterOpt(t *testing.T, o clusterOpt) *cluster {
 				Trackers: []string{trkAddr}, IDServers: []string{idAddr}, DB: db, Beat: 500 * time.Millisecond, Logger: quiet,
 				Metrics: nodeMetrics}
 			if o.staged {
-				cfg.Staging, cfg.StagedTTL, cfg.PendingTTL, cfg.PurgeInterval = true, 2*time.Second, time.Second, time.Second
+				cfg.Staging, cfg.PendingTTL, cfg.PurgeInterval = true, time.Second, time.Second
 			}
 			sn, err := storagenode.New(cfg)
 			must(t, err)

@@ -66,10 +66,10 @@ func storedFiles(t *testing.T, dir string) int {
 // TestCluster_StagedPuts: with storage nodes in the gateway's process on
 // its database (tnv up's layout), a PUT of one blob stages its upload
 // (UPLOAD_STAGED) and commits it with the index row; each object reads
-// back from either mirror. A PUT refused at its publish (If-None-Match on
-// an existing key) leaves the existing object and, once the collector ran,
-// no extra copy; one whose body fails its Content-MD5 after the bytes were
-// sent has its staged upload abandoned, and no copy stays behind; a PUT of
+// back from either mirror. A PUT refused for a condition leaves the
+// existing object and no extra copy; one whose body fails its Content-MD5
+// after every byte was sent has its staged upload given up at once
+// (not left for StagedTTL), and no copy stays behind; a PUT of
 // more than one blob goes through UPLOAD.
 func TestCluster_StagedPuts(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -114,17 +114,17 @@ func TestCluster_StagedPuts(t *testing.T) {
 	_, err := c.PutObject(ctx(), &s3.PutObjectInput{Bucket: aws.String("stg"), Key: aws.String("a-small"),
 		Body: bytes.NewReader([]byte("not written")), IfNoneMatch: aws.String("*")})
 	wantCode(t, err, "PreconditionFailed")
-	// Refused with the body's last bytes: the client cut the upload off
-	// after every byte had gone, so the node staged it but nobody holds
-	// the token; it goes after StagedTTL, the member's copy, which never
-	// got a row, with its limbo's sweep.
+	// Refused with the body's last bytes (its digest is checked at its
+	// end): the node has every byte and stages the upload, and the client
+	// gives it up at once — well before StagedTTL (30 s) — and the
+	// member's copy, which never got a row, goes with its limbo's sweep.
 	_, err = c.PutObject(ctx(), &s3.PutObjectInput{Bucket: aws.String("stg"), Key: aws.String("bad-digest"),
 		Body: bytes.NewReader([]byte("some bytes")), ContentMD5: aws.String(b64md5([]byte("other bytes")))})
 	wantCode(t, err, "BadDigest")
 	check()
 	for i := 0; storedFiles(t, cl.dir) != copies; i++ {
-		if i == 300 {
-			t.Fatalf("%d data files after 15 s, want %d", storedFiles(t, cl.dir), copies)
+		if i == 200 {
+			t.Fatalf("%d data files after 10 s, want %d", storedFiles(t, cl.dir), copies)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -234,12 +234,16 @@ func (c *Client) upload(ctx context.Context, appid, userid, fileid string, r io.
 		proto.Header{BodyLen: proto.UploadHeadLen + size, Cmd: cmd}.Encode(frame)
 		return c.with(ctx, addr, again, func(cn *conn) error {
 			body, err := upload(cn, frame, src, size)
-			if err != nil || sn == nil {
+			if sn == nil || err != nil && body == nil {
 				return err
 			}
-			tok, err := proto.DecodeStagedToken(body)
-			if err != nil {
+			tok, derr := proto.DecodeStagedToken(body)
+			switch {
+			case derr != nil:
 				cn.broken = true
+				return derr
+			case err != nil: // staged, but the body failed at its end
+				sn.AbandonStaged(tok)
 				return err
 			}
 			staged = &Staged{node: sn, token: tok}
@@ -298,6 +302,19 @@ func upload(cn *conn, frame []byte, src *source, size int64) ([]byte, error) {
 		return reply, err
 	}
 	cn.broken = true
+	if n == size && src.err != nil && state.CompareAndSwap(writing, written) {
+		// Every byte went out and the body's reader failed only after
+		// them (a digest checked at its end): the node takes the upload
+		// as whole and answers. Its answer is returned with the error,
+		// so that a staged upload is given up at once, not at its TTL.
+		cn.nc.SetReadDeadline(time.Now().Add(cn.timeout))
+		rerr := <-replyc
+		cn.nc.Close()
+		if rerr != nil {
+			reply = nil
+		}
+		return reply, &stopError{fmt.Errorf("reading the body: %w", src.err)}
+	}
 	if err == nil || src.err != nil {
 		cn.nc.Close()
 		<-replyc
