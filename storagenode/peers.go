@@ -534,9 +534,20 @@ func (s *Server) fetchFrom(ctx context.Context, addr string, ref proto.FileRef, 
 		return nil, err
 	}
 	defer tmp.abort()
-	stop := context.AfterFunc(ctx, func() { fs.nc.Close() })
+	// The connection the watcher closes is this one, not fs.nc: the
+	// deferred fs.close sets that to nil (or pools the connection), and a
+	// watcher that ctx's end started just as the copy finished must not
+	// read it then.
+	nc := fs.nc
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	_, err = io.CopyBuffer(tmp, fs, buf)
-	stop()
+	if !stop() {
+		fs.nc = nil // closed by the watcher: not pooled
+		nc.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
