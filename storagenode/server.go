@@ -513,15 +513,16 @@ func (s *Server) handle(c *conn, hb []byte) bool {
 		keep, err = s.handleUpload(c, h, true)
 	case proto.CmdStorageReplicateLinked:
 		if s.cfg.noLinked {
-			_, derr := io.CopyN(io.Discard, c, h.BodyLen)
-			keep, err = derr == nil, proto.Errorf(proto.ENOSYS, "unknown command %d", h.Cmd)
+			// As a node of the earlier release, which does not know it.
+			keep, err = false, proto.Errorf(proto.ENOSYS, "unknown command %d", h.Cmd)
 			break
 		}
 		keep, err = s.handleUpload(c, h, true)
 	case proto.CmdStorageUploadStaged:
 		if !s.cfg.Staging {
-			_, derr := io.CopyN(io.Discard, c, h.BodyLen)
-			keep, err = derr == nil, proto.Errorf(proto.ENOSYS, "UPLOAD_STAGED is for a client in the node's process")
+			// Refused from the head, as a node that does not know it
+			// refuses it: its body is not read.
+			keep, err = false, proto.Errorf(proto.ENOSYS, "UPLOAD_STAGED is for a client in the node's process")
 			break
 		}
 		keep, err = s.handleUpload(c, h, false)

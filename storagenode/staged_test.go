@@ -218,8 +218,8 @@ func TestStagedUpload_AbandonedOrExpired(t *testing.T) {
 }
 
 // TestStagedUpload_RefusedUnlessStaging: a node not started for a client
-// in its process answers UPLOAD_STAGED with ENOSYS and keeps nothing; the
-// connection stays usable.
+// in its process answers UPLOAD_STAGED with ENOSYS from the head and keeps
+// nothing.
 func TestStagedUpload_RefusedUnlessStaging(t *testing.T) {
 	e := newEnv(t, sqliteDB(t))
 	n := e.start("", "", nil)
