@@ -119,8 +119,9 @@ func (g *Gateway) putObject(r *request) error {
 	if err != nil {
 		return err
 	}
-	ph := g.putClock(r)         // phases.go
-	slot := g.stageOne(r, size) // staged.go: the blob's commit joins the index row's
+	ph := g.putClock(r) // phases.go
+	// staged.go: the blob's commit joins the index row's.
+	slot := g.stageOne(r, size)
 	defer slot.abandon()
 	blobs, intents, etag, sum, err := g.storeBodyChecksum(r, g.sealedStore(enc.key(), nil), size, 0, objectChecksumAlg(r.header))
 	if err != nil {

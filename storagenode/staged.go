@@ -131,6 +131,13 @@ func (s *Server) CommitStaged(token uint64, with func(tx *sql.Tx) error) error {
 	if p == nil {
 		return errStagedGone
 	}
+	return s.commitPut(p, with)
+}
+
+// commitPut commits an upload whose copies are durable (UPLOAD's last
+// step, CommitStaged's), with with's statements if not nil, as
+// CommitStaged says, and releases the file's claim either way.
+func (s *Server) commitPut(p *stagedPut, with func(tx *sql.Tx) error) error {
 	dctx, cancel := s.dbctx()
 	defer cancel()
 	// The node's statements run under the node's context, as UPLOAD's

@@ -217,21 +217,17 @@ func (s *Server) handleUpload(c *conn, h proto.Header, replica bool) (bool, erro
 	p := &stagedPut{ref: ref, abs: abs, acked: acked, ph: ph, log: log,
 		e:  &logEntry{op: opPut, ref: ref, size: size, crc: crc, origin: s.node, created: s.nowUnix()},
 		mv: &rowMove{put: &rowPut{st: st, rel: rel, vctime: ctime, members: fan.places}}}
+	// p holds the claim and the reserved number from here: commitPut
+	// uses or gives them up.
+	p.pre, pre = pre, nil
+	claimed = false
 	if h.Cmd == proto.CmdStorageUploadStaged {
-		// The commit waits for the client in this process (staged.go),
-		// which holds the claim and the reserved number from here.
-		p.pre, pre = pre, nil
-		claimed = false
+		// The commit waits for the client in this process (staged.go).
 		return true, c.reply(proto.EncodeStagedToken(s.stage(p)))
 	}
-	seq, err := s.appendLogAt(dctx, p.e, p.mv, pre)
-	pre = nil // used or given up by appendLogAt
-	if err != nil {
-		os.Remove(abs)
-		return true, logRefusal(ref, err)
+	if err := s.commitPut(p, nil); err != nil {
+		return true, err
 	}
-	claimed = false
-	s.finishPut(p, seq)
 	return true, c.reply(nil)
 }
 
