@@ -629,20 +629,15 @@ type linkedProbe struct {
 // REPLICATE_LINKED where the member's NODESTAT lists it among its
 // features, else REPLICATE.
 func (s *Server) replicateCmd(ctx context.Context, addr string) uint8 {
-	if v, ok := s.linkedPeers.Load(addr); ok {
-		if p := v.(linkedProbe); time.Since(p.at) < linkedProbeAge {
-			if p.ok {
-				return proto.CmdStorageReplicateLinked
-			}
-			return CmdReplicate
-		}
+	linked := false
+	if v, ok := s.linkedPeers.Load(addr); ok && time.Since(v.(linkedProbe).at) < linkedProbeAge {
+		linked = v.(linkedProbe).ok
+	} else if ok, err := s.probeLinked(ctx, addr); err == nil {
+		// A failed probe is not remembered: asked again next time.
+		s.linkedPeers.Store(addr, linkedProbe{ok: ok, at: time.Now()})
+		linked = ok
 	}
-	ok, err := s.probeLinked(ctx, addr)
-	if err != nil {
-		return CmdReplicate // not remembered: asked again next time
-	}
-	s.linkedPeers.Store(addr, linkedProbe{ok: ok, at: time.Now()})
-	if ok {
+	if linked {
 		return proto.CmdStorageReplicateLinked
 	}
 	return CmdReplicate
