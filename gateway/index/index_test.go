@@ -36,6 +36,27 @@ func newSQL(t testing.TB, mysql bool) *SQL {
 	return s
 }
 
+// newCachedSQL is newSQL with the lookup cache on and its lease held.
+func newCachedSQL(t testing.TB, mysql bool) *SQL {
+	t.Helper()
+	s := newSQL(t, mysql)
+	s.StartCache(0)
+	waitLease(t, s, true)
+	return s
+}
+
+// waitLease waits until s holds the index lease (held) or no longer does.
+func waitLease(t testing.TB, s *SQL, held bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.CacheStats().Held != held {
+		if time.Now().After(deadline) {
+			t.Fatalf("index lease held: %v, want %v after 10 s", !held, held)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func forEach(t *testing.T, test func(t *testing.T, idx Index)) {
 	impls := []struct {
 		name string
@@ -44,6 +65,9 @@ func forEach(t *testing.T, test func(t *testing.T, idx Index)) {
 		{"memory", func(*testing.T) Index { return NewMemory() }},
 		{"sqlite", func(t *testing.T) Index { return newSQL(t, false) }},
 		{"mariadb", func(t *testing.T) Index { return newSQL(t, true) }},
+		// With the lookup cache on: every write must drop what it changed.
+		{"sqlite-cached", func(t *testing.T) Index { return newCachedSQL(t, false) }},
+		{"mariadb-cached", func(t *testing.T) Index { return newCachedSQL(t, true) }},
 	}
 	for _, impl := range impls {
 		t.Run(impl.name, func(t *testing.T) { test(t, impl.make(t)) })

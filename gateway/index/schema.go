@@ -145,6 +145,8 @@ func steps(d metadb.Dialect) []string {
 			noncurrent_since BIGINT NOT NULL) {{TABLE}}`,
 		`CREATE UNIQUE INDEX s3_versions_id ON s3_versions (bucket, okey, version_id)`,
 		`CREATE INDEX s3_versions_key ON s3_versions (bucket, okey, id)`,
+		// The index lease of the lookup cache (lease.go).
+		leaseSchema[0], leaseSchema[1],
 	}
 }
 

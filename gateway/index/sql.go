@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tnv-s3/tnv/metadb"
@@ -33,12 +34,20 @@ type SQL struct {
 	// lookups batches BucketObject's concurrent reads (MySQL; nil on
 	// SQLite, whose reads cost no round trip).
 	lookups *metadb.ReadBatch[bucketKey, bucketObject]
+
+	// holder names this instance in the index lease (lease.go); cache is
+	// its lookup cache, nil unless StartCache (lookup_cache.go); wantSoon:
+	// a write found the lease's wanted mark running out.
+	holder   string
+	cache    *lookupCache
+	wantSoon atomic.Bool
+	fenced   atomic.Int64 // writes that waited out another instance's lease
 }
 
 // NewSQL returns the index in db, whose tables Migrate has made.
 func NewSQL(db *metadb.DB) *SQL {
 	bg, stop := context.WithCancel(context.Background())
-	s := &SQL{db: db, bg: bg, stopBg: stop}
+	s := &SQL{db: db, bg: bg, stopBg: stop, holder: newHolderID()}
 	if db.Dialect == metadb.MySQL {
 		s.lookups = &metadb.ReadBatch[bucketKey, bucketObject]{
 			One: s.bucketObject, Many: s.bucketObjects,
@@ -239,6 +248,15 @@ func (s *SQL) shareLock() string {
 // tx runs fn in a transaction, run again when the database gave up on it.
 func (s *SQL) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.db.RetryTx(ctx, fn)
+}
+
+// fencedExec runs one statement as fencedTx (lease.go).
+func (s *SQL) fencedExec(ctx context.Context, t touched, q string, args ...any) (res sql.Result, err error) {
+	err = s.fencedTx(ctx, t, false, func(tx *sql.Tx) error {
+		res, err = tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	return res, err
 }
 
 // groupTx is tx in a transaction that other callers' may share

@@ -32,6 +32,19 @@ func scanBucket(sc rowScanner) (Bucket, error) {
 const bucketQuery = "SELECT " + bucketCols + " FROM s3_buckets WHERE name = ?"
 
 func (s *SQL) Bucket(ctx context.Context, name string) (*Bucket, error) {
+	if b, ok := s.cache.bucket(name); ok {
+		return b, nil
+	}
+	gen := s.cache.begin()
+	b, err := s.bucketRow(ctx, name)
+	if err == nil {
+		s.cache.fillBucket(gen, b)
+	}
+	return b, err
+}
+
+// bucketRow is Bucket from the database.
+func (s *SQL) bucketRow(ctx context.Context, name string) (*Bucket, error) {
 	b, err := scanBucket(s.queryRow(ctx, nil, bucketQuery, name))
 	if err == sql.ErrNoRows {
 		return nil, ErrNotFound
@@ -60,12 +73,12 @@ func (s *SQL) SetPublic(ctx context.Context, name string, on bool) error {
 	if on {
 		v = 1
 	}
-	n, err := affected(s.db.ExecContext(ctx, "UPDATE s3_buckets SET public_read = ? WHERE name = ?", v, name))
+	n, err := affected(s.fencedExec(ctx, touchedAll, "UPDATE s3_buckets SET public_read = ? WHERE name = ?", v, name))
 	if err != nil {
 		return err
 	}
 	if n == 0 { // no such bucket, or (MySQL counts changed rows) no change
-		if _, err := s.Bucket(ctx, name); err != nil {
+		if _, err := s.bucketRow(ctx, name); err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)
 		}
 	}
@@ -105,7 +118,7 @@ func (s *SQL) CreateBucket(ctx context.Context, name, owner string) (existing *B
 }
 
 func (s *SQL) DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.fencedTx(ctx, touchedAll, false, func(tx *sql.Tx) error {
 		// The bucket's row first, exclusively: writes in flight that hold
 		// it (bucketHeld) commit before the look for objects below, which
 		// then sees their rows (a locking read starts no snapshot; the
@@ -152,10 +165,10 @@ func (s *SQL) SetEncryption(ctx context.Context, bucket, alg string) error {
 	if alg != "" {
 		v = alg
 	}
-	if _, err := s.db.ExecContext(ctx, "UPDATE s3_buckets SET sse_default = ? WHERE name = ?", v, bucket); err != nil {
+	if _, err := s.fencedExec(ctx, touchedAll, "UPDATE s3_buckets SET sse_default = ? WHERE name = ?", v, bucket); err != nil {
 		return err
 	}
-	_, err := s.Bucket(ctx, bucket) // MySQL counts changed rows only: ask
+	_, err := s.bucketRow(ctx, bucket) // MySQL counts changed rows only: ask
 	return err
 }
 
@@ -164,6 +177,6 @@ func (s *SQL) SetCORS(ctx context.Context, bucket, doc string) error {
 	if doc != "" {
 		v = doc
 	}
-	_, err := s.db.ExecContext(ctx, "UPDATE s3_buckets SET cors_xml = ? WHERE name = ?", v, bucket)
+	_, err := s.fencedExec(ctx, touchedAll, "UPDATE s3_buckets SET cors_xml = ? WHERE name = ?", v, bucket)
 	return err
 }

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,11 +72,20 @@ type bucketObject struct {
 type bucketKey struct{ bucket, key string }
 
 func (s *SQL) BucketObject(ctx context.Context, bucket, key string) (*Bucket, *Object, error) {
-	if s.lookups == nil {
-		r, err := s.bucketObject(ctx, bucketKey{bucket, key})
-		return r.b, r.o, err
+	if r, ok := s.cache.object(bucket, key); ok {
+		return r.b, r.o, nil
 	}
-	r, err := s.lookups.Do(ctx, bucketKey{bucket, key})
+	gen := s.cache.begin()
+	var r bucketObject
+	var err error
+	if s.lookups == nil {
+		r, err = s.bucketObject(ctx, bucketKey{bucket, key})
+	} else {
+		r, err = s.lookups.Do(ctx, bucketKey{bucket, key})
+	}
+	if err == nil {
+		s.cache.fillObject(gen, bucket, key, r)
+	}
 	return r.b, r.o, err
 }
 
@@ -172,6 +182,13 @@ func scanBucketObject(sc rowScanner, bucket string) (bucketObject, error) {
 }
 
 func (s *SQL) Object(ctx context.Context, bucket, key string) (*Object, error) {
+	if s.cache != nil { // BucketObject's answer, which the cache keeps
+		_, o, err := s.BucketObject(ctx, bucket, key)
+		if err == nil && o == nil {
+			err = ErrNotFound
+		}
+		return o, err
+	}
 	o, err := scanObject(s.queryRow(ctx, nil, "SELECT "+objectCols+" FROM s3_objects WHERE bucket = ? AND okey = ?", bucket, []byte(key)), bucket)
 	if err == sql.ErrNoRows {
 		return nil, ErrNotFound
@@ -205,9 +222,24 @@ func (s *SQL) PutObject(ctx context.Context, appid string, o *Object, cond PutCo
 		return s.release(ctx, tx, appid, gone, intents, gcDue)
 	}
 	if c := committerOf(ctx); c != nil {
-		return c(fn) // committer.go
+		err := c(func(tx *sql.Tx) error { // committer.go
+			if err := s.fence(ctx, tx); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+		s.cache.drop(touchedKey(o.Key))
+		var f *fencedError
+		if !errors.As(err, &f) {
+			return s.waitFence(ctx, err)
+		}
+		// The committer committed its own part alone: publish as
+		// without one once the lease is over.
+		if err := s.waitFence(ctx, err); err != errFenceOver {
+			return err
+		}
 	}
-	return s.groupTx(ctx, fn)
+	return s.fencedTx(ctx, touchedKey(o.Key), true, fn)
 }
 
 // release queues blobs for collection at gcDue and drops intent records,
@@ -367,7 +399,7 @@ func intentHeld(n int64, err error) error {
 
 func (s *SQL) DeleteObject(ctx context.Context, appid, bucket, key string, gcDue int64) (bool, error) {
 	found := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(key), false, func(tx *sql.Tx) error {
 		found = false
 		// A key that is not there is left without taking a lock: on MySQL a
 		// locking read of a missing key takes a gap lock that the inserts of

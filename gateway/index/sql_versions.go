@@ -75,12 +75,12 @@ func (s *SQL) SetObjectLock(ctx context.Context, bucket string, cfg *LockConfig)
 
 // setBucketColumn sets one of the columns above (a constant name).
 func (s *SQL) setBucketColumn(ctx context.Context, bucket, col string, v any) error {
-	n, err := affected(s.db.ExecContext(ctx, "UPDATE s3_buckets SET "+col+" = ? WHERE name = ?", v, bucket))
+	n, err := affected(s.fencedExec(ctx, touchedAll, "UPDATE s3_buckets SET "+col+" = ? WHERE name = ?", v, bucket))
 	if err != nil {
 		return err
 	}
 	if n == 0 { // no such bucket, or (MySQL counts changed rows) no change
-		if _, err := s.Bucket(ctx, bucket); err != nil {
+		if _, err := s.bucketRow(ctx, bucket); err != nil {
 			return fmt.Errorf("bucket %s: %w", bucket, err)
 		}
 	}
@@ -219,7 +219,7 @@ func (s *SQL) putVersionTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutC
 
 func (s *SQL) PutDeleteMarker(ctx context.Context, appid, bucket, key string, v Versioning, mtime time.Time, gcDue int64) (*Object, error) {
 	var m *Object
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(key), false, func(tx *sql.Tx) error {
 		if err := s.bucketHeld(ctx, tx, bucket, appid); err != nil {
 			return err
 		}
@@ -304,7 +304,7 @@ func (s *SQL) markAbsentTx(ctx context.Context, tx *sql.Tx, appid, bucket, key s
 
 func (s *SQL) DeleteVersion(ctx context.Context, appid, bucket, key, versionID string, bypass bool, gcDue int64) (*Object, error) {
 	var out *Object
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(key), false, func(tx *sql.Tx) error {
 		now := s.clockNow()
 		cur, err := s.currentTx(ctx, tx, bucket, key)
 		if err != nil {
@@ -394,7 +394,7 @@ func (s *SQL) ObjectVersion(ctx context.Context, bucket, key, versionID string) 
 
 func (s *SQL) UpdateVersion(ctx context.Context, bucket, key, versionID string, fn func(*Object) error) (*Object, error) {
 	var out *Object
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(key), false, func(tx *sql.Tx) error {
 		cur, err := s.currentTx(ctx, tx, bucket, key)
 		if err != nil {
 			return err
