@@ -91,6 +91,11 @@ type Config struct {
 	// Index, when set, is the object index instead of the SQL one in DB
 	// (index.NewMemory in tests); the caller closes it.
 	Index index.Index
+	// LookupCache is how many bucket and object lookups the SQL index
+	// keeps while this gateway holds the index lease (one gateway of a
+	// database at a time; the others' writes wait out its lease):
+	// 0 = index.DefaultLookupCache, < 0 = none.
+	LookupCache int
 }
 
 // Gateway serves the S3 API.
@@ -98,7 +103,8 @@ type Gateway struct {
 	cfg         Config
 	log         *slog.Logger
 	idx         index.Index
-	ownIdx      bool // built from DB by New, closed by Close
+	sqlIdx      *index.SQL // the SQL index New made, nil when Config.Index was given
+	ownIdx      bool       // built from DB by New, closed by Close
 	intents     *intentPool
 	app         *fiber.App
 	verifier    *sigv4.Verifier
@@ -189,7 +195,14 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		sqlIdx := index.NewSQL(cfg.DB)
 		sqlIdx.Clock = cfg.Now
-		g.idx, g.ownIdx = sqlIdx, true
+		if cfg.LookupCache >= 0 {
+			sqlIdx.StartCache(cfg.LookupCache)
+		}
+		g.idx, g.ownIdx, g.sqlIdx = sqlIdx, true, sqlIdx
+		if cfg.Metrics != nil && cfg.LookupCache >= 0 {
+			stats := sqlIdx.CacheStats
+			cfg.Metrics.cache.stats.Store(&stats)
+		}
 	}
 	// Every index call has a deadline: a locked or unreachable database
 	// fails the request (503) instead of holding it.

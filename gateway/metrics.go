@@ -18,6 +18,7 @@ type Metrics struct {
 	putPhases     *putPhaseMetrics       // phases.go
 	gcBlobs       *prometheus.CounterVec // phases.go
 	lifecycle     *lifecycleMetrics      // lifecycle_metrics.go
+	cache         *cacheMetrics          // cache_metrics.go
 }
 
 // NewMetrics makes the gateway's metrics and registers them on reg.
@@ -39,6 +40,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.requests, m.duration, m.bytes, m.shareRefusals, m.putPhases.vec, m.gcBlobs)
 	m.lifecycle = newLifecycleMetrics()
 	reg.MustRegister(m.lifecycle.collectors()...)
+	m.cache = &cacheMetrics{}
+	reg.MustRegister(m.cache)
 	return m
 }
 

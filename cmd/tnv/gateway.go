@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/tnv-s3/tnv/backend/tnv"
 	"github.com/tnv-s3/tnv/gateway"
+	"github.com/tnv-s3/tnv/gateway/index"
 	"github.com/tnv-s3/tnv/gateway/sse"
 	"github.com/tnv-s3/tnv/metadb"
 )
@@ -44,6 +46,7 @@ func runGateway(ctx context.Context, args []string) error {
 	kmsKeyFile := f.String("kms-key-file", "", "master key of SSE-S3 encryption: a file of 64 hex digits, mode 0600 (without it SSE-S3 answers NotImplemented; SSE-C needs none)")
 	lcInterval := f.Duration("lifecycle-interval", gateway.DefaultLifecycleInterval, "how often each bucket's lifecycle rules are applied (expired objects deleted, stale multipart uploads aborted); 0 = never")
 	lcRate := f.Int64("lifecycle-rate", gateway.DefaultLifecycleRate, "most objects and uploads the lifecycle pass expires per second")
+	lookupCache := f.Int("lookup-cache", index.DefaultLookupCache, "bucket and object lookups kept in memory while this gateway holds the index lease (one gateway of a database at a time; the others' writes wait out its lease, at most 2 s); 0 or less = none")
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err
@@ -115,6 +118,7 @@ func runGateway(ctx context.Context, args []string) error {
 		CORSOrigins:       list(*corsOrigins),
 		LifecycleInterval: lifecycleInterval(*lcInterval),
 		LifecycleRate:     float64(*lcRate),
+		LookupCache:       cmp.Or(max(*lookupCache, 0), -1),
 	}
 	if *maxConns == 0 {
 		cfg.MaxConnsPerClient = -1
