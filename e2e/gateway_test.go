@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,6 +119,27 @@ func storageCount(t *testing.T, metricsAddr, cmd string) int {
 			n += int(v)
 		}
 	}
+	return n
+}
+
+var (
+	reLeaseHeld  = regexp.MustCompile(`(?m)^tnv_index_lease_held (\d+)$`)
+	reLookupHits = regexp.MustCompile(`(?m)^tnv_index_lookup_cache_total\{result="hit"\} (\d+)$`)
+)
+
+// gatewayMetric scrapes one value of a gateway's /_tnv/metrics, signed by
+// the root key.
+func gatewayMetric(t *testing.T, addr, access, secret string, re *regexp.Regexp) int {
+	t.Helper()
+	code, body := getWith(t, "http://"+addr+"/_tnv/metrics", access, secret)
+	if code != http.StatusOK {
+		t.Fatalf("gateway %s metrics: %d %s", addr, code, body)
+	}
+	m := re.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("gateway %s metrics lack %s", addr, re)
+	}
+	n, _ := strconv.Atoi(m[1])
 	return n
 }
 
@@ -297,7 +319,15 @@ func TestGateway_LocalReads(t *testing.T) {
 
 	// Overwritten, then deleted, through the other gateway: the first one
 	// reads the new bytes, then NoSuchKey, though the nodes hold the old
-	// blob's row from the reads above.
+	// blob's row from the reads above and the first gateway its index row
+	// in its lookup cache (it holds the index lease, started first): the
+	// other gateway's writes wait the lease out.
+	if held := gatewayMetric(t, gw.Addr, "lrkey", "lrsecret-0123456789", reLeaseHeld); held != 1 {
+		t.Fatalf("tnv_index_lease_held %d on the first gateway, want 1", held)
+	}
+	if hits := gatewayMetric(t, gw.Addr, "lrkey", "lrsecret-0123456789", reLookupHits); hits < 5 {
+		t.Fatalf("the first gateway's GETs hit its lookup cache %d times, want most of them", hits)
+	}
 	tcpc := s3Client("http://"+tcp.Addr, "lrkey", "lrsecret-0123456789")
 	body2 := bytes.Repeat([]byte("second version "), 1000)
 	if _, err := tcpc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("loc"), Key: aws.String("k"), Body: bytes.NewReader(body2)}); err != nil {
