@@ -30,10 +30,13 @@ import (
 //     renewing while such a write is in flight: a renewal after it finds
 //     the lease expired, and a holder that takes an expired lease again
 //     starts with an empty cache.
-//   - A writer that is not the holder keeps the lease wanted while it
+//   - A writer that is not the holder keeps a wanted mark alive while it
 //     writes (again when less than half of wantFor is left), so that two
 //     gateways writing at once both run without a cache instead of handing
-//     the lease back and forth.
+//     the lease back and forth. A lapsed mark it leaves: a write into a free
+//     lease needs none (a holder that takes the lease after it starts
+//     empty), and a caching gateway's own first writes would otherwise
+//     keep it from ever taking the lease.
 //
 // The cost when one gateway serves everything: one indexed read per write
 // transaction, one small transaction per leaseRenew, nothing per read.
@@ -116,8 +119,8 @@ func (s *SQL) fence(ctx context.Context, tx *sql.Tx) error {
 	if l.expires > l.now {
 		return &fencedError{wait: time.Duration(l.expires-l.now) * time.Millisecond}
 	}
-	if l.wanted < l.now+wantFor.Milliseconds()/2 {
-		s.wantSoon.Store(true)
+	if l.wanted > l.now && l.wanted < l.now+wantFor.Milliseconds()/2 {
+		s.wantSoon.Store(true) // several writers: keep the lease unheld
 	}
 	return nil
 }

@@ -264,3 +264,42 @@ func BenchmarkLookupCache(b *testing.B) {
 		})
 	}
 }
+
+// Writes into a free lease leave no wanted mark: a caching instance that
+// wrote before its first renewal (or while nobody held the lease) still
+// takes it at its next renewal.
+func TestLookupCache_WritesIntoAFreeLease(t *testing.T) {
+	shortLease(t)
+	forBoth(t, func(t *testing.T, mysql bool) {
+		dsn := "sqlite:" + t.TempDir() + "/meta.db"
+		if mysql {
+			dsn = metadbtest.NewTestMySQL(t)
+		}
+		db, err := metadb.Open(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := Migrate(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		a := NewSQL(db)
+		defer a.Close()
+		bk := mustBucket(t, a, "photos")
+		for i := range 5 {
+			if err := a.PutObject(ctx, bk.AppID, obj("photos", strconv.Itoa(i), "f"), PutCond{}, nil, released); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wanted int64
+		if err := db.QueryRowContext(ctx, "SELECT wanted FROM s3_index_lease WHERE id = 1").Scan(&wanted); err != nil || wanted != 0 {
+			t.Fatalf("wanted %d after writes into a free lease (%v), want 0", wanted, err)
+		}
+		a.StartCache(0)
+		start := time.Now()
+		waitLease(t, a, true)
+		if took := time.Since(start); took > 2*leaseRenew {
+			t.Errorf("the lease taken %v after the cache started, want within one renewal", took)
+		}
+	})
+}
