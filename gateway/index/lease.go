@@ -125,16 +125,16 @@ func (s *SQL) fence(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// touched is what a write changes of the rows the cache holds: one key's
-// current object in every bucket, or everything (a bucket's settings).
+// touched is what a write changes of the rows the cache holds: one
+// object's current row, or everything (a bucket's settings).
 type touched struct {
 	all bool
-	key string
+	k   bucketKey
 }
 
 var touchedAll = touched{all: true}
 
-func touchedKey(key string) touched { return touched{key: key} }
+func touchedKey(bucket, key string) touched { return touched{k: bucketKey{bucket, key}} }
 
 // fencedTx runs fn in a transaction of its own (group: one GroupTx may
 // share) after the lease's fence, waiting out another instance's lease,

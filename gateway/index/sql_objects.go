@@ -228,7 +228,7 @@ func (s *SQL) PutObject(ctx context.Context, appid string, o *Object, cond PutCo
 			}
 			return fn(tx)
 		})
-		s.cache.drop(touchedKey(o.Key))
+		s.cache.drop(touchedKey(o.Bucket, o.Key))
 		var f *fencedError
 		if !errors.As(err, &f) {
 			return s.waitFence(ctx, err)
@@ -239,7 +239,7 @@ func (s *SQL) PutObject(ctx context.Context, appid string, o *Object, cond PutCo
 			return err
 		}
 	}
-	return s.fencedTx(ctx, touchedKey(o.Key), true, fn)
+	return s.fencedTx(ctx, touchedKey(o.Bucket, o.Key), true, fn)
 }
 
 // release queues blobs for collection at gcDue and drops intent records,
@@ -399,7 +399,7 @@ func intentHeld(n int64, err error) error {
 
 func (s *SQL) DeleteObject(ctx context.Context, appid, bucket, key string, gcDue int64) (bool, error) {
 	found := false
-	err := s.fencedTx(ctx, touchedKey(key), false, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(bucket, key), false, func(tx *sql.Tx) error {
 		found = false
 		// A key that is not there is left without taking a lock: on MySQL a
 		// locking read of a missing key takes a gap lock that the inserts of
