@@ -46,7 +46,7 @@ func runGateway(ctx context.Context, args []string) error {
 	kmsKeyFile := f.String("kms-key-file", "", "master key of SSE-S3 encryption: a file of 64 hex digits, mode 0600 (without it SSE-S3 answers NotImplemented; SSE-C needs none)")
 	lcInterval := f.Duration("lifecycle-interval", gateway.DefaultLifecycleInterval, "how often each bucket's lifecycle rules are applied (expired objects deleted, stale multipart uploads aborted); 0 = never")
 	lcRate := f.Int64("lifecycle-rate", gateway.DefaultLifecycleRate, "most objects and uploads the lifecycle pass expires per second")
-	lookupCache := f.Int("lookup-cache", index.DefaultLookupCache, "bucket and object lookups kept in memory while this gateway holds the index lease (one gateway of a database at a time; the others' writes wait out its lease, at most 2 s); 0 or less = none")
+	lookupCache := f.Int("lookup-cache", index.DefaultLookupCache, "bucket and object lookups kept in memory while this gateway holds the index lease (one gateway of a database at a time; another's first write waits for it to be given back, about 0.5 s, at most 2 s); 0 or less = none")
 	localReads := f.Bool("local-reads", true, "read the files of storage nodes on this machine through their --local-socket (sendfile) instead of over TCP")
 	if err := f.parse(args, "listen", "trackers", "db", "access-key"); err != nil {
 		return err

@@ -25,8 +25,9 @@ import (
 //     current row (fencedTx) first reads the lease row with a shared lock.
 //     Held by another instance and not expired: the transaction is rolled
 //     back, the writer marks the lease wanted (for wantFor) and waits it
-//     out, then runs again. A holder does not renew a wanted lease, so the
-//     wait is at most one term. The shared lock keeps the holder from
+//     out, then runs again. A holder does not renew a wanted lease: it
+//     turns its cache off and gives the lease back at its next renewal, so
+//     the wait is about leaseRenew, at most one term. The shared lock keeps the holder from
 //     renewing while such a write is in flight: a renewal after it finds
 //     the lease expired, and a holder that takes an expired lease again
 //     starts with an empty cache.
@@ -40,6 +41,8 @@ import (
 //
 // The cost when one gateway serves everything: one indexed read per write
 // transaction, one small transaction per leaseRenew, nothing per read.
+// When another instance starts writing: its first write waits about
+// leaseRenew for the lease to be given back.
 //
 // Variables for tests, which shorten them.
 var (
@@ -177,15 +180,30 @@ func (s *SQL) waitFence(ctx context.Context, err error) error {
 	if err := s.want(ctx); err != nil {
 		return err
 	}
-	t := time.NewTimer(f.wait + 5*time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return errFenceOver
+	// The holder gives the lease back at its next renewal after the mark
+	// (leaseRenew) rather than letting it run out: look now and then.
+	deadline := time.Now().Add(f.wait + 5*time.Millisecond)
+	for {
+		wait := min(time.Until(deadline), fencePoll)
+		if wait <= 0 {
+			return errFenceOver
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		if l, err := s.readLease(ctx, nil, ""); err == nil && (l.holder == s.holder || l.expires <= l.now) {
+			return errFenceOver
+		}
 	}
 }
+
+// fencePoll is how often a fenced write looks whether the lease was given
+// back.
+const fencePoll = 50 * time.Millisecond
 
 // want marks the lease wanted for wantFor: its holder stops renewing it.
 func (s *SQL) want(ctx context.Context) error {
@@ -199,17 +217,20 @@ func (s *SQL) want(ctx context.Context) error {
 }
 
 // renew takes or extends the lease for the cache. It reports whether it
-// holds the lease and whether the lease it holds now follows the one it
-// held without a gap (no other instance can have written in between).
-func (s *SQL) renew(ctx context.Context) (held, continuous bool, err error) {
+// holds the lease, whether the lease it holds now follows the one it held
+// without a gap (no other instance can have written in between), and
+// whether it holds a lease that a writer wants (yield: to be given back
+// once the cache is off).
+func (s *SQL) renew(ctx context.Context) (held, continuous, yield bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		held, continuous = false, false
+		held, continuous, yield = false, false, false
 		l, err := s.readLease(ctx, tx, s.forUpdate())
 		if err != nil {
 			return err
 		}
 		mine := l.holder == s.holder && l.expires > l.now
 		if l.wanted > l.now || (!mine && l.expires > l.now) {
+			yield = mine
 			return nil // wanted by a writer, or another instance's
 		}
 		if _, err := s.exec(ctx, tx, "UPDATE s3_index_lease SET holder = ?, expires = "+s.dbNowMillis()+" + ? WHERE id = 1",
@@ -219,7 +240,7 @@ func (s *SQL) renew(ctx context.Context) (held, continuous bool, err error) {
 		held, continuous = true, mine
 		return nil
 	})
-	return held, continuous, err
+	return held, continuous, yield, err
 }
 
 // releaseLease ends this instance's lease, so that other writers need not

@@ -233,6 +233,15 @@ func (c *lookupCache) lapse() {
 	}
 }
 
+// off empties the cache and stops its use until the lease is taken again.
+func (c *lookupCache) off() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.clearLocked()
+	c.until = time.Time{}
+}
+
 // CacheStats are the lookup cache's counts since the index was made.
 type CacheStats struct {
 	Hits, Misses int64
@@ -275,10 +284,16 @@ func (s *SQL) keepLease() {
 	for {
 		sent := time.Now()
 		ctx, cancel := context.WithTimeout(s.bg, leaseRenew)
-		held, continuous, err := s.renew(ctx)
+		held, continuous, yield, err := s.renew(ctx)
 		cancel()
 		if err != nil {
 			s.cache.leaseErr.Add(1)
+		}
+		if yield { // a writer wants it: the cache off, then the lease back
+			s.cache.off()
+			ctx, cancel := context.WithTimeout(s.bg, leaseRenew)
+			s.releaseLease(ctx)
+			cancel()
 		}
 		s.cache.renewed(sent, held && err == nil, continuous)
 		if !held || err != nil {
