@@ -381,8 +381,9 @@ func TestGatewayTrust_MembersDieBeforeAnswering_PutIs5xxNot400(t *testing.T) {
 }
 
 // TestGatewayTrust_SlowClientsDisconnected: a client that never finishes
-// its headers is disconnected after --header-timeout, and one that stalls
-// its body gets 400 RequestTimeout after --body-idle-timeout.
+// its headers is disconnected after --header-timeout (one that sends
+// nothing, without an answer), and one that stalls its body gets 400
+// RequestTimeout after --body-idle-timeout.
 func TestGatewayTrust_SlowClientsDisconnected(t *testing.T) {
 	e := newTrustEnv(t, "--header-timeout", "2s", "--body-idle-timeout", "2s")
 
@@ -408,6 +409,18 @@ func TestGatewayTrust_SlowClientsDisconnected(t *testing.T) {
 		t.Fatalf("a client trickling its headers was disconnected after %v, want ~2s", took)
 	}
 	t.Logf("trickled headers: disconnected after %v (%q)", took.Round(time.Millisecond), firstLine(b))
+
+	// A connection that never sends a byte (a client's spare keep-alive
+	// connection) is closed without an answer: one would be unsolicited.
+	idle, err := net.Dial("tcp", e.gw.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idle.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if b, err := io.ReadAll(idle); err != nil || len(b) != 0 {
+		t.Fatalf("an idle connection after the header timeout: %q, %v; want it closed without an answer", firstLine(b), err)
+	}
 
 	u, _ := url.Parse(e.presign("PUT", "stalled"))
 	nc2, err := net.Dial("tcp", e.gw.Addr)

@@ -233,6 +233,21 @@ func New(cfg Config) (*Gateway, error) {
 		ServerHeader: "TNV-S3",
 		ErrorHandler: g.fiberError,
 	})
+	// A connection that times out before its first byte (a client's spare
+	// keep-alive connection, never used) is closed without an answer, as
+	// fasthttp closes an idle one after its first request: an answer
+	// nobody asked for is one a client that sends a request at that
+	// moment would take for its own (Go's transport logs it as
+	// "Unsolicited response received on idle HTTP channel"). A request cut
+	// off in its headers still gets 400 RequestTimeout (fiberError).
+	serverError := g.app.Server().ErrorHandler
+	g.app.Server().ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
+		if op, ok := err.(*net.OpError); ok && op.Timeout() {
+			ctx.Conn().Close() // nothing read: fasthttp hands the bare read error
+			return
+		}
+		serverError(ctx, err)
+	}
 	g.app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 		// Headers are in: the body (if any) gets the idle timeout, pushed
 		// on at each read (idleReader).

@@ -143,6 +143,8 @@ type envOpt struct {
 	lifecycleInterval time.Duration
 	// metrics, when set, is Config.Metrics.
 	metrics *Metrics
+	// headerTimeout, when set, is Config.HeaderTimeout.
+	headerTimeout time.Duration
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -180,6 +182,7 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	}
 	cfg.MasterKey = o.masterKey
 	cfg.MaxSkew, cfg.Metrics, cfg.LifecycleInterval = o.maxSkew, o.metrics, o.lifecycleInterval
+	cfg.HeaderTimeout = o.headerTimeout
 	if cfg.LifecycleInterval == 0 {
 		cfg.LifecycleInterval = -1
 	}
