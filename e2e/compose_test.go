@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -307,14 +306,5 @@ var rePutCount = regexp.MustCompile(`(?m)^tnv_s3_requests_total\{op="PutObject",
 // root key (/_tnv/metrics needs a credential).
 func putCount(t *testing.T, addr, access, secret string) int {
 	t.Helper()
-	code, body := getWith(t, "http://"+addr+"/_tnv/metrics", access, secret)
-	if code != http.StatusOK {
-		t.Fatalf("gateway %s metrics: %d %s", addr, code, body)
-	}
-	m := rePutCount.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("gateway %s metrics lack a PutObject counter", addr)
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+	return gatewayMetric(t, addr, access, secret, rePutCount)
 }
