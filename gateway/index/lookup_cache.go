@@ -56,6 +56,16 @@ func (c *lookupCache) validLocked() bool {
 	return !c.until.IsZero() && time.Now().Before(c.until)
 }
 
+// held: the lease is held now, by this process's clock.
+func (c *lookupCache) held() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.validLocked()
+}
+
 // object returns a copy of a cached BucketObject answer.
 func (c *lookupCache) object(bucket, key string) (bucketObject, bool) {
 	if c == nil {
