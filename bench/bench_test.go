@@ -328,10 +328,10 @@ func FuzzStatPPID(f *testing.F) {
 func TestReadsText_SumsTheNodesReadsOverTheGETRuns(t *testing.T) {
 	get := func(sys string, rep, dl, lo, hit, miss int) Run {
 		return Run{System: sys, Workload: "GET 4KiB c=1", Op: "GET", Rep: rep,
-			NodeReads: map[string]int{"DOWNLOAD": dl, "LOCAL_OPEN": lo, rowCacheHit: hit, rowCacheMiss: miss}}
+			NodeReads: map[string]int{"DOWNLOAD": dl, "LOCAL_OPEN": lo, rowCacheHit: hit, rowCacheMiss: miss, lookupCacheHit: hit + 1, lookupCacheMiss: miss}}
 	}
 	res := &Results{Cells: aggregate([]Run{get("mirror", 1, 2, 100, 97, 5), get("mirror", 2, 0, 120, 118, 2), get("mirror-tcp", 1, 90, 0, 0, 0), putRun("up", 1, 10)})}
-	want := "mirror: DOWNLOAD 2, LOCAL_OPEN 220 (row cache: 215 of 222 live reads answered without a query); mirror-tcp: DOWNLOAD 90, LOCAL_OPEN 0."
+	want := "mirror: DOWNLOAD 2, LOCAL_OPEN 220 (row cache: 215 of 222 live reads answered without a query), the gateway's index lookups 217 of 224 from its lookup cache; mirror-tcp: DOWNLOAD 90, LOCAL_OPEN 0, the gateway's index lookups 1 of 1 from its lookup cache."
 	if got := res.readsText(); !strings.HasSuffix(got, want) {
 		t.Fatalf("readsText = %q, want it to end %q", got, want)
 	}

@@ -74,7 +74,7 @@ func scrapeAll(eps []metricsEndpoint) (*scrape, error) {
 
 // wanted are the families the bench reads.
 var wanted = map[string]bool{"tnv_s3_put_phase_seconds": true, "tnv_phase_seconds": true, "tnv_s3_gc_blobs_total": true,
-	"tnv_requests_total": true, "tnv_row_cache_reads_total": true}
+	"tnv_requests_total": true, "tnv_row_cache_reads_total": true, "tnv_index_lookup_cache_total": true}
 
 // nodeReads is how the storage nodes served the reads between two
 // readings: DOWNLOAD (over TNV TCP) and LOCAL_OPEN (a file handle passed
@@ -93,13 +93,20 @@ func nodeReads(before, after *scrape) map[string]int {
 	for key, result := range map[string]string{rowCacheHit: "result=hit", rowCacheMiss: "result=miss"} {
 		out[key] = int(after.counter("tnv_row_cache_reads_total", result) - before.counter("tnv_row_cache_reads_total", result))
 	}
+	// And the gateway's index lookups its lookup cache answered, and not.
+	for key, result := range map[string]string{lookupCacheHit: "result=hit", lookupCacheMiss: "result=miss"} {
+		out[key] = int(after.counter("tnv_index_lookup_cache_total", result) - before.counter("tnv_index_lookup_cache_total", result))
+	}
 	return out
 }
 
-// Keys of Run.NodeReads for the row caches' answers.
+// Keys of Run.NodeReads for the row caches' answers and the gateway's
+// lookup cache's.
 const (
-	rowCacheHit  = "row cache hit"
-	rowCacheMiss = "row cache miss"
+	rowCacheHit     = "row cache hit"
+	rowCacheMiss    = "row cache miss"
+	lookupCacheHit  = "lookup cache hit"
+	lookupCacheMiss = "lookup cache miss"
 )
 
 func (s *scrape) add(fams map[string]*dto.MetricFamily) {

@@ -480,13 +480,16 @@ func (r *Results) readsText() string {
 			if live := total[rowCacheHit] + total[rowCacheMiss]; live > 0 {
 				part += fmt.Sprintf(" (row cache: %d of %d live reads answered without a query)", total[rowCacheHit], live)
 			}
+			if n := total[lookupCacheHit] + total[lookupCacheMiss]; n > 0 {
+				part += fmt.Sprintf(", the gateway's index lookups %d of %d from its lookup cache", total[lookupCacheHit], n)
+			}
 			parts = append(parts, part)
 		}
 	}
 	if len(parts) == 0 {
 		return ""
 	}
-	return "Reads the storage nodes served during the GET cells (their tnv_requests_total; tnv up reads its in-process nodes without either): " +
+	return "Reads the storage nodes served during the GET cells (their tnv_requests_total; tnv up reads its in-process nodes without either), and the gateway's index lookups (tnv_index_lookup_cache_total): " +
 		strings.Join(parts, "; ") + "."
 }
 
