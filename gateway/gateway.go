@@ -93,7 +93,7 @@ type Config struct {
 	Index index.Index
 	// LookupCache is how many bucket and object lookups the SQL index
 	// keeps while this gateway holds the index lease (one gateway of a
-	// database at a time; the others' writes wait out its lease):
+	// database at a time; another's write waits for it to be given back):
 	// 0 = index.DefaultLookupCache, < 0 = none.
 	LookupCache int
 }
@@ -103,8 +103,7 @@ type Gateway struct {
 	cfg         Config
 	log         *slog.Logger
 	idx         index.Index
-	sqlIdx      *index.SQL // the SQL index New made, nil when Config.Index was given
-	ownIdx      bool       // built from DB by New, closed by Close
+	ownIdx      bool // built from DB by New, closed by Close
 	intents     *intentPool
 	app         *fiber.App
 	verifier    *sigv4.Verifier
@@ -198,7 +197,7 @@ func New(cfg Config) (*Gateway, error) {
 		if cfg.LookupCache >= 0 {
 			sqlIdx.StartCache(cfg.LookupCache)
 		}
-		g.idx, g.ownIdx, g.sqlIdx = sqlIdx, true, sqlIdx
+		g.idx, g.ownIdx = sqlIdx, true
 		if cfg.Metrics != nil && cfg.LookupCache >= 0 {
 			stats := sqlIdx.CacheStats
 			cfg.Metrics.cache.stats.Store(&stats)
