@@ -147,15 +147,17 @@ var touchedAll = touched{all: true}
 
 func touchedKey(bucket, key string) touched { return touched{k: bucketKey{bucket, key}} }
 
-// fencedTx runs fn in a transaction of its own (group: one GroupTx may
-// share) after the lease's fence, waiting out another instance's lease,
-// and then drops what fn touched from this instance's cache — also when
-// it failed, since a failed commit may have committed.
-func (s *SQL) fencedTx(ctx context.Context, t touched, group bool, fn func(tx *sql.Tx) error) error {
-	run := s.tx
-	if group {
-		run = s.groupTx
-	}
+// fencedTx runs fn in a transaction of its own after the lease's fence,
+// waiting out another instance's lease, and then drops what fn touched
+// from this instance's cache — also when it failed, since a failed commit
+// may have committed.
+func (s *SQL) fencedTx(ctx context.Context, t touched, fn func(tx *sql.Tx) error) error {
+	return s.fencedRun(ctx, t, s.tx, fn)
+}
+
+// fencedRun is fencedTx with the transaction run by run (s.tx,
+// s.groupTx, a committer's), called again after each wait.
+func (s *SQL) fencedRun(ctx context.Context, t touched, run func(context.Context, func(*sql.Tx) error) error, fn func(tx *sql.Tx) error) error {
 	for {
 		err := run(ctx, func(tx *sql.Tx) error {
 			if err := s.fence(ctx, tx); err != nil {
@@ -228,7 +230,7 @@ func (s *SQL) want(ctx context.Context) error {
 // holds the lease, whether the lease it holds now follows the one it held
 // without a gap (no other instance can have written in between), and
 // whether it holds a lease that a writer wants (yield: to be given back
-// once the cache is off).
+// once the cache is off). Not held when the transaction failed.
 func (s *SQL) renew(ctx context.Context) (held, continuous, yield bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		held, continuous, yield = false, false, false
@@ -248,7 +250,10 @@ func (s *SQL) renew(ctx context.Context) (held, continuous, yield bool, err erro
 		held, continuous = true, mine
 		return nil
 	})
-	return held, continuous, yield, err
+	if err != nil {
+		return false, false, yield, err // nothing taken
+	}
+	return held, continuous, yield, nil
 }
 
 // releaseLease ends this instance's lease, so that other writers need not

@@ -237,9 +237,7 @@ func (c *lookupCache) lapse() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.until.IsZero() && !time.Now().Before(c.until) {
-		c.gen++
-		c.clearLocked()
-		c.until = time.Time{}
+		c.offLocked()
 	}
 }
 
@@ -247,6 +245,10 @@ func (c *lookupCache) lapse() {
 func (c *lookupCache) off() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.offLocked()
+}
+
+func (c *lookupCache) offLocked() {
 	c.gen++
 	c.clearLocked()
 	c.until = time.Time{}
@@ -305,8 +307,8 @@ func (s *SQL) keepLease() {
 			s.releaseLease(ctx)
 			cancel()
 		}
-		s.cache.renewed(sent, held && err == nil, continuous)
-		if !held || err != nil {
+		s.cache.renewed(sent, held, continuous)
+		if !held {
 			s.cache.lapse()
 		}
 		select {

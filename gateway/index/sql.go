@@ -252,7 +252,7 @@ func (s *SQL) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // fencedExec runs one statement as fencedTx (lease.go).
 func (s *SQL) fencedExec(ctx context.Context, t touched, q string, args ...any) (res sql.Result, err error) {
-	err = s.fencedTx(ctx, t, false, func(tx *sql.Tx) error {
+	err = s.fencedTx(ctx, t, func(tx *sql.Tx) error {
 		res, err = tx.ExecContext(ctx, q, args...)
 		return err
 	})

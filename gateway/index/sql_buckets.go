@@ -118,7 +118,7 @@ func (s *SQL) CreateBucket(ctx context.Context, name, owner string) (existing *B
 }
 
 func (s *SQL) DeleteBucket(ctx context.Context, b *Bucket, gcDue int64) error {
-	return s.fencedTx(ctx, touchedAll, false, func(tx *sql.Tx) error {
+	return s.fencedTx(ctx, touchedAll, func(tx *sql.Tx) error {
 		// The bucket's row first, exclusively: writes in flight that hold
 		// it (bucketHeld) commit before the look for objects below, which
 		// then sees their rows (a locking read starts no snapshot; the

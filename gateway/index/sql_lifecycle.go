@@ -151,7 +151,7 @@ func (s *SQL) holdsLease(ctx context.Context, tx *sql.Tx, l LeaseRef, now int64)
 
 func (s *SQL) ExpireObject(ctx context.Context, l LeaseRef, appid, key string, version, now, gcDue int64) (bool, error) {
 	done := false
-	err := s.fencedTx(ctx, touchedKey(l.Bucket, key), false, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(l.Bucket, key), func(tx *sql.Tx) error {
 		done = false
 		if err := s.holdsLease(ctx, tx, l, now); err != nil {
 			return err
@@ -200,7 +200,7 @@ func (s *SQL) ExpireUpload(ctx context.Context, l LeaseRef, appid, key, id strin
 
 func (s *SQL) ExpireCurrentVersion(ctx context.Context, l LeaseRef, appid string, ver Version, v Versioning, at time.Time, gcDue int64) (bool, error) {
 	done := false
-	err := s.fencedTx(ctx, touchedKey(l.Bucket, ver.Key), false, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(l.Bucket, ver.Key), func(tx *sql.Tx) error {
 		done = false
 		if err := s.holdsLease(ctx, tx, l, at.Unix()); err != nil {
 			return err
@@ -226,7 +226,7 @@ func (s *SQL) ExpireCurrentVersion(ctx context.Context, l LeaseRef, appid string
 
 func (s *SQL) ExpireVersion(ctx context.Context, l LeaseRef, appid string, ver Version, at time.Time, gcDue int64) (bool, error) {
 	done := false
-	err := s.fencedTx(ctx, touchedKey(l.Bucket, ver.Key), false, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(l.Bucket, ver.Key), func(tx *sql.Tx) error {
 		done = false
 		if err := s.holdsLease(ctx, tx, l, at.Unix()); err != nil {
 			return err

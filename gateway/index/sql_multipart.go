@@ -123,7 +123,7 @@ const maxParts = 10001
 
 func (s *SQL) CompleteUpload(ctx context.Context, appid, bucket, key, id string, gcDue int64, cond PutCond, build func(*Upload, []Part) (*Object, error)) (*Object, error) {
 	var o *Object
-	err := s.fencedTx(ctx, touchedKey(bucket, key), false, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(bucket, key), func(tx *sql.Tx) error {
 		if err := s.bucketHeld(ctx, tx, bucket, appid); err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package index
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -221,25 +220,21 @@ func (s *SQL) PutObject(ctx context.Context, appid string, o *Object, cond PutCo
 		}
 		return s.release(ctx, tx, appid, gone, intents, gcDue)
 	}
+	run := s.groupTx
 	if c := committerOf(ctx); c != nil {
-		err := c(func(tx *sql.Tx) error { // committer.go
-			if err := s.fence(ctx, tx); err != nil {
-				return err
-			}
-			return fn(tx)
-		})
-		s.cache.drop(touchedKey(o.Bucket, o.Key))
-		var f *fencedError
-		if !errors.As(err, &f) {
-			return s.waitFence(ctx, err)
-		}
-		// The committer committed its own part alone: publish as
+		// The first try through the committer (committer.go). Fenced, it
+		// commits its own part alone, and the row is published as
 		// without one once the lease is over.
-		if err := s.waitFence(ctx, err); err != errFenceOver {
-			return err
+		tried := false
+		run = func(ctx context.Context, fn func(*sql.Tx) error) error {
+			if tried {
+				return s.groupTx(ctx, fn)
+			}
+			tried = true
+			return c(fn)
 		}
 	}
-	return s.fencedTx(ctx, touchedKey(o.Bucket, o.Key), true, fn)
+	return s.fencedRun(ctx, touchedKey(o.Bucket, o.Key), run, fn)
 }
 
 // release queues blobs for collection at gcDue and drops intent records,
@@ -399,7 +394,7 @@ func intentHeld(n int64, err error) error {
 
 func (s *SQL) DeleteObject(ctx context.Context, appid, bucket, key string, gcDue int64) (bool, error) {
 	found := false
-	err := s.fencedTx(ctx, touchedKey(bucket, key), false, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(bucket, key), func(tx *sql.Tx) error {
 		found = false
 		// A key that is not there is left without taking a lock: on MySQL a
 		// locking read of a missing key takes a gap lock that the inserts of

@@ -41,7 +41,7 @@ func checkUser(accessKey, secret string) error {
 }
 
 func (s *SQL) RemoveUser(ctx context.Context, accessKey, reassignTo string) error {
-	return s.fencedTx(ctx, touchedAll, false, func(tx *sql.Tx) error {
+	return s.fencedTx(ctx, touchedAll, func(tx *sql.Tx) error {
 		if err := userIn(ctx, tx, accessKey); err != nil {
 			return err
 		}
@@ -111,7 +111,7 @@ func (s *SQL) IsAdmin(ctx context.Context, accessKey string) (bool, error) {
 }
 
 func (s *SQL) SetBucketOwner(ctx context.Context, bucket, owner string) error {
-	return s.fencedTx(ctx, touchedAll, false, func(tx *sql.Tx) error {
+	return s.fencedTx(ctx, touchedAll, func(tx *sql.Tx) error {
 		if err := userIn(ctx, tx, owner); err != nil {
 			return err
 		}

@@ -219,7 +219,7 @@ func (s *SQL) putVersionTx(ctx context.Context, tx *sql.Tx, o *Object, cond PutC
 
 func (s *SQL) PutDeleteMarker(ctx context.Context, appid, bucket, key string, v Versioning, mtime time.Time, gcDue int64) (*Object, error) {
 	var m *Object
-	err := s.fencedTx(ctx, touchedKey(bucket, key), false, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(bucket, key), func(tx *sql.Tx) error {
 		if err := s.bucketHeld(ctx, tx, bucket, appid); err != nil {
 			return err
 		}
@@ -304,7 +304,7 @@ func (s *SQL) markAbsentTx(ctx context.Context, tx *sql.Tx, appid, bucket, key s
 
 func (s *SQL) DeleteVersion(ctx context.Context, appid, bucket, key, versionID string, bypass bool, gcDue int64) (*Object, error) {
 	var out *Object
-	err := s.fencedTx(ctx, touchedKey(bucket, key), false, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(bucket, key), func(tx *sql.Tx) error {
 		now := s.clockNow()
 		cur, err := s.currentTx(ctx, tx, bucket, key)
 		if err != nil {
@@ -394,7 +394,7 @@ func (s *SQL) ObjectVersion(ctx context.Context, bucket, key, versionID string) 
 
 func (s *SQL) UpdateVersion(ctx context.Context, bucket, key, versionID string, fn func(*Object) error) (*Object, error) {
 	var out *Object
-	err := s.fencedTx(ctx, touchedKey(bucket, key), false, func(tx *sql.Tx) error {
+	err := s.fencedTx(ctx, touchedKey(bucket, key), func(tx *sql.Tx) error {
 		cur, err := s.currentTx(ctx, tx, bucket, key)
 		if err != nil {
 			return err

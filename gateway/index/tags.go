@@ -56,7 +56,7 @@ func (s *SQL) SetObjectTags(ctx context.Context, bucket, key string, tags []Tag)
 // ACL) without touching its bytes; the change counts as a new version for
 // PutCond.IfVersion. ErrNotFound for no such object.
 func (s *SQL) updateHeaders(ctx context.Context, bucket, key string, change func(*Headers)) error {
-	return s.fencedTx(ctx, touchedKey(bucket, key), false, func(tx *sql.Tx) error {
+	return s.fencedTx(ctx, touchedKey(bucket, key), func(tx *sql.Tx) error {
 		var hdr string
 		var version int64
 		err := tx.QueryRowContext(ctx, "SELECT headers, version FROM s3_objects WHERE bucket = ? AND okey = ?"+s.forUpdate(), bucket, []byte(key)).Scan(&hdr, &version)
