@@ -59,6 +59,8 @@ type clusterOpt struct {
 	tls    bool
 	staged bool
 	reg    *prometheus.Registry
+	// lookupCache is the gateway's Config.LookupCache.
+	lookupCache int
 }
 
 func newClusterOpt(t *testing.T, o clusterOpt) *cluster {
@@ -118,7 +120,7 @@ func newClusterOpt(t *testing.T, o clusterOpt) *cluster {
 	client, err := tnv.New(ccfg)
 	must(t, err)
 	t.Cleanup(func() { client.Close() })
-	e := newEnvDB(t, db, envOpt{tls: o.tls, store: TNVStore{C: client}, blobSize: 16 << 20})
+	e := newEnvDB(t, db, envOpt{tls: o.tls, store: TNVStore{C: client}, blobSize: 16 << 20, lookupCache: o.lookupCache})
 	return &cluster{client: client, env: e, dir: dir}
 }
 

@@ -145,6 +145,8 @@ type envOpt struct {
 	metrics *Metrics
 	// headerTimeout, when set, is Config.HeaderTimeout.
 	headerTimeout time.Duration
+	// lookupCache is Config.LookupCache.
+	lookupCache int
 }
 
 func openDB(t testing.TB, mysql bool) *metadb.DB {
@@ -182,7 +184,7 @@ func newEnvDB(t *testing.T, db *metadb.DB, o envOpt) *env {
 	}
 	cfg.MasterKey = o.masterKey
 	cfg.MaxSkew, cfg.Metrics, cfg.LifecycleInterval = o.maxSkew, o.metrics, o.lifecycleInterval
-	cfg.HeaderTimeout = o.headerTimeout
+	cfg.HeaderTimeout, cfg.LookupCache = o.headerTimeout, o.lookupCache
 	if cfg.LifecycleInterval == 0 {
 		cfg.LifecycleInterval = -1
 	}

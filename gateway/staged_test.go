@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tnv-s3/tnv/gateway/index"
 )
 
 // requestsOf sums tnv_requests_total of the storage nodes for cmd (a
@@ -138,4 +140,41 @@ func TestCluster_StagedPuts(t *testing.T) {
 		t.Fatalf("%v UPLOADs for a PUT of two blobs, want 2", got)
 	}
 	check()
+}
+
+// TestCluster_StagedPutFencedByAnotherGateway: a staged PUT whose index
+// row another gateway's lease fences (that gateway caches lookups) has
+// its upload committed alone, waits for the lease to be given back, and
+// then publishes the row in a transaction of its own: the PUT succeeds,
+// the object reads back, the other gateway's index sees it, and no copy
+// is left over.
+func TestCluster_StagedPutFencedByAnotherGateway(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cl := newClusterOpt(t, clusterOpt{staged: true, reg: reg, lookupCache: -1})
+	e := cl.env
+	e.mkBucket("stg")
+	other := index.NewSQL(e.db)
+	other.StartCache(0)
+	t.Cleanup(func() { other.Close() })
+	waitFor(t, func() bool { return other.CacheStats().Held })
+	if _, o, err := other.BucketObject(ctx(), "stg", "k"); err != nil || o != nil {
+		t.Fatalf("before the PUT: %+v, %v", o, err)
+	}
+
+	body := randBytes(4096)
+	_, err := e.root().PutObject(ctx(), &s3.PutObjectInput{Bucket: aws.String("stg"), Key: aws.String("k"), Body: bytes.NewReader(body)})
+	must(t, err)
+	if got := requestsOf(t, reg, "UPLOAD_STAGED", "ok"); got != 1 {
+		t.Fatalf("%v UPLOAD_STAGED, want 1", got)
+	}
+	if got := e.get("stg", "k"); !bytes.Equal(got, body) {
+		t.Fatalf("%d bytes back, differ", len(got))
+	}
+	if _, o, err := other.BucketObject(ctx(), "stg", "k"); err != nil || o == nil || o.Size != int64(len(body)) {
+		t.Fatalf("the other gateway's index after the PUT: %+v, %v", o, err)
+	}
+	if other.CacheStats().Held {
+		t.Fatal("the other gateway still holds the lease after a write waited for it")
+	}
+	waitFor(t, func() bool { return storedFiles(t, cl.dir) == 2 })
 }
